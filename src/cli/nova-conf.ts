@@ -1,0 +1,9 @@
+import type { CliCommand } from "./main";
+
+export const command: CliCommand = {
+  summary: "not available yet",
+  async run() {
+    console.error("migbot nova-conf: not available yet in this version");
+    return 2;
+  },
+};
