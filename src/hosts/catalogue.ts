@@ -70,8 +70,9 @@ export class CatalogueError extends Error {
 
 // libvirt domain names: Nova's instance-%08x, plus the names operators give by hand.
 const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-// Absolute paths made of plain characters only, no `..` and no `//`.
-const PATH_RE = /^\/(?:[A-Za-z0-9_][A-Za-z0-9._-]*\/)*[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+// Absolute paths made of plain characters only, no `.`/`..` segments and no `//`. A segment may
+// start with `.` (migbot's own temp files are `.<file>.migbot-tmp-<id>`) but never with `-`.
+const PATH_RE = /^\/(?:[A-Za-z0-9_.][A-Za-z0-9._-]*\/)*[A-Za-z0-9_.][A-Za-z0-9._-]*$/;
 /** Temp files migbot writes are named `.<file>.migbot-tmp-<id>` in the target's folder. */
 export const TEMP_FILE_RE = /\/\.[A-Za-z0-9._-]+\.migbot-tmp-[A-Za-z0-9]+$/;
 
@@ -88,9 +89,13 @@ export function checkDomain(domain: string): string {
 
 /** Validates an absolute path of plain characters; throws a {@link CatalogueError}. */
 export function checkPath(path: string): string {
-  if (!PATH_RE.test(path) || path.split("/").some((part) => part === "..") || path.length > 4096) {
+  if (
+    !PATH_RE.test(path) ||
+    path.split("/").some((part) => part === "." || part === "..") ||
+    path.length > 4096
+  ) {
     throw new CatalogueError(
-      `'${printable(path)}' is not an allowed path (absolute, letters, digits, '.', '_', '-', no '..')`,
+      `'${printable(path)}' is not an allowed path (absolute, letters, digits, '.', '_', '-', no '.' or '..' parts)`,
       path,
     );
   }
