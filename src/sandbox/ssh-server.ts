@@ -8,13 +8,10 @@ import { type Connection, type ParsedKey, Server, type ServerChannel, utils } fr
 import type { HostCommand } from "../hosts/catalogue";
 import { parseCommandLine, tokenize } from "../hosts/catalogue";
 import { publicLineBlob, sshFingerprint } from "../hosts/known-hosts";
+import type { CommandResult } from "../hosts/types";
 import { type Logger, silentLogger } from "../log";
 
-export interface CommandResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
+export type { CommandResult };
 export interface CommandContext {
   stdin: string;
   sudo: boolean;
