@@ -1,0 +1,153 @@
+/**
+ * The Bolt app: slash commands and button actions, over HTTP (signing secret) or Socket Mode (app
+ * token). It parses, authorizes, enqueues and acks; all real work happens on the workers.
+ */
+import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from "@slack/bolt";
+import type { Redis } from "ioredis";
+import type { Config } from "../src/config";
+import type { Logger } from "../src/log";
+import type { MigrationStore } from "../src/migration/store";
+import { idempotencyKey } from "../src/queue/jobs";
+import { AccessControl, refusal } from "./access";
+import { type CommandDeps, type Enqueuer, handleDiagnose, handleMigrate } from "./commands/migrate";
+import { ACTION_ABORT, ACTION_FORCE_COMPLETE } from "./render/migration";
+
+export interface BotOptions {
+  config: Config;
+  enqueue: Enqueuer;
+  store: MigrationStore;
+  redis: Redis;
+  log: Logger;
+  /** HTTP port (HTTP transport); 0 = a free port. */
+  port?: number;
+  /** Hook for approval buttons (issue: fixes behind approval). */
+  registerExtra?: (app: App, deps: CommandDeps) => void;
+}
+
+export interface Bot {
+  app: App;
+  /** The HTTP receiver's URL for slash commands and interactivity (HTTP transport only). */
+  url: string | null;
+  stop(): Promise<void>;
+}
+
+function boltLogger(log: Logger): BoltLogger {
+  let level: LogLevel = LogLevel.INFO;
+  return {
+    debug: (...m: unknown[]) => log.debug(m.map(String).join(" ")),
+    info: (...m: unknown[]) => log.info(m.map(String).join(" ")),
+    warn: (...m: unknown[]) => log.warn(m.map(String).join(" ")),
+    error: (...m: unknown[]) => log.error(m.map(String).join(" ")),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+/** Builds and starts the Bolt app. */
+export async function startBot(opts: BotOptions): Promise<Bot> {
+  const { config, log } = opts;
+  const slack = config.slack;
+  const logger = boltLogger(log.child({ component: "bolt" }));
+  const clientOptions = slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {};
+  let app: App;
+  let receiver: HTTPReceiver | null = null;
+  if (slack.transport === "socket") {
+    app = new App({
+      token: slack.botToken!,
+      appToken: slack.appToken!,
+      socketMode: true,
+      logger,
+      clientOptions,
+    });
+  } else {
+    receiver = new HTTPReceiver({
+      signingSecret: slack.signingSecret!,
+      endpoints: "/slack/events",
+      logger,
+      processBeforeResponse: false,
+    });
+    app = new App({ token: slack.botToken!, receiver, logger, clientOptions });
+  }
+
+  const access = new AccessControl(
+    config.access,
+    async (group) => {
+      const res = await app.client.usergroups.users.list({ usergroup: group });
+      return res.users ?? [];
+    },
+    log,
+  );
+  const deps: CommandDeps = { access, enqueue: opts.enqueue, log };
+
+  app.command("/migrate", async ({ command, ack }) => {
+    await handleMigrate(command, (r) => ack(r), deps);
+  });
+  app.command("/diagnose", async ({ command, ack }) => {
+    await handleDiagnose(command, (r) => ack(r), deps);
+  });
+
+  const control = (action: "abort" | "force-complete") =>
+    (async ({ ack, body, action: act, respond }) => {
+      await ack();
+      const user = body.user.id;
+      const jobId = (act as { value?: string }).value ?? "";
+      const role = action === "abort" ? "operator" : "approver";
+      if (!(await access.has(user, role))) {
+        await respond({
+          response_type: "ephemeral",
+          replace_original: false,
+          text: refusal(role, action === "abort" ? "abort a migration" : "force-complete a migration"),
+        });
+        return;
+      }
+      const record = /^[A-Za-z0-9_-]{1,80}$/.test(jobId) ? await opts.store.load(jobId) : null;
+      if (record === null) {
+        await respond({
+          response_type: "ephemeral",
+          replace_original: false,
+          text: "That migration is unknown to migbot.",
+        });
+        return;
+      }
+      const channel = (body as { channel?: { id?: string } }).channel?.id ?? record.view.channel;
+      const triggerId = (body as { trigger_id?: string }).trigger_id;
+      await opts.enqueue.add("actions", idempotencyKey(action, triggerId, `${jobId}:${user}:${Date.now()}`), {
+        type: action,
+        vm: record.view.vm,
+        channel,
+        user,
+        requestedAt: Date.now(),
+        ...((body as { response_url?: string }).response_url !== undefined && {
+          responseUrl: (body as { response_url?: string }).response_url,
+        }),
+      });
+    }) as Parameters<App["action"]>[1];
+  app.action(ACTION_ABORT, control("abort"));
+  app.action(ACTION_FORCE_COMPLETE, control("force-complete"));
+  opts.registerExtra?.(app, deps);
+
+  app.error(async (err) => {
+    log.error("bolt error", { err });
+  });
+
+  let url: string | null = null;
+  if (receiver) {
+    const server = (await app.start(opts.port ?? slack.port)) as unknown as import("node:http").Server;
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : (opts.port ?? slack.port);
+    url = `http://127.0.0.1:${port}/slack/events`;
+  } else {
+    await app.start();
+  }
+  log.info("bot started", { transport: slack.transport, url });
+  return {
+    app,
+    url,
+    async stop() {
+      await app.stop();
+    },
+  };
+}

@@ -1,0 +1,284 @@
+/**
+ * Block Kit for a migration's root message and its phase replies. Pure: view in, message out.
+ */
+import {
+  isFinished,
+  type MigrationView,
+  PHASE_TITLES,
+  PHASES,
+  type PhaseName,
+} from "../../src/migration/view";
+import { clip, escapeMrkdwn, formatBytes, formatDuration, formatRate, progressBar } from "./format";
+
+export interface RenderedMessage {
+  text: string;
+  blocks: Block[];
+}
+// Block Kit is open-ended JSON; the emulator and Slack validate it.
+export type Block = Record<string, unknown>;
+
+export const ACTION_ABORT = "migration_abort";
+export const ACTION_FORCE_COMPLETE = "migration_force_complete";
+export const ACTION_RETRY = "migration_retry";
+
+/** Block Kit's section text limit. */
+const SECTION_TEXT_MAX = 3000;
+
+const STATUS_ICON: Record<MigrationView["status"], string> = {
+  starting: ":hourglass_flowing_sand:",
+  running: ":arrows_counterclockwise:",
+  "not-converging": ":warning:",
+  completed: ":white_check_mark:",
+  failed: ":x:",
+  aborted: ":octagonal_sign:",
+  cancelled: ":octagonal_sign:",
+};
+
+function section(text: string): Block {
+  return { type: "section", text: { type: "mrkdwn", text: clip(text, SECTION_TEXT_MAX) } };
+}
+
+function context(text: string): Block {
+  return { type: "context", elements: [{ type: "mrkdwn", text: clip(text, SECTION_TEXT_MAX) }] };
+}
+
+function button(
+  text: string,
+  actionId: string,
+  value: string,
+  style?: "primary" | "danger",
+  confirm?: Block,
+): Block {
+  return {
+    type: "button",
+    text: { type: "plain_text", text, emoji: true },
+    action_id: actionId,
+    value,
+    ...(style && { style }),
+    ...(confirm && { confirm }),
+  };
+}
+
+function confirmDialog(title: string, text: string, confirm: string): Block {
+  return {
+    title: { type: "plain_text", text: title },
+    text: { type: "mrkdwn", text: clip(text, 300) },
+    confirm: { type: "plain_text", text: confirm },
+    deny: { type: "plain_text", text: "Cancel" },
+  };
+}
+
+function route(v: MigrationView): string {
+  const vm = `*${escapeMrkdwn(v.vm)}*`;
+  const from = v.source ? `\`${escapeMrkdwn(v.source)}\`` : "its host";
+  const to = v.destination
+    ? `\`${escapeMrkdwn(v.destination)}\``
+    : v.requestedDestination
+      ? `\`${escapeMrkdwn(v.requestedDestination)}\``
+      : "a host Nova's scheduler chooses";
+  return `${vm} ${from} → ${to}`;
+}
+
+function statusLine(v: MigrationView, now: number): string {
+  const elapsed = formatDuration((v.endedAt ?? now) - v.startedAt);
+  switch (v.status) {
+    case "starting":
+      return "Starting…";
+    case "running":
+      return `${PHASE_TITLES[v.phase]} — running for ${elapsed}`;
+    case "not-converging":
+      return `Not converging in pre-copy — running for ${elapsed}. See the thread.`;
+    case "completed":
+      return `Completed in ${elapsed}${v.downtimeMs !== null ? ` (downtime ${formatDuration(v.downtimeMs)})` : ""}`;
+    case "failed":
+      return `Failed during ${v.failure ? PHASE_TITLES[v.failure.phase].toLowerCase() : "the migration"} after ${elapsed}`;
+    case "aborted":
+    case "cancelled":
+      return `Aborted after ${elapsed}; the VM keeps running on \`${escapeMrkdwn(v.source ?? "its source")}\``;
+  }
+}
+
+/** The root message: the request and its overall status, with Abort while it runs. */
+export function renderRoot(v: MigrationView, now: number = Date.now()): RenderedMessage {
+  const line = statusLine(v, now);
+  const text = `${STATUS_ICON[v.status]} Live migration ${route(v)} — ${line}`;
+  const blocks: Block[] = [
+    section(`${STATUS_ICON[v.status]} *Live migration* ${route(v)}\n${line}`),
+    context(
+      `Requested by <@${v.requestedBy}> · phases: ${PHASES.map((p) => (isPhaseDone(v, p) ? `~${PHASE_TITLES[p]}~` : PHASE_TITLES[p])).join(" → ")}`,
+    ),
+  ];
+  if (!isFinished(v.status) && v.novaMigrationId !== null && v.control === null) {
+    blocks.push({
+      type: "actions",
+      block_id: `root:${v.jobId}`,
+      elements: [
+        button(
+          "Abort",
+          ACTION_ABORT,
+          v.jobId,
+          "danger",
+          confirmDialog(
+            "Abort this migration?",
+            `Nova will cancel the live migration of ${escapeMrkdwn(v.vm)}; the VM keeps running on its source host.`,
+            "Abort",
+          ),
+        ),
+      ],
+    });
+  }
+  if (v.control !== null && !isFinished(v.status)) {
+    blocks.push(
+      context(
+        `${v.control.action === "abort" ? "Abort" : "Force complete"} requested by <@${v.control.by}>…`,
+      ),
+    );
+  }
+  return { text, blocks };
+}
+
+function isPhaseDone(v: MigrationView, phase: PhaseName): boolean {
+  if (v.status === "completed") return true;
+  return PHASES.indexOf(phase) < PHASES.indexOf(v.phase);
+}
+
+/** A phase reply in the thread. The pre-copy reply is edited in place as progress comes in. */
+export function renderPhase(v: MigrationView, phase: PhaseName, now: number = Date.now()): RenderedMessage {
+  const title = `*${PHASE_TITLES[phase]}*`;
+  switch (phase) {
+    case "pre-migration": {
+      const flavor =
+        v.flavor && (v.flavor.ramMb !== null || v.flavor.vcpus !== null)
+          ? ` (${v.flavor.ramMb !== null ? formatBytes(v.flavor.ramMb * 1024 * 1024) : "?"} RAM, ${v.flavor.vcpus ?? "?"} vCPUs)`
+          : "";
+      const dest = v.requestedDestination
+        ? `destination \`${escapeMrkdwn(v.requestedDestination)}\` (requested)`
+        : v.destination
+          ? `destination \`${escapeMrkdwn(v.destination)}\` (chosen by Nova's scheduler)`
+          : "destination: Nova's scheduler chooses";
+      const text = `${title}: *${escapeMrkdwn(v.vm)}*${flavor} on \`${escapeMrkdwn(v.source ?? "?")}\`, ${dest}. Nova accepted the live migration.`;
+      return { text: stripMrkdwn(text), blocks: [section(text)] };
+    }
+    case "reservation": {
+      const r = v.reservation;
+      const dest = `\`${escapeMrkdwn(v.destination ?? "?")}\``;
+      const facts = r
+        ? `free RAM ${r.freeRamMb !== null ? formatBytes(r.freeRamMb * 1024 * 1024) : "?"}, free vCPUs ${r.freeVcpus ?? "?"}${r.hypervisorState ? `, hypervisor ${r.hypervisorState}` : ""}`
+        : "capacity not reported";
+      const need = v.flavor?.ramMb ? ` — the VM needs ${formatBytes(v.flavor.ramMb * 1024 * 1024)}` : "";
+      const text = `${title}: ${dest} reserved resources for the VM (${facts}${need}).`;
+      return { text: stripMrkdwn(text), blocks: [section(text)] };
+    }
+    case "precopy":
+      return renderPrecopy(v, now);
+    case "stop-and-copy": {
+      const dt = v.downtimeMs !== null ? `downtime ${formatDuration(v.downtimeMs)}` : "downtime not reported";
+      const text = `${title}: the VM was paused for the last pages and CPU state — ${dt}.`;
+      return { text: stripMrkdwn(text), blocks: [section(text)] };
+    }
+    case "commitment": {
+      const total = formatDuration((v.endedAt ?? now) - v.startedAt);
+      const text = `${title}: *${escapeMrkdwn(v.vm)}* now runs on \`${escapeMrkdwn(v.destination ?? "?")}\`. Total time ${total}.`;
+      return { text: stripMrkdwn(text), blocks: [section(text)] };
+    }
+  }
+}
+
+function renderPrecopy(v: MigrationView, now: number): RenderedMessage {
+  const p = v.precopy;
+  const title = `*${PHASE_TITLES.precopy}*`;
+  if (p === null) {
+    const text = `${title}: copying memory…`;
+    return { text: stripMrkdwn(text), blocks: [section(text)] };
+  }
+  const total = p.memoryTotalBytes;
+  const processed = p.memoryProcessedBytes;
+  const fraction =
+    total && p.memoryRemainingBytes !== null
+      ? 1 - p.memoryRemainingBytes / total
+      : total && processed !== null
+        ? processed / total
+        : 0;
+  const lines = [
+    `${title}${p.iteration !== null ? ` — iteration ${p.iteration}` : ""}`,
+    `\`${progressBar(v.status === "completed" ? 1 : fraction)}\``,
+    `transferred ${formatBytes(processed)} of ${formatBytes(total)} · remaining ${formatBytes(p.memoryRemainingBytes)}`,
+    `dirty rate ${formatRate(p.dirtyRateBytesPerS)} against bandwidth ${formatRate(p.transferRateBytesPerS)}`,
+  ];
+  if (p.expectedDowntimeMs !== null) {
+    lines.push(
+      `expected downtime ${formatDuration(p.expectedDowntimeMs)}${p.downtimeLimitMs !== null ? ` (allowed now ${formatDuration(p.downtimeLimitMs)})` : ""}`,
+    );
+  }
+  if (p.throttlePercent) lines.push(`auto-converge throttling the guest's vCPUs at ${p.throttlePercent}%`);
+  if (p.verdict) {
+    lines.push(
+      `verdict: *${p.verdict}*${p.etaSeconds !== null && p.verdict === "converging" ? ` — about ${formatDuration(p.etaSeconds * 1000)} to go` : ""}`,
+    );
+  }
+  if (p.reason && (p.verdict === "not-converging" || p.verdict === "stalled")) lines.push(`> ${p.reason}`);
+  const blocks: Block[] = [section(lines.join("\n"))];
+  blocks.push(
+    context(
+      `updated ${formatDuration(now - v.startedAt)} after start${p.source ? ` · from ${p.source}` : ""}${v.novaStatus ? ` · Nova: ${v.novaStatus}` : ""}`,
+    ),
+  );
+  return { text: stripMrkdwn(lines.join(" · ")), blocks };
+}
+
+/** The warning posted when pre-copy is judged not converging, with approver-only buttons. */
+export function renderNotConverging(v: MigrationView): RenderedMessage {
+  const reason = v.stuck?.reason ?? v.precopy?.reason ?? "memory is dirtied as fast as it is sent";
+  const text =
+    `:warning: *${escapeMrkdwn(v.vm)} is not converging* (iteration ${v.stuck?.sinceIteration ?? v.precopy?.iteration ?? "?"}): ${reason}\n` +
+    "Nova will keep copying until its timeout and then abort. You can *force complete* (Nova pauses the VM for the final copy: the guest stops for as long as the remaining memory takes to send) or *abort* (the VM stays on its source). Only approvers may press these.";
+  const blocks: Block[] = [section(text)];
+  if (!isFinished(v.status) && v.control === null) {
+    blocks.push({
+      type: "actions",
+      block_id: `stuck:${v.jobId}`,
+      elements: [
+        button(
+          "Force complete",
+          ACTION_FORCE_COMPLETE,
+          v.jobId,
+          "primary",
+          confirmDialog(
+            "Force complete?",
+            `Nova pauses ${escapeMrkdwn(v.vm)} until the remaining memory is copied: the guest stops for that long.`,
+            "Pause and finish",
+          ),
+        ),
+        button(
+          "Abort",
+          ACTION_ABORT,
+          v.jobId,
+          "danger",
+          confirmDialog("Abort this migration?", "The VM keeps running on its source host.", "Abort"),
+        ),
+      ],
+    });
+  }
+  return { text: stripMrkdwn(text), blocks };
+}
+
+/** The failure reply: which phase, the cloud's own error, and the log lines that explain it. */
+export function renderFailure(v: MigrationView): RenderedMessage {
+  const f = v.failure;
+  const phase = f ? PHASE_TITLES[f.phase] : "the migration";
+  const verb = v.status === "aborted" || v.status === "cancelled" ? "was aborted" : "failed";
+  const lines = [
+    `${STATUS_ICON[v.status]} *${escapeMrkdwn(v.vm)} ${verb} during ${phase.toLowerCase()}.*`,
+    f?.message ? `> ${escapeMrkdwn(f.message).split("\n").join("\n> ")}` : "",
+  ].filter(Boolean);
+  const blocks: Block[] = [section(lines.join("\n"))];
+  if (f && f.logLines.length > 0) {
+    blocks.push(section(`nova-compute log:\n\`\`\`${escapeMrkdwn(f.logLines.slice(-8).join("\n"))}\`\`\``));
+  }
+  return { text: stripMrkdwn(lines.join(" ")), blocks };
+}
+
+/** Plain-text fallback (notifications, screen readers): no mrkdwn markers. */
+export function stripMrkdwn(text: string): string {
+  return text.replace(/[*`~]/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}

@@ -1,0 +1,102 @@
+/**
+ * The narrow interfaces the migration code depends on. The production pieces (NovaClient,
+ * SshExecutor, the Redis notifier) satisfy them structurally; tests may pass the real ones.
+ */
+import type { HostCommand } from "../hosts/catalogue";
+
+export interface NovaServer {
+  id: string;
+  name: string;
+  status: string;
+  host: string | null;
+  hypervisorHostname: string | null;
+  instanceName: string | null;
+  taskState: string | null;
+  vmState: string | null;
+  flavor: { ramMb?: number; vcpus?: number; name?: string; id?: string };
+}
+
+export interface NovaMigration {
+  id: number;
+  status: string;
+  sourceCompute: string;
+  destCompute: string | null;
+  memoryTotalBytes: number | null;
+  memoryProcessedBytes: number | null;
+  memoryRemainingBytes: number | null;
+  createdAt: string;
+  updatedAt: string | null;
+}
+
+export interface NovaHypervisor {
+  hostname: string;
+  serviceHost: string;
+  state: string;
+  status: string;
+  vcpus: number | null;
+  vcpusUsed: number | null;
+  freeRamMb: number | null;
+  memoryMb: number | null;
+  memoryMbUsed: number | null;
+}
+
+export interface NovaComputeService {
+  host: string;
+  binary: string;
+  state: "up" | "down";
+  status: "enabled" | "disabled";
+}
+
+/** What migration tracking needs from Nova. */
+export interface NovaPort {
+  findServer(nameOrId: string): Promise<NovaServer | null>;
+  getServer(id: string): Promise<NovaServer>;
+  liveMigrate(serverId: string, opts: { host: string | null }): Promise<void>;
+  listServerMigrations(serverId: string): Promise<NovaMigration[]>;
+  getServerMigration(serverId: string, migrationId: number): Promise<NovaMigration | null>;
+  listMigrations(filter: { instanceUuid?: string; migrationType?: string }): Promise<NovaMigration[]>;
+  forceComplete(serverId: string, migrationId: number): Promise<void>;
+  abortMigration(serverId: string, migrationId: number): Promise<void>;
+  hypervisors(): Promise<NovaHypervisor[]>;
+  computeServices(): Promise<NovaComputeService[]>;
+}
+
+export interface HostCommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** What migration tracking needs from the SSH layer. */
+export interface HostsPort {
+  run(
+    host: string,
+    command: HostCommand,
+    opts?: { timeoutMs?: number; allowNonZeroExit?: boolean },
+  ): Promise<HostCommandResult>;
+  /** Is this host in the inventory (so that SSH evidence can be gathered)? */
+  has?(host: string): boolean;
+}
+
+export interface SlackText {
+  text: string;
+  blocks?: unknown[];
+}
+
+/** What migration tracking needs from src/notify. */
+export interface NotifierPort {
+  post(
+    channel: string,
+    msg: SlackText & { thread_ts?: string },
+    opts: { dedupeKey: string },
+  ): Promise<string>;
+  update(channel: string, ts: string, msg: SlackText, opts?: { urgent?: boolean }): Promise<void>;
+}
+
+/** Answers the requester privately through Slack's response_url. */
+export type ReplyPort = (
+  responseUrl: string | undefined,
+  user: string,
+  channel: string,
+  msg: SlackText,
+) => Promise<void>;

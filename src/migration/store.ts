@@ -1,0 +1,113 @@
+/**
+ * Where a migration's state lives between polls and across worker restarts: one JSON record per
+ * job in Redis, plus the per-VM lock that keeps two migrations of one VM from starting.
+ */
+import type { Redis } from "ioredis";
+import type { MigrationView } from "./view";
+
+/** How far the trigger got: a resumed worker must never send a second live-migrate. */
+export type TriggerState = "none" | "triggering" | "triggered";
+
+export interface MigrationRecord {
+  view: MigrationView;
+  trigger: { state: TriggerState; at: number | null };
+  /** ts of the root message and of each phase reply, once posted. */
+  posts: Record<string, string>;
+  /** The phase replies already posted, in order. */
+  postedPhases: string[];
+  notConvergingPosted: boolean;
+  failurePosted: boolean;
+}
+
+/** Finished records are kept this long for `/migrate status` and the audit of a thread. */
+export const RECORD_TTL_S = 7 * 24 * 3600;
+/** A VM lock outlives a crashed bot by at most this long; a live job renews it. */
+export const VM_LOCK_TTL_S = 6 * 3600;
+
+export class MigrationStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private key(jobId: string): string {
+    return `${this.prefix}:migration:${jobId}`;
+  }
+
+  private vmKey(vm: string): string {
+    return `${this.prefix}:active-vm:${vm.toLowerCase()}`;
+  }
+
+  async load(jobId: string): Promise<MigrationRecord | null> {
+    const raw = await this.redis.get(this.key(jobId));
+    return raw === null ? null : (JSON.parse(raw) as MigrationRecord);
+  }
+
+  async save(record: MigrationRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.key(record.view.jobId), JSON.stringify(record), "EX", RECORD_TTL_S)
+      .zadd(`${this.prefix}:migrations`, record.view.startedAt, record.view.jobId)
+      .exec();
+  }
+
+  /** The most recent migrations, newest first. */
+  async recent(limit: number): Promise<MigrationRecord[]> {
+    const ids = await this.redis.zrevrange(`${this.prefix}:migrations`, 0, limit - 1);
+    const out: MigrationRecord[] = [];
+    for (const id of ids) {
+      const r = await this.load(id);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * Claims a VM for a job. Returns the job id that holds it: this job's when the claim worked (or
+   * when this job already held it — a duplicate delivery), another job's when the VM is busy.
+   */
+  async claimVm(vm: string, jobId: string): Promise<string> {
+    const ok = await this.redis.set(this.vmKey(vm), jobId, "EX", VM_LOCK_TTL_S, "NX");
+    if (ok === "OK") return jobId;
+    return (await this.redis.get(this.vmKey(vm))) ?? jobId;
+  }
+
+  async renewVm(vm: string, jobId: string): Promise<void> {
+    const holder = await this.redis.get(this.vmKey(vm));
+    if (holder === jobId) await this.redis.expire(this.vmKey(vm), VM_LOCK_TTL_S);
+  }
+
+  /** Releases a VM only if this job holds it. */
+  async releaseVm(vm: string, jobId: string): Promise<void> {
+    await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+      1,
+      this.vmKey(vm),
+      jobId,
+    );
+  }
+
+  async vmHolder(vm: string): Promise<string | null> {
+    return this.redis.get(this.vmKey(vm));
+  }
+
+  /**
+   * Records that a person pressed Abort or Force complete. Kept apart from the record, which only
+   * the tracker writes, so that the two never overwrite each other.
+   */
+  async setControl(jobId: string, control: NonNullable<MigrationView["control"]>): Promise<boolean> {
+    const ok = await this.redis.set(
+      `${this.key(jobId)}:control`,
+      JSON.stringify(control),
+      "EX",
+      RECORD_TTL_S,
+      "NX",
+    );
+    return ok === "OK";
+  }
+
+  async getControl(jobId: string): Promise<MigrationView["control"]> {
+    const raw = await this.redis.get(`${this.key(jobId)}:control`);
+    return raw === null ? null : (JSON.parse(raw) as MigrationView["control"]);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Worker bootstrap: BullMQ workers on the shared Redis, any number of them on any machine. A worker
+ * killed mid-migration loses its job lock; BullMQ hands the job to another worker as stalled, and
+ * runMigration resumes from the record in Redis without triggering Nova again.
+ */
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Enqueuer } from "../../bot/commands/migrate";
+import type { Logger } from "../log";
+import type { HostsPort, NotifierPort, NovaPort, ReplyPort } from "../migration/ports";
+import {
+  type MigrationOutcome,
+  type RunMigrationDeps,
+  runMigration,
+  WorkerShuttingDown,
+} from "../migration/run-migration";
+import type { MigrationStore } from "../migration/store";
+import { handleAction } from "./actions";
+import { type ActionJob, type MigrateJob, QUEUE_ACTIONS, QUEUE_MIGRATIONS, validateJob } from "./jobs";
+
+/** How long a worker's lock on a job lasts without renewal; a killed worker's jobs resume after it. @defaultValue 30 000 */
+export const DEFAULT_LOCK_DURATION_MS = 30_000;
+/** A migration may survive this many worker deaths before BullMQ gives up on it. */
+export const MAX_STALLED_COUNT = 20;
+/** Transient failures (Nova or a host unreachable) are retried this many times, with backoff. */
+export const JOB_ATTEMPTS = 5;
+export const JOB_BACKOFF_MS = 2000;
+/** Finished jobs are kept this long so a duplicate delivery still finds its job id. */
+export const KEEP_FINISHED_JOBS_S = 24 * 3600;
+
+export interface QueueConnection {
+  /** A factory: BullMQ needs its own connections (with maxRetriesPerRequest: null). */
+  connection: () => Redis;
+  /** BullMQ key prefix, e.g. `migbot:bull`. */
+  prefix: string;
+}
+
+/** The bot's side: adds jobs under their idempotency keys. */
+export function createEnqueuer(
+  conn: QueueConnection,
+  store: MigrationStore,
+): Enqueuer & { close(): Promise<void> } {
+  const queues = {
+    migrations: new Queue(QUEUE_MIGRATIONS, { connection: conn.connection(), prefix: conn.prefix }),
+    actions: new Queue(QUEUE_ACTIONS, { connection: conn.connection(), prefix: conn.prefix }),
+  };
+  return {
+    async add(queue, jobId, payload) {
+      validateJob(payload);
+      const q = queues[queue];
+      if (await q.getJob(jobId)) return "duplicate";
+      await q.add(payload.type, payload, {
+        jobId,
+        attempts: queue === "migrations" ? JOB_ATTEMPTS : 2,
+        backoff: { type: "exponential", delay: JOB_BACKOFF_MS },
+        removeOnComplete: { age: KEEP_FINISHED_JOBS_S },
+        removeOnFail: { age: 7 * KEEP_FINISHED_JOBS_S },
+      });
+      return "added";
+    },
+    vmHolder: (vm) => store.vmHolder(vm),
+    async close() {
+      await Promise.all([queues.migrations.close(), queues.actions.close()]);
+    },
+  };
+}
+
+export interface WorkerDeps {
+  nova: NovaPort;
+  hosts: HostsPort;
+  notifier: NotifierPort;
+  store: MigrationStore;
+  reply: ReplyPort;
+  log: Logger;
+  pollIntervalMs: number;
+  concurrency: number;
+  lockDurationMs?: number;
+  /** Extra hooks for migration tracking (diagnosis on trouble, downtime figures). */
+  migrationHooks?: Pick<RunMigrationDeps, "downtimeFor" | "onTrouble">;
+  /** Handlers for action job types this module does not know (diagnose, proposals). */
+  extraActions?: (job: ActionJob) => Promise<boolean>;
+}
+
+export interface Workers {
+  /** Resolves when every job this process has taken has settled. */
+  idle(): Promise<void>;
+  /** Outcomes of the migrations this process finished, by job id (for the console and tests). */
+  outcomes: Map<string, MigrationOutcome>;
+  close(): Promise<void>;
+}
+
+function isRetryable(err: unknown): boolean {
+  return (err as { retryable?: boolean }).retryable === true;
+}
+
+/** Starts the migration and action workers. */
+export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
+  const shutdown = new AbortController();
+  const outcomes = new Map<string, MigrationOutcome>();
+  const inFlight = new Set<Promise<unknown>>();
+  const lockDuration = deps.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
+  const common = {
+    prefix: conn.prefix,
+    lockDuration,
+    stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
+    maxStalledCount: MAX_STALLED_COUNT,
+  };
+
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    p.finally(() => inFlight.delete(p)).catch(() => {});
+    return p;
+  };
+
+  const migrations = new Worker(
+    QUEUE_MIGRATIONS,
+    (job: Job, token?: string) =>
+      track(
+        (async () => {
+          const data = validateJob(job.data) as MigrateJob;
+          const log = deps.log.child({ jobId: job.id });
+          try {
+            const outcome = await runMigration(job.id!, data, {
+              nova: deps.nova,
+              hosts: deps.hosts,
+              notifier: deps.notifier,
+              store: deps.store,
+              reply: deps.reply,
+              log,
+              pollIntervalMs: deps.pollIntervalMs,
+              signal: shutdown.signal,
+              ...deps.migrationHooks,
+            });
+            outcomes.set(job.id!, outcome);
+            return outcome;
+          } catch (err) {
+            if (err instanceof WorkerShuttingDown && token) {
+              // Hand the job straight back to the queue: another worker resumes it from the record.
+              await job.moveToDelayed(Date.now() + 100, token);
+              throw new DelayedError();
+            }
+            log.error("migration job failed", { err });
+            if (!isRetryable(err))
+              throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+            throw err;
+          }
+        })(),
+      ),
+    { connection: conn.connection(), concurrency: deps.concurrency, ...common },
+  );
+
+  const actions = new Worker(
+    QUEUE_ACTIONS,
+    (job: Job) =>
+      track(
+        (async () => {
+          const data = validateJob(job.data) as ActionJob;
+          try {
+            if (deps.extraActions && (await deps.extraActions(data))) return;
+            await handleAction(data, deps);
+          } catch (err) {
+            deps.log.error("action job failed", { jobId: job.id, type: data.type, err });
+            await deps
+              .reply(data.responseUrl, data.user, data.channel, {
+                text: `That did not work: ${err instanceof Error ? err.message : String(err)}`,
+              })
+              .catch(() => {});
+            throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+          }
+        })(),
+      ),
+    { connection: conn.connection(), concurrency: Math.max(4, Math.min(deps.concurrency, 20)), ...common },
+  );
+
+  for (const w of [migrations, actions]) {
+    w.on("error", (err) => deps.log.error("worker error", { err }));
+  }
+
+  return {
+    outcomes,
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+    async close() {
+      shutdown.abort();
+      await Promise.all([migrations.close(), actions.close()]);
+    },
+  };
+}
