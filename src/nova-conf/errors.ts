@@ -1,0 +1,27 @@
+/**
+ * Coded errors of the nova-conf module. Every message says what is wrong and what to do next,
+ * because these reach operators through `/diagnose`, fix proposals and the `nova-conf` CLI.
+ */
+export type NovaConfErrorCode =
+  /** A version string or release name migbot does not know. */
+  | "NOVA_CONF_UNKNOWN_RELEASE"
+  /** The text is not something oslo.config can parse (nova-compute would refuse to start). */
+  | "NOVA_CONF_PARSE"
+  /** A value oslo.config or nova would reject (wrong type, not a choice, below the minimum, unknown flag). */
+  | "NOVA_CONF_INVALID_VALUE"
+  /** An edit changed something other than the keys it was asked to change (a bug: nothing is written). */
+  | "NOVA_CONF_EDIT_UNSAFE"
+  /** A request migbot cannot plan, e.g. an option that does not exist in that release. */
+  | "NOVA_CONF_UNSUPPORTED";
+
+export class NovaConfError extends Error {
+  constructor(
+    readonly code: NovaConfErrorCode,
+    message: string,
+    /** Where the problem is, when it is in a file. */
+    readonly location?: { path: string; line: number; key?: string },
+  ) {
+    super(message);
+    this.name = "NovaConfError";
+  }
+}
