@@ -1,0 +1,173 @@
+/**
+ * A rate limiter shared by every migbot process through Redis. Each key holds a GCRA state (the
+ * "theoretical arrival time") and an optional hold (a Retry-After Slack gave us). Checks and updates
+ * happen in one Lua script, so any number of workers on any number of machines stay within one
+ * budget, and Redis's clock is the only clock that matters.
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+
+/** One budget: at most `perWindow` calls every `windowMs`, with up to `burst` back to back. */
+export interface RateRule {
+  /** e.g. `chat.postMessage:C123` (per channel) or `chat.update` (per workspace). */
+  key: string;
+  perWindow: number;
+  windowMs: number;
+  /** Calls allowed back to back when the budget has been idle. @defaultValue 1 */
+  burst?: number;
+}
+
+export interface ReserveOptions {
+  /** Keys that only carry holds (from `penalize`), e.g. `chat.update:C123` beside the workspace rule. */
+  holdKeys?: readonly string[];
+  /**
+   * Extra idle time a routine call needs before it may take a slot, so that urgent calls (a final
+   * state) polling at the same moment win. @defaultValue 0
+   */
+  headroomMs?: number;
+}
+
+// Slack documents its limits loosely ("about 1 per second", "50+ per minute"); these stay below.
+/** chat.postMessage: Slack allows about 1 per second per channel. */
+export const POST_MESSAGE_PER_CHANNEL_INTERVAL_MS = 1_100;
+/** chat.update: Tier 3, 50+ per minute per workspace. */
+export const UPDATE_PER_WORKSPACE_PER_MINUTE = 45;
+/** chat.postEphemeral: Tier 4, 100+ per minute per workspace. */
+export const EPHEMERAL_PER_WORKSPACE_PER_MINUTE = 90;
+const MINUTE_MS = 60_000;
+/** Keeps idle limiter keys a little past the point where they stop mattering. */
+const KEY_EXPIRY_SLACK_MS = 1_000;
+
+export type SlackMethod = "chat.postMessage" | "chat.update" | "chat.postEphemeral";
+
+/** The rule templates the notifier uses; a channel id is appended to `chat.postMessage`'s key. */
+export interface NotifyRules {
+  postMessagePerChannel: Omit<RateRule, "key">;
+  updatePerWorkspace: Omit<RateRule, "key">;
+  ephemeralPerWorkspace: Omit<RateRule, "key">;
+}
+
+export const DEFAULT_NOTIFY_RULES: NotifyRules = {
+  postMessagePerChannel: { perWindow: 1, windowMs: POST_MESSAGE_PER_CHANNEL_INTERVAL_MS, burst: 1 },
+  updatePerWorkspace: { perWindow: UPDATE_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
+  ephemeralPerWorkspace: { perWindow: EPHEMERAL_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
+};
+
+// KEYS: n rule hashes, then hold-only hashes. ARGV: n, then interval and tolerance per rule, then headroom.
+// Returns 0 when a slot was taken (all rules charged at once), else the ms until one could be: nothing
+// is charged then, so a lane blocked by its own hold never spends the workspace-wide budget.
+const RESERVE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local headroom = tonumber(ARGV[2 + 2 * n])
+local wait = 0
+local eff = {}
+for i = 1, #KEYS do
+  local st = redis.call('HMGET', KEYS[i], 'tat', 'hold')
+  local tat = tonumber(st[1]) or 0
+  local hold = tonumber(st[2]) or 0
+  local allowAt
+  if i <= n then
+    local tau = tonumber(ARGV[1 + 2 * i])
+    -- after a hold, resume at the steady pace rather than with a burst
+    if hold > 0 and hold + tau > tat then tat = hold + tau end
+    eff[i] = tat
+    allowAt = tat - tau + headroom
+    if hold > allowAt then allowAt = hold end
+  else
+    allowAt = hold
+  end
+  if allowAt - now > wait then wait = allowAt - now end
+end
+if wait > 0 then return math.ceil(wait) end
+for i = 1, n do
+  local interval = tonumber(ARGV[2 * i])
+  local tat = eff[i]
+  if tat < now then tat = now end
+  tat = tat + interval
+  redis.call('HSET', KEYS[i], 'tat', tostring(tat))
+  local ttl = math.ceil(tat - now) + ${KEY_EXPIRY_SLACK_MS}
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return 0
+`;
+
+// KEYS[1]: the hash. ARGV[1]: ms to hold. Holds only ever lengthen.
+const PENALIZE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local holdUntil = now + tonumber(ARGV[1])
+local hold = tonumber(redis.call('HGET', KEYS[1], 'hold')) or 0
+if holdUntil > hold then
+  redis.call('HSET', KEYS[1], 'hold', tostring(holdUntil))
+  local ttl = tonumber(ARGV[1]) + ${KEY_EXPIRY_SLACK_MS}
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+return 0
+`;
+
+class LuaScript {
+  private readonly sha: string;
+  constructor(private readonly source: string) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).includes("NOSCRIPT")) throw err;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const reserveScript = new LuaScript(RESERVE_LUA);
+const penalizeScript = new LuaScript(PENALIZE_LUA);
+
+function checkRule(rule: RateRule): { intervalMs: number; toleranceMs: number } {
+  const burst = rule.burst ?? 1;
+  if (!(rule.perWindow > 0 && rule.windowMs > 0 && burst >= 1)) {
+    throw new RangeError(
+      `rate rule ${rule.key}: perWindow, windowMs must be > 0 and burst >= 1 (got ${rule.perWindow}, ${rule.windowMs}, ${burst})`,
+    );
+  }
+  const intervalMs = rule.windowMs / rule.perWindow;
+  return { intervalMs, toleranceMs: intervalMs * (burst - 1) };
+}
+
+/** Redis-backed (Lua, atomic) limiter shared by all processes. */
+export class RedisRateLimiter {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: { prefix: string },
+  ) {
+    this.prefix = `${opts.prefix}:rate:`;
+  }
+
+  /**
+   * Tries to take one slot from every rule at once. Returns 0 when taken (call now), otherwise the ms
+   * after which to ask again; nothing is charged in that case.
+   */
+  async reserve(rules: RateRule | readonly RateRule[], opts: ReserveOptions = {}): Promise<number> {
+    const list = Array.isArray(rules) ? (rules as readonly RateRule[]) : [rules as RateRule];
+    const keys: string[] = [];
+    const args: (string | number)[] = [list.length];
+    for (const rule of list) {
+      const { intervalMs, toleranceMs } = checkRule(rule);
+      keys.push(this.prefix + rule.key);
+      args.push(intervalMs, toleranceMs);
+    }
+    for (const hold of opts.holdKeys ?? []) keys.push(this.prefix + hold);
+    args.push(Math.max(0, opts.headroomMs ?? 0));
+    const wait = await reserveScript.run(this.redis, keys, args);
+    return Number(wait);
+  }
+
+  /** Holds `key` for `retryAfterMs` (Slack's Retry-After) for every process; other keys go on. */
+  async penalize(key: string, retryAfterMs: number): Promise<void> {
+    await penalizeScript.run(this.redis, [this.prefix + key], [Math.max(0, Math.ceil(retryAfterMs))]);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The narrow interface between migbot and Slack's Web API. The notifier depends on this interface
+ * only; production wraps Bolt's WebClient with its own 429 handling switched off so that the shared
+ * Redis limiter, not each client, decides when to call again.
+ */
+import type { webApi } from "@slack/bolt";
+
+type WebClient = webApi.WebClient;
+type WebClientOptions = webApi.WebClientOptions;
+
+export interface SlackMessage {
+  text: string;
+  blocks?: unknown[];
+}
+
+export interface SlackApi {
+  postMessage(channel: string, msg: SlackMessage & { thread_ts?: string }): Promise<{ ts: string }>;
+  update(channel: string, ts: string, msg: SlackMessage): Promise<void>;
+  postEphemeral(channel: string, user: string, msg: SlackMessage & { thread_ts?: string }): Promise<void>;
+}
+
+/** Slack answered HTTP 429: wait `retryAfterMs` before calling this method in this channel again. */
+export class SlackRateLimitedError extends Error {
+  readonly code = "SLACK_RATE_LIMITED";
+  constructor(readonly retryAfterMs: number) {
+    super(`Slack rate limited the call; retry after ${retryAfterMs} ms`);
+    this.name = "SlackRateLimitedError";
+  }
+}
+
+/**
+ * Slack refused the call (`ok: false`, or an HTTP status other than 200/429). `slackError` is Slack's
+ * own error name (`invalid_blocks`, `channel_not_found`, …) or `http_<status>`. `transient` says
+ * whether the same call may succeed later.
+ */
+export class SlackApiError extends Error {
+  readonly code = "SLACK_API_ERROR";
+  constructor(
+    readonly slackError: string,
+    readonly transient: boolean,
+  ) {
+    super(`Slack refused the call: ${slackError}`);
+    this.name = "SlackApiError";
+  }
+}
+
+/** Slack error names that describe Slack's own trouble rather than a bad request. */
+const TRANSIENT_SLACK_ERRORS = new Set([
+  "internal_error",
+  "fatal_error",
+  "service_unavailable",
+  "request_timeout",
+  "ratelimited",
+]);
+
+/** Options for the production WebClient: no retries and 429s rejected, so the notifier decides. */
+export function slackWebClientOptions(slackApiUrl?: string): WebClientOptions {
+  return {
+    ...(slackApiUrl ? { slackApiUrl } : {}),
+    rejectRateLimitedCalls: true,
+    retryConfig: { retries: 0 },
+  };
+}
+
+/** Wraps a WebClient built with `slackWebClientOptions()` as a `SlackApi`. */
+export function webClientSlackApi(client: WebClient): SlackApi {
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toSlackError(err);
+    }
+  };
+  return {
+    postMessage: (channel, msg) =>
+      call(async () => {
+        const res = await client.chat.postMessage({
+          channel,
+          text: msg.text,
+          ...(msg.blocks ? { blocks: msg.blocks } : {}),
+          ...(msg.thread_ts ? { thread_ts: msg.thread_ts } : {}),
+        } as webApi.ChatPostMessageArguments);
+        if (typeof res.ts !== "string") throw new SlackApiError("missing_ts", true);
+        return { ts: res.ts };
+      }),
+    update: (channel, ts, msg) =>
+      call(async () => {
+        await client.chat.update({
+          channel,
+          ts,
+          text: msg.text,
+          ...(msg.blocks ? { blocks: msg.blocks } : {}),
+        } as webApi.ChatUpdateArguments);
+      }),
+    postEphemeral: (channel, user, msg) =>
+      call(async () => {
+        await client.chat.postEphemeral({
+          channel,
+          user,
+          text: msg.text,
+          ...(msg.blocks ? { blocks: msg.blocks } : {}),
+          ...(msg.thread_ts ? { thread_ts: msg.thread_ts } : {}),
+        } as webApi.ChatPostEphemeralArguments);
+      }),
+  };
+}
+
+/**
+ * Maps @slack/web-api's errors (matched by their `code`, so this module needs no runtime import of the
+ * client) onto the two errors the notifier understands; anything else (network) passes through and
+ * is treated as transient.
+ */
+export function toSlackError(err: unknown): unknown {
+  if (err instanceof SlackRateLimitedError || err instanceof SlackApiError) return err;
+  const e = err as { code?: unknown; retryAfter?: unknown; data?: { error?: unknown }; statusCode?: unknown };
+  switch (e?.code) {
+    case "slack_webapi_rate_limited_error": {
+      const seconds = typeof e.retryAfter === "number" && e.retryAfter >= 0 ? e.retryAfter : 1;
+      return new SlackRateLimitedError(seconds * 1000);
+    }
+    case "slack_webapi_platform_error": {
+      const name = typeof e.data?.error === "string" ? e.data.error : "unknown_error";
+      return new SlackApiError(name, TRANSIENT_SLACK_ERRORS.has(name));
+    }
+    case "slack_webapi_http_error": {
+      const status = typeof e.statusCode === "number" ? e.statusCode : 0;
+      return new SlackApiError(`http_${status}`, status >= 500 || status === 408);
+    }
+    default:
+      return err;
+  }
+}
