@@ -62,6 +62,8 @@ export interface Config {
     concurrency: number;
     /** How often the tracker polls Nova and the source host, in ms. @defaultValue 2000 */
     pollIntervalMs: number;
+    /** A job's lock; a killed worker's migrations resume elsewhere after about this long, in ms. @defaultValue 30000 */
+    lockDurationMs: number;
   };
   logLevel: "debug" | "info" | "warn" | "error";
 }
@@ -70,6 +72,7 @@ export const DEFAULT_PORT = 3000;
 export const DEFAULT_PROPOSAL_TTL_S = 3600;
 export const DEFAULT_WORKER_CONCURRENCY = 50;
 export const DEFAULT_POLL_INTERVAL_MS = 2000;
+export const DEFAULT_JOB_LOCK_MS = 30_000;
 
 type Env = Record<string, string | undefined>;
 
@@ -184,6 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     worker: {
       concurrency: int(env, "MIGBOT_WORKER_CONCURRENCY", DEFAULT_WORKER_CONCURRENCY, 1, 2000),
       pollIntervalMs: int(env, "MIGBOT_POLL_INTERVAL_MS", DEFAULT_POLL_INTERVAL_MS, 100, 60_000),
+      lockDurationMs: int(env, "MIGBOT_JOB_LOCK_MS", DEFAULT_JOB_LOCK_MS, 1000, 600_000),
     },
     logLevel,
   };

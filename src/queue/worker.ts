@@ -39,7 +39,7 @@ export interface QueueConnection {
 export function createEnqueuer(
   conn: QueueConnection,
   store: MigrationStore,
-): Enqueuer & { close(): Promise<void> } {
+): Enqueuer & { close(): Promise<void>; pending(): Promise<number> } {
   const queues = {
     migrations: new Queue(QUEUE_MIGRATIONS, { connection: conn.connection(), prefix: conn.prefix }),
     actions: new Queue(QUEUE_ACTIONS, { connection: conn.connection(), prefix: conn.prefix }),
@@ -59,6 +59,15 @@ export function createEnqueuer(
       return "added";
     },
     vmHolder: (vm) => store.vmHolder(vm),
+    /** Jobs not finished yet, across both queues. */
+    async pending() {
+      let n = 0;
+      for (const q of [queues.migrations, queues.actions]) {
+        const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
+        n += Object.values(c).reduce((a, b) => a + b, 0);
+      }
+      return n;
+    },
     async close() {
       await Promise.all([queues.migrations.close(), queues.actions.close()]);
     },

@@ -1,0 +1,204 @@
+/**
+ * The console chat for `npm start` on the sandbox: the user types slash commands as they would in
+ * Slack, sees the channel and its threads update live, presses buttons with `click <label>`, and
+ * acts as another sandbox user with `as <user> <line>`. With stdin not a terminal it reads commands
+ * line by line, prints the transcript, and exits once all the work it started has finished.
+ */
+import { createInterface } from "node:readline";
+import { SANDBOX_CHANNEL, SANDBOX_USERS, type SandboxStack } from "../runtime/stack";
+import type { SlackMessageEvent } from "../sandbox/slack/emulator";
+
+/** `click <label>` waits this long for such a button to appear. */
+export const CLICK_WAIT_TIMEOUT_MS = 120_000;
+const CLICK_POLL_MS = 100;
+/** Work counts as finished once the queues have been empty this long. */
+const IDLE_SETTLE_MS = 1500;
+/** A scripted run gives up waiting for its work after this long. */
+export const SCRIPT_MAX_WAIT_MS = 15 * 60_000;
+
+export interface ConsoleOptions {
+  json: boolean;
+  user: string;
+  out?: (line: string) => void;
+  input?: NodeJS.ReadableStream;
+  interactive?: boolean;
+}
+
+export const CONSOLE_HELP = [
+  "Type what you would type in Slack, in #ops:",
+  "  /migrate vm-42 to compute-3        /migrate db-1 to compute-2       /migrate status",
+  "  /diagnose web-7 to compute-5       /migrate help",
+  "  click <label>                      press a button (waits for it to appear), e.g. click Abort",
+  "  as <user> <line>                   act as another user: alice (operator), bob (approver), carol (no role)",
+  "  help, quit",
+].join("\n");
+
+function userName(id: string | undefined): string {
+  return SANDBOX_USERS.find((u) => u.id === id)?.name ?? id ?? "?";
+}
+
+/** One human-readable line (or a few) per message event. */
+export function formatEvent(e: SlackMessageEvent, rootOrder: Map<string, number>): string {
+  const text = e.text.replace(/<@([A-Z0-9]+)>/g, (_, id: string) => `@${userName(id)}`);
+  const buttons = (e.blocks ?? [])
+    .flatMap(
+      (b) =>
+        ((b as { elements?: unknown[] }).elements ?? []) as { type?: string; text?: { text?: string } }[],
+    )
+    .filter((el) => el.type === "button")
+    .map((el) => `[${el.text?.text ?? "?"}]`);
+  const suffix = buttons.length > 0 ? `  ${buttons.join(" ")}` : "";
+  if (e.type === "ephemeral") return `  (only @${userName(e.user)} sees this) ${text}${suffix}`;
+  if (e.type === "delete") return `  (message ${e.ts} deleted)`;
+  const isReply = e.thread_ts !== undefined && e.thread_ts !== e.ts;
+  if (!isReply && e.type === "post") rootOrder.set(e.ts, rootOrder.size + 1);
+  const rootNo = rootOrder.get(isReply ? e.thread_ts! : e.ts);
+  const tag = rootNo !== undefined ? `#${rootNo}` : "";
+  const edited = e.type === "update" ? " (edited)" : "";
+  const body = text.split("\n").join(isReply ? "\n      │ " : "\n    ");
+  return isReply
+    ? `      └ thread ${tag}${edited}: ${body}${suffix}`
+    : `[#ops ${tag}]${edited} migbot: ${body}${suffix}`;
+}
+
+/** Runs the console until stdin ends (script) or the user quits. Resolves to an exit code. */
+export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Promise<number> {
+  const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const rootOrder = new Map<string, number>();
+  stack.slack.events.on("message", (e: SlackMessageEvent) => {
+    if (e.channel !== SANDBOX_CHANNEL.id) return;
+    if (opts.json) {
+      out(
+        JSON.stringify({
+          type: e.type,
+          channel: e.channel,
+          ts: e.ts,
+          thread_ts: e.thread_ts ?? null,
+          ...(e.user !== undefined && { user: e.user }),
+          text: e.text,
+          blocks: e.blocks ?? [],
+        }),
+      );
+    } else {
+      out(formatEvent(e, rootOrder));
+    }
+  });
+  const say = (line: string) => {
+    if (!opts.json) out(line);
+  };
+  let failures = 0;
+
+  const handle = async (raw: string): Promise<boolean> => {
+    let line = raw.trim();
+    if (line === "" || line.startsWith("#")) return true;
+    let user = opts.user;
+    const as = /^as\s+(\S+)\s+(.*)$/.exec(line);
+    if (as) {
+      const who = SANDBOX_USERS.find((u) => u.name === as[1] || u.id === as[1]);
+      if (!who) {
+        say(`! unknown user '${as[1]}': the sandbox has ${SANDBOX_USERS.map((u) => u.name).join(", ")}`);
+        failures++;
+        return true;
+      }
+      user = who.name;
+      line = as[2]!.trim();
+    }
+    if (line === "quit" || line === "exit") return false;
+    if (line === "help") {
+      say(CONSOLE_HELP);
+      return true;
+    }
+    if (line.startsWith("/")) {
+      const [command, ...rest] = line.split(/\s+/);
+      say(`@${user}> ${line}`);
+      const res = await stack.slack.slashCommand({
+        user,
+        channel: SANDBOX_CHANNEL.id,
+        command: command!,
+        text: rest.join(" "),
+      });
+      if (res.status !== 200) {
+        say(`! the bot answered HTTP ${res.status} after ${res.ackMs} ms`);
+        failures++;
+      }
+      return true;
+    }
+    const click = /^click\s+(.+)$/.exec(line);
+    if (click) {
+      const label = click[1]!
+        .trim()
+        .replace(/^\[|\]$/g, "")
+        .toLowerCase();
+      say(`@${user}> click [${click[1]!.trim()}]`);
+      const deadline = Date.now() + CLICK_WAIT_TIMEOUT_MS;
+      for (;;) {
+        const found = stack.slack
+          .findButtons(SANDBOX_CHANNEL.id)
+          .filter(
+            (b) =>
+              b.label.toLowerCase() === label &&
+              (b.ephemeralFor === undefined || userName(b.ephemeralFor) === user),
+          );
+        const newest = found.at(-1);
+        if (newest) {
+          const res = await stack.slack.clickButton({
+            user,
+            channel: SANDBOX_CHANNEL.id,
+            messageTs: newest.messageTs,
+            actionId: newest.actionId,
+          });
+          if (res.status !== 200) {
+            say(`! the bot answered HTTP ${res.status}`);
+            failures++;
+          }
+          return true;
+        }
+        if (Date.now() > deadline) {
+          say(`! no [${click[1]!.trim()}] button appeared within ${CLICK_WAIT_TIMEOUT_MS / 1000} s`);
+          failures++;
+          return true;
+        }
+        await new Promise((r) => setTimeout(r, CLICK_POLL_MS));
+      }
+    }
+    say(`! '${line}' is not something I understand. Type help.`);
+    failures++;
+    return true;
+  };
+
+  const input = opts.input ?? process.stdin;
+  const rl = createInterface({ input, terminal: false });
+  if (opts.interactive) {
+    say(CONSOLE_HELP);
+    say(`You are @${opts.user} in #ops.`);
+  }
+  // Lines are handled one after another: a `click` waits for its button before the next line runs.
+  for await (const line of rl) {
+    if (!(await handle(line))) break;
+  }
+  rl.close();
+  const finished = await waitForIdle(stack);
+  if (!finished) {
+    say(`! work was still running after ${SCRIPT_MAX_WAIT_MS / 60_000} min; stopping`);
+    failures++;
+  }
+  return failures > 0 ? 1 : 0;
+}
+
+/** Waits until no job is waiting, active or delayed and every Slack call has gone out. */
+export async function waitForIdle(stack: SandboxStack, maxWaitMs = SCRIPT_MAX_WAIT_MS): Promise<boolean> {
+  const deadline = Date.now() + maxWaitMs;
+  let idleSince: number | null = null;
+  while (Date.now() < deadline) {
+    const busy = await stack.queueCounts();
+    if (busy === 0) {
+      await stack.notifier.flush();
+      idleSince ??= Date.now();
+      if (Date.now() - idleSince >= IDLE_SETTLE_MS) return true;
+    } else {
+      idleSince = null;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}

@@ -1,0 +1,216 @@
+/**
+ * Wires migbot's parts together: Redis, the Nova client, the SSH executor, the notifier, the Bolt
+ * app and the workers. `startSandboxStack` runs the whole product on the built-in cloud and Slack
+ * emulator (for `npm start`, tests and benchmarks); production wiring lives in src/cli/start.ts.
+ */
+import { webApi } from "@slack/bolt";
+import { Redis } from "ioredis";
+import { type Bot, startBot } from "../../bot/app";
+import type { Config } from "../config";
+import { loadConfig } from "../config";
+import { SshExecutor } from "../hosts/executor";
+import type { HostEntry } from "../hosts/inventory";
+import { type Logger, silentLogger } from "../log";
+import type { HostsPort, NovaPort, ReplyPort } from "../migration/ports";
+import { MigrationStore } from "../migration/store";
+import { createNotifier, type Notifier } from "../notify/notifier";
+import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
+import { createReply } from "../queue/reply";
+import { createEnqueuer, startWorkers, type Workers } from "../queue/worker";
+import { type Sandbox, startSandbox } from "../sandbox";
+import { type SlackEmulator, type SlackLimits, startSlackEmulator } from "../sandbox/slack/emulator";
+import { createNovaForSandbox } from "./nova";
+import { type PrivateRedis, startPrivateRedis } from "./redis-server";
+
+/** The sandbox's people: one operator, one approver (also an operator), one with neither role. */
+export const SANDBOX_USERS = [
+  { id: "U0ALICE01", name: "alice", realName: "Alice (operator)" },
+  { id: "U0BOB0001", name: "bob", realName: "Bob (approver)" },
+  { id: "U0CAROL01", name: "carol", realName: "Carol (no role)" },
+] as const;
+export const SANDBOX_CHANNEL = { id: "C0OPS0001", name: "ops" } as const;
+export const SANDBOX_OPERATORS_GROUP = {
+  id: "S0OPS0001",
+  handle: "cloud-ops",
+  users: ["U0ALICE01", "U0BOB0001"],
+};
+const SANDBOX_SIGNING_SECRET = "sandbox-signing-secret-not-for-production";
+const SANDBOX_BOT_TOKEN = "xoxb-sandbox-0000-not-a-real-token";
+
+/** Sandbox polls faster than production so a demo migration shows every phase in seconds. */
+export const SANDBOX_POLL_INTERVAL_MS = 500;
+
+export interface StackOptions {
+  /** Use this Redis; otherwise a private redis-server is started. */
+  redisUrl?: string;
+  /** Key prefix, unique per test. @defaultValue "migbot" */
+  prefix?: string;
+  /** Sandbox model seconds per real second. */
+  timeScale?: number;
+  pollIntervalMs?: number;
+  /** Start workers in this process. @defaultValue true */
+  workers?: boolean;
+  concurrency?: number;
+  lockDurationMs?: number;
+  slackLimits?: Partial<SlackLimits>;
+  log?: Logger;
+  /** Extra environment for the config (e.g. MIGBOT_ALLOW_SELF_APPROVAL). */
+  env?: Record<string, string>;
+}
+
+export interface SandboxStack {
+  config: Config;
+  redisUrl: string;
+  prefix: string;
+  redis: Redis;
+  sandbox: Sandbox;
+  slack: SlackEmulator;
+  bot: Bot;
+  workers: Workers | null;
+  notifier: Notifier;
+  nova: NovaPort;
+  hosts: HostsPort & { close(): Promise<void> };
+  store: MigrationStore;
+  /** Jobs not finished yet, across all queues. */
+  queueCounts(): Promise<number>;
+  /** Environment a separate worker process needs to join this stack (see `migbot start --role worker`). */
+  workerEnv: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Adapts the SSH executor to the migration code's port, which also asks whether a host is known. */
+export function hostsPort(entries: HostEntry[], exec: SshExecutor): HostsPort & { close(): Promise<void> } {
+  const names = new Set(entries.map((e) => e.name));
+  return {
+    run: (host, command, opts) => exec.run(host, command, opts),
+    has: (host) => names.has(host),
+    close: () => exec.close(),
+  };
+}
+
+/** A BullMQ connection factory (BullMQ wants maxRetriesPerRequest: null on its own connections). */
+export function bullConnection(url: string): () => Redis {
+  return () => new Redis(url, { maxRetriesPerRequest: null });
+}
+
+/** Starts Redis (unless given), the sandbox cloud, the Slack emulator, the bot and a worker. */
+export async function startSandboxStack(opts: StackOptions = {}): Promise<SandboxStack> {
+  const log = opts.log ?? silentLogger;
+  const prefix = opts.prefix ?? "migbot";
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err) => log.warn("stop step failed", { err }));
+  };
+  try {
+    let privateRedis: PrivateRedis | null = null;
+    let redisUrl = opts.redisUrl;
+    if (redisUrl === undefined) {
+      privateRedis = await startPrivateRedis();
+      redisUrl = privateRedis.url;
+      cleanups.push(() => privateRedis!.stop());
+    }
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+    cleanups.push(async () => {
+      redis.disconnect();
+    });
+
+    const sandbox = await startSandbox({
+      ...(opts.timeScale !== undefined && { timeScale: opts.timeScale }),
+      log,
+    });
+    cleanups.push(() => sandbox.stop());
+
+    const slack = await startSlackEmulator({
+      signingSecret: SANDBOX_SIGNING_SECRET,
+      botToken: SANDBOX_BOT_TOKEN,
+      users: SANDBOX_USERS.map((u) => ({ ...u })),
+      channels: [{ ...SANDBOX_CHANNEL }],
+      usergroups: [SANDBOX_OPERATORS_GROUP],
+      ...(opts.slackLimits && { limits: opts.slackLimits }),
+      log,
+    });
+    cleanups.push(() => slack.close());
+
+    const env: Record<string, string> = {
+      SLACK_BOT_TOKEN: SANDBOX_BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SANDBOX_SIGNING_SECRET,
+      SLACK_MODE: "http",
+      SLACK_API_URL: slack.apiUrl,
+      REDIS_URL: redisUrl,
+      MIGBOT_REDIS_PREFIX: prefix,
+      MIGBOT_INVENTORY: sandbox.inventoryPath,
+      OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath,
+      OS_CLOUD: "migbot-sandbox",
+      MIGBOT_OPERATORS: SANDBOX_OPERATORS_GROUP.id,
+      MIGBOT_APPROVERS: "U0BOB0001",
+      MIGBOT_CHANNELS: SANDBOX_CHANNEL.id,
+      MIGBOT_POLL_INTERVAL_MS: String(opts.pollIntervalMs ?? SANDBOX_POLL_INTERVAL_MS),
+      ...opts.env,
+    };
+    const config = loadConfig(env);
+    const store = new MigrationStore(redis, prefix);
+    const conn = { connection: bullConnection(redisUrl), prefix: `${prefix}:bull` };
+    const enqueuer = createEnqueuer(conn, store);
+    cleanups.push(() => enqueuer.close());
+
+    const bot = await startBot({
+      config,
+      enqueue: enqueuer,
+      store,
+      redis,
+      log: log.child({ component: "bot" }),
+      port: 0,
+    });
+    cleanups.push(() => bot.stop());
+    slack.setDeliveryUrl(bot.url!);
+
+    const web = new webApi.WebClient(SANDBOX_BOT_TOKEN, slackWebClientOptions(slack.apiUrl));
+    const notifier = createNotifier({ redis, api: webClientSlackApi(web), prefix, log });
+    cleanups.push(() => notifier.close());
+    const exec = new SshExecutor(sandbox.hosts, { log });
+    const hosts = hostsPort(sandbox.hosts, exec);
+    cleanups.push(() => hosts.close());
+    const nova = await createNovaForSandbox(sandbox, log);
+    const reply: ReplyPort = createReply({
+      ephemeral: (channel, user, msg) => notifier.ephemeral(channel, user, msg),
+      log,
+    });
+
+    let workers: Workers | null = null;
+    if (opts.workers !== false) {
+      workers = startWorkers(conn, {
+        nova,
+        hosts,
+        notifier,
+        store,
+        reply,
+        log: log.child({ component: "worker" }),
+        pollIntervalMs: config.worker.pollIntervalMs,
+        concurrency: opts.concurrency ?? config.worker.concurrency,
+        ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
+      });
+      const w = workers;
+      cleanups.push(() => w.close());
+    }
+    return {
+      config,
+      redisUrl,
+      prefix,
+      redis,
+      sandbox,
+      slack,
+      bot,
+      workers,
+      notifier,
+      nova,
+      hosts,
+      store,
+      workerEnv: env,
+      queueCounts: () => enqueuer.pending(),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

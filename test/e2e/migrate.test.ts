@@ -1,0 +1,150 @@
+/**
+ * /migrate end to end: signed slash commands from the Slack emulator into the real Bolt app, real
+ * Redis and BullMQ, the worker talking to the sandbox's Nova over HTTP and its hosts over SSH.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { waitForIdle } from "../../src/cli/console-chat";
+import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
+import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
+
+let stack: SandboxStack;
+const events: SlackMessageEvent[] = [];
+
+beforeAll(async () => {
+  stack = await startSandboxStack({
+    redisUrl: inject("redisUrl"),
+    prefix: `e2e-${randomUUID()}`,
+    timeScale: 20,
+  });
+  stack.slack.events.on("message", (e: SlackMessageEvent) => events.push(e));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function roots(): StoredMessage[] {
+  return stack.slack.messages(SANDBOX_CHANNEL.id);
+}
+
+function ephemeralsFor(user: string): string[] {
+  return stack.slack.ephemeralMessages(user, SANDBOX_CHANNEL.id).map((m) => m.text);
+}
+
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("/migrate vm-42 to compute-3", () => {
+  test("acks at once, posts a root message and reports all five phases in its thread", async () => {
+    const before = roots().length;
+    const res = await stack.slack.slashCommand({
+      user: "alice",
+      channel: "ops",
+      command: "/migrate",
+      text: "vm-42 to compute-3",
+    });
+    expect(res.status).toBe(200);
+    expect(res.ackMs).toBeLessThan(3000);
+    expect(res.responseText).toMatch(/live-migrating vm-42 to compute-3/);
+
+    const root = await until("the root message", () => roots()[before]);
+    expect(root.text).toMatch(/vm-42/);
+    const done = await until("completion", () => {
+      const r = roots().find((m) => m.ts === root.ts);
+      return r && /Completed/.test(r.text) ? r : undefined;
+    });
+    const replies = done.replies.map((r) => r.text);
+    const order = ["Pre-migration", "Reservation", "Iterative pre-copy", "Stop-and-copy", "Commitment"];
+    const positions = order.map((title) => replies.findIndex((t) => t.startsWith(title)));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expect(replies.find((t) => t.startsWith("Commitment"))).toMatch(/vm-42 now runs on compute-3/);
+    expect(replies.find((t) => t.startsWith("Reservation"))).toMatch(/free RAM .*free vCPUs \d+/);
+    expect(replies.find((t) => t.startsWith("Stop-and-copy"))).toMatch(/downtime \d+/);
+    const precopy = done.replies.find((r) => r.text.startsWith("Iterative pre-copy"))!;
+    expect(precopy.text).toMatch(/100%/);
+    expect(precopy.text).toMatch(/bandwidth/);
+    // Nova agrees: the VM is on the destination, and exactly one migration was made for it.
+    const server = await stack.nova.findServer("vm-42");
+    expect(server?.host).toBe("compute-3");
+    const migrations = await stack.nova.listMigrations({
+      instanceUuid: server!.id,
+      migrationType: "live-migration",
+    });
+    expect(migrations.filter((m) => m.status === "completed")).toHaveLength(1);
+    // The root lost its Abort button once the migration finished.
+    expect(JSON.stringify(done.blocks)).not.toContain("migration_abort");
+  });
+});
+
+describe("bad requests are answered privately and start nothing", () => {
+  test.each([
+    ["vm-42; reboot to compute-1", /shell characters/],
+    ["vm-42 compute-1", /could not read/],
+    ["nosuchvm to compute-1", /can't find a VM named `nosuchvm`/],
+    ["web-7 to compute-9", /`compute-9` is not a compute host Nova knows/],
+    ["web-7 to compute-3", /already runs on `compute-3`/],
+  ])("%s", async (text, expected) => {
+    await waitForIdle(stack);
+    const before = roots().length;
+    const novaBefore = (await stack.nova.listMigrations({ migrationType: "live-migration" })).length;
+    const res = await stack.slack.slashCommand({ user: "alice", channel: "ops", command: "/migrate", text });
+    expect(res.status).toBe(200);
+    await until("the private answer", () => ephemeralsFor("U0ALICE01").find((t) => expected.test(t)));
+    await waitForIdle(stack);
+    expect(roots().length).toBe(before);
+    expect((await stack.nova.listMigrations({ migrationType: "live-migration" })).length).toBe(novaBefore);
+  });
+
+  test("someone who is not an operator is refused", async () => {
+    const before = roots().length;
+    const res = await stack.slack.slashCommand({
+      user: "carol",
+      channel: "ops",
+      command: "/migrate",
+      text: "vm-42 to compute-1",
+    });
+    expect(res.responseText).toMatch(/Only migbot operators may start live migrations/);
+    await waitForIdle(stack);
+    expect(roots().length).toBe(before);
+  });
+});
+
+describe("a slash command delivered twice", () => {
+  test("starts one migration and one thread", async () => {
+    await waitForIdle(stack);
+    const before = roots().length;
+    const server = await stack.nova.findServer("vm-42");
+    const dest = server?.host === "compute-4" ? "compute-3" : "compute-4";
+    const res = await stack.slack.slashCommand({
+      user: "alice",
+      channel: "ops",
+      command: "/migrate",
+      text: `vm-42 to ${dest}`,
+      deliverTwice: true,
+    });
+    expect(res.status).toBe(200);
+    expect(res.duplicate?.status).toBe(200);
+    await waitForIdle(stack);
+    const added = roots().slice(before);
+    expect(added).toHaveLength(1);
+    expect(added[0]!.text).toMatch(/Completed/);
+    const migrations = await stack.nova.listMigrations({
+      instanceUuid: server!.id,
+      migrationType: "live-migration",
+    });
+    expect(migrations.filter((m) => m.destCompute === dest)).toHaveLength(1);
+  });
+});
