@@ -1,0 +1,76 @@
+/**
+ * A fix proposal: what migbot would change, where, and why, waiting for an approver. Diagnosis
+ * (src/diagnose) drafts proposals; src/fixes stores them in Redis, renders nothing, and applies them
+ * once approved. A Slack button carries only the opaque proposal id.
+ */
+
+export type ProposalKind = "auto-converge" | "cpu-model" | "vm-restart";
+
+export type ProposalStatus =
+  | "pending"
+  | "approved"
+  | "rejected"
+  | "expired"
+  | "applying"
+  | "applied"
+  | "failed";
+
+/** One file on one host, as planned: the exact text before and after, and the unified diff. */
+export interface HostFileChange {
+  host: string;
+  path: string;
+  /** The file as read when the plan was made; applying refuses if it changed since. */
+  before: string;
+  after: string;
+  diff: string;
+  /** Keys the change touches, e.g. `libvirt.live_migration_flag`. */
+  changedKeys: string[];
+}
+
+export interface VmRestart {
+  serverId: string;
+  name: string;
+  host: string;
+}
+
+/** What diagnosis hands to src/fixes to store and show. */
+export interface ProposalDraft {
+  kind: ProposalKind;
+  /** One line, e.g. "Enable libvirt auto-converge on compute-1 and compute-2". */
+  title: string;
+  /** Why, in a few sentences an operator can check. */
+  reasoning: string;
+  warnings: string[];
+  changes: HostFileChange[];
+  /** Hosts whose nova-compute restarts after the change. */
+  serviceRestarts: string[];
+  /** For `vm-restart`: the VMs to hard-reboot, in batches. */
+  vmRestarts: VmRestart[];
+  /** Things that stop it being applied right now (e.g. a migration in flight on a host). */
+  blockers: string[];
+  /** A stuck migration to abort first: nova-compute must not restart under it. */
+  abortFirst?: { jobId: string; vm: string };
+  /** Offer "Retry migration" with this request once applied. */
+  retry?: { vm: string; destination: string | null };
+  /** After this one is applied, propose the next step (cpu-model → vm-restart). */
+  next?: "vm-restart";
+  /** For cpu-model: the CPU model written (kvm64 or a common baseline). */
+  cpuModel?: string;
+}
+
+export interface Proposal extends ProposalDraft {
+  id: string;
+  status: ProposalStatus;
+  /** Who ran the command that led to this proposal. */
+  requestedBy: string;
+  channel: string;
+  /** The thread it was posted in, and the message carrying its buttons. */
+  threadTs: string | null;
+  messageTs: string | null;
+  createdAt: number;
+  expiresAt: number;
+  decidedBy: string | null;
+  decidedAt: number | null;
+  /** What happened when it was applied, host by host. */
+  results: { host: string; ok: boolean; detail: string }[];
+}
