@@ -1,0 +1,179 @@
+/**
+ * Deployment files: docker-compose.yml (checked by `docker compose config` where the plugin exists,
+ * and structurally everywhere), the Dockerfile, and .env.example against what the config module reads.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const read = (name: string) => readFileSync(resolve(ROOT, name), "utf8");
+/** `docker compose config` renders the file without an engine; a few seconds is plenty. */
+const COMPOSE_CONFIG_TIMEOUT_MS = 20_000;
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  container_name?: string;
+  ports?: string[];
+  volumes?: string[];
+  env_file?: unknown;
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+const compose = parse(read("docker-compose.yml"), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+
+const composePlugin = spawnSync("docker", ["compose", "version"], { encoding: "utf8" });
+const hasComposePlugin = composePlugin.status === 0;
+if (!hasComposePlugin) {
+  console.warn(
+    "compose.test: `docker compose` (the Compose plugin) is not installed, so `docker compose config` is skipped; " +
+      "the structural checks below still run. Install docker-compose-plugin to run it.",
+  );
+}
+
+describe("docker-compose.yml", () => {
+  it.skipIf(!hasComposePlugin)("passes `docker compose config`", () => {
+    const res = spawnSync("docker", ["compose", "-f", "docker-compose.yml", "config", "--format", "json"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: COMPOSE_CONFIG_TIMEOUT_MS,
+    });
+    expect(res.stderr).not.toMatch(/error/i);
+    expect(res.status).toBe(0);
+    const rendered = JSON.parse(res.stdout) as { services: Record<string, Service> };
+    expect(Object.keys(rendered.services).sort()).toEqual(["bot", "redis", "worker"]);
+  });
+
+  it("runs Redis 7 with AOF persistence, noeviction, a volume and a health check", () => {
+    const redis = compose.services.redis!;
+    expect(redis.image).toMatch(/^redis:7/);
+    const cmd = redis.command!.join(" ");
+    expect(cmd).toContain("--appendonly yes");
+    expect(cmd).toContain("--maxmemory-policy noeviction");
+    expect(redis.volumes).toEqual(["redis-data:/data"]);
+    expect(compose.volumes).toHaveProperty("redis-data");
+    expect(redis.healthcheck?.test).toEqual(["CMD", "redis-cli", "ping"]);
+    // Only migbot's containers reach Redis.
+    expect(redis.ports).toBeUndefined();
+  });
+
+  it("runs the bot and scalable workers from the same image, after Redis is healthy", () => {
+    const { bot, worker } = compose.services;
+    expect(bot!.command).toEqual(["node", "bin/migbot.mjs", "start", "--role", "bot"]);
+    expect(worker!.command).toEqual(["node", "bin/migbot.mjs", "start", "--role", "worker"]);
+    for (const s of [bot!, worker!]) {
+      expect(s.build).toBe(".");
+      expect(s.depends_on?.redis?.condition).toBe("service_healthy");
+      expect(s.environment?.REDIS_URL).toBe("redis://redis:6379");
+      expect(s.env_file).toEqual([{ path: ".env", required: false }]);
+    }
+    // `docker compose up --scale worker=3` fails with a fixed name or a published port.
+    expect(worker!.container_name).toBeUndefined();
+    expect(worker!.ports).toBeUndefined();
+    // The HTTP receiver is published on loopback only, for a TLS proxy in front.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose's own interpolation syntax.
+    expect(bot!.ports).toEqual(["127.0.0.1:${PORT:-3000}:3000"]);
+  });
+
+  it("mounts config and SSH keys read-only, where the environment points", () => {
+    for (const name of ["bot", "worker"]) {
+      const s = compose.services[name]!;
+      expect(s.volumes).toEqual(["./config:/etc/migbot:ro", "./keys:/etc/migbot/keys:ro"]);
+      expect(s.environment?.MIGBOT_INVENTORY).toMatch(/^\/etc\/migbot\//);
+      expect(s.environment?.MIGBOT_KNOWN_HOSTS).toMatch(/^\/etc\/migbot\//);
+      expect(s.environment?.OS_CLIENT_CONFIG_FILE).toMatch(/^\/etc\/migbot\//);
+    }
+  });
+});
+
+describe("Dockerfile", () => {
+  const dockerfile = read("Dockerfile");
+  it("builds on node:20-slim with production dependencies only, tsx among them, and runs unprivileged", () => {
+    expect(dockerfile).toMatch(/^FROM node:20-slim$/m);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    const pkg = JSON.parse(read("package.json")) as { dependencies: Record<string, string> };
+    // No build step: the image runs TypeScript through tsx, so it must survive --omit=dev.
+    expect(Object.keys(pkg.dependencies)).toContain("tsx");
+  });
+
+  it("keeps secrets and keys out of the build context", () => {
+    const ignored = read(".dockerignore").split("\n");
+    for (const entry of [".env", "keys", "config", ".git", "node_modules"]) expect(ignored).toContain(entry);
+  });
+});
+
+describe(".env.example", () => {
+  const lines = read(".env.example").split("\n");
+  /** Variables listed, set (`X=`) or shown commented out (`# X=`), each with the line above it. */
+  const listed = new Map<string, string>();
+  lines.forEach((line, i) => {
+    const m = /^(?:# )?([A-Z][A-Z0-9_]+)=/.exec(line);
+    if (m?.[1]) listed.set(m[1], lines[i - 1] ?? "");
+  });
+
+  it("lists every variable the config module reads, each under a comment", () => {
+    const configSource = read("src/config.ts");
+    const read_ = [...configSource.matchAll(/\(env, "([A-Z0-9_]+)"/g)].map((m) => m[1]!);
+    expect(read_.length).toBeGreaterThan(10);
+    for (const name of new Set(read_)) {
+      expect(
+        listed.has(name),
+        `${name} is read by src/config.ts but missing from .env.example: add it there with a comment`,
+      ).toBe(true);
+    }
+  });
+
+  it("lists the deployment variables, each under a comment", () => {
+    const expected = [
+      "SLACK_BOT_TOKEN",
+      "SLACK_SIGNING_SECRET",
+      "SLACK_APP_TOKEN",
+      "SLACK_MODE",
+      "PORT",
+      "REDIS_URL",
+      "MIGBOT_OPERATORS",
+      "MIGBOT_APPROVERS",
+      "MIGBOT_CHANNELS",
+      "MIGBOT_ALLOW_SELF_APPROVAL",
+      "MIGBOT_PROPOSAL_TTL_S",
+      "OS_CLOUD",
+      "OS_CLIENT_CONFIG_FILE",
+      "OS_AUTH_URL",
+      "OS_USERNAME",
+      "OS_PASSWORD",
+      "OS_PROJECT_NAME",
+      "OS_USER_DOMAIN_NAME",
+      "OS_PROJECT_DOMAIN_NAME",
+      "OS_REGION_NAME",
+      "MIGBOT_INVENTORY",
+      "MIGBOT_KNOWN_HOSTS",
+      "SSH_AUTH_SOCK",
+      "MIGBOT_WORKER_CONCURRENCY",
+      "MIGBOT_POLL_INTERVAL_MS",
+      "MIGBOT_LOG_LEVEL",
+    ];
+    for (const name of expected) {
+      expect(listed.has(name), `${name} missing`).toBe(true);
+    }
+    for (const [name, above] of listed) {
+      expect(above.startsWith("#"), `${name} has no comment above it`).toBe(true);
+    }
+  });
+
+  it("holds no secret values", () => {
+    for (const name of ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OS_PASSWORD"]) {
+      const line = lines.find((l) => l.startsWith(`${name}=`));
+      expect(line).toBe(`${name}=`);
+    }
+  });
+});
