@@ -729,10 +729,14 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
     const pageItems = items.slice(start, start + limit);
     const full = pageItems.length === limit && pageItems.length > 0;
     const last = pageItems[pageItems.length - 1];
-    const next =
-      full && last !== undefined && (limitText !== null || start + limit < items.length)
-        ? `${baseUrl}/compute/v2.1/${projectId}/${resource}?limit=${limit}&marker=${encodeURIComponent(idOf(last))}`
-        : null;
+    let next: string | null = null;
+    if (full && last !== undefined && (limitText !== null || start + limit < items.length)) {
+      // Like Nova's _get_next_link: the request's own parameters (filters included) plus the marker.
+      const params = new URLSearchParams(query);
+      params.set("limit", String(limit));
+      params.set("marker", idOf(last));
+      next = `${baseUrl}/compute/v2.1/${projectId}/${resource}?${params.toString()}`;
+    }
     return { items: pageItems, next };
   }
 
