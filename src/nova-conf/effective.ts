@@ -56,6 +56,12 @@ export interface EffectiveOptions {
    * @defaultValue "error"
    */
   unknownFlags?: "error" | "ignore";
+  /**
+   * Train+ nova-compute refuses to start when cpu_mode and cpu_models disagree (custom without a
+   * model, a model without custom). "warn" reports it as a warning instead, for planning the fix.
+   * @defaultValue "error"
+   */
+  cpuConsistency?: "error" | "warn";
 }
 
 /** The default `[libvirt] live_migration_flag` of Mitaka (13.0.0 driver.py). */
@@ -195,7 +201,8 @@ function has(spec: OptSpec, release: ReleaseInfo): boolean {
   return release.major >= spec.from && (spec.until === undefined || release.major <= spec.until);
 }
 
-interface Found {
+/** Where an option's effective value is set: the file, the assignment, and the name written there. */
+export interface Found {
   doc: NovaConfDocument;
   assignment: Assignment;
   /** The name actually written in the file (a deprecated name when so). */
@@ -206,7 +213,11 @@ interface Found {
  * oslo.config's `_get_file_value`: files newest first; within a file the current name before the
  * deprecated ones; within a name the last assignment in the file.
  */
-function lookup(docs: NovaConfDocument[], group: string, names: string[]): Found | undefined {
+export function findEffectiveAssignment(
+  docs: NovaConfDocument[],
+  group: string,
+  names: string[],
+): Found | undefined {
   const g = normalizeGroup(group);
   for (let d = docs.length - 1; d >= 0; d--) {
     const doc = docs[d]!;
@@ -276,7 +287,7 @@ function resolve<T>(
   convert: (found: Found) => T,
 ): Resolved<T> {
   if (!has(spec, release)) return { value: fallback, source: "default" };
-  const found = lookup(docs, spec.group, [spec.name, ...(spec.deprecatedNames ?? [])]);
+  const found = findEffectiveAssignment(docs, spec.group, [spec.name, ...(spec.deprecatedNames ?? [])]);
   if (!found) return { value: fallback, source: "default" };
   return {
     value: convert(found),
@@ -455,15 +466,15 @@ export function effectiveSettingsOfDocuments(
   const kvmLike = virtType === "kvm" || virtType === "qemu";
   const cpuMode = rawCpuMode ?? (kvmLike ? "host-model" : "none");
 
-  const cpuModeFound = lookup(docs, "libvirt", ["cpu_mode"]);
-  const modelsFound = lookup(
+  const cpuModeFound = findEffectiveAssignment(docs, "libvirt", ["cpu_mode"]);
+  const modelsFound = findEffectiveAssignment(
     docs,
     "libvirt",
     atLeast(release, "train") ? ["cpu_models", "cpu_model"] : ["cpu_model"],
   );
   if (cpuMode === "custom" && cpuModels.length === 0) {
     const modelOption = atLeast(release, "train") ? "cpu_models" : "cpu_model";
-    if (atLeast(release, "train") && cpuModeFound) {
+    if (atLeast(release, "train") && cpuModeFound && options.cpuConsistency !== "warn") {
       throw invalid(
         cpuModeFound,
         "libvirt",
@@ -476,7 +487,7 @@ export function effectiveSettingsOfDocuments(
     );
   }
   if (cpuMode !== "custom" && cpuModels.length > 0) {
-    if (atLeast(release, "train") && modelsFound) {
+    if (atLeast(release, "train") && modelsFound && options.cpuConsistency !== "warn") {
       throw invalid(
         modelsFound,
         "libvirt",
@@ -495,7 +506,7 @@ export function effectiveSettingsOfDocuments(
   if (release.major <= 13) {
     const tunnelled = get<boolean | null>("tunnelled", null);
     const raw = get<string>("liveMigrationFlag", MITAKA_LIVE_MIGRATION_FLAG_DEFAULT);
-    const found = lookup(docs, "libvirt", ["live_migration_flag"]);
+    const found = findEffectiveAssignment(docs, "libvirt", ["live_migration_flag"]);
     migrationFlags = mitakaFlags(found, raw, virtType, tunnelled, options.unknownFlags ?? "error", warnings);
     sources.migrationFlags = sources.liveMigrationFlag ?? "default";
     delete sources.liveMigrationFlag;
