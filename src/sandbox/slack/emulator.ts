@@ -61,6 +61,11 @@ export interface SlackEmulatorOptions {
   limits?: Partial<SlackLimits>;
   /** @defaultValue 3000 (Slack's) */
   ackDeadlineMs?: number;
+  /**
+   * Deliver every slash command twice at once (same trigger_id), as a retrying network might, so the
+   * app's dedupe is exercised; `slashCommand({ deliverTwice })` overrides it per call. @defaultValue false
+   */
+  deliverTwice?: boolean;
   /** @defaultValue 0 (any free port) */
   port?: number;
   log?: Logger;
@@ -907,7 +912,8 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
         trigger_id: newTriggerId(),
       });
       const state = () => responseUrls.get(responseId);
-      if (!deliverTwice) return deliverCommandOnce(form, command, text, user, channel, state);
+      if (!(deliverTwice ?? opts.deliverTwice ?? false))
+        return deliverCommandOnce(form, command, text, user, channel, state);
       const [first, second] = await Promise.all([
         deliverCommandOnce(form, command, text, user, channel, state),
         deliverCommandOnce(form, command, text, user, channel, state),
