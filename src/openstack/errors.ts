@@ -25,10 +25,13 @@ export interface OpenStackErrorOptions {
   /** Nova's or Keystone's own message, verbatim. */
   remoteMessage?: string;
   original?: unknown;
+  /** Overrides the code's usual retryability, e.g. a timed-out POST whose outcome is unknown. */
+  retryable?: boolean;
 }
 
 /** Base of all coded OpenStack errors. `retryable` tells a job runner whether to try again. */
 export class OpenStackError extends Error {
+  readonly retryable: boolean;
   readonly httpStatus?: number;
   readonly remoteMessage?: string;
   readonly original?: unknown;
@@ -36,11 +39,12 @@ export class OpenStackError extends Error {
   constructor(
     readonly code: OpenStackErrorCode,
     message: string,
-    readonly retryable: boolean,
+    retryable: boolean,
     options: OpenStackErrorOptions = {},
   ) {
     super(message);
     this.name = "OpenStackError";
+    this.retryable = options.retryable ?? retryable;
     this.httpStatus = options.httpStatus;
     this.remoteMessage = options.remoteMessage;
     this.original = options.original;

@@ -13,6 +13,7 @@ import {
   NovaUnsupportedError,
   remoteErrorMessage,
   ServerError,
+  TimeoutError,
 } from "./errors";
 import { exchange, type FetchLike, type HttpAnswer, safeUrl } from "./http";
 import type { KeystoneAuth } from "./keystone";
@@ -340,13 +341,26 @@ export class NovaClient implements Nova {
         "OpenStack-API-Version": `compute ${this.microversion}`,
       };
       if (body !== undefined) headers["Content-Type"] = "application/json";
-      const answer = await exchange(
-        this.fetchImpl,
-        `${this.endpoint}${path}`,
-        { method, headers, body: body === undefined ? undefined : JSON.stringify(body) },
-        this.timeoutMs,
-        "Nova",
-      );
+      let answer: HttpAnswer;
+      try {
+        answer = await exchange(
+          this.fetchImpl,
+          `${this.endpoint}${path}`,
+          { method, headers, body: body === undefined ? undefined : JSON.stringify(body) },
+          this.timeoutMs,
+          "Nova",
+        );
+      } catch (err) {
+        // A POST or DELETE that timed out may have been carried out: retrying blindly could start a
+        // second live migration, so the caller must look at Nova's state first.
+        if (err instanceof TimeoutError && method !== "GET") {
+          throw new TimeoutError(
+            `Nova did not answer ${method} ${path.split("?")[0]} within ${this.timeoutMs} ms; it may have been carried out, so check the server's migrations before trying again`,
+            { original: err, retryable: false },
+          );
+        }
+        throw err;
+      }
       if (answer.status === 401 && attempt === 0) {
         this.log.info("nova refused the token; authenticating again", { method, path: path.split("?")[0] });
         this.auth.invalidate(token.value);

@@ -163,6 +163,16 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The Keystone project id the sandbox's token is scoped to. Servers whose `tenantId` is this show
+ * in `GET /servers/detail` without `all_tenants`, as a project's own servers do in Nova.
+ */
+export function sandboxProjectId(
+  credentials: Pick<SandboxCredentials, "projectName" | "projectDomainName">,
+): string {
+  return hexId(`project:${credentials.projectDomainName}/${credentials.projectName}`);
+}
+
 /** Starts the sandbox's Keystone + Nova API on 127.0.0.1. */
 export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
   const { controlPlane, credentials } = opts;
@@ -175,7 +185,7 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
   const readsGenericHeader = atLeast(maxMicroversion, MV.GENERIC_VERSION_HEADER);
   const mitakaStyleCatalog = compareMicroversions(maxMicroversion, MV.BLOCK_MIGRATION_AUTO) <= 0;
 
-  const projectId = hexId(`project:${credentials.projectDomainName}/${credentials.projectName}`);
+  const projectId = sandboxProjectId(credentials);
   const userId = hexId(`user:${credentials.userDomainName}/${credentials.username}`);
   const tokens = new Map<string, { expiresAtMs: number }>();
   const counters = { requests: 0, tokensIssued: 0 };

@@ -325,6 +325,36 @@ describe("OpenStack failures", () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it("a timed-out live-migrate is not retryable: it may have started", async () => {
+    const { api, cloud } = await sandbox("2.93");
+    // Nova's POST hangs; everything else goes through.
+    const slowActions: typeof fetch = (input, init) =>
+      String(input).endsWith("/action")
+        ? new Promise((_, reject) =>
+            init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)),
+          )
+        : fetch(input, init);
+    const auth = new KeystoneAuth({ credentials: credentials(api.keystoneUrl), fetch: slowActions });
+    const nova = await NovaClient.connect({ auth, fetch: slowActions, requestTimeoutMs: 200 });
+    const err = await caught(nova.liveMigrate(DB1, { host: "cmp2" }));
+    expect(err.code).toBe(OpenStackErrorCode.Timeout);
+    expect(err.retryable).toBe(false);
+    expect(err.message).toContain("check the server's migrations before trying again");
+    expect(cloud.liveMigrateCalls).toEqual([]);
+    const read = await caught(
+      NovaClient.connect({
+        auth,
+        requestTimeoutMs: 200,
+        fetch: (_input, init) =>
+          new Promise((_, reject) =>
+            init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)),
+          ),
+      }),
+    );
+    expect(read.code).toBe(OpenStackErrorCode.Timeout);
+    expect(read.retryable).toBe(true);
+  });
+
   it("a region the catalog lacks is a config error naming the regions there are", async () => {
     const { api } = await sandbox("2.93");
     const auth = new KeystoneAuth({

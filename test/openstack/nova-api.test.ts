@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NovaApi, type SandboxCredentials, startNovaApi } from "../../src/sandbox/nova-api";
+import {
+  type NovaApi,
+  type SandboxCredentials,
+  sandboxProjectId,
+  startNovaApi,
+} from "../../src/sandbox/nova-api";
 import { readJsonFixture } from "../support/fixtures";
 import { FakeCloud } from "./fake-cloud";
 
@@ -230,6 +235,14 @@ describe("sandbox Keystone + Nova API, Zed-like (2.93)", () => {
   it("GET /servers/detail filters by name as a regular expression and hides other projects without all_tenants", async () => {
     const own = await nova("GET", "/servers/detail?name=web", { mv: "2.47" });
     expect(own.body.servers).toEqual([]);
+    cloud.addServer({
+      id: crypto.randomUUID(),
+      name: "own-web",
+      host: "cmp1",
+      tenantId: sandboxProjectId(CREDENTIALS),
+    });
+    const mine = await nova("GET", "/servers/detail?name=web", { mv: "2.47" });
+    expect((mine.body.servers as Json[]).map((s) => s.name)).toEqual(["own-web"]);
     const all = await nova("GET", "/servers/detail?all_tenants=1&name=web.1", { mv: "2.47" });
     // "web.1" as a regex also matches "web-1", as it would on a real Nova.
     expect((all.body.servers as Json[]).map((s) => s.name).sort()).toEqual(["web-1", "web.1"]);
