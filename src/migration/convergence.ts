@@ -98,6 +98,9 @@ export const TRANSFER_RATE_WINDOW_SAMPLES = 5;
 /** The ETA projection gives up after this many projected iterations. */
 export const MAX_ETA_ITERATIONS = 1000;
 
+/** Float noise tolerated when truncating downtime steps like Python does. */
+const TRUNCATION_EPSILON_MS = 1e-6;
+
 export class ConvergenceInputError extends Error {
   readonly code = "CONVERGENCE_NO_SAMPLES";
   constructor() {
@@ -122,16 +125,19 @@ export function downtimeSchedule(opts: {
   formula?: "exponential" | "linear";
 }): DowntimeStep[] {
   const { downtimeMs, steps } = opts;
+  // Python's int() truncates; V8's `**` can land one ulp below C's pow (e.g. 499.99999999999983
+  // instead of 500.0000000000004 for the last step of 500 ms), so nudge by far less than 1 ms.
+  const trunc = (x: number) => Math.trunc(x + TRUNCATION_EPSILON_MS);
   const delay = Math.trunc(opts.delayS * opts.dataGiB);
   const out: DowntimeStep[] = [];
   if (opts.formula === "linear") {
     const base = downtimeMs / steps;
     const offset = (downtimeMs - base) / steps;
-    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: Math.trunc(base + offset * i) });
+    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: trunc(base + offset * i) });
   } else {
     const offset = downtimeMs / (steps + 1);
     const base = (downtimeMs - offset) ** (1 / steps);
-    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: Math.trunc(offset + base ** i) });
+    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: trunc(offset + base ** i) });
   }
   return out;
 }

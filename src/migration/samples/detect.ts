@@ -6,8 +6,10 @@ import { type MigrationSample, type SampleFormat, SampleParseError } from "./sam
 export interface DetectedSamples {
   format: SampleFormat;
   samples: MigrationSample[];
-  /** Notable nova-compute lines, for `nova-log` input. */
+  /** Notable nova-compute lines of the migration followed, for `nova-log` input. */
   events?: NovaLogEvent[];
+  /** For `nova-log` input: the instance followed (the one that logged progress last). */
+  instanceUuid?: string;
 }
 
 const EXPECTED =
@@ -69,12 +71,22 @@ export function detectAndParse(text: string): DetectedSamples {
     );
   }
 
-  const log = parseNovaComputeLog(text);
-  if (log.events.length > 0) {
+  const all = parseNovaComputeLog(text);
+  if (all.events.length > 0) {
+    // A compute log interleaves every migration of the host: follow the one that logged progress
+    // last (else the last one named), and keep lines that name no instance.
+    const latest = (pred: (e: NovaLogEvent) => boolean) => [...all.events].reverse().find(pred)?.instanceUuid;
+    const instanceUuid =
+      latest((e) => e.kind === "progress" && e.instanceUuid !== undefined) ??
+      latest((e) => e.instanceUuid !== undefined);
+    const log = instanceUuid === undefined ? all : parseNovaComputeLog(text, { instanceUuid });
+    const events = log.events.filter((e) => e.instanceUuid === undefined || e.instanceUuid === instanceUuid);
     const samples = [...log.samples];
-    const end = terminalSampleFromEvents(log.events, samples.at(-1)?.t ?? 0);
+    const end = terminalSampleFromEvents(events, samples.at(-1)?.t ?? 0);
     if (end) samples.push(end);
-    if (samples.length > 0) return { format: "nova-log", samples, events: log.events };
+    if (samples.length > 0) {
+      return { format: "nova-log", samples, events, ...(instanceUuid !== undefined ? { instanceUuid } : {}) };
+    }
     throw new SampleParseError(
       "SAMPLES_EMPTY",
       "the nova-compute log has live-migration lines but no `Migration running for N secs, memory N% remaining` progress line and no outcome; enable DEBUG logging on nova-compute or capture virsh domjobinfo instead",
