@@ -1,0 +1,213 @@
+/**
+ * The built-in sandbox cloud, started in-process by one call: compute hosts behind real SSH
+ * (ssh2 servers on loopback, one host key each), a Keystone + Nova API on loopback, and the
+ * model that drives migrations. Used by `npm start` without credentials, by tests and benchmarks.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { HostEntry } from "../hosts/inventory";
+import { type Logger, silentLogger } from "../log";
+import { SandboxCloud } from "./cloud";
+import { startNovaApi } from "./nova-api";
+import { DEFAULT_SEED, type SandboxSeed } from "./seed";
+import { generateKeyPair, type SandboxSshServer, startSandboxSshServer } from "./ssh-server";
+
+export { SandboxCloud } from "./cloud";
+export { DEFAULT_SEED, type SandboxSeed } from "./seed";
+
+/** Model seconds per real second unless told otherwise: a demo migration takes seconds. */
+export const DEFAULT_TIME_SCALE = 10;
+/** How often the real-time driver advances the model clock. */
+export const CLOCK_TICK_MS = 100;
+/** Highest microversion per controller release (Zed tops at 2.93, Mitaka at 2.25). */
+export const ZED_MAX_MICROVERSION = "2.93";
+export const MITAKA_MAX_MICROVERSION = "2.25";
+/** The name of the cloud in the clouds.yaml the sandbox writes. */
+export const SANDBOX_CLOUD_NAME = "migbot-sandbox";
+
+export interface SandboxOptions {
+  /** Model seconds per real second; 0 = manual clock (tests call `cloud.advance`). @defaultValue 10 */
+  timeScale?: number;
+  /** Host keys, client key, clouds.yaml and inventory go here. @defaultValue a new temp dir */
+  dataDir?: string;
+  /** @defaultValue {@link DEFAULT_SEED} */
+  seed?: SandboxSeed;
+  /** "2.93" (Zed controller) by default; "2.25" emulates a Mitaka controller. */
+  novaMaxMicroversion?: string;
+  log?: Logger;
+}
+
+export interface SandboxCredentials {
+  authUrl: string;
+  username: string;
+  password: string;
+  projectName: string;
+  userDomainName: string;
+  projectDomainName: string;
+  regionName: string;
+}
+
+export interface Sandbox {
+  /** Inventory entries: name, 127.0.0.1, port, user root, key, pinned host key, release. */
+  hosts: HostEntry[];
+  /** Client key (OpenSSH format, mode 0600) authorised on every host. */
+  privateKeyPath: string;
+  keystoneUrl: string;
+  novaUrl: string;
+  credentials: SandboxCredentials;
+  /** A clouds.yaml text with one cloud named {@link SANDBOX_CLOUD_NAME}. */
+  cloudsYaml: string;
+  cloudsYamlPath: string;
+  /** The inventory as YAML (`{ hosts: HostEntry[] }`). */
+  inventoryPath: string;
+  /** The live state, for tests: VMs, hosts, migrations, files, services, the clock. */
+  cloud: SandboxCloud;
+  /** The SSH server of each host, by name (fault tests drop connections or delay answers). */
+  sshServers: Map<string, SandboxSshServer>;
+  stop(): Promise<void>;
+}
+
+function microversionMajor(mv: string): number {
+  const minor = Number(mv.split(".")[1] ?? "0");
+  return minor <= 25 ? 13 : 26;
+}
+
+async function loadOrCreateKey(
+  dir: string,
+  name: string,
+): Promise<{ privatePem: string; publicLine: string }> {
+  const path = join(dir, name);
+  try {
+    const privatePem = await readFile(path, "utf8");
+    const publicLine = (await readFile(`${path}.pub`, "utf8")).trim();
+    return { privatePem, publicLine };
+  } catch {
+    const pair = generateKeyPair(name);
+    await writeFile(path, pair.privatePem, { mode: 0o600 });
+    await chmod(path, 0o600);
+    await writeFile(`${path}.pub`, `${pair.publicLine}\n`);
+    return pair;
+  }
+}
+
+/** Starts the sandbox cloud. Stop it with `stop()`. */
+export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
+  const log = opts.log ?? silentLogger;
+  const timeScale = opts.timeScale ?? DEFAULT_TIME_SCALE;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "migbot-sandbox-")));
+  await mkdir(join(dataDir, "host-keys"), { recursive: true });
+  const maxMicroversion = opts.novaMaxMicroversion ?? ZED_MAX_MICROVERSION;
+  const cloud = new SandboxCloud({
+    seed: opts.seed ?? DEFAULT_SEED,
+    controllerMajor: microversionMajor(maxMicroversion),
+    log,
+  });
+
+  const client = await loadOrCreateKey(dataDir, "id_ed25519");
+  const privateKeyPath = join(dataDir, "id_ed25519");
+  const sshServers = new Map<string, SandboxSshServer>();
+  const hosts: HostEntry[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  let ticker: NodeJS.Timeout | undefined;
+  const stop = async () => {
+    if (ticker) clearInterval(ticker);
+    ticker = undefined;
+    await Promise.allSettled(closers.splice(0).map((close) => close()));
+  };
+
+  try {
+    for (const host of cloud.hosts.values()) {
+      const hostKey = await loadOrCreateKey(join(dataDir, "host-keys"), host.name);
+      const server = await startSandboxSshServer({
+        hostName: host.name,
+        hostKeyPem: hostKey.privatePem,
+        authorizedKeys: [client.publicLine],
+        handler: (command, ctx) => cloud.runCommand(host.name, command, ctx),
+        log,
+      });
+      closers.push(() => server.close());
+      sshServers.set(host.name, server);
+      hosts.push({
+        name: host.name,
+        address: server.address,
+        port: server.port,
+        user: "root",
+        privateKeyPath,
+        hostKeyFingerprints: [server.hostKeyFingerprint],
+        release: host.release.name,
+        novaConfPaths: host.novaConfPaths,
+      });
+    }
+
+    const password = randomBytes(12).toString("base64url");
+    const baseCredentials = {
+      username: "admin",
+      password,
+      projectName: "admin",
+      userDomainName: "Default",
+      projectDomainName: "Default",
+      regionName: "RegionOne",
+    };
+    const api = await startNovaApi({
+      controlPlane: cloud,
+      credentials: baseCredentials,
+      maxMicroversion,
+      log,
+    });
+    closers.push(() => api.close());
+    const credentials: SandboxCredentials = { authUrl: api.keystoneUrl, ...baseCredentials };
+
+    const cloudsYaml = stringify({
+      clouds: {
+        [SANDBOX_CLOUD_NAME]: {
+          auth: {
+            auth_url: credentials.authUrl,
+            username: credentials.username,
+            password: credentials.password,
+            project_name: credentials.projectName,
+            user_domain_name: credentials.userDomainName,
+            project_domain_name: credentials.projectDomainName,
+          },
+          region_name: credentials.regionName,
+          interface: "public",
+          identity_api_version: 3,
+        },
+      },
+    });
+    const cloudsYamlPath = join(dataDir, "clouds.yaml");
+    await writeFile(cloudsYamlPath, cloudsYaml, { mode: 0o600 });
+    const inventoryPath = join(dataDir, "inventory.yaml");
+    await writeFile(inventoryPath, stringify({ hosts }));
+
+    if (timeScale > 0) {
+      let last = performance.now();
+      ticker = setInterval(() => {
+        const now = performance.now();
+        cloud.advance(((now - last) / 1000) * timeScale);
+        last = now;
+      }, CLOCK_TICK_MS);
+      ticker.unref();
+    }
+    log.info("sandbox started", { hosts: hosts.length, novaUrl: api.novaUrl, timeScale });
+
+    return {
+      hosts,
+      privateKeyPath,
+      keystoneUrl: api.keystoneUrl,
+      novaUrl: api.novaUrl,
+      credentials,
+      cloudsYaml,
+      cloudsYamlPath,
+      inventoryPath,
+      cloud,
+      sshServers,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
