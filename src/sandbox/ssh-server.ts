@@ -3,15 +3,19 @@
  * answers only the host command catalogue, so migbot's executor and the stock OpenSSH client talk
  * to the sandbox exactly as they would to a real compute host.
  */
+import { generateKeyPairSync as generateNodeKeyPair, randomBytes } from "node:crypto";
 import { createServer, type Server as NetServer, type Socket } from "node:net";
-import { type Connection, type ParsedKey, Server, type ServerChannel, utils } from "ssh2";
+import ssh2, { type Connection, type ParsedKey, type ServerChannel } from "ssh2";
 import type { HostCommand } from "../hosts/catalogue";
 import { parseCommandLine, tokenize } from "../hosts/catalogue";
-import { publicLineBlob, sshFingerprint } from "../hosts/known-hosts";
+import { sshFingerprint } from "../hosts/known-hosts";
 import type { CommandResult } from "../hosts/types";
 import { type Logger, silentLogger } from "../log";
 
 export type { CommandResult };
+
+// ssh2 is CommonJS; under plain Node ESM (tsx) only its default export carries `Server` and `utils`.
+const { Server, utils } = ssh2;
 export interface CommandContext {
   stdin: string;
   sudo: boolean;
@@ -58,16 +62,61 @@ export interface SandboxSshServer {
  */
 export const MAX_STDIN_BYTES = 16 * 1024 * 1024;
 
-/** Ed25519 key pair in OpenSSH formats, with the public key's SHA256 fingerprint. */
+function sshString(data: Buffer | string): Buffer {
+  const body = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length);
+  return Buffer.concat([length, body]);
+}
+
+function uint32(value: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value >>> 0);
+  return out;
+}
+
+/**
+ * Ed25519 key pair in OpenSSH formats, with the public key's SHA256 fingerprint.
+ *
+ * Encoded here from node:crypto's raw key bytes rather than with ssh2's `generateKeyPairSync`,
+ * which drops a leading zero byte of the key (about one key in 300 comes out unparsable).
+ */
 export function generateKeyPair(comment = "migbot-sandbox"): {
   privatePem: string;
   publicLine: string;
   fingerprint: string;
 } {
-  const pair = utils.generateKeyPairSync("ed25519", { comment });
-  const blob = publicLineBlob(pair.public);
-  if (blob === null) throw new Error("ssh2 produced an unreadable public key");
-  return { privatePem: pair.private, publicLine: pair.public.trim(), fingerprint: sshFingerprint(blob) };
+  const { publicKey, privateKey } = generateNodeKeyPair("ed25519");
+  const publicRaw = Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url");
+  const seed = Buffer.from(privateKey.export({ format: "jwk" }).d!, "base64url");
+  const blob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicRaw)]);
+  const check = randomBytes(4).readUInt32BE();
+  let section = Buffer.concat([
+    uint32(check),
+    uint32(check),
+    sshString("ssh-ed25519"),
+    sshString(publicRaw),
+    sshString(Buffer.concat([seed, publicRaw])),
+    sshString(comment),
+  ]);
+  // The unencrypted private section is padded with 1, 2, 3, … to the cipher block size (8 for "none").
+  const padding = (8 - (section.length % 8)) % 8;
+  section = Buffer.concat([section, Buffer.from(Array.from({ length: padding }, (_, i) => i + 1))]);
+  const body = Buffer.concat([
+    Buffer.from("openssh-key-v1\0", "latin1"),
+    sshString("none"),
+    sshString("none"),
+    sshString(""),
+    uint32(1),
+    sshString(blob),
+    sshString(section),
+  ]);
+  const base64 = body.toString("base64").replace(/.{70}/g, "$&\n").replace(/\n$/, "");
+  return {
+    privatePem: `-----BEGIN OPENSSH PRIVATE KEY-----\n${base64}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    publicLine: `ssh-ed25519 ${blob.toString("base64")} ${comment}`,
+    fingerprint: sshFingerprint(blob),
+  };
 }
 
 function parseOne(text: string, what: string): ParsedKey {
@@ -237,6 +286,8 @@ export async function startSandboxSshServer(opts: SandboxSshServerOptions): Prom
   // Our own listener so every socket is known: fault tests destroy them on demand.
   const tcp: NetServer = createServer((socket) => {
     acceptedConnections++;
+    // As OpenSSH does: without it, Nagle plus the client's delayed ACKs add ~40 ms per reply.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     ssh.injectSocket(socket);

@@ -89,6 +89,12 @@ describe("SshExecutor against sandbox SSH hosts", () => {
       Array.from({ length: 25 }, (_, i) => `job of instance-p${i}\n`),
     );
     expect(server.acceptedConnections).toBe(1);
+    // Sequential commands on a warm connection take well under a millisecond each; Nagle's algorithm
+    // meeting delayed ACKs would make each one ~40 ms, so 20 of them would pass 800 ms.
+    const started = performance.now();
+    for (let i = 0; i < 20; i++)
+      await executor.run("compute-1", { kind: "virsh-domjobinfo", domain: "instance-1" });
+    expect(performance.now() - started).toBeLessThan(600);
   });
 
   test("at most 8 channels are open on a host at once; the rest wait their turn", async () => {

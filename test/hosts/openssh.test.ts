@@ -22,6 +22,10 @@ import { executorFor, makeClientKeys } from "./harness";
 /** sshd must accept connections within this after it is spawned. */
 const SSHD_START_TIMEOUT_MS = 10_000;
 const SSHD_POLL_INTERVAL_MS = 50;
+/** Polls (of SSHD_POLL_INTERVAL_MS) to wait for an expected sshd log line. */
+const SSHD_LOG_WAIT_POLLS = 40;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function findSshd(): { sshd: string; keygen: string } | { missing: string } {
   try {
@@ -146,8 +150,10 @@ describe.skipIf(skipReason !== undefined)("SshExecutor against a real OpenSSH ss
       Array.from({ length: 12 }, () => executor.run("real-sshd", { kind: "read-file", path })),
     );
     for (const r of results) expect(r).toEqual({ stdout: original, stderr: "", exitCode: 0 });
-    const after = (sshdLog.match(/Accepted publickey/g) ?? []).length;
-    expect(after - before).toBe(1);
+    // sshd's log line may trail the command results a little; wait for it, bounded.
+    const logins = () => (sshdLog.match(/Accepted publickey/g) ?? []).length - before;
+    for (let i = 0; i < SSHD_LOG_WAIT_POLLS && logins() < 1; i++) await sleep(SSHD_POLL_INTERVAL_MS);
+    expect(logins()).toBe(1);
   });
 
   test("exit codes and stderr come back from real coreutils", async () => {
