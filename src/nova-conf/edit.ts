@@ -242,6 +242,23 @@ function matchesIntended(path: string, intended: IntendedChange[]): IntendedChan
 }
 
 /**
+ * ini does not know oslo's continuation lines and reads an indented `  VIR_MIGRATE_LIVE` as a key of
+ * its own. Those lines belong to an intended key's old value, so they may disappear with it.
+ */
+function continuationKeys(doc: NovaConfDocument, intended: IntendedChange[]): Set<string> {
+  const out = new Set<string>();
+  for (const change of intended) {
+    for (const a of assignmentsOf(doc, change.section, change.key)) {
+      const section = doc.sections[a.sectionIndex]!.name;
+      for (let i = a.lineIndex + 1; i < a.endIndex; i++) {
+        for (const k of iniView(`[${section}]\n${doc.lines[i]!.text.trim()}\n`).keys()) out.add(k);
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * Parses both texts with `ini` and throws NOVA_CONF_EDIT_UNSAFE unless the only differences are the
  * intended keys, each now holding its intended value (or gone, when the value is undefined).
  */
@@ -251,12 +268,15 @@ export function proveOnlyKeysChanged(
   intended: IntendedChange[],
   path = typeof before === "string" ? "nova.conf" : before.path,
 ): void {
-  const b = iniView(typeof before === "string" ? before : serializeNovaConf(before));
+  const beforeDoc = typeof before === "string" ? parseNovaConf(before, path) : before;
+  const b = iniView(serializeNovaConf(beforeDoc));
   const a = iniView(typeof after === "string" ? after : serializeNovaConf(after));
+  const vanishing = continuationKeys(beforeDoc, intended);
   const problems: string[] = [];
   for (const key of new Set([...b.keys(), ...a.keys()])) {
     const change = matchesIntended(key, intended);
     if (change) continue;
+    if (a.get(key) === undefined && vanishing.has(key)) continue;
     if (b.get(key) !== a.get(key))
       problems.push(`${JSON.parse(key).join(" ")}: ${b.get(key)} → ${a.get(key)}`);
   }
