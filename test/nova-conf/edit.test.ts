@@ -154,6 +154,14 @@ describe("appendToListOption (Mitaka's live_migration_flag)", () => {
     );
   });
 
+  it("folds a multi-line (continued) flag list into one line with the flag added", () => {
+    const before =
+      "[libvirt]\nlive_migration_flag = VIR_MIGRATE_UNDEFINE_SOURCE,\n    VIR_MIGRATE_PEER2PEER,\n    VIR_MIGRATE_LIVE\n\n[vnc]\n";
+    expect(append(before)).toBe(
+      "[libvirt]\nlive_migration_flag = VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_AUTO_CONVERGE\n\n[vnc]\n",
+    );
+  });
+
   it("never adds the flag twice", () => {
     const once = append("[libvirt]\n");
     expect(append(once)).toBe(once);
