@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { utils } from "ssh2";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
@@ -331,6 +332,40 @@ describe("SshExecutor against sandbox SSH hosts", () => {
     expect(err.code).toBe(HostErrorCode.HostUnreachable);
     expect(err.retryable).toBe(true);
     expect(err.message).toContain(`127.0.0.1:${port}`);
+  });
+
+  test("a host that accepts TCP but never speaks SSH is a retryable connect HOST_TIMEOUT", async () => {
+    const silent = createServer(() => {});
+    const held: Socket[] = [];
+    silent.on("connection", (socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const executor = executorFor(
+      [
+        {
+          name: "compute-mute",
+          address: "127.0.0.1",
+          port,
+          privateKeyPath: keys.keyPath,
+          hostKeyFingerprints: ["SHA256:x"],
+        },
+      ],
+      { connectTimeoutMs: 300 },
+    );
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of held) socket.destroy();
+          silent.close(() => resolve());
+        }),
+      () => executor.close(),
+    );
+    const started = Date.now();
+    const err = await rejection(executor.run("compute-mute", { kind: "virsh-list" }));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(err.code).toBe(HostErrorCode.HostTimeout);
+    expect(err.retryable).toBe(true);
+    expect(err.message).toContain("connecting to compute-mute over SSH took longer than 300 ms");
   });
 
   test("an encrypted key works with its passphrase, and neither key nor passphrase reaches logs or errors", async () => {

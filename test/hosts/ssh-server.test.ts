@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { HostCommand } from "../../src/hosts/catalogue";
 import {
@@ -215,4 +216,54 @@ describe("sandbox SSH server with the stock OpenSSH client", () => {
       expect(listed.stdout.split(" ")[1]).toBe(pair.fingerprint);
     },
   );
+
+  test("serves at least 10 concurrent sessions on one connection, like OpenSSH's MaxSessions", async () => {
+    const concurrentSessions = 10;
+    const slow = await startSandboxSshServer({
+      hostName: "compute-slow",
+      authorizedKeys: [clientKey.publicLine],
+      handler: async (command) => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return { stdout: command.kind === "virsh-domjobinfo" ? command.domain : "", stderr: "", exitCode: 0 };
+      },
+    });
+    const client = new ssh2.Client();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once("ready", () => resolve()).once("error", reject);
+        client.connect({
+          host: "127.0.0.1",
+          port: slow.port,
+          username: "migbot",
+          privateKey: clientKey.privatePem,
+          hostVerifier: () => true,
+        });
+      });
+      const started = Date.now();
+      const outputs = await Promise.all(
+        Array.from(
+          { length: concurrentSessions },
+          (_, i) =>
+            new Promise<string>((resolve, reject) => {
+              client.exec(`virsh domjobinfo instance-${i}`, (err, stream) => {
+                if (err) return reject(err);
+                let out = "";
+                stream.on("data", (d: Buffer) => {
+                  out += d;
+                });
+                stream.on("close", () => resolve(out));
+                stream.end();
+              });
+            }),
+        ),
+      );
+      expect(outputs).toEqual(Array.from({ length: concurrentSessions }, (_, i) => `instance-${i}`));
+      // All ten ran side by side, not one after another (10 x 200 ms).
+      expect(Date.now() - started).toBeLessThan(1_500);
+      expect(slow.acceptedConnections).toBe(1);
+    } finally {
+      client.end();
+      await slow.close();
+    }
+  });
 });
