@@ -53,6 +53,12 @@ export const command: CliCommand = {
     }
     try {
       const args = parseArgs(argv);
+      if (process.getuid?.() !== 0) {
+        throw new LabError(
+          "LAB_NOT_ROOT",
+          `the lab must run as root (it creates network namespaces, mounts and daemons) — run \`sudo npm run lab -- ${args.action}\``,
+        );
+      }
       if (args.action === "up") {
         await labUp({ hosts: args.hosts, stateDir: args.stateDir });
         return 0;
