@@ -25,6 +25,8 @@ export const CLIENT_MAX_MICROVERSION = "2.96";
 export const NOVA_REQUEST_TIMEOUT_MS = 30_000;
 /** Upper bound on pages followed for one list, so a looping `next` link cannot hang a worker. */
 export const MAX_LIST_PAGES = 100;
+/** The last microversion whose hypervisor details carry free_ram_mb, vcpus_used and friends. */
+export const HYPERVISOR_STATS_LAST_MICROVERSION = "2.87";
 
 export interface Server {
   id: string;
@@ -330,15 +332,20 @@ export class NovaClient implements Nova {
   }
 
   /** One call, re-authenticating once when Nova says the token is no longer valid. */
-  private async call(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    microversion = this.microversion,
+  ): Promise<HttpAnswer> {
     for (let attempt = 0; ; attempt++) {
       const token = await this.auth.token();
       const headers: Record<string, string> = {
         Accept: "application/json",
         "X-Auth-Token": token.value,
         // Both headers: Mitaka reads only the legacy one; newer Nova prefers the generic one.
-        "X-OpenStack-Nova-API-Version": this.microversion,
-        "OpenStack-API-Version": `compute ${this.microversion}`,
+        "X-OpenStack-Nova-API-Version": microversion,
+        "OpenStack-API-Version": `compute ${microversion}`,
       };
       if (body !== undefined) headers["Content-Type"] = "application/json";
       let answer: HttpAnswer;
@@ -406,7 +413,7 @@ export class NovaClient implements Nova {
   }
 
   /** Follows `<key>_links` next links, up to {@link MAX_LIST_PAGES}. */
-  private async listAll(path: string, key: string): Promise<unknown[]> {
+  private async listAll(path: string, key: string, microversion = this.microversion): Promise<unknown[]> {
     const items: unknown[] = [];
     const [basePath] = path.split("?");
     let next: string | null = path;
@@ -414,7 +421,7 @@ export class NovaClient implements Nova {
       if (page >= MAX_LIST_PAGES) {
         throw new ServerError(`Nova kept paging ${basePath} beyond ${MAX_LIST_PAGES} pages; giving up`);
       }
-      const answer = await this.call("GET", next);
+      const answer = await this.call("GET", next, undefined, microversion);
       const body = asRaw(answer.body);
       const list = body[key];
       if (!Array.isArray(list))
@@ -534,7 +541,14 @@ export class NovaClient implements Nova {
   }
 
   async hypervisors(): Promise<Hypervisor[]> {
-    return (await this.listAll("/os-hypervisors/detail", "hypervisors")).map(parseHypervisor);
+    // 2.88 dropped the capacity figures (free RAM, vCPUs used) from hypervisors; the reservation
+    // phase and diagnosis need them, so ask at 2.87 where the cloud is newer. Nova keeps serving
+    // every older microversion.
+    const mv =
+      compareMicroversions(this.microversion, HYPERVISOR_STATS_LAST_MICROVERSION) > 0
+        ? HYPERVISOR_STATS_LAST_MICROVERSION
+        : this.microversion;
+    return (await this.listAll("/os-hypervisors/detail", "hypervisors", mv)).map(parseHypervisor);
   }
 
   async computeServices(): Promise<ComputeService[]> {

@@ -170,11 +170,14 @@ describe("Nova client against a Zed-like sandbox (2.93)", () => {
     expect(err.message).toMatch(/^1001 servers are named "dup" .*use the server id instead$/);
   });
 
-  it("reads hypervisors without statistics (2.88+) and compute services", async () => {
+  it("reads hypervisor capacity at 2.87 (2.88 dropped it) and compute services", async () => {
     const hypervisors = await nova.hypervisors();
     expect(hypervisors.map((h) => h.serviceHost)).toEqual(["cmp1", "cmp2", "cmp3", "cmp4"]);
     expect(hypervisors[0]!.id).toBe("00000000-0000-4000-8000-000000000001");
-    expect(hypervisors[0]!.vcpus).toBeNull();
+    // The client negotiated 2.93, yet the reservation phase still sees free RAM and vCPUs.
+    expect(nova.microversion).toBe("2.93");
+    expect(hypervisors[0]!.vcpus).toBeTypeOf("number");
+    expect(hypervisors[0]!.freeRamMb).toBeTypeOf("number");
     const services = await nova.computeServices();
     expect(services.map((s) => `${s.host}:${s.state}:${s.status}`)).toEqual([
       "cmp1:up:enabled",
