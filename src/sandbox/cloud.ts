@@ -294,15 +294,20 @@ export class SandboxCloud implements ControlPlane {
     for (let n = 0; n < MAX_TIMERS_PER_ADVANCE; n++) {
       this.timers.sort((a, b) => a.atS - b.atS || a.seq - b.seq);
       const next = this.timers[0];
+      if (next && next.atS <= this.nowSValue + 1e-9) {
+        this.timers.shift();
+        next.run();
+        continue;
+      }
       const until = next && next.atS <= target ? next.atS : target;
+      // Jobs may schedule new timers (a completed migration's post phase): re-plan when they do.
       this.runJobsUntil(until);
-      if (!next || next.atS > target) return;
-      this.timers.shift();
-      next.run();
+      if (this.nowSValue >= target - 1e-9 && !this.timers.some((t) => t.atS <= target)) return;
     }
   }
 
   private runJobsUntil(untilS: number): void {
+    const timersBefore = this.timerSeq;
     let guard = Math.ceil((untilS - this.nowSValue) / STEP_S) + 2;
     while (this.nowSValue < untilS - 1e-9 && guard-- > 0) {
       const dt = Math.min(STEP_S, untilS - this.nowSValue);
@@ -315,8 +320,9 @@ export class SandboxCloud implements ControlPlane {
         m.record.memoryRemainingBytes = Math.round(m.job.remainingBytes);
         for (const e of r.events) this.onJobEvent(m, e);
       }
+      if (this.timerSeq !== timersBefore) return;
     }
-    this.nowSValue = Math.max(this.nowSValue, untilS);
+    if (guard > 0) this.nowSValue = Math.max(this.nowSValue, untilS);
   }
 
   // ---------------------------------------------------------------- logging
