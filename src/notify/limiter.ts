@@ -47,9 +47,22 @@ export interface NotifyRules {
   ephemeralPerWorkspace: Omit<RateRule, "key">;
 }
 
+/** Slack tolerates "short bursts"; two back to back keep any one-second window at two calls. */
+export const POST_MESSAGE_BURST = 2;
+/** A burst of 3 on top of 45 a minute stays under 50 in any minute. */
+export const UPDATE_BURST = 3;
+
 export const DEFAULT_NOTIFY_RULES: NotifyRules = {
-  postMessagePerChannel: { perWindow: 1, windowMs: POST_MESSAGE_PER_CHANNEL_INTERVAL_MS, burst: 1 },
-  updatePerWorkspace: { perWindow: UPDATE_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
+  postMessagePerChannel: {
+    perWindow: 1,
+    windowMs: POST_MESSAGE_PER_CHANNEL_INTERVAL_MS,
+    burst: POST_MESSAGE_BURST,
+  },
+  updatePerWorkspace: {
+    perWindow: UPDATE_PER_WORKSPACE_PER_MINUTE,
+    windowMs: MINUTE_MS,
+    burst: UPDATE_BURST,
+  },
   ephemeralPerWorkspace: { perWindow: EPHEMERAL_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
 };
 

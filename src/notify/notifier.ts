@@ -36,12 +36,14 @@ export const MAX_RATE_LIMITED_RETRIES = 30;
 /** A call not delivered within this time is failed back to the caller instead of waiting forever. */
 export const DEFAULT_DELIVERY_DEADLINE_MS = 10 * 60_000;
 /**
- * Routine edits need this share of one update interval of idle budget before taking a slot, so urgent
- * edits (final states) from any worker win when both are waiting.
+ * Routine calls need this share of one interval of idle budget before taking a slot, so urgent calls
+ * (final states) from any worker win when both are waiting.
  */
 export const ROUTINE_HEADROOM_FRACTION = 0.25;
 /** Small random delay added to waits so that workers polling one budget do not move in lockstep. */
 const WAIT_JITTER_MAX_MS = 15;
+/** ...and never more than this share of the wait, so short intervals are not stretched by it. */
+const WAIT_JITTER_FRACTION = 0.1;
 /** The `lastSent` table is pruned once it holds this many messages. */
 const LAST_SENT_PRUNE_SIZE = 5_000;
 const FLUSH_MAX_ROUNDS = 1_000;
@@ -74,11 +76,11 @@ export interface NotifierStats {
 }
 
 export interface Notifier {
-  /** Posts once per dedupeKey (e.g. `${jobId}:root`, `${jobId}:phase:precopy`): a retry after a crash returns the ts of the first post instead of posting again. Never dropped: waits for the limiter, retries 429s and transient errors with backoff. */
+  /** Posts once per dedupeKey (e.g. `${jobId}:root`, `${jobId}:phase:precopy`): a retry after a crash returns the ts of the first post instead of posting again. Never dropped: waits for the limiter, retries 429s and transient errors with backoff. `urgent` (a migration's last phases) goes before routine posts in the same channel. */
   post(
     channel: string,
     msg: SlackMessage & { thread_ts?: string },
-    opts: { dedupeKey: string },
+    opts: { dedupeKey: string; urgent?: boolean },
   ): Promise<string>;
   /** Edits in place, coalesced: if several updates for the same (channel, ts) are pending, only the latest is sent. Resolves when that state (or a newer one) has been sent. `urgent` (a final state) goes before routine progress edits. */
   update(channel: string, ts: string, msg: SlackMessage, opts?: { urgent?: boolean }): Promise<void>;
@@ -167,6 +169,17 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * How much idle budget a routine call leaves for urgent ones. Kept inside the rule's burst tolerance:
+ * then a routine call that takes its slot late still advances the schedule by one interval, so the
+ * priority costs no throughput. With no burst there is no tolerance to use, and no headroom.
+ */
+function headroomFor(rule: Omit<RateRule, "key">): number {
+  const intervalMs = rule.windowMs / rule.perWindow;
+  const toleranceMs = intervalMs * ((rule.burst ?? 1) - 1);
+  return Math.min(intervalMs * ROUTINE_HEADROOM_FRACTION, toleranceMs / 2);
+}
+
 function isTransient(err: unknown): boolean {
   if (err instanceof SlackApiError) return err.transient;
   // Network failures and anything the API wrapper did not classify: worth another try.
@@ -220,12 +233,12 @@ class RedisNotifier implements Notifier {
   post(
     channel: string,
     msg: SlackMessage & { thread_ts?: string },
-    opts: { dedupeKey: string },
+    opts: { dedupeKey: string; urgent?: boolean },
   ): Promise<string> {
     if (this.closed) return Promise.reject(this.closedError());
     const same = this.localPosts.get(opts.dedupeKey);
     if (same) return same;
-    const p = this.track(this.postOnce(channel, msg, opts.dedupeKey)).finally(() =>
+    const p = this.track(this.postOnce(channel, msg, opts.dedupeKey, opts.urgent === true)).finally(() =>
       this.localPosts.delete(opts.dedupeKey),
     );
     this.localPosts.set(opts.dedupeKey, p);
@@ -327,7 +340,12 @@ class RedisNotifier implements Notifier {
 
   // ---- posting with dedupe ----
 
-  private async postOnce(channel: string, msg: SlackMessage & { thread_ts?: string }, dedupeKey: string) {
+  private async postOnce(
+    channel: string,
+    msg: SlackMessage & { thread_ts?: string },
+    dedupeKey: string,
+    urgent: boolean,
+  ) {
     const key = `${this.opts.prefix}:dedupe:${dedupeKey}`;
     // The owner may legitimately wait a whole delivery deadline behind the limiter.
     const giveUpAt = Date.now() + this.deadlineMs + this.pendingTtlMs;
@@ -335,7 +353,7 @@ class RedisNotifier implements Notifier {
     for (let round = 0; round < maxRounds; round++) {
       const token = `${PENDING}${this.instanceId}:${randomUUID()}`;
       const claimed = await this.opts.redis.set(key, token, "PX", this.pendingTtlMs, "NX");
-      if (claimed === "OK") return this.postClaimed(key, token, channel, msg, dedupeKey);
+      if (claimed === "OK") return this.postClaimed(key, token, channel, msg, dedupeKey, urgent);
       const value = await this.opts.redis.get(key);
       if (value?.startsWith(POSTED)) return value.slice(POSTED.length);
       if (Date.now() > giveUpAt) break;
@@ -354,6 +372,7 @@ class RedisNotifier implements Notifier {
     channel: string,
     msg: SlackMessage & { thread_ts?: string },
     dedupeKey: string,
+    urgent: boolean,
   ): Promise<string> {
     this.ownedMarkers.set(key, token);
     this.startRenewing();
@@ -362,7 +381,7 @@ class RedisNotifier implements Notifier {
       const ts = await new Promise<string>((resolve, reject) => {
         const task = this.newTask(
           "chat.postMessage",
-          false,
+          urgent,
           0,
           { channel, dedupeKey },
           {
@@ -438,13 +457,14 @@ class RedisNotifier implements Notifier {
     if (method === "chat.postMessage") {
       // The per-channel rule's own key carries the 429 hold for this channel.
       rules = [{ key, ...this.rules.postMessagePerChannel }];
+      headroomMs = headroomFor(this.rules.postMessagePerChannel);
     } else {
       const rule =
         method === "chat.update" ? this.rules.updatePerWorkspace : this.rules.ephemeralPerWorkspace;
       rules = [{ key: method, ...rule }];
       // A 429 holds this channel's lane only; the workspace budget stays open to other channels.
       holdKeys = [key];
-      headroomMs = (rule.windowMs / rule.perWindow) * ROUTINE_HEADROOM_FRACTION;
+      headroomMs = headroomFor(rule);
     }
     lane = { key, rules, holdKeys, headroomMs, queue: [], running: false };
     this.lanes.set(key, lane);
@@ -519,7 +539,10 @@ class RedisNotifier implements Notifier {
           continue;
         }
         if (wait > 0) {
-          await this.sleepLane(lane, wait + Math.random() * WAIT_JITTER_MAX_MS);
+          await this.sleepLane(
+            lane,
+            wait + Math.random() * Math.min(WAIT_JITTER_MAX_MS, wait * WAIT_JITTER_FRACTION),
+          );
           continue;
         }
         // The slot is ours: spend it on whatever is most important right now.

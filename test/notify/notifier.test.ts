@@ -159,6 +159,26 @@ describe("coalescing and priority", () => {
   });
 });
 
+test("an urgent post (a migration's last phase) goes before routine posts queued in its channel", async () => {
+  const s = await withStub({});
+  const n = worker(redisA, s, uniquePrefix(), {
+    rules: { postMessagePerChannel: { perWindow: 1, windowMs: 150 } },
+  });
+  await Promise.all([
+    n.post("C1", { text: "job-1 root" }, { dedupeKey: "1" }),
+    n.post("C1", { text: "job-2 root" }, { dedupeKey: "2" }),
+    n.post("C1", { text: "job-3 root" }, { dedupeKey: "3" }),
+    n.post("C1", { text: "job-0 commitment" }, { dedupeKey: "0", urgent: true }),
+  ]);
+  // Dedupe claims in Redis come first, so the lane sees all four before its first slot.
+  expect(s.messages("C1").map((m) => m.text)).toEqual([
+    "job-0 commitment",
+    "job-1 root",
+    "job-2 root",
+    "job-3 root",
+  ]);
+});
+
 describe("429 handling", () => {
   test("a 429 on one channel's posts delays only that channel; other channels post on time", async () => {
     const s = await withStub();
