@@ -5,8 +5,11 @@
  */
 import { webApi } from "@slack/bolt";
 import { Redis } from "ioredis";
+import { registerApprovalActions } from "../../bot/actions/approval";
 import { startBot } from "../../bot/app";
 import { ConfigError, loadConfig } from "../config";
+import { createProposalService } from "../fixes/service";
+import { createFixActions } from "../fixes/worker";
 import { SshExecutor } from "../hosts/executor";
 import { loadInventory } from "../hosts/inventory-file";
 import { createLogger } from "../log";
@@ -106,6 +109,16 @@ async function runProduction(args: StartArgs): Promise<number> {
       store,
       redis,
       log: log.child({ component: "bot" }),
+      // fixes behind approval: Approve / Reject / Retry buttons.
+      registerExtra: registerApprovalActions(
+        createProposalService({
+          redis,
+          prefix: config.redisPrefix,
+          notifier: null,
+          ttlS: config.proposalTtlS,
+          log,
+        }),
+      ),
     });
     stops.push(
       () => bot.stop(),
@@ -122,16 +135,32 @@ async function runProduction(args: StartArgs): Promise<number> {
     const web = new webApi.WebClient(config.slack.botToken, slackWebClientOptions(config.slack.apiUrl));
     const notifier = createNotifier({ redis, api: webClientSlackApi(web), prefix: config.redisPrefix, log });
     const nova = await createNovaFromEnv(process.env, log);
+    const reply = createReply({ ephemeral: (c, u, m) => notifier.ephemeral(c, u, m), log });
+    const serviceByHost = new Map(inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
+    // fixes behind approval: apply-proposal jobs and /migrate audit.
+    const fixes = createFixActions({
+      redis,
+      prefix: config.redisPrefix,
+      nova,
+      hosts,
+      notifier,
+      store,
+      reply,
+      log: log.child({ component: "fixes" }),
+      proposalTtlS: config.proposalTtlS,
+      serviceFor: (host) => serviceByHost.get(host) ?? "nova-compute",
+    });
     const workers = startWorkers(conn, {
       nova,
       hosts,
       notifier,
       store,
-      reply: createReply({ ephemeral: (c, u, m) => notifier.ephemeral(c, u, m), log }),
+      reply,
       log: log.child({ component: "worker" }),
       pollIntervalMs: config.worker.pollIntervalMs,
       concurrency: config.worker.concurrency,
       lockDurationMs: config.worker.lockDurationMs,
+      extraActions: (job) => fixes.handle(job),
     });
     stops.push(
       () => workers.close(),

@@ -51,7 +51,12 @@ export interface ProposalDraft {
   /** A stuck migration to abort first: nova-compute must not restart under it. */
   abortFirst?: { jobId: string; vm: string };
   /** Offer "Retry migration" with this request once applied. */
-  retry?: { vm: string; destination: string | null };
+  retry?: {
+    vm: string;
+    destination: string | null;
+    /** The migration job this retries (the new migrate job's `retryOf`). */
+    jobId?: string;
+  };
   /** After this one is applied, propose the next step (cpu-model → vm-restart). */
   next?: "vm-restart";
   /** For cpu-model: the CPU model written (kvm64 or a common baseline). */
@@ -73,4 +78,8 @@ export interface Proposal extends ProposalDraft {
   decidedAt: number | null;
   /** What happened when it was applied, host by host. */
   results: { host: string; ok: boolean; detail: string }[];
+  /** Lines shown under the proposal while it is applied, oldest first. */
+  progress?: string[];
+  /** Who pressed "Retry migration" after it was applied (single use). */
+  retriedBy?: string | null;
 }

@@ -69,8 +69,9 @@ export async function handleAction(job: ActionJob, deps: WorkerDeps): Promise<vo
       return answer(lines.join("\n"));
     }
     case "audit":
+      // Answered by src/fixes/worker.ts (wired through extraActions), which reads the audit stream.
       return answer(
-        "The audit log is kept once fix proposals exist; nothing has been approved or changed yet.",
+        "AUDIT_NOT_WIRED: this worker was started without the fixes module, so it cannot read the audit stream. Start workers through `migbot start` (or pass createFixActions(...).handle as extraActions).",
       );
     case "diagnose":
     case "apply-proposal":

@@ -5,9 +5,12 @@
  */
 import { webApi } from "@slack/bolt";
 import { Redis } from "ioredis";
+import { registerApprovalActions } from "../../bot/actions/approval";
 import { type Bot, startBot } from "../../bot/app";
 import type { Config } from "../config";
 import { loadConfig } from "../config";
+import { createProposalService, type ProposalService } from "../fixes/service";
+import { createFixActions } from "../fixes/worker";
 import { SshExecutor } from "../hosts/executor";
 import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
@@ -71,6 +74,8 @@ export interface SandboxStack {
   nova: NovaPort;
   hosts: HostsPort & { close(): Promise<void> };
   store: MigrationStore;
+  /** Fix proposals (fixes behind approval): propose, get, claim; posts through the stack's notifier. */
+  proposals: ProposalService;
   /** Jobs not finished yet, across all queues. */
   queueCounts(): Promise<number>;
   /** Environment a separate worker process needs to join this stack (see `migbot start --role worker`). */
@@ -160,6 +165,10 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       redis,
       log: log.child({ component: "bot" }),
       port: 0,
+      // fixes behind approval: Approve / Reject / Retry buttons (the bot only decides, never posts).
+      registerExtra: registerApprovalActions(
+        createProposalService({ redis, prefix, notifier: null, ttlS: config.proposalTtlS, log }),
+      ),
     });
     cleanups.push(() => bot.stop());
     slack.setDeliveryUrl(bot.url!);
@@ -175,6 +184,18 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       ephemeral: (channel, user, msg) => notifier.ephemeral(channel, user, msg),
       log,
     });
+    // fixes behind approval: apply-proposal jobs and /migrate audit.
+    const fixes = createFixActions({
+      redis,
+      prefix,
+      nova,
+      hosts,
+      notifier,
+      store,
+      reply,
+      log: log.child({ component: "fixes" }),
+      proposalTtlS: config.proposalTtlS,
+    });
 
     let workers: Workers | null = null;
     if (opts.workers !== false) {
@@ -188,6 +209,7 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
         pollIntervalMs: config.worker.pollIntervalMs,
         concurrency: opts.concurrency ?? config.worker.concurrency,
         ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
+        extraActions: (job) => fixes.handle(job),
       });
       const w = workers;
       cleanups.push(() => w.close());
@@ -205,6 +227,7 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       nova,
       hosts,
       store,
+      proposals: fixes.proposals,
       workerEnv: env,
       queueCounts: () => enqueuer.pending(),
       stop,

@@ -1,0 +1,175 @@
+/**
+ * Approve, Reject and "Retry migration" buttons on fix proposals. Each handler acks at once, then
+ * authorizes, decides atomically in Redis, and either replaces the proposal message (who decided,
+ * when, no buttons) and enqueues the work, or tells the clicker privately why not.
+ */
+import type { App } from "@slack/bolt";
+import type { ProposalService } from "../../src/fixes/service";
+import { idempotencyKey, type MigrateJob } from "../../src/queue/jobs";
+import { refusal } from "../access";
+import type { CommandDeps } from "../commands/migrate";
+import { ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY, renderProposal } from "../render/proposal";
+
+/** A button press, as the handlers need it. */
+export interface Click {
+  user: string;
+  /** The button's value: the proposal id and nothing else. */
+  value: string;
+  /** The channel the button was pressed in. */
+  channel: string;
+  responseUrl?: string;
+}
+
+export type Respond = (msg: {
+  response_type?: "ephemeral";
+  replace_original: boolean;
+  text: string;
+  blocks?: unknown[];
+}) => Promise<unknown>;
+
+export interface ApprovalDeps extends CommandDeps {
+  proposals: ProposalService;
+}
+
+const privately = (respond: Respond, text: string) =>
+  respond({ response_type: "ephemeral", replace_original: false, text });
+
+/** Approve or Reject. Exported for direct tests; registered through {@link registerApprovalActions}. */
+export async function handleDecision(
+  decision: "approve" | "reject",
+  click: Click,
+  respond: Respond,
+  deps: ApprovalDeps,
+): Promise<void> {
+  const now = (deps.now ?? Date.now)();
+  const isApprover = await deps.access.has(click.user, "approver");
+  const known = await deps.proposals.get(click.value);
+  // A proposal is only decided in the channel it was posted in; elsewhere it does not exist.
+  const id = known && known.channel === click.channel ? click.value : "";
+  const result = await deps.proposals.claim(id, click.user, decision, {
+    isApprover,
+    allowSelfApproval: deps.access.allowSelfApproval,
+  });
+  if (!result.ok) {
+    deps.log.info("proposal decision refused", { user: click.user, decision, code: result.code });
+    await privately(respond, isApprover ? result.reason : refusal("approver", `${decision} fix proposals`));
+    return;
+  }
+  const p = result.proposal;
+  await respond({ replace_original: true, ...renderProposal(p, now) });
+  if (decision === "approve") {
+    await deps.enqueue.add("actions", idempotencyKey("apply-proposal", undefined, p.id), {
+      type: "apply-proposal",
+      proposalId: p.id,
+      channel: click.channel,
+      user: click.user,
+      requestedAt: now,
+      ...(click.responseUrl !== undefined && { responseUrl: click.responseUrl }),
+    });
+  }
+  deps.log.info("proposal decided", { proposalId: p.id, decision, by: click.user });
+}
+
+/** "Retry migration" after a fix: a new /migrate request, posted as its own root message. */
+export async function handleRetry(click: Click, respond: Respond, deps: ApprovalDeps): Promise<void> {
+  const now = (deps.now ?? Date.now)();
+  if (!(await deps.access.has(click.user, "operator"))) {
+    await privately(respond, refusal("operator", "start live migrations"));
+    return;
+  }
+  const p = await deps.proposals.get(click.value);
+  if (!p || p.channel !== click.channel || !p.retry) {
+    await privately(respond, "That retry button belongs to no proposal migbot knows; nothing was started.");
+    return;
+  }
+  if (p.status !== "applied") {
+    await privately(
+      respond,
+      `The fix is ${p.status}, not applied, so a retry would meet the same problem. Nothing was started.`,
+    );
+    return;
+  }
+  const holder = await deps.enqueue.vmHolder(p.retry.vm);
+  if (holder !== null) {
+    await privately(
+      respond,
+      `${p.retry.vm} is already being migrated; follow that thread. No second migration was started.`,
+    );
+    return;
+  }
+  if (!(await deps.proposals.store.markRetried(p.id, click.user))) {
+    const again = await deps.proposals.get(p.id);
+    await privately(
+      respond,
+      `<@${again?.retriedBy ?? "someone"}> already pressed Retry; follow the new migration message.`,
+    );
+    return;
+  }
+  const retryOf = p.retry.jobId ?? p.abortFirst?.jobId;
+  const job: MigrateJob = {
+    type: "migrate",
+    vm: p.retry.vm,
+    destination: p.retry.destination,
+    channel: click.channel,
+    user: click.user,
+    requestedAt: now,
+    ...(retryOf !== undefined && { retryOf }),
+    ...(click.responseUrl !== undefined && { responseUrl: click.responseUrl }),
+  };
+  await deps.enqueue.add("migrations", idempotencyKey("migrate", undefined, `retry:${p.id}`), job);
+  await deps.proposals.audit.write({
+    actor: click.user,
+    action: "retry-requested",
+    proposalId: p.id,
+    what: `retry the live migration of ${p.retry.vm}${p.retry.destination ? ` to ${p.retry.destination}` : ""}`,
+    result: "info",
+  });
+  const updated = await deps.proposals.get(p.id);
+  if (updated) await respond({ replace_original: true, ...renderProposal(updated, now) });
+}
+
+type ActionArgs = Parameters<Parameters<App["action"]>[1]>[0];
+
+function clickOf(args: ActionArgs): Click {
+  const body = args.body as { user: { id: string }; channel?: { id?: string }; response_url?: string };
+  return {
+    user: body.user.id,
+    value: (args.action as { value?: string }).value ?? "",
+    channel: body.channel?.id ?? "",
+    ...(body.response_url !== undefined && { responseUrl: body.response_url }),
+  };
+}
+
+/** The `registerExtra` hook for startBot: Approve, Reject and Retry. */
+export function registerApprovalActions(proposals: ProposalService): (app: App, deps: CommandDeps) => void {
+  return (app, commandDeps) => {
+    const deps: ApprovalDeps = { ...commandDeps, proposals };
+    const wrap =
+      (fn: (click: Click, respond: Respond) => Promise<void>) =>
+      async (args: ActionArgs): Promise<void> => {
+        await args.ack();
+        const respond = args.respond as unknown as Respond;
+        try {
+          await fn(clickOf(args), respond);
+        } catch (err) {
+          deps.log.error("button handler failed", { err });
+          await privately(
+            respond,
+            `FIX_BUTTON_FAILED: migbot could not handle that click (${err instanceof Error ? err.message : String(err)}). Nothing was changed; try again in a minute.`,
+          ).catch(() => {});
+        }
+      };
+    app.action(
+      ACTION_APPROVE,
+      wrap((c, r) => handleDecision("approve", c, r, deps)),
+    );
+    app.action(
+      ACTION_REJECT,
+      wrap((c, r) => handleDecision("reject", c, r, deps)),
+    );
+    app.action(
+      ACTION_RETRY,
+      wrap((c, r) => handleRetry(c, r, deps)),
+    );
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The audit stream: every fix proposal, approval, rejection, refused click and host change, with
+ * who, when, what, the diff and the result. One Redis stream per deployment (XADD, capped), read
+ * back newest first by `/migrate audit [n]`.
+ */
+import type { Redis } from "ioredis";
+import { slackDate } from "../../bot/render/format";
+
+/** The stream keeps roughly this many entries (XADD MAXLEN ~). */
+export const AUDIT_STREAM_MAXLEN = 10_000;
+/** A diff longer than this is stored clipped (the proposal record keeps the full text). */
+export const AUDIT_DIFF_MAX_CHARS = 20_000;
+/** `/migrate audit` shows at most this many entries. */
+export const AUDIT_READ_MAX = 50;
+/** The `/migrate audit` answer is clipped to this many characters (one Slack message). */
+export const AUDIT_ANSWER_MAX_CHARS = 12_000;
+
+export type AuditAction =
+  | "proposed"
+  | "approved"
+  | "rejected"
+  | "decision-refused"
+  | "migration-aborted"
+  | "host-change"
+  | "host-refused"
+  | "service-restart"
+  | "rollback"
+  | "vm-restart"
+  | "retry-requested";
+
+export type AuditResult = "ok" | "failed" | "refused" | "info";
+
+export interface AuditEntry {
+  /** The stream id (`<ms>-<seq>`). */
+  id: string;
+  at: number;
+  /** Slack user id of the person behind it (the approver for host changes). */
+  actor: string;
+  action: AuditAction;
+  proposalId: string | null;
+  host: string | null;
+  /** One line: what was done or asked. */
+  what: string;
+  diff: string | null;
+  result: AuditResult;
+  detail: string | null;
+}
+
+export type AuditInput = Omit<AuditEntry, "id" | "at" | "proposalId" | "host" | "diff" | "detail"> &
+  Partial<Pick<AuditEntry, "at" | "proposalId" | "host" | "diff" | "detail">>;
+
+export interface AuditLog {
+  /** Appends one entry; returns its stream id. */
+  write(entry: AuditInput): Promise<string>;
+  /** The last `n` entries, newest first. */
+  read(n: number): Promise<AuditEntry[]>;
+}
+
+export function auditKey(prefix: string): string {
+  return `${prefix}:audit`;
+}
+
+function clipDiff(diff: string): string {
+  return diff.length <= AUDIT_DIFF_MAX_CHARS
+    ? diff
+    : `${diff.slice(0, AUDIT_DIFF_MAX_CHARS)}\n… (clipped at ${AUDIT_DIFF_MAX_CHARS} characters)`;
+}
+
+/** The audit log of one deployment (all workers and the bot share it through Redis). */
+export function createAuditLog(redis: Redis, prefix: string): AuditLog {
+  const key = auditKey(prefix);
+  return {
+    async write(entry) {
+      const fields: string[] = [
+        "at",
+        String(entry.at ?? Date.now()),
+        "actor",
+        entry.actor,
+        "action",
+        entry.action,
+        "what",
+        entry.what,
+        "result",
+        entry.result,
+      ];
+      if (entry.proposalId) fields.push("proposal", entry.proposalId);
+      if (entry.host) fields.push("host", entry.host);
+      if (entry.diff) fields.push("diff", clipDiff(entry.diff));
+      if (entry.detail) fields.push("detail", entry.detail);
+      const id = await redis.xadd(key, "MAXLEN", "~", String(AUDIT_STREAM_MAXLEN), "*", ...fields);
+      return id ?? "";
+    },
+    read: (n) => readAudit(redis, prefix, n),
+  };
+}
+
+/** The last `n` audit entries (1 to {@link AUDIT_READ_MAX}), newest first. */
+export async function readAudit(redis: Redis, prefix: string, n: number): Promise<AuditEntry[]> {
+  const count = Math.max(1, Math.min(AUDIT_READ_MAX, Math.floor(n)));
+  const rows = await redis.xrevrange(auditKey(prefix), "+", "-", "COUNT", count);
+  return rows.map(([id, flat]) => {
+    const f = new Map<string, string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i]!, flat[i + 1]!);
+    return {
+      id,
+      at: Number(f.get("at") ?? id.split("-")[0]),
+      actor: f.get("actor") ?? "",
+      action: (f.get("action") ?? "proposed") as AuditAction,
+      proposalId: f.get("proposal") ?? null,
+      host: f.get("host") ?? null,
+      what: f.get("what") ?? "",
+      diff: f.get("diff") ?? null,
+      result: (f.get("result") ?? "info") as AuditResult,
+      detail: f.get("detail") ?? null,
+    };
+  });
+}
+
+const RESULT_ICON: Record<AuditResult, string> = {
+  ok: ":white_check_mark:",
+  failed: ":x:",
+  refused: ":no_entry:",
+  info: ":memo:",
+};
+
+/** The answer to `/migrate audit [n]`: one line per entry, newest first, diffs summarised. */
+export function formatAuditAnswer(entries: AuditEntry[]): string {
+  if (entries.length === 0) {
+    return "The audit log is empty: nothing has been proposed, approved, rejected or changed on a host yet.";
+  }
+  const lines = entries.map((e) => {
+    const who = e.actor ? `<@${e.actor}>` : "migbot";
+    const where = e.host ? ` on \`${e.host}\`` : "";
+    const diff = e.diff ? ` (diff: ${e.diff.split("\n").length} lines)` : "";
+    const detail = e.detail ? ` — ${e.detail.split("\n")[0]!.slice(0, 300)}` : "";
+    const proposal = e.proposalId ? ` [proposal ${e.proposalId.slice(0, 8)}]` : "";
+    return `${RESULT_ICON[e.result]} ${slackDate(e.at)} ${who} *${e.action}*${where}: ${e.what}${diff}${detail}${proposal}`;
+  });
+  const text = `Last ${entries.length} audit entr${entries.length === 1 ? "y" : "ies"}, newest first:\n${lines.join("\n")}`;
+  return text.length <= AUDIT_ANSWER_MAX_CHARS
+    ? text
+    : `${text.slice(0, AUDIT_ANSWER_MAX_CHARS - 40)}\n… (clipped; ask for fewer entries)`;
+}

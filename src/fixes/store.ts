@@ -1,0 +1,191 @@
+/**
+ * Where proposals live: one Redis hash per proposal. The planned change (draft, who asked, where)
+ * is written once as JSON; the mutable parts (status, decision, message ts, results, progress) are
+ * separate fields, so the Lua scripts that decide and start applying never re-encode the plan.
+ */
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Proposal, ProposalDraft, ProposalStatus } from "./proposal";
+
+/** Decided and applied proposals stay readable this long after they expire (audit, results). */
+export const PROPOSAL_RETENTION_S = 7 * 24 * 3600;
+/** Bytes of randomness in a proposal id: 128 bits, url-safe base64 (22 characters). */
+export const PROPOSAL_ID_BYTES = 16;
+/** What a proposal id looks like; anything else in a button value is refused before Redis is asked. */
+export const PROPOSAL_ID_RE = /^[A-Za-z0-9_-]{22}$/;
+
+export function newProposalId(): string {
+  return randomBytes(PROPOSAL_ID_BYTES).toString("base64url");
+}
+
+export type ClaimRefusal =
+  | { reason: "unknown" }
+  | { reason: "expired"; expiresAt: number }
+  | { reason: "not-approver" }
+  | { reason: "own-proposal" }
+  | { reason: "already-decided"; status: ProposalStatus; by: string; at: number };
+
+export type ClaimResult = { ok: true; status: "approved" | "rejected" } | ({ ok: false } & ClaimRefusal);
+
+// First click wins: status moves from pending exactly once, checked and set in one script.
+// Order of checks: existence, role, decided, expiry, self-approval — the most useful answer first.
+const CLAIM_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'status', 'expiresAt', 'requestedBy', 'decidedBy', 'decidedAt')
+if not h[1] then return {'unknown'} end
+if ARGV[4] ~= '1' then return {'not-approver'} end
+if h[1] ~= 'pending' then return {'already-decided', h[1], h[4] or '', h[5] or '0'} end
+if tonumber(ARGV[3]) >= tonumber(h[2]) then return {'expired', h[2]} end
+if ARGV[2] == 'approve' and h[3] == ARGV[1] and ARGV[5] ~= '1' then return {'own-proposal'} end
+local st = 'rejected'
+if ARGV[2] == 'approve' then st = 'approved' end
+redis.call('HSET', KEYS[1], 'status', st, 'decidedBy', ARGV[1], 'decidedAt', ARGV[3])
+return {'ok', st}
+`;
+
+// An approved proposal is applied once: a duplicate job (or a second worker) finds it applying.
+const START_APPLYING_LUA = `
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return 'unknown' end
+if st ~= 'approved' then return st end
+redis.call('HSET', KEYS[1], 'status', 'applying')
+return 'ok'
+`;
+
+const SET_ONCE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
+return 0
+`;
+
+export class ProposalStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  key(id: string): string {
+    return `${this.prefix}:proposal:${id}`;
+  }
+
+  /** Stores a new pending proposal; expires for approval after `ttlS`, kept for the audit longer. */
+  async create(
+    draft: ProposalDraft,
+    meta: { requestedBy: string; channel: string; threadTs: string | null; now: number; ttlS: number },
+  ): Promise<Proposal> {
+    const id = newProposalId();
+    const proposal: Proposal = {
+      ...draft,
+      id,
+      status: "pending",
+      requestedBy: meta.requestedBy,
+      channel: meta.channel,
+      threadTs: meta.threadTs,
+      messageTs: null,
+      createdAt: meta.now,
+      expiresAt: meta.now + meta.ttlS * 1000,
+      decidedBy: null,
+      decidedAt: null,
+      results: [],
+      progress: [],
+      retriedBy: null,
+    };
+    await this.redis
+      .multi()
+      .hset(this.key(id), {
+        plan: JSON.stringify(proposal),
+        status: "pending",
+        expiresAt: String(proposal.expiresAt),
+        requestedBy: meta.requestedBy,
+      })
+      .expire(this.key(id), meta.ttlS + PROPOSAL_RETENTION_S)
+      .exec();
+    return proposal;
+  }
+
+  /** The proposal as it stands; a pending one past its expiry reads as `expired`. */
+  async get(id: string, now: number = Date.now()): Promise<Proposal | null> {
+    if (!PROPOSAL_ID_RE.test(id)) return null;
+    const h = await this.redis.hgetall(this.key(id));
+    if (!h.plan) return null;
+    const p = JSON.parse(h.plan) as Proposal;
+    const status = (h.status ?? "pending") as ProposalStatus;
+    return {
+      ...p,
+      status: status === "pending" && now >= p.expiresAt ? "expired" : status,
+      decidedBy: h.decidedBy ?? null,
+      decidedAt: h.decidedAt ? Number(h.decidedAt) : null,
+      messageTs: h.messageTs ?? null,
+      results: h.results ? JSON.parse(h.results) : [],
+      progress: h.progress ? JSON.parse(h.progress) : [],
+      retriedBy: h.retriedBy ?? null,
+    };
+  }
+
+  /** Approve or reject, atomically: the first authorized click wins, everything else is refused. */
+  async claim(
+    id: string,
+    user: string,
+    decision: "approve" | "reject",
+    opts: { isApprover: boolean; allowSelfApproval: boolean; now: number },
+  ): Promise<ClaimResult> {
+    if (!PROPOSAL_ID_RE.test(id)) return { ok: false, reason: "unknown" };
+    const r = (await this.redis.eval(
+      CLAIM_LUA,
+      1,
+      this.key(id),
+      user,
+      decision,
+      String(opts.now),
+      opts.isApprover ? "1" : "0",
+      opts.allowSelfApproval ? "1" : "0",
+    )) as string[];
+    switch (r[0]) {
+      case "ok":
+        return { ok: true, status: r[1] as "approved" | "rejected" };
+      case "not-approver":
+        return { ok: false, reason: "not-approver" };
+      case "own-proposal":
+        return { ok: false, reason: "own-proposal" };
+      case "expired":
+        return { ok: false, reason: "expired", expiresAt: Number(r[1]) };
+      case "already-decided":
+        return {
+          ok: false,
+          reason: "already-decided",
+          status: r[1] as ProposalStatus,
+          by: r[2] ?? "",
+          at: Number(r[3] ?? 0),
+        };
+      default:
+        return { ok: false, reason: "unknown" };
+    }
+  }
+
+  /** approved → applying, once. Returns "ok", or the status that stops it ("applying", "applied", "unknown", …). */
+  async startApplying(id: string): Promise<string> {
+    if (!PROPOSAL_ID_RE.test(id)) return "unknown";
+    return (await this.redis.eval(START_APPLYING_LUA, 1, this.key(id))) as string;
+  }
+
+  async setStatus(id: string, status: ProposalStatus): Promise<void> {
+    await this.redis.hset(this.key(id), "status", status);
+  }
+
+  async setMessageTs(id: string, ts: string): Promise<void> {
+    await this.redis.hset(this.key(id), "messageTs", ts);
+  }
+
+  async setResults(id: string, results: Proposal["results"]): Promise<void> {
+    await this.redis.hset(this.key(id), "results", JSON.stringify(results));
+  }
+
+  async setProgress(id: string, progress: string[]): Promise<void> {
+    await this.redis.hset(this.key(id), "progress", JSON.stringify(progress));
+  }
+
+  /** Records who pressed "Retry migration"; false when someone already did (single use). */
+  async markRetried(id: string, user: string): Promise<boolean> {
+    if (!PROPOSAL_ID_RE.test(id)) return false;
+    return ((await this.redis.eval(SET_ONCE_LUA, 1, this.key(id), "retriedBy", user)) as number) === 1;
+  }
+}
