@@ -1,0 +1,360 @@
+/**
+ * Diagnosis rules on evidence built from real captured outputs: libvirt's host CPUs and virsh
+ * transcripts, the Mitaka and Zed nova.conf fixtures, nova-compute log lines from real clouds.
+ */
+import { describe, expect, test } from "vitest";
+import {
+  cpuFeaturesOf,
+  cpuModelOf,
+  hostCpuXml,
+  hostSizeOf,
+  missingFeatures,
+  readCpuCompare,
+} from "../../src/diagnose/libvirt-cpu";
+import { draftsOf, evaluate, type Finding, overallStatus, vmRestartDraft } from "../../src/diagnose/rules";
+import { readFixture } from "../support/fixtures";
+import {
+  asResult,
+  block,
+  comparison,
+  hostEvidence,
+  MITAKA_CONF_PATH,
+  server,
+  transcript,
+  vmEvidence,
+} from "./evidence-fixtures";
+
+const COMPARE = "libvirt/virsh-outputs/virsh-cpu-compare.txt";
+const SUPERSET = "libvirt/virsh-outputs/virsh-cpu-compare-superset-and-hypervisor-cpu-compare.txt";
+const BASELINE = "libvirt/virsh-outputs/virsh-cpu-baseline.txt";
+const FAILURE_LOG = "logs/nova-compute-live-migration-failure-lines.github-issues.log";
+const MITAKA_AUTO_CONVERGE_DIFF = [
+  "--- a/etc/nova/nova.conf",
+  "+++ b/etc/nova/nova.conf",
+  "@@ -72,3 +72,4 @@",
+  " # LIBVIRT",
+  " [libvirt]",
+  " virt_type=qemu",
+  "+live_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE",
+  "",
+].join("\n");
+
+function find(findings: Finding[], id: string): Finding {
+  const f = findings.find((x) => x.id === id);
+  if (!f) throw new Error(`no finding ${id} in ${findings.map((x) => x.id).join(", ")}`);
+  return f;
+}
+
+describe("libvirt CPU output", () => {
+  test("the <host><cpu> element of real virsh capabilities, its model and size", () => {
+    const caps = readFixture("libvirt/virsh-capabilities-Skylake-Client-noTSX-IBRS.xml");
+    const xml = hostCpuXml(caps)!;
+    expect(cpuModelOf(xml)).toBe("Skylake-Client-noTSX-IBRS");
+    expect(cpuFeaturesOf(xml)).toContain("vmx");
+    // The guest <cpu> blocks further down (in <guest>) are not the host's.
+    expect(xml).not.toMatch(/<arch name=/);
+    const nested = readFixture("libvirt/virsh-outputs/virsh-capabilities.nested-kvm-host-libvirt-9.0.0.xml");
+    expect(cpuModelOf(hostCpuXml(nested)!)).toBe("Broadwell");
+    const size = hostSizeOf(nested);
+    expect(size?.memoryMb).toBeGreaterThan(0);
+    expect(size?.cpus).toBeGreaterThan(0);
+  });
+
+  test("cpu-compare verdicts read from every captured block", () => {
+    for (const b of transcript(COMPARE)) {
+      const v = readCpuCompare(asResult(b));
+      if (b.command.includes("hostcpu.xml")) expect(v.result).toBe("identical");
+      else expect(v.result).toBe("incompatible");
+    }
+    const err = readCpuCompare(asResult(block(COMPARE, "virsh cpu-compare --error x86-cpuid-Core-i5-6600")));
+    expect(err.text).toBe(
+      "the CPU is incompatible with host CPU: Host CPU does not provide required features: ds, acpi, tm, pbe, dtes64, monitor, ds_cpl, vmx, smx, est, tm2, xtpr, pdcm, mpx",
+    );
+    expect(missingFeatures(err.text)).toContain("mpx");
+    expect(readCpuCompare(asResult(block(SUPERSET, "virsh cpu-compare nova-style-westmere"))).result).toBe(
+      "superset",
+    );
+    // virsh's own failure (not a verdict) is an error, not an incompatibility.
+    expect(
+      readCpuCompare({ stdout: "", stderr: "error: failed to get emulator capabilities\n", exitCode: 1 })
+        .result,
+    ).toBe("error");
+  });
+
+  test("the baseline model of the three host CPUs", () => {
+    expect(cpuModelOf(block(BASELINE, "virsh cpu-baseline three-hosts").output)).toBe("Haswell-noTSX");
+  });
+});
+
+describe("live-migration settings", () => {
+  test("Mitaka source without auto-converge: warn, and a draft that appends the flag to the default list", () => {
+    const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const dst = hostEvidence("compute-2", "mitaka", "Broadwell");
+    const findings = evaluate(vmEvidence(server("db-1", "compute-1"), "compute-2", [src, dst]));
+    const f = find(findings, "settings");
+    expect(f.status).toBe("warn");
+    expect(f.evidence.join("\n")).toMatch(/compute-1 \(mitaka \(13\)\): auto-converge OFF \(default\)/);
+    expect(f.evidence.join("\n")).toMatch(/max downtime 500 ms in 10 steps every 75 s/);
+    expect(f.evidence.join("\n")).toMatch(/progress timeout 150 s/);
+    const d = f.draft!;
+    expect(d.kind).toBe("auto-converge");
+    expect(d.serviceRestarts).toEqual(["compute-1", "compute-2"]);
+    const c1 = d.changes.find((c) => c.host === "compute-1")!;
+    expect(c1.path).toBe(MITAKA_CONF_PATH);
+    // The file's own `key=value` style is kept; oslo.config has no `+=`, so the whole list is written.
+    expect(c1.diff).toBe(MITAKA_AUTO_CONVERGE_DIFF);
+    expect(c1.changedKeys).toEqual(["[libvirt] live_migration_flag"]);
+    expect(d.blockers).toEqual([]);
+  });
+
+  test("Zed destination with post-copy permitted: the warning says post-copy wins, the draft sets permit_auto_converge", () => {
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const dst = hostEvidence("compute-4", "zed", "Skylake-Client", {
+      extraComputeConf: "live_migration_permit_post_copy = true\n",
+    });
+    const f = find(evaluate(vmEvidence(server("web-7", "compute-3"), "compute-4", [src, dst])), "settings");
+    expect(f.status).toBe("warn");
+    expect(f.evidence.join("\n")).toMatch(
+      /compute-4: post-copy is permitted, and nova then leaves auto-converge off/,
+    );
+    const d = f.draft!;
+    const zed = d.changes.filter((c) => c.host === "compute-3");
+    expect(zed.map((c) => c.diff).join("\n")).toMatch(/\+live_migration_permit_auto_converge = true/);
+    expect(d.warnings.join("\n")).toMatch(/compute-4: Post-copy is also permitted/);
+  });
+
+  test("a migration in flight on a host blocks the restart, except the stuck one aborted first", () => {
+    const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const vm = server("db-1", "compute-1");
+    const other = {
+      id: 7,
+      status: "running",
+      sourceCompute: "compute-1",
+      destCompute: "compute-2",
+      memoryTotalBytes: null,
+      memoryProcessedBytes: null,
+      memoryRemainingBytes: null,
+      createdAt: "2024-01-01T00:00:00Z",
+      updatedAt: null,
+    };
+    const ev = vmEvidence(vm, null, [src], {
+      migrationsInFlight: [
+        { ...other, serverId: vm.id },
+        { ...other, id: 8, serverId: "someone-else" },
+      ],
+    });
+    const d = find(
+      evaluate(ev, {
+        focus: "convergence",
+        abortFirst: { jobId: "j1", vm: "db-1" },
+        retry: { vm: "db-1", destination: null },
+      }),
+      "settings",
+    ).draft!;
+    expect(d.abortFirst).toEqual({ jobId: "j1", vm: "db-1" });
+    expect(d.retry).toEqual({ vm: "db-1", destination: null });
+    expect(d.blockers).toHaveLength(1);
+    expect(d.blockers[0]).toMatch(/Live migration 8 \(compute-1 → compute-2, running\) is in flight/);
+  });
+
+  test("auto-converge already on: pass, no draft", () => {
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client", {
+      extraComputeConf: "live_migration_permit_auto_converge = true\n",
+    });
+    const f = find(evaluate(vmEvidence(server("web-7", "compute-3"), null, [src])), "settings");
+    expect(f.status).toBe("pass");
+    expect(f.draft).toBeUndefined();
+    expect(f.evidence[0]).toMatch(/auto-converge ON \(\/etc\/nova\/nova-compute.conf:10\)/);
+  });
+});
+
+describe("CPU compatibility", () => {
+  function cpuCase() {
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const dst = hostEvidence("compute-5", "zed", "Haswell-noTSX");
+    const c1 = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const c2 = hostEvidence("compute-2", "mitaka", "Broadwell");
+    const c4 = hostEvidence("compute-4", "zed", "Skylake-Client");
+    const web7 = server("web-7", "compute-3");
+    src.servers = [web7, server("app-1", "compute-3"), server("app-2", "compute-3", { status: "SHUTOFF" })];
+    c4.servers = [server("analytics-1", "compute-4")];
+    const cmp = comparison(
+      COMPARE,
+      "virsh cpu-compare --error x86-cpuid-Core-i5-6600",
+      "compute-3",
+      "compute-5",
+      "Skylake-Client",
+    );
+    const baselineOut = block(BASELINE, "virsh cpu-baseline three-hosts").output;
+    return vmEvidence(web7, "compute-5", [src, dst, c1, c2, c4], {
+      cpuComparisons: [cmp],
+      fleet: {
+        hosts: ["compute-1", "compute-2", "compute-3", "compute-4", "compute-5"],
+        notRunnableOn: {
+          "compute-3": [{ on: "compute-5", text: cmp.verdict.text }],
+          "compute-4": [{ on: "compute-1", text: cmp.verdict.text }],
+        },
+        baseline: { model: cpuModelOf(baselineOut)!, xml: baselineOut, ranOn: "compute-5" },
+        baselineRefusedBy: [],
+      },
+    });
+  }
+
+  test("incompatible: fail with libvirt's words and cpu-model drafts on every host, by release", () => {
+    const findings = evaluate(cpuCase(), { retry: { vm: "web-7", destination: "compute-5" } });
+    const f = find(findings, "cpu");
+    expect(f.status).toBe("fail");
+    expect(f.evidence[0]).toContain(
+      'libvirt says "the CPU is incompatible with host CPU: Host CPU does not provide required features: ds, acpi, tm, pbe, dtes64, monitor, ds_cpl, vmx, smx, est, tm2, xtpr, pdcm, mpx"',
+    );
+    expect(overallStatus(findings)).toBe("fail");
+    const [preferred, fallback] = draftsOf(findings).filter((d) => d.kind === "cpu-model");
+    expect(preferred!.cpuModel).toBe("Haswell-noTSX");
+    expect(preferred!.title).toMatch(/baseline, preferred/);
+    expect(fallback!.cpuModel).toBe("kvm64");
+    for (const d of [preferred!, fallback!]) {
+      expect(d.next).toBe("vm-restart");
+      expect(d.retry).toEqual({ vm: "web-7", destination: "compute-5" });
+      expect(d.serviceRestarts.sort()).toEqual([
+        "compute-1",
+        "compute-2",
+        "compute-3",
+        "compute-4",
+        "compute-5",
+      ]);
+      const mitaka = d.changes.filter((c) => c.host === "compute-1");
+      const zed = d.changes.filter((c) => c.host === "compute-3");
+      expect(mitaka.map((c) => c.diff).join("\n")).toMatch(new RegExp(`\\+cpu_model ?= ?${d.cpuModel}\\n`));
+      expect(mitaka.map((c) => c.diff).join("\n")).not.toMatch(/cpu_models/);
+      expect(zed.map((c) => c.diff).join("\n")).toMatch(new RegExp(`\\+cpu_models ?= ?${d.cpuModel}\\n`));
+      expect(d.changes.every((c) => /\+cpu_mode ?= ?custom\n/.test(c.diff))).toBe(true);
+    }
+    expect(f.evidence.join("\n")).toMatch(
+      /need a hard reboot.*web-7 \(compute-3\).*app-1 \(compute-3\).*analytics-1 \(compute-4\)/,
+    );
+  });
+
+  test("vm-restart: the affected VM first, then ACTIVE VMs on hosts whose CPU does not run everywhere", () => {
+    const d = vmRestartDraft(cpuCase(), "Haswell-noTSX");
+    expect(d.vmRestarts.map((v) => v.name)).toEqual(["web-7", "app-1", "analytics-1"]);
+    expect(d.warnings.join("\n")).toMatch(/app-2 \(SHUTOFF\) picks the model up at its next start/);
+    expect(d.reasoning).toMatch(/compute-3 \(Skylake-Client\): its CPU is not runnable on compute-5/);
+    expect(d.reasoning).toMatch(/VMs on compute-1, compute-2, compute-5 are left alone/);
+  });
+
+  test("a baseline refused by a host leaves only kvm64", () => {
+    const ev = cpuCase();
+    ev.fleet!.baselineRefusedBy = [{ host: "compute-1", text: "the CPU is incompatible with host CPU: …" }];
+    const drafts = draftsOf(evaluate(ev)).filter((d) => d.kind === "cpu-model");
+    expect(drafts.map((d) => d.cpuModel)).toEqual(["kvm64"]);
+  });
+
+  test("a host whose config could not be read blocks the cpu-model fix", () => {
+    const ev = cpuCase();
+    ev.hosts["compute-2"]!.config = null;
+    ev.hosts["compute-2"]!.problems.push({
+      piece: "config",
+      host: "compute-2",
+      code: "HOST_TIMEOUT",
+      message: "timed out",
+    });
+    const d = draftsOf(evaluate(ev)).find((x) => x.kind === "cpu-model")!;
+    expect(d.blockers.join("\n")).toMatch(
+      /compute-2's nova-compute config could not be read \(.*HOST_TIMEOUT/,
+    );
+  });
+
+  test("superset: pass with libvirt's wording", () => {
+    const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const dst = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const ev = vmEvidence(server("vm-42", "compute-1"), "compute-3", [src, dst], {
+      cpuComparisons: [
+        comparison(
+          SUPERSET,
+          "virsh cpu-compare nova-style-westmere",
+          "compute-1",
+          "compute-3",
+          "Haswell-noTSX",
+        ),
+      ],
+    });
+    const f = find(evaluate(ev), "cpu");
+    expect(f.status).toBe("pass");
+    expect(f.evidence[0]).toMatch(/Host CPU is a superset of CPU described in nova-style-westmere.xml/);
+  });
+});
+
+describe("services, capacity, logs, problems", () => {
+  test("destination nova-compute down: fail, and says what to do", () => {
+    const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const dst = hostEvidence("compute-2", "mitaka", "Broadwell", { state: "down" });
+    const f = find(
+      evaluate(vmEvidence(server("vm-42", "compute-1"), "compute-2", [src, dst])),
+      "destination-service",
+    );
+    expect(f.status).toBe("fail");
+    expect(f.evidence.join("\n")).toMatch(/is down and enabled/);
+    expect(f.evidence.join("\n")).toMatch(/systemd: nova-compute is inactive/);
+    expect(f.evidence.join("\n")).toMatch(/systemctl start nova-compute/);
+  });
+
+  test("capacity from Nova's hypervisor record, and from the host size when Nova hides it (2.88+)", () => {
+    const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const dst = hostEvidence("compute-2", "mitaka", "Broadwell");
+    dst.hypervisor = {
+      hostname: "compute-2",
+      serviceHost: "compute-2",
+      state: "up",
+      status: "enabled",
+      vcpus: 16,
+      vcpusUsed: 4,
+      freeRamMb: 4096,
+      memoryMb: 32768,
+      memoryMbUsed: 28672,
+    };
+    const vm = server("db-1", "compute-1", { flavor: { name: "m1.large", ramMb: 8192, vcpus: 4 } });
+    const fail = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
+    expect(fail.status).toBe("fail");
+    expect(fail.evidence[0]).toBe(
+      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 4096 MiB RAM and 252 vCPUs free.",
+    );
+
+    dst.hypervisor = null;
+    dst.size = { memoryMb: 65536, cpus: 16 };
+    dst.servers = [server("a", "compute-2"), server("b", "compute-2")];
+    const pass = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
+    expect(pass.status).toBe("pass");
+    expect(pass.evidence[0]).toBe(
+      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 56832 MiB RAM and 252 vCPUs free.",
+    );
+  });
+
+  test("recent failures are quoted with their timestamps, newest first", () => {
+    const src = hostEvidence("compute-1", "zed", "Skylake-Client", { log: readFixture(FAILURE_LOG) });
+    const ev = vmEvidence(server("vm-x", "compute-1"), null, [src]);
+    ev.server!.id = "45cc9aa4-eafd-4fa4-babe-68f3d9fca7cf";
+    const f = find(evaluate(ev), "log-failures");
+    expect(f.status).toBe("warn");
+    expect(f.evidence[0]).toBe("2025-04-30 13:11:48.626 compute-1 ERROR Migration operation has aborted");
+    expect(f.evidence[1]).toMatch(
+      /^2025-04-30 13:11:48.184 compute-1 ERROR Live Migration failure: authentication failed: Failed to verify peer's certificate/,
+    );
+    expect(f.evidence.join("\n")).toMatch(/failure line\(s\) about other instances were left out/);
+  });
+
+  test("a clean log passes; an unreadable one is a warning with the error's code", () => {
+    const src = hostEvidence("compute-1", "zed", "Skylake-Client", { log: "" });
+    const dst = hostEvidence("compute-4", "zed", "Skylake-Client");
+    dst.problems.push({
+      piece: "log",
+      host: "compute-4",
+      code: "HOST_TIMEOUT",
+      message: "tail-log on compute-4 did not finish within 15000 ms",
+    });
+    const findings = evaluate(vmEvidence(server("vm-x", "compute-1"), "compute-4", [src, dst]));
+    const f = find(findings, "log-failures");
+    expect(f.status).toBe("warn");
+    expect(f.evidence.join("\n")).toMatch(/Could not read log on compute-4 \[HOST_TIMEOUT\]/);
+    expect(findings.find((x) => x.id === "evidence")).toBeUndefined();
+  });
+});
