@@ -64,12 +64,13 @@ export function diffBlockText(diff: string): string {
   const lines = body.split("\n");
   const note = (shown: number) =>
     `\n_Diff clipped to fit Slack: ${shown} of ${lines.length} lines shown. The full diff is in the audit log (\`/migrate audit\`)._`;
-  let shown = lines.length;
-  while (
-    shown > 0 &&
-    fence(lines.slice(0, shown).join("\n")).length + note(shown).length > SECTION_TEXT_MAX
-  ) {
-    shown--;
+  // Longest prefix of whole lines that fits with the fence and the note (one pass over the lengths).
+  const budget = SECTION_TEXT_MAX - fence("").length - note(lines.length).length;
+  let shown = 0;
+  let used = 0;
+  while (shown < lines.length && used + lines[shown]!.length + (shown > 0 ? 1 : 0) <= budget) {
+    used += lines[shown]!.length + (shown > 0 ? 1 : 0);
+    shown++;
   }
   return fence(lines.slice(0, shown).join("\n")) + note(shown);
 }

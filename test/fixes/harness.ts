@@ -1,0 +1,122 @@
+/**
+ * The pieces an apply test needs: the sandbox cloud (hosts over real SSH, Nova over HTTP), the SSH
+ * executor, real Redis for the audit stream and migration records, and proposals built from the
+ * hosts' real nova.conf with the real planner.
+ */
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { type AuditLog, createAuditLog } from "../../src/audit/stream";
+import { planNovaConfFix } from "../../src/fixes/nova-conf-plan";
+import type { HostFileChange, Proposal, ProposalDraft } from "../../src/fixes/proposal";
+import { SshExecutor } from "../../src/hosts/executor";
+import { silentLogger } from "../../src/log";
+import type { HostsPort, NovaPort } from "../../src/migration/ports";
+import { MigrationStore } from "../../src/migration/store";
+import { releaseByName } from "../../src/nova-conf/releases";
+import { createNovaForSandbox } from "../../src/runtime/nova";
+import { hostsPort } from "../../src/runtime/stack";
+import { type Sandbox, startSandbox } from "../../src/sandbox";
+
+export interface ApplyHarness {
+  sandbox: Sandbox;
+  hosts: HostsPort & { close(): Promise<void> };
+  nova: NovaPort;
+  redis: Redis;
+  prefix: string;
+  audit: AuditLog;
+  migrations: MigrationStore;
+  stop(): Promise<void>;
+}
+
+export async function startApplyHarness(redisUrl: string, timeScale = 20): Promise<ApplyHarness> {
+  const sandbox = await startSandbox({ timeScale });
+  const exec = new SshExecutor(sandbox.hosts, { log: silentLogger });
+  const hosts = hostsPort(sandbox.hosts, exec);
+  const nova = await createNovaForSandbox(sandbox, silentLogger);
+  const redis = new Redis(redisUrl);
+  const prefix = `fixes-${randomUUID()}`;
+  return {
+    sandbox,
+    hosts,
+    nova,
+    redis,
+    prefix,
+    audit: createAuditLog(redis, prefix),
+    migrations: new MigrationStore(redis, prefix),
+    async stop() {
+      await hosts.close();
+      redis.disconnect();
+      await sandbox.stop();
+    },
+  };
+}
+
+/** The real plan for `fix` on each host, from the files nova-compute reads there (read over SSH). */
+export async function planChanges(
+  h: ApplyHarness,
+  fix: "auto-converge" | "cpu-model",
+  hostNames: string[],
+  model?: string,
+): Promise<HostFileChange[]> {
+  const out: HostFileChange[] = [];
+  for (const name of hostNames) {
+    const entry = h.sandbox.hosts.find((e) => e.name === name)!;
+    const files = [];
+    for (const path of entry.novaConfPaths ?? []) {
+      files.push({ path, text: (await h.hosts.run(name, { kind: "read-file", path })).stdout });
+    }
+    const plan = planNovaConfFix(fix, files, releaseByName(entry.release!), model ? { model } : {});
+    for (const f of plan.files) out.push({ host: name, ...f });
+  }
+  return out;
+}
+
+export function draftOf(
+  kind: ProposalDraft["kind"],
+  changes: HostFileChange[],
+  extra: Partial<ProposalDraft> = {},
+): ProposalDraft {
+  return {
+    kind,
+    title: `${kind} on ${[...new Set(changes.map((c) => c.host))].join(", ")}`,
+    reasoning: "test",
+    warnings: [],
+    changes,
+    serviceRestarts: [...new Set(changes.map((c) => c.host))],
+    vmRestarts: [],
+    blockers: [],
+    ...extra,
+  };
+}
+
+/** An approved proposal as the worker sees it (ids and decision filled in). */
+export function approved(draft: ProposalDraft, id = "testproposal000000000aa"): Proposal {
+  return {
+    ...draft,
+    id,
+    status: "applying",
+    requestedBy: "U0ALICE01",
+    channel: "C0OPS0001",
+    threadTs: null,
+    messageTs: null,
+    createdAt: Date.now(),
+    expiresAt: Date.now() + 3_600_000,
+    decidedBy: "U0BOB0001",
+    decidedAt: Date.now(),
+    results: [],
+  };
+}
+
+export async function until<T>(
+  what: string,
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
