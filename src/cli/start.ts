@@ -100,7 +100,7 @@ async function runProduction(args: StartArgs): Promise<number> {
   const redis = new Redis(config.redisUrl!, { maxRetriesPerRequest: 3 });
   const store = new MigrationStore(redis, config.redisPrefix);
   const conn = { connection: bullConnection(config.redisUrl!), prefix: `${config.redisPrefix}:bull` };
-  const stops: (() => Promise<void>)[] = [async () => redis.disconnect()];
+  const stops: (() => Promise<void>)[] = [async () => redis.disconnect(), () => conn.connection.closeAll()];
   if (args.role === "all" || args.role === "bot") {
     const enqueuer = createEnqueuer(conn, store);
     const bot = await startBot({

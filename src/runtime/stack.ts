@@ -94,8 +94,20 @@ export function hostsPort(entries: HostEntry[], exec: SshExecutor): HostsPort & 
 }
 
 /** A BullMQ connection factory (BullMQ wants maxRetriesPerRequest: null on its own connections). */
-export function bullConnection(url: string): () => Redis {
-  return () => new Redis(url, { maxRetriesPerRequest: null });
+export function bullConnection(url: string): (() => Redis) & { closeAll(): Promise<void> } {
+  // BullMQ does not close connections it was handed, so keep them to close at shutdown: a leftover
+  // one keeps the process alive and reconnects forever once Redis is gone.
+  const made: Redis[] = [];
+  const factory = () => {
+    const r = new Redis(url, { maxRetriesPerRequest: null });
+    made.push(r);
+    return r;
+  };
+  return Object.assign(factory, {
+    async closeAll() {
+      for (const r of made.splice(0)) r.disconnect();
+    },
+  });
 }
 
 /** Starts Redis (unless given), the sandbox cloud, the Slack emulator, the bot and a worker. */
@@ -155,6 +167,7 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
     const config = loadConfig(env);
     const store = new MigrationStore(redis, prefix);
     const conn = { connection: bullConnection(redisUrl), prefix: `${prefix}:bull` };
+    cleanups.push(() => conn.connection.closeAll());
     const enqueuer = createEnqueuer(conn, store);
     cleanups.push(() => enqueuer.close());
 
