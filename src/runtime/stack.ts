@@ -208,6 +208,9 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       reply,
       log: log.child({ component: "fixes" }),
       proposalTtlS: config.proposalTtlS,
+      // The sandbox's Nova reports a restarted nova-compute up only after its first report (10 model
+      // s), later than a bad config kills it (2 model s), so a short settle is enough here.
+      applyTiming: { serviceSettleMs: 1000 },
     });
 
     let workers: Workers | null = null;

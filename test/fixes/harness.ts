@@ -53,7 +53,7 @@ export async function startApplyHarness(redisUrl: string, timeScale = 20): Promi
 
 /** The real plan for `fix` on each host, from the files nova-compute reads there (read over SSH). */
 export async function planChanges(
-  h: ApplyHarness,
+  h: { sandbox: Sandbox; hosts: HostsPort },
   fix: "auto-converge" | "cpu-model",
   hostNames: string[],
   model?: string,
