@@ -1,0 +1,92 @@
+/**
+ * VM restarts through the sandbox's Nova: after the CPU model is set on a host, hard reboots in
+ * batches restart each guest with that model, and progress is reported per VM.
+ */
+import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { applyProposal } from "../../src/fixes/apply";
+import { type RebootPort, runVmRestarts } from "../../src/fixes/vm-restarts";
+import { silentLogger } from "../../src/log";
+import type { NovaPort } from "../../src/migration/ports";
+import { type ApplyHarness, approved, draftOf, planChanges, startApplyHarness } from "./harness";
+
+let h: ApplyHarness;
+beforeAll(async () => {
+  h = await startApplyHarness(inject("redisUrl"));
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+test("hard-reboots the VMs in batches; each comes back ACTIVE with the new CPU model", async () => {
+  const changes = await planChanges(h, "cpu-model", ["compute-3"], "kvm64");
+  const applied = await applyProposal(approved(draftOf("cpu-model", changes)), {
+    hosts: h.hosts,
+    nova: h.nova,
+    migrations: h.migrations,
+    audit: h.audit,
+    log: silentLogger,
+    progress: async () => {},
+    timing: { serviceSettleMs: 200, servicePollIntervalMs: 100, serviceUpTimeoutMs: 15_000 },
+  });
+  expect(applied.ok).toBe(true);
+
+  const names = ["web-7", "app-1", "app-2", "app-3"];
+  const vms = [];
+  for (const name of names) {
+    const s = (await h.nova.findServer(name))!;
+    expect(h.sandbox.cloud.vms.get(s.id)!.cpuModel).not.toBe("kvm64");
+    vms.push({ serverId: s.id, name, host: s.host! });
+  }
+  const progress: string[] = [];
+  const outcome = await runVmRestarts(
+    approved(draftOf("vm-restart", [], { vmRestarts: vms, serviceRestarts: [] })),
+    {
+      nova: h.nova as NovaPort & RebootPort,
+      audit: h.audit,
+      log: silentLogger,
+      progress: async (line) => {
+        progress.push(line);
+      },
+      timing: { batchSize: 3, pollIntervalMs: 100 },
+    },
+  );
+  expect(outcome.ok).toBe(true);
+  expect(outcome.results.map((r) => r.host)).toEqual(names);
+  for (const r of outcome.results) expect(r.detail).toMatch(/ACTIVE again after/);
+  expect(progress.filter((l) => l.startsWith("Batch"))).toEqual([
+    "Batch 1 of 2: hard-rebooting *web-7*, *app-1*, *app-2*…",
+    "Batch 2 of 2: hard-rebooting *app-3*…",
+  ]);
+  for (const v of vms) {
+    const vm = h.sandbox.cloud.vms.get(v.serverId)!;
+    expect(vm.status).toBe("ACTIVE");
+    expect({ mode: vm.cpuMode, model: vm.cpuModel }).toEqual({ mode: "custom", model: "kvm64" });
+  }
+  const audit = await h.audit.read(10);
+  expect(audit.filter((e) => e.action === "vm-restart" && e.result === "ok")).toHaveLength(4);
+});
+
+test("a VM Nova cannot reboot stops the batches after it", async () => {
+  const s = (await h.nova.findServer("batch-1"))!;
+  const outcome = await runVmRestarts(
+    approved(
+      draftOf("vm-restart", [], {
+        vmRestarts: [
+          { serverId: "00000000-0000-0000-0000-000000000000", name: "ghost", host: "compute-5" },
+          { serverId: s.id, name: "batch-1", host: "compute-5" },
+        ],
+      }),
+    ),
+    {
+      nova: h.nova as NovaPort & RebootPort,
+      audit: h.audit,
+      log: silentLogger,
+      progress: async () => {},
+      timing: { batchSize: 1, pollIntervalMs: 100 },
+    },
+  );
+  expect(outcome.ok).toBe(false);
+  expect(outcome.results[0]!.ok).toBe(false);
+  expect(outcome.results[1]!.detail).toMatch(/not rebooted: stopped after a failure/);
+  expect(h.sandbox.cloud.vms.get(s.id)!.status).toBe("ACTIVE");
+});
