@@ -5,6 +5,7 @@
  */
 import { DEFAULT_CPU_MODEL, planNovaConfFix } from "../fixes/nova-conf-plan";
 import type { HostFileChange, ProposalDraft, VmRestart } from "../fixes/proposal";
+import { VM_RESTART_BATCH_SIZE } from "../fixes/vm-restarts";
 import type { NovaServer } from "../migration/ports";
 import { type NovaLogEvent, parseNovaComputeLog } from "../migration/samples/nova-log";
 import { parseNovaConf } from "../nova-conf/document";
@@ -48,8 +49,6 @@ export const MAX_QUOTED_LOG_EVENTS = 6;
 export const DEFAULT_RESERVED_HOST_MEMORY_MB = 512;
 /** nova's `cpu_allocation_ratio` default (16.0; `initial_cpu_allocation_ratio` from Stein on). */
 export const DEFAULT_CPU_ALLOCATION_RATIO = 16;
-/** VMs hard-rebooted at the same time by the vm-restart fix. */
-export const VM_RESTART_BATCH_SIZE = 3;
 
 const FAILURE_KINDS = new Set<NovaLogEvent["kind"]>([
   "failure",
@@ -389,11 +388,12 @@ function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems): Findin
   ];
   const finding: Finding = { id: "cpu", title, status: "fail", evidence };
   if (ev.fleet) {
+    // Which VMs must restart does not depend on the model chosen, only on where CPUs run.
+    const restart = vmRestartDraft(ev, DEFAULT_CPU_MODEL, opts);
     const drafts = cpuModelDrafts(ev, opts);
     evidence.push(...drafts.notes);
     if (drafts.preferred) finding.draft = drafts.preferred;
     if (drafts.alternatives.length > 0) finding.alternatives = drafts.alternatives;
-    const restart = vmRestartDraft(ev, drafts.preferred?.cpuModel ?? DEFAULT_CPU_MODEL, opts);
     if (restart.vmRestarts.length > 0) {
       evidence.push(
         `After the model change, ${restart.vmRestarts.length} VM(s) need a hard reboot to pick it up: ${restart.vmRestarts.map((v) => `${v.name} (${v.host})`).join(", ")}. migbot proposes that once the model change is applied.`,
@@ -566,6 +566,7 @@ function cpuModelDraft(
   betterModel: string | null,
 ): ProposalDraft {
   const fleet = ev.fleet!;
+  const restart = vmRestartDraft(ev, model, opts);
   const changes: HostFileChange[] = [];
   const warnings: string[] = [];
   const blockers: string[] = [];
@@ -607,11 +608,13 @@ function cpuModelDraft(
       why,
       ...lines,
       "nova-compute is restarted on each changed host. Running VMs keep their CPU until a hard reboot: a VM-restart proposal follows once this is applied.",
+      restart.reasoning,
     ].join("\n"),
-    warnings,
+    warnings: [...warnings, ...restart.warnings],
     changes,
     serviceRestarts: restarts,
-    vmRestarts: [],
+    // The VMs the follow-up vm-restart proposal reboots (src/fixes reads them from here).
+    vmRestarts: restart.vmRestarts,
     blockers: [...blockers, ...blockersFor(ev, restarts, opts)],
     ...(opts.retry && { retry: opts.retry }),
     next: "vm-restart",

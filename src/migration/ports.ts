@@ -59,6 +59,8 @@ export interface NovaPort {
   abortMigration(serverId: string, migrationId: number): Promise<void>;
   hypervisors(): Promise<NovaHypervisor[]>;
   computeServices(): Promise<NovaComputeService[]>;
+  /** Servers Nova places on a compute host, all projects (diagnosis: capacity, VMs to restart). Optional so fakes may omit it. */
+  listServers?(filter: { host: string }): Promise<NovaServer[]>;
 }
 
 export interface HostCommandResult {

@@ -112,6 +112,8 @@ export interface Nova {
   hypervisors(): Promise<Hypervisor[]>;
   computeServices(): Promise<ComputeService[]>;
   rebootServer(serverId: string, type: "HARD" | "SOFT"): Promise<void>;
+  /** Servers on one compute host, all projects (admin `host` filter of `/servers/detail`). */
+  listServers(filter: { host: string }): Promise<Server[]>;
 }
 
 const IN_PROGRESS_STATUSES = new Set(["queued", "preparing", "running", "post-migrating"]);
@@ -559,5 +561,14 @@ export class NovaClient implements Nova {
 
   async rebootServer(serverId: string, type: "HARD" | "SOFT"): Promise<void> {
     await this.call("POST", `/servers/${encodeURIComponent(serverId)}/action`, { reboot: { type } });
+  }
+
+  async listServers(filter: { host: string }): Promise<Server[]> {
+    const raw = await this.listAll(
+      `/servers/detail?all_tenants=1&host=${encodeURIComponent(filter.host)}`,
+      "servers",
+    );
+    // The filter is admin-only; a policy that ignores it must not make other hosts' servers count.
+    return raw.map(parseServer).filter((s) => s.host === filter.host);
   }
 }

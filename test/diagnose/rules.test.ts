@@ -228,6 +228,8 @@ describe("CPU compatibility", () => {
       expect(mitaka.map((c) => c.diff).join("\n")).not.toMatch(/cpu_models/);
       expect(zed.map((c) => c.diff).join("\n")).toMatch(new RegExp(`\\+cpu_models ?= ?${d.cpuModel}\\n`));
       expect(d.changes.every((c) => /\+cpu_mode ?= ?custom\n/.test(c.diff))).toBe(true);
+      // The follow-up restarts travel with the model change (src/fixes proposes them once it is applied).
+      expect(d.vmRestarts.map((v) => v.name)).toEqual(["web-7", "app-1", "analytics-1"]);
     }
     expect(f.evidence.join("\n")).toMatch(
       /need a hard reboot.*web-7 \(compute-3\).*app-1 \(compute-3\).*analytics-1 \(compute-4\)/,

@@ -1,0 +1,221 @@
+/**
+ * Runs a diagnosis for the worker: `/diagnose <vm> [to <host>]` and `/diagnose <host>` jobs, and the
+ * checks a /migrate thread runs by itself when its migration is not converging or fails. Posts the
+ * checklist in a thread and hands each fix draft to the proposal service (src/fixes), which stores
+ * it and posts it with Approve / Reject. Nothing here changes a host.
+ */
+import { createHash } from "node:crypto";
+import {
+  type DiagnosisHeader,
+  renderChecklist,
+  renderDiagnosisRoot,
+  renderUnknownTarget,
+} from "../../bot/render/diagnose";
+import type { Proposal, ProposalDraft } from "../fixes/proposal";
+import type { Logger } from "../log";
+import type { NotifierPort, NovaServer, ReplyPort } from "../migration/ports";
+import type { MigrationRecord } from "../migration/store";
+import type { ActionJob, DiagnoseJob } from "../queue/jobs";
+import { type DiagnoseTarget, type EvidenceDeps, gatherEvidence } from "./evidence";
+import { type DiagnosisFocus, draftsOf, evaluate, type Finding, type RuleOptions } from "./rules";
+
+/** What diagnosis needs from src/fixes: store a draft and post it for approval (ProposalService fits). */
+export interface ProposalSink {
+  propose(
+    draft: ProposalDraft,
+    origin: { requestedBy: string; channel: string; threadTs: string | null },
+  ): Promise<Proposal>;
+}
+
+export interface DiagnoseDeps extends EvidenceDeps {
+  notifier: NotifierPort;
+  reply: ReplyPort;
+  log: Logger;
+  /** When absent, drafts are listed in the checklist but not proposed. */
+  proposals?: ProposalSink;
+}
+
+export type DiagnosisOutcome =
+  | { kind: "unknown"; answer: string }
+  | { kind: "done"; findings: Finding[]; proposals: Proposal[]; threadTs: string };
+
+/** Failure messages that mean the destination cannot run the guest's CPU (Nova, libvirt, the sandbox). */
+const CPU_FAILURE_RE =
+  /incompatible with host CPU|CPU doesn't have compatibility|InvalidCPUInfo|guest CPU doesn't match specification|does not provide required features/i;
+
+function jobKey(job: DiagnoseJob): string {
+  return createHash("sha256")
+    .update(
+      `${job.user}:${job.channel}:${job.requestedAt}:${job.target}:${job.destination ?? ""}:${job.threadTs ?? ""}`,
+    )
+    .digest("hex")
+    .slice(0, 20);
+}
+
+async function isKnownHost(name: string, deps: DiagnoseDeps): Promise<boolean> {
+  if (deps.inventory.some((e) => e.name === name) || deps.hosts.has?.(name)) return true;
+  const services = await deps.nova.computeServices();
+  return services.some((s) => s.host === name);
+}
+
+/** Resolves `/diagnose` text into a VM or a host; a string is the private answer for an unknown name. */
+async function resolveTarget(job: DiagnoseJob, deps: DiagnoseDeps): Promise<DiagnoseTarget | string> {
+  let server: NovaServer | null;
+  try {
+    server = await deps.nova.findServer(job.target);
+  } catch (err) {
+    // Several servers with one name: the person must pick by id.
+    if ((err as { code?: string }).code === "NOVA_AMBIGUOUS_NAME") return (err as Error).message;
+    throw err;
+  }
+  if (job.destination !== null && !(await isKnownHost(job.destination, deps))) {
+    return renderUnknownTarget(job.target, job.destination, "destination");
+  }
+  if (server) return { kind: "vm", server, destination: job.destination };
+  if (await isKnownHost(job.target, deps)) {
+    if (job.destination !== null) {
+      return `\`${job.target}\` is a compute host; \`to <host>\` goes with a VM (\`/diagnose <vm> to <host>\`).`;
+    }
+    return { kind: "host", host: job.target };
+  }
+  return renderUnknownTarget(job.target, null, "target");
+}
+
+async function proposeAll(
+  drafts: ProposalDraft[],
+  deps: DiagnoseDeps,
+  origin: { requestedBy: string; channel: string; threadTs: string },
+): Promise<Proposal[]> {
+  if (!deps.proposals) {
+    if (drafts.length > 0)
+      deps.log.warn("no proposal service: fix drafts not proposed", { drafts: drafts.length });
+    return [];
+  }
+  const out: Proposal[] = [];
+  // In order: the preferred fix is posted first and reads first in the thread.
+  for (const d of drafts) out.push(await deps.proposals.propose(d, origin));
+  return out;
+}
+
+/** The `/diagnose` job: root message (or a reply in `job.threadTs`), the checklist in its thread, then the fixes. */
+export async function runDiagnosis(job: DiagnoseJob, deps: DiagnoseDeps): Promise<DiagnosisOutcome> {
+  const log = deps.log.child({ diagnose: job.target, destination: job.destination });
+  const target = await resolveTarget(job, deps);
+  if (typeof target === "string") {
+    await deps.reply(job.responseUrl, job.user, job.channel, { text: target });
+    log.info("diagnosis target unknown");
+    return { kind: "unknown", answer: target };
+  }
+  const key = `diagnose:${jobKey(job)}`;
+  const header: DiagnosisHeader = { target: job.target, destination: job.destination };
+  const root = renderDiagnosisRoot(header);
+  let rootTs: string | null = null;
+  let threadTs: string;
+  if (job.threadTs) {
+    threadTs = job.threadTs;
+    await deps.notifier.post(job.channel, { ...root, thread_ts: threadTs }, { dedupeKey: `${key}:start` });
+  } else {
+    rootTs = await deps.notifier.post(job.channel, root, { dedupeKey: `${key}:root` });
+    threadTs = rootTs;
+  }
+  const evidence = await gatherEvidence(target, deps);
+  const findings = evaluate(evidence, { retry: retryFor(target) });
+  await deps.notifier.post(
+    job.channel,
+    { ...renderChecklist(header, findings), thread_ts: threadTs },
+    { dedupeKey: `${key}:checklist` },
+  );
+  if (rootTs !== null) await deps.notifier.update(job.channel, rootTs, renderDiagnosisRoot(header, findings));
+  const proposals = await proposeAll(draftsOf(findings), deps, {
+    requestedBy: job.user,
+    channel: job.channel,
+    threadTs,
+  });
+  log.info("diagnosis posted", {
+    findings: findings.map((f) => `${f.id}:${f.status}`).join(" "),
+    proposals: proposals.length,
+  });
+  return { kind: "done", findings, proposals, threadTs };
+}
+
+function retryFor(target: DiagnoseTarget): RuleOptions["retry"] {
+  return target.kind === "vm" ? { vm: target.server.name, destination: target.destination } : undefined;
+}
+
+/**
+ * The tracker's `onTrouble` hook: a migration judged not converging gets the convergence checks and
+ * an auto-converge fix that aborts it first; one that failed on the CPU gets the CPU checks and the
+ * CPU-model fix; any other failure gets the whole checklist. Posted in the migration's thread.
+ */
+export async function diagnoseMigrationTrouble(
+  record: MigrationRecord,
+  kind: "not-converging" | "failed",
+  deps: DiagnoseDeps,
+): Promise<DiagnosisOutcome | null> {
+  const v = record.view;
+  const threadTs = record.posts.root;
+  const log = deps.log.child({ jobId: v.jobId, vm: v.vm, trouble: kind });
+  if (!threadTs || !v.serverId) {
+    log.warn("no thread or server to diagnose in");
+    return null;
+  }
+  const server = await deps.nova.getServer(v.serverId);
+  const destination = v.destination ?? v.requestedDestination;
+  const cpuFailure = kind === "failed" && CPU_FAILURE_RE.test(v.failure?.message ?? "");
+  const focus: DiagnosisFocus = kind === "not-converging" ? "convergence" : cpuFailure ? "cpu" : "all";
+  const opts: RuleOptions = {
+    focus,
+    // A fix for a stuck migration restarts nova-compute, which must not happen under it.
+    ...(kind === "not-converging" && { abortFirst: { jobId: v.jobId, vm: v.vm } }),
+    retry: { vm: v.vm, destination: v.requestedDestination },
+  };
+  // The VM may have been left on either host by a failure; diagnose from where Nova has it now.
+  const evidence = await gatherEvidence(
+    { kind: "vm", server, destination: destination && destination !== server.host ? destination : null },
+    deps,
+  );
+  const findings = evaluate(evidence, opts);
+  const header: DiagnosisHeader = {
+    target: v.vm,
+    destination,
+    reason: kind === "not-converging" ? "the migration is not converging" : "the migration failed",
+  };
+  const key = `diagnose:trouble:${v.jobId}:${kind}`;
+  await deps.notifier.post(
+    v.channel,
+    { ...renderChecklist(header, findings), thread_ts: threadTs },
+    { dedupeKey: `${key}:checklist` },
+  );
+  const proposals = await proposeAll(draftsOf(findings), deps, {
+    requestedBy: v.requestedBy,
+    channel: v.channel,
+    threadTs,
+  });
+  log.info("trouble diagnosed", { focus, findings: findings.length, proposals: proposals.length });
+  return { kind: "done", findings, proposals, threadTs };
+}
+
+export interface DiagnosisActions {
+  /** For startWorkers' `extraActions`: true when the job was a diagnosis and was handled. */
+  handle(job: ActionJob): Promise<boolean>;
+  /** For the migration tracker's `onTrouble` hook; never throws (a diagnosis must not fail a migration). */
+  onTrouble(record: MigrationRecord, kind: "not-converging" | "failed"): Promise<void>;
+}
+
+/** Wires diagnosis into a worker. */
+export function diagnosisActions(deps: DiagnoseDeps): DiagnosisActions {
+  return {
+    async handle(job) {
+      if (job.type !== "diagnose") return false;
+      await runDiagnosis(job, deps);
+      return true;
+    },
+    async onTrouble(record, kind) {
+      try {
+        await diagnoseMigrationTrouble(record, kind, deps);
+      } catch (err) {
+        deps.log.error("diagnosis of a troubled migration failed", { jobId: record.view.jobId, kind, err });
+      }
+    },
+  };
+}
