@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { registerApprovalActions } from "../../bot/actions/approval";
 import { startBot } from "../../bot/app";
 import { ConfigError, loadConfig } from "../config";
+import { diagnosisActions } from "../diagnose/run";
 import { createProposalService } from "../fixes/service";
 import { createFixActions } from "../fixes/worker";
 import { SshExecutor } from "../hosts/executor";
@@ -150,6 +151,16 @@ async function runProduction(args: StartArgs): Promise<number> {
       proposalTtlS: config.proposalTtlS,
       serviceFor: (host) => serviceByHost.get(host) ?? "nova-compute",
     });
+    // diagnosis: /diagnose jobs, and a troubled /migrate thread diagnosing itself; proposes through fixes.
+    const diagnosis = diagnosisActions({
+      nova,
+      hosts,
+      inventory,
+      notifier,
+      reply,
+      log: log.child({ component: "diagnose" }),
+      proposals: fixes.proposals,
+    });
     const workers = startWorkers(conn, {
       nova,
       hosts,
@@ -160,7 +171,8 @@ async function runProduction(args: StartArgs): Promise<number> {
       pollIntervalMs: config.worker.pollIntervalMs,
       concurrency: config.worker.concurrency,
       lockDurationMs: config.worker.lockDurationMs,
-      extraActions: (job) => fixes.handle(job),
+      extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
+      migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
     });
     stops.push(
       () => workers.close(),
