@@ -369,6 +369,18 @@ export async function gatherEvidence(target: DiagnoseTarget, deps: EvidenceDeps)
   );
   for (const h of read) ev.hosts[h.name] = h;
 
+  if (target.kind === "vm" && ev.source && ev.destination === null && ev.hosts[ev.source]?.cpu) {
+    // No destination: the scheduler may pick any host, so check the source's CPU on each of them.
+    const src = ev.hosts[ev.source]!;
+    const others = deps.inventory.map((e) => e.name).filter((n) => n !== ev.source);
+    const results = await mapLimit(others, FLEET_CONCURRENCY, (on) =>
+      g.compare(src, on, "host-cpu", src.cpu!.model),
+    );
+    for (const r of results) {
+      if ("verdict" in r) ev.cpuComparisons.push(r);
+      else problems.push(r);
+    }
+  }
   if (target.kind === "vm" && ev.source && ev.destination && ev.source !== ev.destination) {
     const src = ev.hosts[ev.source]!;
     if (src.cpu && g.inInventory(ev.destination)) {

@@ -333,9 +333,8 @@ function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems): Findin
     : "CPU compatibility";
   const taken = problems.take(["cpu", "cpu-compare"], ev.source ?? undefined);
   if (ev.destination) taken.push(...problems.take(["cpu", "cpu-compare"], ev.destination));
-  if (!ev.destination || !ev.source) {
-    return null;
-  }
+  if (!ev.source) return null;
+  if (!ev.destination) return schedulerCpuFinding(ev, taken);
   if (ev.source === ev.destination) {
     return {
       id: "cpu",
@@ -401,6 +400,29 @@ function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems): Findin
     }
   }
   return finding;
+}
+
+/** No destination named: where the source's CPU runs, since Nova's scheduler may pick any host. */
+function schedulerCpuFinding(ev: Evidence, taken: string[]): Finding | null {
+  const checks = ev.cpuComparisons.filter((c) => c.subject === "host-cpu");
+  if (checks.length === 0 && taken.length === 0) return null;
+  const title = `CPU of ${ev.source} runnable on the other hosts`;
+  const ok = checks.filter((c) => c.verdict.result === "identical" || c.verdict.result === "superset");
+  const refused = checks.filter((c) => c.verdict.result === "incompatible");
+  const unknown = checks.filter((c) => c.verdict.result === "error");
+  const evidence: string[] = [];
+  if (ok.length > 0)
+    evidence.push(`Runs on ${ok.map((c) => c.on).join(", ")} (libvirt cpu-compare on each).`);
+  for (const c of [...refused, ...unknown]) evidence.push(cpuText(c));
+  if (refused.length > 0) {
+    evidence.push(
+      `Nova's scheduler does not look at CPUs: if it picks ${refused.map((c) => c.on).join(" or ")}, the pre-check refuses and Nova retries another host (up to migrate_max_retries). Name a destination (/diagnose ${ev.server?.name ?? "<vm>"} to <host>) for a CPU-model fix.`,
+    );
+  }
+  evidence.push(...taken);
+  const status: FindingStatus =
+    refused.length > 0 || unknown.length > 0 || taken.length > 0 ? "warn" : "pass";
+  return { id: "cpu", title, status, evidence };
 }
 
 function sourceText(src: SettingSource | undefined): string {

@@ -83,6 +83,23 @@ describe("diagnosis on the sandbox", () => {
     );
     expect(find(findings, "vm").status).toBe("pass");
     expect(find(findings, "source-service").status).toBe("pass");
+    // No destination: the Haswell source CPU is checked on every other host, and runs on all of them.
+    const cpu = find(findings, "cpu");
+    expect(cpu.status).toBe("pass");
+    expect(cpu.evidence[0]).toBe(
+      "Runs on compute-2, compute-3, compute-4, compute-5 (libvirt cpu-compare on each).",
+    );
+  });
+
+  test("web-7 without a destination: warns which hosts the scheduler could pick in vain", async () => {
+    const { findings } = await diagnoseVm("web-7", null);
+    const cpu = find(findings, "cpu");
+    expect(cpu.status).toBe("warn");
+    expect(cpu.evidence[0]).toBe("Runs on compute-4 (libvirt cpu-compare on each).");
+    expect(cpu.evidence.join("\n")).toMatch(
+      /if it picks compute-1 or compute-2 or compute-5, the pre-check refuses/,
+    );
+    expect(cpu.draft).toBeUndefined();
   });
 
   test("web-7 to compute-5: CPU fail in libvirt's words, cpu-model drafts covering every host by release", async () => {
