@@ -9,6 +9,7 @@ import { registerApprovalActions } from "../../bot/actions/approval";
 import { type Bot, startBot } from "../../bot/app";
 import type { Config } from "../config";
 import { loadConfig } from "../config";
+import { diagnosisActions } from "../diagnose/run";
 import { createProposalService, type ProposalService } from "../fixes/service";
 import { createFixActions } from "../fixes/worker";
 import { SshExecutor } from "../hosts/executor";
@@ -212,6 +213,16 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       // s), later than a bad config kills it (2 model s), so a short settle is enough here.
       applyTiming: { serviceSettleMs: 1000 },
     });
+    // diagnosis (/diagnose jobs, and a troubled /migrate thread diagnosing itself) proposes through fixes.
+    const diagnosis = diagnosisActions({
+      nova,
+      hosts,
+      inventory: sandbox.hosts,
+      notifier,
+      reply,
+      log: log.child({ component: "diagnose" }),
+      proposals: fixes.proposals,
+    });
 
     let workers: Workers | null = null;
     if (opts.workers !== false) {
@@ -225,7 +236,8 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
         pollIntervalMs: config.worker.pollIntervalMs,
         concurrency: opts.concurrency ?? config.worker.concurrency,
         ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
-        extraActions: (job) => fixes.handle(job),
+        extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
+        migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
       });
       const w = workers;
       cleanups.push(() => w.close());
