@@ -18,6 +18,7 @@ import {
   optionLabel,
 } from "../nova-conf/effective";
 import { NovaConfError } from "../nova-conf/errors";
+import { redactConfText } from "../nova-conf/redact";
 import { atLeast, type ReleaseInfo, releaseLabel } from "../nova-conf/releases";
 
 /**
@@ -250,7 +251,8 @@ export function planNovaConfFix(
       path: w.file.path,
       before: w.file.text,
       after,
-      diff: unifiedDiff(w.file.path, w.file.text, after),
+      // The diff is for people (Slack, audit): secrets in its context lines are masked.
+      diff: redactConfText(unifiedDiff(w.file.path, w.file.text, after)),
       changedKeys: [...new Set(intended.map((c) => optionLabel("libvirt", c.key)))],
     });
   }
