@@ -39,7 +39,12 @@ function userName(id: string | undefined): string {
 
 /** One human-readable line (or a few) per message event. */
 export function formatEvent(e: SlackMessageEvent, rootOrder: Map<string, number>): string {
-  const text = e.text.replace(/<@([A-Z0-9]+)>/g, (_, id: string) => `@${userName(id)}`);
+  const text = e.text
+    .replace(/<@([A-Z0-9]+)>/g, (_, id: string) => `@${userName(id)}`)
+    // Slack shows <!date^…|fallback> in each reader's timezone; the console shows local time.
+    .replace(/<!date\^(\d+)\^[^|>]*\|[^>]*>/g, (_, s: string) =>
+      new Date(Number(s) * 1000).toLocaleTimeString(),
+    );
   const buttons = (e.blocks ?? [])
     .flatMap(
       (b) =>

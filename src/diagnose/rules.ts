@@ -112,7 +112,7 @@ export function evaluate(ev: Evidence, opts: RuleOptions = {}): Finding[] {
   const source = ev.source ? ev.hosts[ev.source] : undefined;
   const dest = ev.destination ? ev.hosts[ev.destination] : undefined;
 
-  if (ev.kind === "vm") out.push(vmFinding(ev));
+  if (ev.kind === "vm") out.push(vmFinding(ev, focus));
   if (ev.kind === "host" && source) {
     out.push(serviceFinding("host-service", source, "host", problems));
   } else if (focus !== "convergence") {
@@ -148,7 +148,7 @@ function flavorText(s: NovaServer): string {
   return `${f.name ?? f.id ?? "?"}${size}`;
 }
 
-function vmFinding(ev: Evidence): Finding {
+function vmFinding(ev: Evidence, focus: DiagnosisFocus = "all"): Finding {
   const s = ev.server!;
   const where = s.host ? `on ${s.host}` : "on no compute host";
   const base = `${s.name} (${s.id}) is ${s.status} ${where}, flavor ${flavorText(s)}${s.instanceName ? `, libvirt domain ${s.instanceName}` : ""}.`;
@@ -158,6 +158,15 @@ function vmFinding(ev: Evidence): Finding {
       title: "VM found and running",
       status: "fail",
       evidence: [base, "Nova does not say which host runs it (is migbot's Nova user an admin?)."],
+    };
+  }
+  // Diagnosing a migration that is stuck right now: MIGRATING is that migration, not a problem.
+  if (focus === "convergence" && s.status === "MIGRATING") {
+    return {
+      id: "vm",
+      title: "VM found and running",
+      status: "pass",
+      evidence: [`${base} (this live migration)`],
     };
   }
   if (s.status !== "ACTIVE" && s.status !== "PAUSED") {

@@ -157,6 +157,13 @@ describe("live-migration settings", () => {
     expect(d.blockers[0]).toMatch(/Live migration 8 \(compute-1 → compute-2, running\) is in flight/);
   });
 
+  test("a VM being migrated right now is fine when diagnosing that migration, not before one", () => {
+    const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const vm = { ...server("db-1", "compute-1"), status: "MIGRATING", taskState: "migrating" };
+    expect(find(evaluate(vmEvidence(vm, null, [src]), { focus: "convergence" }), "vm").status).toBe("pass");
+    expect(find(evaluate(vmEvidence(vm, null, [src])), "vm").status).toBe("fail");
+  });
+
   test("auto-converge already on: pass, no draft", () => {
     const src = hostEvidence("compute-3", "zed", "Skylake-Client", {
       extraComputeConf: "live_migration_permit_auto_converge = true\n",
