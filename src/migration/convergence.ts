@@ -72,6 +72,12 @@ export interface ConvergenceOptions {
   pageSizeBytes?: number;
   /** Seconds since the start, on the samples' clock. Default: the last sample's `t`. */
   now?: number;
+  /**
+   * The source permits auto-converge (from its effective nova.conf). QEMU then throttles the guest
+   * once it keeps dirtying as fast as it sends, so "never" is only said once the throttle is at its
+   * maximum and it still does not converge.
+   */
+  autoConverge?: boolean;
 }
 
 /** QEMU's `downtime-limit` default. */
@@ -427,6 +433,13 @@ export function analyzeConvergence(
         : null;
     const rates = `the guest dirties ${dirtyRate === null ? "memory at an unmeasured rate" : `at least ${fmtRate(dirtyRate)}`} against ${fmtRate(rate)} sent`;
 
+    if (notConverging && opts.autoConverge === true && (throttle === null || throttle <= 0)) {
+      return {
+        verdict: "throttling",
+        eta: null,
+        reason: `Auto-converge is enabled on the source and about to act: the remaining memory at each dirty sync is not falling (${trend}) and ${rates}, so QEMU will throttle the guest's vCPUs until it fits the downtime.`,
+      };
+    }
     if (
       notConverging &&
       (throttle === null || throttle <= 0 || throttle >= AUTO_CONVERGE_MAX_THROTTLE_PERCENT)

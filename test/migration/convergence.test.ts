@@ -285,3 +285,21 @@ describe("downtimeSchedule", () => {
     expect(steps.at(-1)).toEqual({ atS: 6000, downtimeMs: 500 });
   });
 });
+
+describe("when the source permits auto-converge", () => {
+  it("the same early series is not called hopeless: QEMU is about to throttle", () => {
+    const samples = upToFirstOf(virshNoAc(), 3);
+    expect(analyzeConvergence(samples).verdict).toBe("not-converging");
+    const withAc = analyzeConvergence(samples, { autoConverge: true });
+    expect(withAc.verdict).toBe("throttling");
+    expect(withAc.reason).toMatch(/Auto-converge is enabled on the source/);
+  });
+
+  it("is still not converging once the throttle is at its maximum", () => {
+    const samples = upToFirstOf(virshNoAc(), 3).map((s) => ({
+      ...s,
+      throttlePercent: AUTO_CONVERGE_MAX_THROTTLE_PERCENT,
+    }));
+    expect(analyzeConvergence(samples, { autoConverge: true }).verdict).toBe("not-converging");
+  });
+});
