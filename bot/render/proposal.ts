@@ -94,6 +94,8 @@ function statusLine(p: Proposal, now: number): string {
       return `:white_check_mark: *Approved* by ${by} at ${when} — *applied.*`;
     case "failed":
       return `:x: *Approved* by ${by} at ${when} — *not applied in full.* See below.`;
+    case "superseded":
+      return `:fast_forward: *Superseded* at ${when}: another fix of the same kind was applied in this thread. Nothing was changed by this one.`;
     default:
       return "";
   }

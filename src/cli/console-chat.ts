@@ -144,7 +144,9 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
               b.label.toLowerCase() === label &&
               (b.ephemeralFor === undefined || userName(b.ephemeralFor) === user),
           );
-        const newest = found.at(-1);
+        // The oldest such button still on screen: pressed buttons disappear, so repeated clicks walk
+        // through proposals in the order they were posted (the preferred fix first).
+        const newest = found[0];
         if (newest) {
           const res = await stack.slack.clickButton({
             user,

@@ -13,7 +13,9 @@ export type ProposalStatus =
   | "expired"
   | "applying"
   | "applied"
-  | "failed";
+  | "failed"
+  /** Another proposal of the same kind in the same thread was applied (e.g. the kvm64 fallback once the baseline model is in place). */
+  | "superseded";
 
 /** One file on one host, as planned: the exact text before and after, and the unified diff. */
 export interface HostFileChange {

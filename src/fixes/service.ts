@@ -70,6 +70,12 @@ export function refusalText(r: ClaimRefusal, decision: "approve" | "reject"): { 
         text: "You asked for this proposal, so someone else must approve it (four eyes). Ask another approver to press Approve.",
       };
     case "already-decided": {
+      if (r.status === "superseded") {
+        return {
+          code: "PROPOSAL_SUPERSEDED",
+          text: "Another fix of the same kind was applied in this thread, so this alternative is no longer needed. Run /diagnose again if something still fails.",
+        };
+      }
       const verb = r.status === "rejected" ? "rejected" : "approved";
       return {
         code: "PROPOSAL_ALREADY_DECIDED",

@@ -51,6 +51,13 @@ redis.call('HSET', KEYS[1], 'status', 'applying')
 return 'ok'
 `;
 
+// Retires a still-pending sibling: it can no longer be approved, whoever clicks first.
+const SUPERSEDE_LUA = `
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'superseded', 'decidedBy', ARGV[1], 'decidedAt', ARGV[2])
+return 1
+`;
+
 const SET_ONCE_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
@@ -65,6 +72,10 @@ export class ProposalStore {
 
   key(id: string): string {
     return `${this.prefix}:proposal:${id}`;
+  }
+
+  private threadKey(channel: string, threadTs: string | null): string {
+    return `${this.prefix}:proposals-in-thread:${channel}:${threadTs ?? "-"}`;
   }
 
   /** Stores a new pending proposal; expires for approval after `ttlS`, kept for the audit longer. */
@@ -98,6 +109,8 @@ export class ProposalStore {
         requestedBy: meta.requestedBy,
       })
       .expire(this.key(id), meta.ttlS + PROPOSAL_RETENTION_S)
+      .sadd(this.threadKey(meta.channel, meta.threadTs), id)
+      .expire(this.threadKey(meta.channel, meta.threadTs), meta.ttlS + PROPOSAL_RETENTION_S)
       .exec();
     return proposal;
   }
@@ -159,6 +172,23 @@ export class ProposalStore {
       default:
         return { ok: false, reason: "unknown" };
     }
+  }
+
+  /**
+   * Marks the still-pending proposals of the same kind in the same thread as superseded by `applied`
+   * (alternatives such as the kvm64 fallback next to a baseline CPU model). Returns their ids.
+   */
+  async supersedeSiblings(applied: Proposal, now: number = Date.now()): Promise<string[]> {
+    const ids = await this.redis.smembers(this.threadKey(applied.channel, applied.threadTs));
+    const done: string[] = [];
+    for (const id of ids) {
+      if (id === applied.id) continue;
+      const other = await this.get(id, now);
+      if (other === null || other.kind !== applied.kind || other.status !== "pending") continue;
+      if ((await this.redis.eval(SUPERSEDE_LUA, 1, this.key(id), applied.id, String(now))) === 1)
+        done.push(id);
+    }
+    return done;
   }
 
   /** approved → applying, once. Returns "ok", or the status that stops it ("applying", "applied", "unknown", …). */

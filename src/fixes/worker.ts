@@ -140,6 +140,12 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
     await store.setStatus(p.id, outcome.ok ? "applied" : "failed");
     await proposals.refresh(p.id, { urgent: true });
     log.info("proposal applied", { ok: outcome.ok, kind: p.kind });
+    if (outcome.ok) {
+      // Alternatives of the same kind (the kvm64 fallback next to a baseline model) lose their buttons.
+      for (const id of await store.supersedeSiblings(p)) {
+        await proposals.refresh(id).catch((err) => log.warn("superseded edit failed", { err }));
+      }
+    }
 
     if (outcome.ok && p.next === "vm-restart") {
       const draft = await vmRestartDraft(p, deps.nova);

@@ -206,3 +206,29 @@ describe("claim", () => {
     expect(audit[0]).toMatchObject({ action: "approved", actor: BOB, proposalId: p.id, result: "ok" });
   });
 });
+
+describe("alternatives", () => {
+  test("once one CPU-model fix is applied, its pending sibling in the thread is superseded and cannot be approved", async () => {
+    const { svc } = service();
+    const ctx = { requestedBy: ALICE, channel: "C0OPS0001", threadTs: "1700000000.000009" };
+    const baseline = await svc.propose(
+      { ...DRAFT, kind: "cpu-model", title: "CPU model Haswell-noTSX" },
+      ctx,
+    );
+    const kvm64 = await svc.propose({ ...DRAFT, kind: "cpu-model", title: "CPU model kvm64" }, ctx);
+    const other = await svc.propose(DRAFT, ctx);
+    const elsewhere = await svc.propose(
+      { ...DRAFT, kind: "cpu-model" },
+      { ...ctx, threadTs: "1700000000.000010" },
+    );
+
+    expect(await svc.claim(baseline.id, BOB, "approve", APPROVER)).toMatchObject({ ok: true });
+    expect(await svc.store.supersedeSiblings((await svc.get(baseline.id))!)).toEqual([kvm64.id]);
+
+    expect((await svc.get(kvm64.id))?.status).toBe("superseded");
+    expect((await svc.get(other.id))?.status).toBe("pending");
+    expect((await svc.get(elsewhere.id))?.status).toBe("pending");
+    const refused = await svc.claim(kvm64.id, BOB, "approve", APPROVER);
+    expect(refused).toMatchObject({ ok: false, code: "PROPOSAL_SUPERSEDED" });
+  });
+});
