@@ -142,8 +142,34 @@ function isPhaseDone(v: MigrationView, phase: PhaseName): boolean {
   return PHASES.indexOf(phase) < PHASES.indexOf(v.phase);
 }
 
+/** Extra facts for the pre-copy reply that are not part of the shared view. */
+export interface PhaseNotes {
+  /** Why the figures do not come from domjobinfo (e.g. the source host cannot be reached over SSH). */
+  sourceDetail?: string | null;
+}
+
+const SOURCE_NAMES: Record<string, string> = {
+  domjobinfo: "virsh domjobinfo",
+  "nova-log": "nova-compute's progress log line",
+  "nova-api": "Nova's API memory counters",
+  qmp: "QEMU's query-migrate",
+};
+
+/** Where the pre-copy figures came from, as an operator reads it. */
+export function describeSource(source: string | null, host: string | null, detail?: string | null): string {
+  if (source === null) return "no source yet";
+  const name = SOURCE_NAMES[source] ?? source;
+  const where = source === "nova-api" || host === null ? "" : ` on \`${escapeMrkdwn(host)}\``;
+  return `${name}${where}${detail ? ` (${escapeMrkdwn(detail)})` : ""}`;
+}
+
 /** A phase reply in the thread. The pre-copy reply is edited in place as progress comes in. */
-export function renderPhase(v: MigrationView, phase: PhaseName, now: number = Date.now()): RenderedMessage {
+export function renderPhase(
+  v: MigrationView,
+  phase: PhaseName,
+  now: number = Date.now(),
+  notes: PhaseNotes = {},
+): RenderedMessage {
   const title = `*${PHASE_TITLES[phase]}*`;
   switch (phase) {
     case "pre-migration": {
@@ -170,7 +196,7 @@ export function renderPhase(v: MigrationView, phase: PhaseName, now: number = Da
       return { text: stripMrkdwn(text), blocks: [section(text)] };
     }
     case "precopy":
-      return renderPrecopy(v, now);
+      return renderPrecopy(v, now, notes);
     case "stop-and-copy": {
       const dt = v.downtimeMs !== null ? `downtime ${formatDuration(v.downtimeMs)}` : "downtime not reported";
       const text = `${title}: the VM was paused for the last pages and CPU state — ${dt}.`;
@@ -184,7 +210,7 @@ export function renderPhase(v: MigrationView, phase: PhaseName, now: number = Da
   }
 }
 
-function renderPrecopy(v: MigrationView, now: number): RenderedMessage {
+function renderPrecopy(v: MigrationView, now: number, notes: PhaseNotes): RenderedMessage {
   const p = v.precopy;
   const title = `*${PHASE_TITLES.precopy}*`;
   if (p === null) {
@@ -220,18 +246,113 @@ function renderPrecopy(v: MigrationView, now: number): RenderedMessage {
   const blocks: Block[] = [section(lines.join("\n"))];
   blocks.push(
     context(
-      `updated ${formatDuration(now - v.startedAt)} after start${p.source ? ` · from ${p.source}` : ""}${v.novaStatus ? ` · Nova: ${v.novaStatus}` : ""}`,
+      `updated ${formatDuration(now - v.startedAt)} after start · figures from ${describeSource(p.source, v.source, notes.sourceDetail)}${v.novaStatus ? ` · Nova: ${v.novaStatus}` : ""}`,
     ),
   );
-  return { text: stripMrkdwn(lines.join(" · ")), blocks };
+  const from = `figures from ${describeSource(p.source, v.source, notes.sourceDetail)}`;
+  return { text: stripMrkdwn([...lines, from].join(" · ")), blocks };
 }
 
-/** The warning posted when pre-copy is judged not converging, with approver-only buttons. */
-export function renderNotConverging(v: MigrationView): RenderedMessage {
-  const reason = v.stuck?.reason ?? v.precopy?.reason ?? "memory is dirtied as fast as it is sent";
-  const text =
-    `:warning: *${escapeMrkdwn(v.vm)} is not converging* (iteration ${v.stuck?.sinceIteration ?? v.precopy?.iteration ?? "?"}): ${reason}\n` +
-    "Nova will keep copying until its timeout and then abort. You can *force complete* (Nova pauses the VM for the final copy: the guest stops for as long as the remaining memory takes to send) or *abort* (the VM stays on its source). Only approvers may press these.";
+/**
+ * The figures behind a "not converging" verdict, frozen when the warning is posted (the warning
+ * shows what the judgement rested on), plus what happened since.
+ */
+export interface NotConvergingFacts {
+  /** The pre-copy iteration (dirty syncs + 1) the verdict was reached in. */
+  iteration: number;
+  /** Smallest remaining seen in each sampled iteration, bytes, with the iteration numbers. */
+  minRemainingPerIteration: number[];
+  sampledIterations: number[];
+  /** Remaining right at each dirty sync from iteration 2 on: what a stop-and-copy would have sent. */
+  remainingAtSyncPerIteration: number[];
+  dirtyRateBytesPerS: number | null;
+  transferRateBytesPerS: number | null;
+  expectedDowntimeMs: number | null;
+  /** The downtime Nova allows now, and the largest it will ever allow (its last step). */
+  downtimeLimitMs: number | null;
+  finalDowntimeMs: number | null;
+  throttlePercent: number | null;
+  /** The analyzer's sentence. */
+  reason: string;
+  /** Where the figures came from (`domjobinfo`, `nova-log`, `nova-api`). */
+  source: string | null;
+  /** What Nova itself will do if nobody acts (its progress or completion timeout), when known. */
+  novaWillDo: string | null;
+  /** Set when a later verdict held: the migration started throttling or converging after all. */
+  later: { state: "throttling" | "converging"; reason: string } | null;
+}
+
+function iterationList(values: number[], iterations: number[]): string {
+  const shown = values.slice(-6).map((v, i) => {
+    const n = iterations[iterations.length - Math.min(values.length, 6) + i];
+    return `${n !== undefined ? `#${n} ` : ""}${formatBytes(v)}`;
+  });
+  return shown.join(" · ");
+}
+
+function convergenceNumbers(f: NotConvergingFacts): string[] {
+  const syncIterations = f.sampledIterations.filter((n) => n >= 2);
+  const lines = [
+    `• min remaining per iteration: ${iterationList(f.minRemainingPerIteration, f.sampledIterations) || "?"}`,
+  ];
+  if (f.remainingAtSyncPerIteration.length > 0) {
+    lines.push(
+      `• remaining at each dirty sync: ${iterationList(f.remainingAtSyncPerIteration, syncIterations)}`,
+    );
+  }
+  lines.push(
+    `• dirty rate ≥ ${formatRate(f.dirtyRateBytesPerS)} against transfer rate ${formatRate(f.transferRateBytesPerS)}${f.throttlePercent ? ` (auto-converge throttle ${f.throttlePercent}%)` : ""}`,
+    `• expected downtime ${formatDuration(f.expectedDowntimeMs)} against a final allowed downtime of ${formatDuration(f.finalDowntimeMs)}${f.downtimeLimitMs !== null && f.downtimeLimitMs !== f.finalDowntimeMs ? ` (allowed now ${formatDuration(f.downtimeLimitMs)})` : ""}`,
+  );
+  return lines;
+}
+
+function warningOutcome(v: MigrationView): string | null {
+  switch (v.status) {
+    case "completed":
+      return v.control?.action === "force-complete"
+        ? `:white_check_mark: Force-completed by <@${v.control.by}>: the VM was paused for ${formatDuration(v.downtimeMs)} and now runs on \`${escapeMrkdwn(v.destination ?? "?")}\`.`
+        : `:white_check_mark: It completed after all${v.downtimeMs !== null ? ` (downtime ${formatDuration(v.downtimeMs)})` : ""}.`;
+    case "aborted":
+    case "cancelled":
+      return `:octagonal_sign: Aborted${v.control?.action === "abort" ? ` by <@${v.control.by}>` : ""}; the VM keeps running on \`${escapeMrkdwn(v.source ?? "its source")}\`.`;
+    case "failed":
+      return `:x: Nova ended it: ${escapeMrkdwn(v.failure?.message ?? "the migration failed")}`;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The warning posted when pre-copy is judged not converging: the numbers, what Nova will do, and
+ * Force complete (approvers) / Abort (operators) while it runs. Edited when the verdict changes or
+ * the migration ends, and then loses its buttons.
+ */
+export function renderNotConverging(v: MigrationView, facts?: NotConvergingFacts): RenderedMessage {
+  const reason =
+    facts?.reason ?? v.stuck?.reason ?? v.precopy?.reason ?? "memory is dirtied as fast as it is sent";
+  const iteration = facts?.iteration ?? v.stuck?.sinceIteration ?? v.precopy?.iteration ?? "?";
+  const head = `:warning: *${escapeMrkdwn(v.vm)} is not converging* (judged in pre-copy iteration ${iteration}).`;
+  const lines = [head, `> ${escapeMrkdwn(reason)}`];
+  if (facts) lines.push(...convergenceNumbers(facts));
+  const outcome = warningOutcome(v);
+  if (outcome !== null) {
+    lines.push(outcome);
+  } else if (facts?.later) {
+    lines.push(
+      `:arrows_counterclockwise: *Update: now ${facts.later.state}* — ${escapeMrkdwn(facts.later.reason)}`,
+    );
+  } else if (v.control !== null) {
+    lines.push(
+      `${v.control.action === "abort" ? "Abort" : "Force complete"} requested by <@${v.control.by}>; waiting for Nova.`,
+    );
+  } else {
+    lines.push(
+      `${facts?.novaWillDo ? `If nobody acts, ${facts.novaWillDo}. ` : "Nova keeps copying until one of its timeouts, then aborts. "}` +
+        "*Force complete* pauses the VM while the rest is copied (the guest stops for about the expected downtime; approvers only). *Abort* cancels the migration; the VM keeps running on its source (operators).",
+    );
+  }
+  const text = lines.join("\n");
   const blocks: Block[] = [section(text)];
   if (!isFinished(v.status) && v.control === null) {
     blocks.push({
@@ -245,7 +366,7 @@ export function renderNotConverging(v: MigrationView): RenderedMessage {
           "primary",
           confirmDialog(
             "Force complete?",
-            `Nova pauses ${escapeMrkdwn(v.vm)} until the remaining memory is copied: the guest stops for that long.`,
+            `Nova pauses ${escapeMrkdwn(v.vm)} until the remaining memory is copied: the guest stops for that long${facts?.expectedDowntimeMs ? ` (about ${formatDuration(facts.expectedDowntimeMs)})` : ""}.`,
             "Pause and finish",
           ),
         ),

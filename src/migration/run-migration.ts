@@ -1,21 +1,39 @@
 /**
  * One live migration, from request to outcome: validate, post the root message, trigger Nova once,
- * follow it phase by phase (Nova's migration record plus `virsh domjobinfo` on the source), and
- * report each phase in the thread. Safe to run again for the same job after a crash: the record in
- * Redis says how far it got, and a second live-migrate is never sent.
+ * follow it phase by phase (Nova's migration record plus `virsh domjobinfo` on the source, falling
+ * back to nova-compute's progress log line and then to Nova's memory counters), judge convergence,
+ * and report each phase in the thread. Safe to run again for the same job after a crash: the record
+ * in Redis says how far it got, and a second live-migrate is never sent.
  */
 import {
+  type NotConvergingFacts,
   type RenderedMessage,
   renderFailure,
   renderNotConverging,
   renderPhase,
   renderRoot,
 } from "../../bot/render/migration";
+import { DEFAULT_NOVA_COMPUTE_LOG_PATH, DEFAULT_NOVA_CONF_PATHS } from "../hosts/inventory";
 import type { Logger } from "../log";
+import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
+import { releaseFromVersion } from "../nova-conf/releases";
 import type { MigrateJob } from "../queue/jobs";
-import { analyzeConvergence, type ConvergenceReport } from "./convergence";
+import {
+  analyzeConvergence,
+  type ConvergenceOptions,
+  type ConvergenceReport,
+  type DowntimeStep,
+  downtimeSchedule,
+  type Verdict,
+} from "./convergence";
 import type { HostsPort, NotifierPort, NovaMigration, NovaPort, NovaServer, ReplyPort } from "./ports";
 import { parseDomjobinfo } from "./samples/domjobinfo";
+import {
+  type NovaLogEvent,
+  type NovaLogEventKind,
+  parseNovaComputeLog,
+  parseNovaProgressLine,
+} from "./samples/nova-log";
 import type { MigrationSample } from "./samples/sample";
 import type { MigrationRecord, MigrationStore } from "./store";
 import { emptyPrecopy, isFinished, type MigrationView, PHASES, type PhaseName } from "./view";
@@ -26,18 +44,49 @@ export const PROGRESS_EDIT_MIN_INTERVAL_MS = 5000;
 export const MAX_TRACK_MS = 24 * 3600 * 1000;
 /** Nova may take a moment to create the migration record after accepting the request. */
 export const MIGRATION_RECORD_WAIT_MS = 60_000;
-/** Samples kept for convergence analysis (a long migration polls thousands of times). */
+/** Samples kept per source for convergence analysis (a long migration polls thousands of times). */
 export const MAX_SAMPLES = 600;
-/** Lines of the nova-compute log read when explaining a failure. */
+/** Lines of the nova-compute log read when explaining a failure or looking for progress lines. */
 export const FAILURE_LOG_LINES = 400;
+/** Log lines quoted in a failure reply. */
+export const FAILURE_QUOTED_LINES = 8;
 /** An SSH call during tracking that takes longer is skipped for this poll. */
 export const EVIDENCE_TIMEOUT_MS = 10_000;
+/** After an SSH call to a host failed, the tracker leaves that host alone this long (no timeout per poll). */
+export const HOST_RETRY_AFTER_MS = 30_000;
+/**
+ * A verdict must hold for this many consecutive polls (with fresh samples) before the thread says
+ * so: the analyzer can flip from not-converging to throttling once auto-converge kicks in.
+ */
+export const VERDICT_CONFIRM_POLLS = 2;
+/** A host's nova.conf figures are read again after this long (a fix may have changed them). */
+export const NOVA_CONF_CACHE_TTL_MS = 5 * 60_000;
 
 const NOVA_FINAL_OK = new Set(["completed", "done", "finished", "confirmed"]);
 const NOVA_FINAL_FAILED = new Set(["error", "failed"]);
 const NOVA_FINAL_CANCELLED = new Set(["cancelled", "aborted"]);
+const GIB = 1024 ** 3;
 
 export type MigrationOutcome = "rejected" | "busy" | "completed" | "failed" | "aborted";
+
+/** The downtime and timeout figures of a source host's nova-compute, for the analyzer and the warning. */
+export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimitMs" | "finalDowntimeMs"> {
+  /** Nova's steps for this migration (depend on the VM's size). */
+  downtimeSchedule?: DowntimeStep[];
+  /** Nova aborts after this long without a new low in remaining (0 = off). */
+  progressTimeoutS?: number;
+  /** Nova gives up on the whole migration after this long (already × GiB; 0 = off). */
+  completionTimeoutS?: number;
+  timeoutAction?: "abort" | "force_complete";
+  /** The release the figures were read for, e.g. `mitaka`. */
+  release?: string;
+}
+
+/** Reads a source host's downtime figures; `memoryBytes` is the VM's RAM (Nova scales steps by it). */
+export type DowntimeSource = (
+  sourceHost: string,
+  memoryBytes: number | null,
+) => Promise<DowntimeFigures | undefined>;
 
 export interface RunMigrationDeps {
   nova: NovaPort;
@@ -49,14 +98,17 @@ export interface RunMigrationDeps {
   pollIntervalMs: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** Downtime figures for the analyzer, per source host (from its effective nova.conf). */
-  downtimeFor?: (
-    sourceHost: string,
-  ) => Promise<{ downtimeLimitMs?: number; finalDowntimeMs?: number } | undefined>;
+  /**
+   * Downtime figures for the analyzer, per source host. Default: read over SSH from the host's
+   * effective nova.conf ({@link novaConfDowntime}), cached per host.
+   */
+  downtimeFor?: DowntimeSource;
   /** Called once when a migration is judged not converging or fails (diagnosis hooks in here). */
   onTrouble?: (record: MigrationRecord, kind: "not-converging" | "failed") => Promise<void>;
   /** Stops following when aborted (worker shutting down); the job resumes elsewhere. */
   signal?: AbortSignal;
+  /** Timeout of each SSH call while tracking. @defaultValue {@link EVIDENCE_TIMEOUT_MS} */
+  evidenceTimeoutMs?: number;
 }
 
 export class WorkerShuttingDown extends Error {
@@ -66,6 +118,113 @@ export class WorkerShuttingDown extends Error {
   }
 }
 
+/** Nova's `_live_migration_data_gb` for RAM only: GiB of RAM, at least 2. */
+export function novaDataGiB(memoryBytes: number): number {
+  return Math.max(2, memoryBytes / GIB);
+}
+
+/** Nova's downtime schedule formula by release: exponential up to Newton, linear from Ocata (nova 15). */
+export function downtimeFormula(releaseMajor: number): "exponential" | "linear" {
+  return releaseMajor < 15 ? "exponential" : "linear";
+}
+
+/** The analyzer's figures from a host's effective live-migration settings, for a VM of `memoryBytes`. */
+export function downtimeFiguresOf(
+  settings: LiveMigrationSettings,
+  memoryBytes: number | null,
+): DowntimeFigures {
+  const dataGiB = novaDataGiB(memoryBytes ?? 0);
+  const schedule = downtimeSchedule({
+    downtimeMs: settings.downtimeMs,
+    steps: settings.downtimeSteps,
+    delayS: settings.downtimeDelayS,
+    dataGiB,
+    formula: downtimeFormula(settings.release.major),
+  });
+  return {
+    downtimeSchedule: schedule,
+    finalDowntimeMs: schedule.at(-1)?.downtimeMs ?? settings.downtimeMs,
+    progressTimeoutS: settings.progressTimeoutS,
+    completionTimeoutS: Math.trunc(settings.completionTimeoutS * dataGiB),
+    timeoutAction: settings.timeoutAction,
+    release: settings.release.name,
+  };
+}
+
+/**
+ * A {@link DowntimeSource} that reads each host's nova-compute release (`nova-compute --version`)
+ * and config files (catalogue `read-file`) over SSH and resolves them as nova-compute would, cached
+ * per host for {@link NOVA_CONF_CACHE_TTL_MS}. A host it cannot read gives `undefined` (the analyzer
+ * then assumes QEMU's default limit).
+ */
+export function novaConfDowntime(
+  hosts: HostsPort,
+  opts: {
+    log?: Logger;
+    now?: () => number;
+    timeoutMs?: number;
+    /** nova-compute's config files in read order. @defaultValue DEFAULT_NOVA_CONF_PATHS */
+    confPaths?: (host: string) => string[];
+  } = {},
+): DowntimeSource {
+  const now = opts.now ?? Date.now;
+  const timeoutMs = opts.timeoutMs ?? EVIDENCE_TIMEOUT_MS;
+  const cache = new Map<string, { at: number; settings: Promise<LiveMigrationSettings | null> }>();
+  const read = async (host: string): Promise<LiveMigrationSettings | null> => {
+    if (!(hosts.has?.(host) ?? true)) return null;
+    try {
+      const run = { timeoutMs, allowNonZeroExit: true };
+      const version = await hosts.run(host, { kind: "nova-compute-version" }, run);
+      // Mitaka's nova (Python 2.7 argparse) prints its version on stderr.
+      const release = releaseFromVersion(`${version.stdout}${version.stderr}`.trim());
+      const files: { path: string; text: string }[] = [];
+      for (const path of opts.confPaths?.(host) ?? DEFAULT_NOVA_CONF_PATHS) {
+        const res = await hosts.run(host, { kind: "read-file", path }, run);
+        if (res.exitCode === 0) files.push({ path, text: res.stdout });
+      }
+      if (files.length === 0) return null;
+      return effectiveSettings(files, release, { unknownFlags: "ignore", cpuConsistency: "warn" });
+    } catch (err) {
+      opts.log?.warn("nova.conf figures unavailable; assuming QEMU's default downtime", { host, err });
+      return null;
+    }
+  };
+  return async (host, memoryBytes) => {
+    let entry = cache.get(host);
+    if (entry === undefined || now() - entry.at > NOVA_CONF_CACHE_TTL_MS) {
+      entry = { at: now(), settings: read(host) };
+      cache.set(host, entry);
+    }
+    const settings = await entry.settings;
+    return settings === null ? undefined : downtimeFiguresOf(settings, memoryBytes);
+  };
+}
+
+// One default source per hosts port, so that every migration a worker follows shares its cache.
+const defaultDowntimeSources = new WeakMap<HostsPort, DowntimeSource>();
+
+function defaultDowntimeFor(deps: RunMigrationDeps): DowntimeSource {
+  let source = defaultDowntimeSources.get(deps.hosts);
+  if (source === undefined) {
+    source = novaConfDowntime(deps.hosts, {
+      log: deps.log,
+      timeoutMs: deps.evidenceTimeoutMs ?? EVIDENCE_TIMEOUT_MS,
+    });
+    defaultDowntimeSources.set(deps.hosts, source);
+  }
+  return source;
+}
+
+/** What the tracker keeps in the record beyond the shared fields (stored in the same JSON). */
+interface ConvergenceWatch {
+  /** The verdict of the latest polls with fresh samples, and how many in a row held it. */
+  verdict: Verdict | null;
+  streak: number;
+  /** The figures the posted warning shows; null until it is posted. */
+  facts: NotConvergingFacts | null;
+}
+
+type TrackedRecord = MigrationRecord & { convergence?: ConvergenceWatch; sourceDetail?: string | null };
 function newRecord(jobId: string, job: MigrateJob, now: number): MigrationRecord {
   const view: MigrationView = {
     jobId,
@@ -181,51 +340,184 @@ function outcomeOf(record: MigrationRecord): MigrationOutcome {
   }
 }
 
+/** Log event kinds that explain how a migration ended (progress lines excluded). */
+const EXPLAINING_KINDS = new Set<NovaLogEventKind>([
+  "stuck",
+  "completion-timeout",
+  "abort-failed",
+  "aborted",
+  "cancelled",
+  "failure",
+  "pre-check-error",
+  "pre-migration-failed",
+  "post-migration-failed",
+  "low-watermark",
+  "downtime-increase",
+]);
+/** Kinds that end a migration in the log: progress lines before them belong to an earlier one. */
+const ENDING_KINDS = new Set<NovaLogEventKind>([
+  "stuck",
+  "completion-timeout",
+  "completed",
+  "aborted",
+  "cancelled",
+  "failure",
+  "finished",
+]);
+
+type SampleSource = MigrationSample["source"];
+
+const PRECHECK_RE = /Migration pre-check error: (.*)$/i;
+
+/** What the nova-compute log says about this instance's latest migration. */
+interface LogReading {
+  /** Progress samples after the last line that ended an earlier migration. */
+  samples: MigrationSample[];
+  /** The notable lines of the latest migration (by its request id), as printed. */
+  explaining: { event: NovaLogEvent; text: string }[];
+}
+
+/** Reads one nova-compute log for one instance (see {@link LogReading}). */
+export function readInstanceLog(text: string, instanceUuid: string): LogReading {
+  const uuid = instanceUuid.toLowerCase();
+  const lines = text.split(/\r?\n/);
+  const events = parseNovaComputeLog(text, { instanceUuid: uuid }).events.filter(
+    (e) => e.instanceUuid === uuid,
+  );
+  let lastEnd = -1;
+  for (const [i, e] of events.entries()) if (ENDING_KINDS.has(e.kind)) lastEnd = i;
+  const samples = events
+    .slice(lastEnd + 1)
+    .filter((e) => e.kind === "progress")
+    .map((e) => parseNovaProgressLine(e.message))
+    .filter((s): s is MigrationSample => s !== null);
+  // The monitor's lines of one migration share the live-migration request's id.
+  const notable = events.filter((e) => EXPLAINING_KINDS.has(e.kind));
+  const latest = notable.at(-1)?.requestId;
+  const explaining = notable
+    .filter((e) => latest === undefined || e.requestId === latest)
+    .map((event) => ({ event, text: (lines[event.line - 1] ?? event.message).trim() }));
+  if (explaining.length === 0) {
+    // A destination's pre-check failure is logged by oslo.messaging without an instance tag; the
+    // newest one is the one that just failed this migration.
+    let i = lines.length - 1;
+    while (
+      i >= 0 &&
+      !(PRECHECK_RE.test(lines[i]!) && (!lines[i]!.includes("[instance: ") || lines[i]!.includes(uuid)))
+    )
+      i--;
+    if (i >= 0) {
+      const text = lines[i]!.trim();
+      const reason = PRECHECK_RE.exec(text)![1]!.trim();
+      explaining.push({ event: { kind: "pre-check-error", line: i + 1, message: text, reason }, text });
+    }
+  }
+  return { samples, explaining };
+}
+
+/** One sentence for why Nova ended the migration, with a code and what to do next. */
+export function explainNovaEnd(explaining: { event: NovaLogEvent }[], source: string | null): string | null {
+  const find = (kind: NovaLogEventKind) =>
+    [...explaining].reverse().find((x) => x.event.kind === kind)?.event;
+  const host = source ? ` on ${source}` : "";
+  const stuck = find("stuck");
+  if (stuck) {
+    return `MIGRATION_PROGRESS_TIMEOUT: Nova aborted the live migration after ${stuck.seconds ?? "?"} s without a new low in the memory still to copy (live_migration_progress_timeout${host}). The guest dirties memory faster than the link sends it: enable auto-converge${host}, or use Force complete next time.`;
+  }
+  const timeout = find("completion-timeout");
+  if (timeout) {
+    return `MIGRATION_COMPLETION_TIMEOUT: Nova aborted the live migration because it had not completed after ${timeout.seconds ?? "?"} s (live_migration_completion_timeout × GiB of RAM${host}). Enable auto-converge${host}, or use Force complete next time.`;
+  }
+  const precheck = find("pre-check-error");
+  if (precheck?.reason) return `MIGRATION_PRECHECK_FAILED: ${precheck.reason}`;
+  const failure = find("failure") ?? find("pre-migration-failed") ?? find("post-migration-failed");
+  if (failure) return `MIGRATION_FAILED: ${failure.reason ?? failure.message}`;
+  return null;
+}
+
 class Tracker {
-  private samples: MigrationSample[] = [];
+  private readonly series: Record<SampleSource, MigrationSample[]> = {
+    domjobinfo: [],
+    "nova-log": [],
+    "nova-api": [],
+    qmp: [],
+  };
+  private currentSource: SampleSource | null = null;
   private lastProgressEditAt = 0;
+  private readonly hostDownUntil = new Map<string, number>();
+  /** Routine edits in flight: sent in the background so that the poll loop never waits on pacing. */
+  private readonly pendingEdits = new Set<Promise<void>>();
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly evidenceTimeoutMs: number;
+  private readonly downtimeFor: DowntimeSource;
+  private downtime: DowntimeFigures | undefined;
 
   constructor(
-    readonly record: MigrationRecord,
+    readonly record: TrackedRecord,
     private readonly deps: RunMigrationDeps,
     private readonly log: Logger,
   ) {
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.evidenceTimeoutMs = deps.evidenceTimeoutMs ?? EVIDENCE_TIMEOUT_MS;
+    this.downtimeFor = deps.downtimeFor ?? defaultDowntimeFor(deps);
+    record.convergence ??= { verdict: null, streak: 0, facts: null };
   }
 
   private get view(): MigrationView {
     return this.record.view;
   }
 
+  private get watch(): ConvergenceWatch {
+    return this.record.convergence!;
+  }
+
   async run(): Promise<MigrationOutcome> {
-    await this.ensureRoot();
-    if (this.record.trigger.state !== "triggered") {
-      const ok = await this.trigger();
-      if (!ok) return outcomeOf(this.record);
-    }
-    await this.postPhase("pre-migration");
-    const deadline = this.view.startedAt + MAX_TRACK_MS;
-    while (!isFinished(this.view.status)) {
-      if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
-      await this.poll();
-      if (isFinished(this.view.status)) break;
-      if (this.now() > deadline) {
-        await this.fail(
-          this.view.phase,
-          `migbot stopped following after ${MAX_TRACK_MS / 3600_000} h; Nova still reports it in progress.`,
-        );
-        break;
+    try {
+      await this.ensureRoot();
+      if (this.record.trigger.state !== "triggered") {
+        const ok = await this.trigger();
+        if (!ok) return outcomeOf(this.record);
       }
-      await this.sleep(this.deps.pollIntervalMs);
+      await this.postPhase("pre-migration");
+      const deadline = this.view.startedAt + MAX_TRACK_MS;
+      while (!isFinished(this.view.status)) {
+        if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
+        await this.poll();
+        if (isFinished(this.view.status)) break;
+        if (this.now() > deadline) {
+          await this.fail(
+            this.view.phase,
+            `MIGRATION_TRACKING_TIMEOUT: migbot stopped following after ${MAX_TRACK_MS / 3600_000} h; Nova still reports it in progress. Check it with \`openstack server migration list --server ${this.view.serverId}\`.`,
+          );
+          break;
+        }
+        await this.sleep(this.deps.pollIntervalMs);
+      }
+      return outcomeOf(this.record);
+    } finally {
+      await this.settleEdits();
     }
-    return outcomeOf(this.record);
   }
 
   private async save(): Promise<void> {
     await this.deps.store.save(this.record);
+  }
+
+  /** Sends an edit. Routine edits go in the background (the notifier paces and coalesces them). */
+  private edit(ts: string | undefined, msg: RenderedMessage, urgent: boolean): Promise<void> {
+    if (!ts) return Promise.resolve();
+    const p = this.deps.notifier.update(this.view.channel, ts, msg, { urgent });
+    if (urgent) return p;
+    const tracked = p.catch((err) => this.log.warn("message edit failed", { err }));
+    this.pendingEdits.add(tracked);
+    void tracked.finally(() => this.pendingEdits.delete(tracked));
+    return Promise.resolve();
+  }
+
+  private async settleEdits(): Promise<void> {
+    await Promise.allSettled([...this.pendingEdits]);
   }
 
   private async ensureRoot(): Promise<void> {
@@ -238,9 +530,17 @@ class Tracker {
   }
 
   private async updateRoot(urgent = false): Promise<void> {
-    const ts = this.record.posts.root;
-    if (!ts) return;
-    await this.deps.notifier.update(this.view.channel, ts, renderRoot(this.view, this.now()), { urgent });
+    await this.edit(this.record.posts.root, renderRoot(this.view, this.now()), urgent);
+  }
+
+  private renderPrecopyReply(): RenderedMessage {
+    return renderPhase(this.view, "precopy", this.now(), { sourceDetail: this.record.sourceDetail ?? null });
+  }
+
+  private async updateWarning(urgent: boolean): Promise<void> {
+    const ts = this.record.posts["not-converging"];
+    if (!ts || this.watch.facts === null) return;
+    await this.edit(ts, renderNotConverging(this.view, this.watch.facts), urgent);
   }
 
   private async reply(key: string, msg: RenderedMessage): Promise<string> {
@@ -260,7 +560,8 @@ class Tracker {
       if (this.record.postedPhases.includes(p)) continue;
       if (p === "reservation" && this.view.reservation === null) await this.loadReservation();
       if (p === "stop-and-copy" && this.view.downtimeMs === null) await this.loadDowntime();
-      await this.reply(`phase:${p}`, renderPhase(this.view, p, this.now()));
+      const msg = p === "precopy" ? this.renderPrecopyReply() : renderPhase(this.view, p, this.now());
+      await this.reply(`phase:${p}`, msg);
       this.record.postedPhases.push(p);
       if (PHASES.indexOf(p) > PHASES.indexOf(this.view.phase)) this.view.phase = p;
       await this.save();
@@ -338,7 +639,9 @@ class Tracker {
       const control = await this.deps.store.getControl(this.view.jobId);
       if (control !== null) {
         this.view.control = control;
-        await this.updateRoot();
+        await this.save();
+        await this.updateRoot(true);
+        await this.updateWarning(true);
       }
     }
     const m = await this.findNovaMigration(this.record.trigger.at ?? this.view.startedAt);
@@ -346,14 +649,15 @@ class Tracker {
       if (this.now() - (this.record.trigger.at ?? this.view.startedAt) > MIGRATION_RECORD_WAIT_MS) {
         await this.fail(
           "pre-migration",
-          "Nova accepted the request but never created a migration record for it.",
+          "MIGRATION_NOT_RECORDED: Nova accepted the request but never created a migration record for it. Check nova-conductor's and nova-scheduler's logs, then try again.",
         );
       }
       return;
     }
     const before = this.view.novaStatus;
     this.adopt(m);
-    if (before === null && this.view.novaMigrationId !== null) await this.updateRoot();
+    // The root gains its Abort button now that Nova knows the migration: show it without pacing.
+    if (before === null && this.view.novaMigrationId !== null) await this.updateRoot(true);
     const status = m.status.toLowerCase();
     if (NOVA_FINAL_FAILED.has(status)) {
       await this.fail(
@@ -388,70 +692,210 @@ class Tracker {
 
   private async trackPrecopy(m: NovaMigration): Promise<void> {
     const sample = await this.sample(m);
-    if (sample) {
-      this.samples.push(sample);
-      if (this.samples.length > MAX_SAMPLES) this.samples.splice(0, this.samples.length - MAX_SAMPLES);
-    }
     const firstTime = !this.record.postedPhases.includes("precopy");
-    const report = this.samples.length > 0 ? await this.analyze() : null;
+    const current = this.currentSource === null ? [] : this.series[this.currentSource];
+    const report = current.length > 0 ? await this.analyze(current) : null;
     this.view.precopy = toProgress(m, sample, report, this.view.precopy);
     if (firstTime) {
       await this.postPhase("precopy");
       this.lastProgressEditAt = this.now();
     } else if (this.now() - this.lastProgressEditAt >= PROGRESS_EDIT_MIN_INTERVAL_MS) {
       this.lastProgressEditAt = this.now();
-      await this.deps.notifier.update(
-        this.view.channel,
-        this.record.posts["phase:precopy"]!,
-        renderPhase(this.view, "precopy", this.now()),
-      );
+      await this.edit(this.record.posts["phase:precopy"], this.renderPrecopyReply(), false);
     }
-    if (report?.verdict === "not-converging" && !this.record.notConvergingPosted) {
-      this.view.status = "not-converging";
-      this.view.stuck = { sinceIteration: report.iterations, reason: report.reason };
-      this.record.notConvergingPosted = true;
-      await this.reply("not-converging", renderNotConverging(this.view));
-      await this.save();
-      await this.updateRoot(true);
-      if (this.deps.onTrouble) await this.deps.onTrouble(this.record, "not-converging");
-    }
+    if (report !== null && sample !== null) await this.judge(report);
     await this.save();
   }
 
-  private async analyze(): Promise<ConvergenceReport> {
-    const opts =
-      this.view.source && this.deps.downtimeFor ? await this.deps.downtimeFor(this.view.source) : undefined;
-    return analyzeConvergence(this.samples, opts ?? {});
+  /** Debounced verdicts: the warning goes out once the verdict held for two polls, and is edited when it no longer holds. */
+  private async judge(report: ConvergenceReport): Promise<void> {
+    const w = this.watch;
+    if (report.verdict === w.verdict) w.streak += 1;
+    else {
+      w.verdict = report.verdict;
+      w.streak = 1;
+    }
+    if (w.streak < VERDICT_CONFIRM_POLLS) return;
+    if (report.verdict === "not-converging") {
+      if (!this.record.notConvergingPosted) {
+        w.facts = this.factsOf(report);
+        this.view.status = "not-converging";
+        this.view.stuck = { sinceIteration: report.iterations, reason: report.reason };
+        this.record.notConvergingPosted = true;
+        await this.reply("not-converging", renderNotConverging(this.view, w.facts));
+        await this.save();
+        await this.updateRoot(true);
+        if (this.deps.onTrouble) await this.deps.onTrouble(this.record, "not-converging");
+      } else if (w.facts?.later) {
+        w.facts.later = null;
+        this.view.status = "not-converging";
+        await this.updateWarning(true);
+        await this.updateRoot(true);
+      }
+      return;
+    }
+    if (
+      (report.verdict === "throttling" || report.verdict === "converging") &&
+      w.facts !== null &&
+      w.facts.later?.state !== report.verdict
+    ) {
+      w.facts.later = { state: report.verdict, reason: report.reason };
+      if (this.view.status === "not-converging") this.view.status = "running";
+      await this.updateWarning(true);
+      await this.updateRoot(true);
+    }
   }
 
-  /** One sample: `virsh domjobinfo` on the source when reachable, else Nova's memory counters. */
+  private factsOf(report: ConvergenceReport): NotConvergingFacts {
+    return {
+      iteration: report.iterations,
+      minRemainingPerIteration: report.minRemainingPerIteration,
+      sampledIterations: report.sampledIterations,
+      remainingAtSyncPerIteration: report.remainingAtSyncPerIteration,
+      dirtyRateBytesPerS: report.dirtyRateBytesPerS,
+      transferRateBytesPerS: report.transferRateBytesPerS,
+      expectedDowntimeMs: report.expectedDowntimeMs,
+      downtimeLimitMs: report.downtimeLimitMs,
+      finalDowntimeMs: report.finalDowntimeMs,
+      throttlePercent: report.throttlePercent,
+      reason: report.reason,
+      source: this.currentSource,
+      novaWillDo: this.novaWillDo(report),
+      later: null,
+    };
+  }
+
+  /** What Nova's own timeouts will do, from the source's nova.conf figures. */
+  private novaWillDo(report: ConvergenceReport): string | null {
+    const d = this.downtime;
+    if (d === undefined) return null;
+    if (d.progressTimeoutS !== undefined && d.progressTimeoutS > 0) {
+      return `Nova aborts it once the memory still to copy has made no new low for ${d.progressTimeoutS} s (live_migration_progress_timeout on ${d.release ?? "this release"})`;
+    }
+    if (d.completionTimeoutS !== undefined && d.completionTimeoutS > 0) {
+      const left = Math.max(0, d.completionTimeoutS - report.elapsedS);
+      const action = d.timeoutAction === "force_complete" ? "force-completes" : "aborts";
+      return `Nova ${action} it after ${d.completionTimeoutS} s in total, about ${Math.round(left)} s from now (live_migration_completion_timeout)`;
+    }
+    return "Nova has no timeout configured and keeps copying for ever";
+  }
+
+  private async analyze(samples: MigrationSample[]): Promise<ConvergenceReport> {
+    if (this.downtime === undefined && this.view.source) {
+      const ramMb = this.view.flavor?.ramMb ?? null;
+      this.downtime = await this.downtimeFor(this.view.source, ramMb === null ? null : ramMb * 1024 * 1024);
+    }
+    const d = this.downtime;
+    return analyzeConvergence(samples, {
+      ...(d?.downtimeLimitMs !== undefined && { downtimeLimitMs: d.downtimeLimitMs }),
+      ...(d?.finalDowntimeMs !== undefined && { finalDowntimeMs: d.finalDowntimeMs }),
+      ...(d?.downtimeSchedule !== undefined && { downtimeSchedule: d.downtimeSchedule }),
+    });
+  }
+
+  private reachable(host: string | null | undefined): host is string {
+    if (!host || !(this.deps.hosts.has?.(host) ?? true)) return false;
+    return this.now() >= (this.hostDownUntil.get(host) ?? 0);
+  }
+
+  /** Runs a catalogue command for evidence; an SSH failure marks the host down for a while. */
+  private async evidence(
+    host: string,
+    command: Parameters<HostsPort["run"]>[1],
+  ): Promise<{ ok: true; stdout: string; stderr: string; exitCode: number } | { ok: false; why: string }> {
+    try {
+      const res = await this.deps.hosts.run(host, command, {
+        timeoutMs: this.evidenceTimeoutMs,
+        allowNonZeroExit: true,
+      });
+      return { ok: true, ...res };
+    } catch (err) {
+      this.hostDownUntil.set(host, this.now() + HOST_RETRY_AFTER_MS);
+      const code = (err as { code?: string }).code;
+      const why = `${host} unreachable over SSH${code ? ` (${code})` : ""}`;
+      this.log.warn("host evidence unavailable", { host, kind: command.kind, err });
+      return { ok: false, why };
+    }
+  }
+
+  private keep(sample: MigrationSample, detail: string | null): MigrationSample {
+    const list = this.series[sample.source];
+    list.push(sample);
+    if (list.length > MAX_SAMPLES) list.splice(0, list.length - MAX_SAMPLES);
+    if (this.currentSource !== sample.source || this.record.sourceDetail !== detail) {
+      this.log.info("pre-copy figures source", { source: sample.source, detail });
+    }
+    this.currentSource = sample.source;
+    this.record.sourceDetail = detail;
+    return sample;
+  }
+
+  /**
+   * One fresh sample, from the best source available: `virsh domjobinfo` on the source host, else
+   * Nova's periodic progress line in the source's nova-compute log, else Nova's API memory counters.
+   * Null when there is nothing new (e.g. no new progress line since the last poll).
+   */
   private async sample(m: NovaMigration): Promise<MigrationSample | null> {
-    const t = (this.now() - (this.record.trigger.at ?? this.view.startedAt)) / 1000;
     const source = this.view.source;
     const domain = this.view.instanceName;
-    if (source && domain && (this.deps.hosts.has?.(source) ?? true)) {
-      try {
-        const res = await this.deps.hosts.run(
-          source,
-          { kind: "virsh-domjobinfo", domain },
-          { timeoutMs: EVIDENCE_TIMEOUT_MS, allowNonZeroExit: true },
-        );
-        if (res.exitCode === 0) {
-          const s = parseDomjobinfo(res.stdout);
-          if (s && s.jobType !== "none") return s;
-        }
-      } catch (err) {
-        this.log.warn("domjobinfo unavailable; using Nova's counters", { host: source, err });
+    let why: string;
+    if (!source || !(this.deps.hosts.has?.(source) ?? true)) {
+      why = `${source ?? "the source host"} is not in migbot's inventory`;
+    } else if (!this.reachable(source)) {
+      why = `${source} unreachable over SSH; retrying in a while`;
+    } else if (!domain) {
+      why = "Nova does not say the libvirt domain name";
+    } else {
+      const res = await this.evidence(source, { kind: "virsh-domjobinfo", domain });
+      if (res.ok && res.exitCode === 0) {
+        const s = parseDomjobinfo(res.stdout);
+        // A job of type None: QEMU has not started (or has just ended); wait for the next poll.
+        return s.jobType === "none" ? null : this.keep(s, null);
       }
+      why = res.ok
+        ? `virsh domjobinfo failed: ${res.stderr.trim().split("\n")[0] || `exit ${res.exitCode}`}`
+        : res.why;
     }
+    const fromLog = await this.logSample(source, why);
+    if (fromLog !== "unavailable") return fromLog;
     if (m.memoryTotalBytes === null) return null;
-    return {
-      t,
-      source: "nova-api",
-      ...(m.memoryTotalBytes !== null && { memoryTotalBytes: m.memoryTotalBytes }),
-      ...(m.memoryProcessedBytes !== null && { memoryProcessedBytes: m.memoryProcessedBytes }),
-      ...(m.memoryRemainingBytes !== null && { memoryRemainingBytes: m.memoryRemainingBytes }),
-    };
+    const t = (this.now() - (this.record.trigger.at ?? this.view.startedAt)) / 1000;
+    return this.keep(
+      {
+        t,
+        source: "nova-api",
+        jobType: "unbounded",
+        memoryTotalBytes: m.memoryTotalBytes,
+        ...(m.memoryProcessedBytes !== null && { memoryProcessedBytes: m.memoryProcessedBytes }),
+        ...(m.memoryRemainingBytes !== null && { memoryRemainingBytes: m.memoryRemainingBytes }),
+      },
+      `${why}; the nova-compute log is unreachable too`,
+    );
+  }
+
+  /**
+   * Nova's progress line from the source's log: a new sample, null when the log is readable and
+   * already used but has no new line yet, or "unavailable" (unreachable, or no line for this migration).
+   */
+  private async logSample(
+    source: string | null,
+    why: string,
+  ): Promise<MigrationSample | null | "unavailable"> {
+    if (!this.reachable(source) || !this.view.serverId) return "unavailable";
+    const res = await this.evidence(source, {
+      kind: "tail-log",
+      path: DEFAULT_NOVA_COMPUTE_LOG_PATH,
+      lines: FAILURE_LOG_LINES,
+    });
+    if (!res.ok || res.exitCode !== 0) return "unavailable";
+    const { samples } = readInstanceLog(res.stdout, this.view.serverId);
+    const seen = this.series["nova-log"];
+    const lastT = seen.at(-1)?.t ?? -1;
+    const fresh = samples.filter((s) => s.t > lastT);
+    if (fresh.length === 0)
+      return seen.length > 0 && this.currentSource === "nova-log" ? null : "unavailable";
+    for (const s of fresh.slice(0, -1)) this.keep(s, why);
+    return this.keep(fresh.at(-1)!, why);
   }
 
   private async loadReservation(): Promise<void> {
@@ -474,25 +918,17 @@ class Tracker {
     }
   }
 
-  /** Downtime of the finished job, from `virsh domjobinfo --completed` on the source. */
+  /** Downtime of the finished job, from `virsh domjobinfo --completed` on the source, else the destination. */
   private async loadDowntime(): Promise<void> {
-    const source = this.view.source;
     const domain = this.view.instanceName;
-    if (!source || !domain || !(this.deps.hosts.has?.(source) ?? true)) return;
-    for (const host of [source, this.view.destination].filter((h): h is string => !!h)) {
-      try {
-        const res = await this.deps.hosts.run(
-          host,
-          { kind: "virsh-domjobinfo", domain, completed: true },
-          { timeoutMs: EVIDENCE_TIMEOUT_MS, allowNonZeroExit: true },
-        );
-        const s = res.exitCode === 0 ? parseDomjobinfo(res.stdout) : null;
-        if (s?.downtimeMs !== undefined) {
-          this.view.downtimeMs = s.downtimeMs;
-          return;
-        }
-      } catch (err) {
-        this.log.warn("completed job info unavailable", { host, err });
+    if (!domain) return;
+    for (const host of [this.view.source, this.view.destination]) {
+      if (!this.reachable(host)) continue;
+      const res = await this.evidence(host, { kind: "virsh-domjobinfo", domain, completed: true });
+      const s = res.ok && res.exitCode === 0 ? parseDomjobinfo(res.stdout) : null;
+      if (s?.downtimeMs !== undefined) {
+        this.view.downtimeMs = s.downtimeMs;
+        return;
       }
     }
   }
@@ -508,26 +944,23 @@ class Tracker {
     await this.postPhase("stop-and-copy");
     this.view.status = "completed";
     this.view.phase = "commitment";
-    if (this.record.posts["phase:precopy"]) {
-      await this.deps.notifier.update(
-        this.view.channel,
-        this.record.posts["phase:precopy"],
-        renderPhase(this.view, "precopy", this.now()),
-        { urgent: true },
-      );
-    }
+    await this.edit(this.record.posts["phase:precopy"], this.renderPrecopyReply(), true);
     await this.postPhase("commitment");
     await this.save();
+    await this.updateWarning(true);
     await this.updateRoot(true);
   }
 
   private async finishAborted(): Promise<void> {
     this.view.status = "aborted";
     this.view.endedAt = this.now();
+    const quoted = await this.explainingLines(this.view.source);
+    const by =
+      this.view.control?.action === "abort" ? ` (abort requested by <@${this.view.control.by}>)` : "";
     this.view.failure = {
       phase: this.view.phase,
-      message: `Nova cancelled the live migration${this.view.control?.action === "abort" ? ` (abort requested by <@${this.view.control.by}>)` : ""}.`,
-      logLines: await this.logLines(this.view.source),
+      message: `Nova cancelled the live migration${by}; the VM keeps running on ${this.view.source ?? "its source host"}.`,
+      logLines: quoted.map((q) => q.text),
     };
     await this.postFailure();
   }
@@ -535,12 +968,12 @@ class Tracker {
   private async fail(phase: PhaseName, message: string, logHost?: string): Promise<void> {
     this.view.status = "failed";
     this.view.endedAt = this.now();
-    const lines = await this.logLines(logHost ?? this.view.source);
-    const destLines =
-      this.view.destination && this.view.destination !== logHost
-        ? await this.logLines(this.view.destination)
-        : [];
-    this.view.failure = { phase, message, logLines: [...lines, ...destLines].slice(-12) };
+    const hosts = [logHost ?? this.view.source, this.view.destination].filter(
+      (h, i, all): h is string => !!h && all.indexOf(h) === i,
+    );
+    const lines: string[] = [];
+    for (const host of hosts) lines.push(...(await this.explainingLines(host)).map((q) => q.text));
+    this.view.failure = { phase, message, logLines: lines.slice(-FAILURE_QUOTED_LINES) };
     await this.postFailure();
     if (this.deps.onTrouble) await this.deps.onTrouble(this.record, "failed");
   }
@@ -551,43 +984,34 @@ class Tracker {
       this.record.failurePosted = true;
     }
     await this.save();
+    await this.edit(this.record.posts["phase:precopy"], this.renderPrecopyReply(), true);
+    await this.updateWarning(true);
     await this.updateRoot(true);
   }
 
   /** Nova's API says only "error"; the reason is in the nova-compute logs, quoted in the thread. */
   private async failureMessage(m: NovaMigration): Promise<string> {
-    const lines = [
-      ...(await this.logLines(m.sourceCompute)),
-      ...(m.destCompute ? await this.logLines(m.destCompute) : []),
-    ];
-    const explaining = lines.filter((l) =>
-      /ERROR|pre-check|failure|incompatible|not completed|stuck/i.test(l),
-    );
-    const last = explaining.at(-1);
-    const why = last
-      ? last.replace(/^.*?(?:\] |\] \[instance: [0-9a-f-]+\] )/, "")
-      : "no reason in the nova-compute log";
-    return `Nova set the migration to ${m.status}: ${why}`;
+    for (const host of [m.sourceCompute, m.destCompute]) {
+      const why = explainNovaEnd(await this.explainingLines(host), m.sourceCompute);
+      if (why !== null) return `Nova set the migration to ${m.status}. ${why}`;
+    }
+    return `MIGRATION_FAILED: Nova set the migration to ${m.status} and its nova-compute logs give no reason migbot can read. Look at nova-compute's log on ${m.sourceCompute}${m.destCompute ? ` and ${m.destCompute}` : ""}.`;
   }
 
-  /** The nova-compute log lines about this VM (by instance uuid), newest last. */
-  private async logLines(host: string | null | undefined): Promise<string[]> {
-    if (!host || !(this.deps.hosts.has?.(host) ?? true) || !this.view.serverId) return [];
-    try {
-      const res = await this.deps.hosts.run(
-        host,
-        { kind: "tail-log", path: "/var/log/nova/nova-compute.log", lines: FAILURE_LOG_LINES },
-        { timeoutMs: EVIDENCE_TIMEOUT_MS, allowNonZeroExit: true },
-      );
-      return res.stdout
-        .split("\n")
-        .filter((l) => l.includes(this.view.serverId!) && /WARNING|ERROR|INFO/.test(l))
-        .slice(-6)
-        .map((l) => `${host}: ${l}`);
-    } catch (err) {
-      this.log.warn("nova-compute log unavailable", { host, err });
-      return [];
-    }
+  /** The nova-compute log lines that explain this instance's latest migration, host-prefixed, oldest first. */
+  private async explainingLines(
+    host: string | null | undefined,
+  ): Promise<{ event: NovaLogEvent; text: string }[]> {
+    if (!this.reachable(host) || !this.view.serverId) return [];
+    const res = await this.evidence(host, {
+      kind: "tail-log",
+      path: DEFAULT_NOVA_COMPUTE_LOG_PATH,
+      lines: FAILURE_LOG_LINES,
+    });
+    if (!res.ok || res.exitCode !== 0) return [];
+    return readInstanceLog(res.stdout, this.view.serverId)
+      .explaining.slice(-FAILURE_QUOTED_LINES)
+      .map((q) => ({ event: q.event, text: `${host}: ${q.text}` }));
   }
 }
 
@@ -600,7 +1024,7 @@ function toProgress(
   const p = previous ?? emptyPrecopy();
   return {
     ...p,
-    iteration: s?.iteration ?? p.iteration,
+    iteration: s?.iteration ?? (s ? (r?.iterations ?? p.iteration) : p.iteration),
     memoryTotalBytes: s?.memoryTotalBytes ?? m.memoryTotalBytes ?? p.memoryTotalBytes,
     memoryProcessedBytes: s?.memoryProcessedBytes ?? m.memoryProcessedBytes ?? p.memoryProcessedBytes,
     memoryRemainingBytes: s?.memoryRemainingBytes ?? m.memoryRemainingBytes ?? p.memoryRemainingBytes,

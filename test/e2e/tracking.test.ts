@@ -1,0 +1,479 @@
+/**
+ * Migration tracking end to end, on the sandbox: `db-1` (8 GiB, dirtying 300 MiB/s over 1 GiB) on
+ * compute-1 cannot converge over its 1 GbE link to compute-2 without auto-converge. The thread must
+ * say so by the third pre-copy iteration with the numbers and buttons; Abort and Force complete must
+ * work from the buttons and from `/migrate abort|force-complete`; Nova's own timeouts must be
+ * explained with nova-compute's log lines; and when `virsh domjobinfo` cannot be read the tracker
+ * must fall back to the log, then to Nova's counters, and say which it used.
+ *
+ * The sandbox clock is driven by the test (time scale 0 + `advance`), so a scenario can run at
+ * 10 model seconds per real second while the tracker watches iterations, and faster while waiting
+ * for Nova's timeouts.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { waitForIdle } from "../../src/cli/console-chat";
+import { silentLogger } from "../../src/log";
+import type { HostsPort } from "../../src/migration/ports";
+import { runMigration } from "../../src/migration/run-migration";
+import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
+import type { SandboxMigration } from "../../src/sandbox/cloud";
+import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
+
+/** Model seconds per real second while the tracker watches pre-copy iterations (~9 model s each). */
+const WATCH_SPEED = 10;
+/** Model seconds per real second while waiting for Nova's own timeouts. */
+const FAST_SPEED = 60;
+const CLOCK_TICK_MS = 50;
+const POLL_INTERVAL_MS = 200;
+const WAIT_MS = 20_000;
+
+const ALICE = "U0ALICE01";
+const CAROL = "U0CAROL01";
+
+interface Harness {
+  stack: SandboxStack;
+  speed: number;
+  timer: NodeJS.Timeout;
+  events: SlackMessageEvent[];
+}
+
+async function startHarness(): Promise<Harness> {
+  const stack = await startSandboxStack({
+    redisUrl: inject("redisUrl"),
+    prefix: `track-${randomUUID()}`,
+    timeScale: 0,
+    pollIntervalMs: POLL_INTERVAL_MS,
+  });
+  const h: Harness = { stack, speed: WATCH_SPEED, timer: undefined as unknown as NodeJS.Timeout, events: [] };
+  h.timer = setInterval(() => stack.sandbox.cloud.advance((CLOCK_TICK_MS / 1000) * h.speed), CLOCK_TICK_MS);
+  stack.slack.events.on("message", (e: SlackMessageEvent) => h.events.push(e));
+  lastThread = () => {
+    const root = stack.slack.messages(SANDBOX_CHANNEL.id).at(-1);
+    return root ? [root.text, ...root.replies.map((r) => r.text)].join("\n  | ") : "none";
+  };
+  return h;
+}
+
+async function stopHarness(h: Harness | undefined): Promise<void> {
+  if (!h) return;
+  clearInterval(h.timer);
+  await h.stack.stop();
+}
+
+let lastThread = () => "";
+
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last thread: ${lastThread()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function rootOf(h: Harness, ts: string): StoredMessage {
+  const root = h.stack.slack.messages(SANDBOX_CHANNEL.id).find((m) => m.ts === ts);
+  if (!root) throw new Error(`no root ${ts}`);
+  return root;
+}
+
+function replyStarting(h: Harness, rootTs: string, prefix: string | RegExp): StoredMessage | undefined {
+  return rootOf(h, rootTs).replies.find((r) =>
+    typeof prefix === "string" ? r.text.startsWith(prefix) : prefix.test(r.text),
+  );
+}
+
+function latestMigration(h: Harness, vm: string): SandboxMigration {
+  const m = [...h.stack.sandbox.cloud.migrations].reverse().find((x) => x.vm.name === vm);
+  if (!m) throw new Error(`no sandbox migration of ${vm}`);
+  return m;
+}
+
+/** db-1 runs on compute-1 or compute-2 (the only Mitaka pair); migrate it to the other one. */
+async function migrateDb(h: Harness): Promise<{ rootTs: string; source: string; dest: string }> {
+  await waitForIdle(h.stack);
+  const server = await h.stack.nova.findServer("db-1");
+  const source = server!.host!;
+  const dest = source === "compute-1" ? "compute-2" : "compute-1";
+  const before = h.stack.slack.messages(SANDBOX_CHANNEL.id).length;
+  const res = await h.stack.slack.slashCommand({
+    user: "alice",
+    channel: "ops",
+    command: "/migrate",
+    text: `db-1 to ${dest}`,
+  });
+  expect(res.status).toBe(200);
+  const root = await until("the root message", () => h.stack.slack.messages(SANDBOX_CHANNEL.id)[before]);
+  return { rootTs: root.ts, source, dest };
+}
+
+const notConvergingRe = /is not converging/;
+
+describe("db-1 on the sandbox: verdict, buttons and commands", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await stopHarness(h);
+  });
+
+  test("is flagged not converging by its third iteration, with the numbers and buttons; Abort from the warning leaves it on its source", async () => {
+    h.speed = WATCH_SPEED;
+    let sandboxIterationAtWarning: number | null = null;
+    const onMessage = (e: SlackMessageEvent) => {
+      if (e.type === "post" && notConvergingRe.test(e.text) && sandboxIterationAtWarning === null) {
+        sandboxIterationAtWarning = latestMigration(h, "db-1").job?.iteration ?? null;
+      }
+    };
+    h.stack.slack.events.on("message", onMessage);
+    const { rootTs, source } = await migrateDb(h);
+    expect(source).toBe("compute-1");
+
+    const warning = await until("the not-converging warning", () =>
+      replyStarting(h, rootTs, notConvergingRe),
+    );
+    h.stack.slack.events.off("message", onMessage);
+    const shown = Number(/judged in pre-copy iteration (\d+)/.exec(warning.text)?.[1]);
+    expect(shown).toBeGreaterThanOrEqual(3);
+    expect(shown).toBeLessThanOrEqual(3);
+    // The sandbox's own counter when the warning was posted: still the third iteration.
+    expect(sandboxIterationAtWarning).not.toBeNull();
+    expect(sandboxIterationAtWarning!).toBeLessThanOrEqual(3);
+    // The numbers: per-iteration minima, dirty vs transfer rate, expected vs final allowed downtime
+    // (compute-1 runs Mitaka with nova's defaults: 500 ms final, 150 s progress timeout).
+    expect(warning.text).toMatch(
+      /min remaining per iteration: #1 [\d.]+ (GiB|MiB) · #2 [\d.]+ (GiB|MiB) · #3/,
+    );
+    expect(warning.text).toMatch(/dirty rate ≥ \d+(\.\d)? MiB\/s against transfer rate 112 MiB\/s/);
+    expect(warning.text).toMatch(/expected downtime [\d.]+ s against a final allowed downtime of 500 ms/);
+    expect(warning.text).toMatch(/no new low for 150 s \(live_migration_progress_timeout on mitaka\)/);
+    const buttons = h.stack.slack.findButtons(SANDBOX_CHANNEL.id).filter((b) => b.messageTs === warning.ts);
+    expect(buttons.map((b) => b.label).sort()).toEqual(["Abort", "Force complete"]);
+    // The root says so too, and still offers Abort.
+    expect(rootOf(h, rootTs).text).toMatch(/Not converging in pre-copy/);
+    expect(JSON.stringify(rootOf(h, rootTs).blocks)).toContain("migration_abort");
+
+    // Carol has no role: refused privately; Alice (operator) may not force-complete.
+    await h.stack.slack.clickButton({ user: "carol", channel: "ops", messageTs: warning.ts, label: "Abort" });
+    await until("carol's refusal", () =>
+      h.stack.slack.ephemeralMessages(CAROL).find((m) => /Only migbot operators may abort/.test(m.text)),
+    );
+    await h.stack.slack.clickButton({
+      user: "alice",
+      channel: "ops",
+      messageTs: warning.ts,
+      label: "Force complete",
+    });
+    await until("alice's refusal", () =>
+      h.stack.slack
+        .ephemeralMessages(ALICE)
+        .find((m) => /Only migbot approvers may force-complete/.test(m.text)),
+    );
+    expect(latestMigration(h, "db-1").job?.paused).toBe(false);
+
+    await h.stack.slack.clickButton({ user: "alice", channel: "ops", messageTs: warning.ts, label: "Abort" });
+    const root = await until("the aborted root", () => {
+      const r = rootOf(h, rootTs);
+      return /Aborted after/.test(r.text) ? r : undefined;
+    });
+    expect(root.text).toMatch(/the VM keeps running on `compute-1`/);
+    expect(JSON.stringify(root.blocks)).not.toContain("migration_abort");
+    const failure = replyStarting(h, rootTs, /db-1 was aborted during iterative pre-copy/)!;
+    expect(failure.text).toMatch(/abort requested by <@U0ALICE01>/);
+    expect(JSON.stringify(failure.blocks)).toMatch(/Migration operation was cancelled/);
+    const edited = replyStarting(h, rootTs, notConvergingRe)!;
+    expect(edited.text).toMatch(/Aborted by <@U0ALICE01>; the VM keeps running on compute-1/);
+    expect(JSON.stringify(edited.blocks)).not.toContain("migration_force_complete");
+    expect((await h.stack.nova.findServer("db-1"))?.host).toBe("compute-1");
+    expect(latestMigration(h, "db-1").record.status).toBe("cancelled");
+  });
+
+  test("Nova's progress timeout (Mitaka) is reported with the nova-compute line that explains it", async () => {
+    const { rootTs } = await migrateDb(h);
+    await until("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    h.speed = FAST_SPEED;
+    try {
+      const failure = await until("the failure reply", () =>
+        replyStarting(h, rootTs, /db-1 failed during iterative pre-copy/),
+      );
+      expect(failure.text).toMatch(/MIGRATION_PROGRESS_TIMEOUT: Nova aborted the live migration after \d+ s/);
+      const quoted = JSON.stringify(failure.blocks);
+      expect(quoted).toMatch(
+        /compute-1: \d{4}-\d\d-\d\d [\d:.]+ \d+ WARNING nova\.virt\.libvirt\.driver .*Live migration stuck for \d+ sec/,
+      );
+      expect(quoted).toContain("[instance: 5a1dc0de-7e57-4b1d-9c1a-000000000031]");
+      // Only db-1's lines are quoted, and only its latest migration's (not the earlier abort).
+      expect(quoted).not.toMatch(/Migration operation was cancelled/);
+      await until("the final root", () => /Failed during iterative pre-copy/.test(rootOf(h, rootTs).text));
+      const warning = replyStarting(h, rootTs, notConvergingRe)!;
+      expect(warning.text).toMatch(/Nova ended it: .*MIGRATION_PROGRESS_TIMEOUT/);
+      expect(JSON.stringify(warning.blocks)).not.toContain("migration_abort");
+      expect((await h.stack.nova.findServer("db-1"))?.host).toBe("compute-1");
+    } finally {
+      h.speed = WATCH_SPEED;
+    }
+  });
+
+  test("the root message's Abort works at any time, before any verdict", async () => {
+    const { rootTs, source } = await migrateDb(h);
+    await until("the root's Abort button", () =>
+      h.stack.slack
+        .findButtons(SANDBOX_CHANNEL.id)
+        .find((b) => b.messageTs === rootTs && b.label === "Abort"),
+    );
+    await until("the pre-copy reply", () => replyStarting(h, rootTs, "Iterative pre-copy"));
+    expect(latestMigration(h, "db-1").job?.iteration).toBe(1);
+    await h.stack.slack.clickButton({ user: "alice", channel: "ops", messageTs: rootTs, label: "Abort" });
+    await until("the aborted root", () => /Aborted after/.test(rootOf(h, rootTs).text));
+    expect(replyStarting(h, rootTs, notConvergingRe)).toBeUndefined();
+    expect((await h.stack.nova.findServer("db-1"))?.host).toBe(source);
+  });
+
+  test("/migrate abort db-1 and /migrate force-complete db-1 (approvers only)", async () => {
+    const first = await migrateDb(h);
+    await until("the warning", () => replyStarting(h, first.rootTs, notConvergingRe));
+    const abort = await h.stack.slack.slashCommand({
+      user: "alice",
+      channel: "ops",
+      command: "/migrate",
+      text: "abort db-1",
+    });
+    expect(abort.status).toBe(200);
+    await until("the aborted root", () => /Aborted after/.test(rootOf(h, first.rootTs).text));
+    expect((await h.stack.nova.findServer("db-1"))?.host).toBe(first.source);
+
+    const second = await migrateDb(h);
+    await until("the pre-copy reply", () => replyStarting(h, second.rootTs, "Iterative pre-copy"));
+    await until("Nova running the job", () => latestMigration(h, "db-1").record.status === "running");
+    const refused = await h.stack.slack.slashCommand({
+      user: "alice",
+      channel: "ops",
+      command: "/migrate",
+      text: "force-complete db-1",
+    });
+    expect(refused.responseText).toMatch(/Only migbot approvers may force-complete/);
+    const forced = await h.stack.slack.slashCommand({
+      user: "bob",
+      channel: "ops",
+      command: "/migrate",
+      text: "force-complete db-1",
+    });
+    expect(forced.status).toBe(200);
+    await until("completion", () => /Completed in/.test(rootOf(h, second.rootTs).text));
+    expect(replyStarting(h, second.rootTs, "Stop-and-copy")!.text).toMatch(/downtime \d+ (s|ms)/);
+    expect((await h.stack.nova.findServer("db-1"))?.host).toBe(second.dest);
+  });
+
+  test("keeps Slack's budget: one root, one reply per phase, few edits", async () => {
+    await waitForIdle(h.stack);
+    for (const root of h.stack.slack.messages(SANDBOX_CHANNEL.id)) {
+      const titles = root.replies.map(
+        (r) =>
+          /^(Pre-migration|Reservation|Iterative pre-copy|Stop-and-copy|Commitment)\b/.exec(r.text)?.[1] ??
+          (notConvergingRe.test(r.text)
+            ? "warning"
+            : /was aborted|failed during/.test(r.text)
+              ? "end"
+              : r.text),
+      );
+      expect(new Set(titles).size).toBe(titles.length);
+      const precopy = root.replies.find((r) => r.text.startsWith("Iterative pre-copy"));
+      const seconds = Number(root.replies.at(-1)?.ts ?? root.ts) - Number(root.ts) || 1;
+      if (precopy) expect(precopy.edits).toBeLessThanOrEqual(Math.ceil(seconds / 3) + 3);
+    }
+    expect(h.stack.slack.stats().rateLimited).toEqual({});
+  });
+});
+
+describe("db-1 on the sandbox: Nova's completion timeout, the log fallback, Force complete from the warning", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await stopHarness(h);
+  });
+
+  test("the completion timeout (progress timeout off) is reported with its nova-compute line", async () => {
+    // An operator turned Mitaka's progress timeout off and shortened the completion timeout to 30 s
+    // per GiB (8 GiB → 240 s; nova's default 800 s/GiB would be 6,400 s).
+    const host = h.stack.sandbox.cloud.hosts.get("compute-1")!;
+    const conf = host.fs.get("/etc/nova/nova.conf")!;
+    conf.content = conf.content.replace(
+      /^\[libvirt\]\s*$/m,
+      "[libvirt]\nlive_migration_progress_timeout = 0\nlive_migration_completion_timeout = 30",
+    );
+    expect(conf.content).toContain("live_migration_completion_timeout = 30");
+    await h.stack.hosts.run("compute-1", { kind: "systemctl-restart", service: "nova-compute" });
+    await until("nova-compute up again", async () =>
+      (await h.stack.nova.computeServices()).find((s) => s.host === "compute-1" && s.state === "up"),
+    );
+
+    const { rootTs } = await migrateDb(h);
+    const warning = await until("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    expect(warning.text).toMatch(/Nova aborts it after 240 s in total/);
+    h.speed = FAST_SPEED;
+    try {
+      const failure = await until("the failure reply", () =>
+        replyStarting(h, rootTs, /db-1 failed during iterative pre-copy/),
+      );
+      expect(failure.text).toMatch(/MIGRATION_COMPLETION_TIMEOUT: .*not completed after 240 s/);
+      expect(JSON.stringify(failure.blocks)).toMatch(
+        /WARNING nova\.virt\.libvirt\.driver .*Live migration not completed after 240 sec/,
+      );
+      expect((await h.stack.nova.findServer("db-1"))?.host).toBe("compute-1");
+    } finally {
+      h.speed = WATCH_SPEED;
+    }
+  });
+
+  /** Runs the tracker itself on the stack's pieces, with a hosts port the test can degrade. */
+  async function trackDirectly(hosts: HostsPort, evidenceTimeoutMs: number) {
+    await waitForIdle(h.stack);
+    const jobId = `fallback-${randomUUID()}`;
+    const before = h.stack.slack.messages(SANDBOX_CHANNEL.id).length;
+    const run = runMigration(
+      jobId,
+      {
+        type: "migrate",
+        vm: "db-1",
+        destination: "compute-2",
+        channel: SANDBOX_CHANNEL.id,
+        user: ALICE,
+        requestedAt: Date.now(),
+      },
+      {
+        nova: h.stack.nova,
+        hosts,
+        notifier: h.stack.notifier,
+        store: h.stack.store,
+        reply: async () => {},
+        log: silentLogger,
+        pollIntervalMs: POLL_INTERVAL_MS,
+        evidenceTimeoutMs,
+      },
+    );
+    const root = await until("the root message", () => h.stack.slack.messages(SANDBOX_CHANNEL.id)[before]);
+    return { run, rootTs: root.ts, jobId };
+  }
+
+  async function abortDb(): Promise<void> {
+    const server = await h.stack.nova.findServer("db-1");
+    const m = latestMigration(h, "db-1");
+    await h.stack.nova.abortMigration(server!.id, m.record.id);
+  }
+
+  test("virsh domjobinfo failing: the figures come from nova-compute's progress log line, and the reply says so", async () => {
+    h.speed = FAST_SPEED / 2;
+    const libvirtDown: HostsPort = {
+      has: (host) => h.stack.hosts.has!(host),
+      run: async (host, command, opts) =>
+        command.kind === "virsh-domjobinfo"
+          ? {
+              stdout: "",
+              stderr:
+                "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Connection refused\n",
+              exitCode: 1,
+            }
+          : h.stack.hosts.run(host, command, opts),
+    };
+    const { run, rootTs } = await trackDirectly(libvirtDown, 2000);
+    try {
+      const precopy = await until("figures from the log", () => {
+        const r = replyStarting(h, rootTs, "Iterative pre-copy");
+        return r && /figures from nova-compute's progress log line/.test(r.text) ? r : undefined;
+      });
+      expect(precopy.text).toMatch(/virsh domjobinfo failed: error: failed to connect to the hypervisor/);
+      expect(precopy.text).toMatch(/transferred [\d.]+ GiB of 8\.0 GiB/);
+      const record = await h.stack.store.load((await h.stack.store.vmHolder("db-1"))!);
+      expect(record?.view.precopy?.source).toBe("nova-log");
+    } finally {
+      await abortDb();
+      expect(await run).toBe("aborted");
+      h.speed = WATCH_SPEED;
+    }
+  });
+
+  test("source host unreachable over SSH: Nova's API counters, and the reply says so", async () => {
+    h.speed = WATCH_SPEED;
+    const ssh = h.stack.sandbox.sshServers.get("compute-1")!;
+    const { run, rootTs } = await trackDirectly(h.stack.hosts, 500);
+    try {
+      await until("the pre-copy reply", () => replyStarting(h, rootTs, "Iterative pre-copy"));
+      ssh.setResponseDelayMs(5000);
+      ssh.dropAllConnections();
+      const precopy = await until("figures from Nova's API", () => {
+        const r = replyStarting(h, rootTs, "Iterative pre-copy");
+        return r && /figures from Nova's API memory counters/.test(r.text) ? r : undefined;
+      });
+      expect(precopy.text).toMatch(/compute-1 unreachable over SSH/);
+      expect(precopy.text).toMatch(/the nova-compute log is unreachable too/);
+    } finally {
+      ssh.setResponseDelayMs(0);
+      await abortDb();
+      expect(await run).toBe("aborted");
+    }
+  });
+
+  test("source host missing from the inventory: Nova's API counters", async () => {
+    const notInInventory: HostsPort = {
+      has: (host) => host !== "compute-1" && h.stack.hosts.has!(host),
+      run: (host, command, opts) => h.stack.hosts.run(host, command, opts),
+    };
+    const { run, rootTs } = await trackDirectly(notInInventory, 2000);
+    try {
+      const precopy = await until("figures from Nova's API", () => {
+        const r = replyStarting(h, rootTs, "Iterative pre-copy");
+        return r && /figures from Nova's API memory counters/.test(r.text) ? r : undefined;
+      });
+      expect(precopy.text).toMatch(/compute-1 is not in migbot's inventory/);
+    } finally {
+      await abortDb();
+      expect(await run).toBe("aborted");
+    }
+  });
+  test("Force complete from the warning: refused for carol, done for bob (approver), downtime shown", async () => {
+    const { rootTs, dest } = await migrateDb(h);
+    const warning = await until("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    await h.stack.slack.clickButton({
+      user: "carol",
+      channel: "ops",
+      messageTs: warning.ts,
+      label: "Force complete",
+    });
+    await until("carol's refusal", () =>
+      h.stack.slack
+        .ephemeralMessages(CAROL)
+        .find((m) => /Only migbot approvers may force-complete/.test(m.text)),
+    );
+    await h.stack.slack.clickButton({
+      user: "bob",
+      channel: "ops",
+      messageTs: warning.ts,
+      label: "Force complete",
+    });
+    const root = await until("completion", () => {
+      const r = rootOf(h, rootTs);
+      return /Completed in/.test(r.text) ? r : undefined;
+    });
+    expect(root.text).toMatch(/downtime \d+(\.\d+)? ?(s|ms)/);
+    expect(replyStarting(h, rootTs, "Stop-and-copy")!.text).toMatch(/downtime \d+ (s|ms)/);
+    expect(replyStarting(h, rootTs, "Commitment")!.text).toMatch(new RegExp(`db-1 now runs on ${dest}`));
+    expect(replyStarting(h, rootTs, notConvergingRe)!.text).toMatch(
+      /Force-completed by <@U0BOB0001>: the VM was paused for \d+ (s|ms)/,
+    );
+    expect((await h.stack.nova.findServer("db-1"))?.host).toBe(dest);
+    // Nova paused the guest (force_complete) rather than anything else finishing it.
+    const novaLog = h.stack.sandbox.cloud.hosts
+      .get(latestMigration(h, "db-1").record.sourceCompute)!
+      .fs.get("/var/log/nova/nova-compute.log")!.content;
+    expect(novaLog).toContain("Pausing instance to force live migration to complete");
+  });
+});
