@@ -28,7 +28,8 @@ export const CONSOLE_HELP = [
   "Type what you would type in Slack, in #ops:",
   "  /migrate vm-42 to compute-3        /migrate db-1 to compute-2       /migrate status",
   "  /diagnose web-7 to compute-5       /migrate help",
-  "  click <label>                      press a button (waits for it to appear), e.g. click Abort",
+  "  click <label> [in <text>]          press a button (waits for it to appear), e.g. click Abort,",
+  "                                     click Approve in VM restart (the message must contain <text>)",
   "  as <user> <line>                   act as another user: alice (operator), bob (approver), carol (no role)",
   "  help, quit",
 ].join("\n");
@@ -92,6 +93,8 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
     if (!opts.json) out(line);
   };
   let failures = 0;
+  // Buttons this console already pressed: the message losing its buttons can lag the click's ack.
+  const clicked = new Set<string>();
 
   const handle = async (raw: string): Promise<boolean> => {
     let line = raw.trim();
@@ -128,13 +131,14 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
       }
       return true;
     }
-    const click = /^click\s+(.+)$/.exec(line);
+    const click = /^click\s+(.+?)(?:\s+in\s+(.+))?$/.exec(line);
     if (click) {
       const label = click[1]!
         .trim()
         .replace(/^\[|\]$/g, "")
         .toLowerCase();
-      say(`@${user}> click [${click[1]!.trim()}]`);
+      const within = click[2]?.trim().toLowerCase();
+      say(`@${user}> click [${click[1]!.trim()}]${within ? ` in "${click[2]!.trim()}"` : ""}`);
       const deadline = Date.now() + CLICK_WAIT_TIMEOUT_MS;
       for (;;) {
         const found = stack.slack
@@ -142,17 +146,20 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
           .filter(
             (b) =>
               b.label.toLowerCase() === label &&
-              (b.ephemeralFor === undefined || userName(b.ephemeralFor) === user),
+              !clicked.has(`${b.messageTs}:${b.actionId}`) &&
+              (b.ephemeralFor === undefined || userName(b.ephemeralFor) === user) &&
+              (within === undefined || messageText(stack, b.messageTs).toLowerCase().includes(within)),
           );
-        // The oldest such button still on screen: pressed buttons disappear, so repeated clicks walk
-        // through proposals in the order they were posted (the preferred fix first).
-        const newest = found[0];
-        if (newest) {
+        // The oldest matching button not pressed yet: repeated clicks walk through proposals in
+        // the order they were posted (the preferred fix first).
+        const target = found[0];
+        if (target) {
+          clicked.add(`${target.messageTs}:${target.actionId}`);
           const res = await stack.slack.clickButton({
             user,
             channel: SANDBOX_CHANNEL.id,
-            messageTs: newest.messageTs,
-            actionId: newest.actionId,
+            messageTs: target.messageTs,
+            actionId: target.actionId,
           });
           if (res.status !== 200) {
             say(`! the bot answered HTTP ${res.status}`);
@@ -190,6 +197,16 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
     failures++;
   }
   return failures > 0 ? 1 : 0;
+}
+
+/** The text of a channel message or thread reply, for `click <label> in <text>`. */
+function messageText(stack: SandboxStack, ts: string): string {
+  for (const root of stack.slack.messages(SANDBOX_CHANNEL.id)) {
+    if (root.ts === ts) return root.text;
+    const reply = root.replies.find((r) => r.ts === ts);
+    if (reply) return reply.text;
+  }
+  return "";
 }
 
 /** Waits until no job is waiting, active or delayed and every Slack call has gone out. */
