@@ -18,10 +18,13 @@ import {
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { shellQuote } from "../hosts/catalogue";
+import { readSandboxData } from "../sandbox/data-files";
+import { agentPidPath, agentSocketPath } from "./agent-protocol";
 import { LabError } from "./errors";
 import { labPath, mustRun, runCommand, sleep } from "./exec";
 import { buildGuest, DEFAULT_SPIN_ITERATIONS, listDomains } from "./guest";
-import { virsh } from "./host-exec";
+import { inHost, virsh } from "./host-exec";
+import { renderHostScripts } from "./host-scripts";
 import {
   bindSourceDir,
   DEFAULT_STATE_DIR,
@@ -65,6 +68,8 @@ const LIBVIRTD_DAEMONIZE_TIMEOUT_MS = 30_000;
 /** From daemonizing to answering `virsh version`: the first start probes QEMU's capabilities (seconds on 2 busy cores). */
 const LIBVIRTD_READY_TIMEOUT_MS = 90_000;
 const READY_POLL_INTERVAL_MS = 200;
+/** From `systemctl start nova-compute` to the agent serving its socket (node + tsx load, config read). */
+const AGENT_READY_TIMEOUT_MS = 30_000;
 /** After SIGTERM, how long processes get to exit before SIGKILL. */
 const TERM_GRACE_MS = 5_000;
 /** After SIGKILL, how long until a survivor counts as a failure. */
@@ -246,6 +251,48 @@ async function makeHostFiles(plan: LabPlan, host: LabHostPlan, hostKeys: Map<str
   for (const bind of host.binds) mkdirSync(bind.source, { recursive: true });
   // libvirt-daemon-system's packaging normally makes this; QEMU's serial and stdio logs go there.
   mkdirSync(join(bindSourceDir(host.dir, "/var/log/libvirt"), "qemu"), { recursive: true });
+  writeFile(host.declaredCpuPath, readSandboxData(`cputestdata/${host.declaredCpuFile}`));
+  const releases = Object.fromEntries(plan.hosts.map((h) => [h.name, h.release]));
+  const scripts = renderHostScripts({ stateDir: plan.stateDir, releases });
+  for (const [name, text] of Object.entries(scripts)) {
+    writeFile(join(bindSourceDir(host.dir, "/usr/local/sbin"), name), text, 0o755);
+  }
+}
+
+/** Starts a host's nova-compute agent the way an operator would: `systemctl start nova-compute` inside it. */
+async function startAgent(state: LabState, host: LabHostPlan): Promise<number> {
+  await mustRun(inHost(state, host.name, ["/usr/local/sbin/systemctl", "start", "nova-compute"]), {
+    timeoutMs: QUICK_COMMAND_TIMEOUT_MS,
+    what: `starting nova-compute on ${host.name}`,
+  });
+  const pidPath = agentPidPath(state.stateDir, host.name);
+  await pollUntil(`nova-compute agent of ${host.name} serving`, AGENT_READY_TIMEOUT_MS, async () => {
+    const unit = readFileIfThere(join(host.dir, "nova-compute.unit"));
+    if (unit === "failed") {
+      throw new LabError(
+        "LAB_COMMAND_FAILED",
+        `nova-compute on ${host.name} failed to start: ${lastLines(join(bindSourceDir(host.dir, "/var/log/nova"), "nova-compute.log"), 3)} ${lastLines(join(host.dir, "nova-compute.out"), 5)}`,
+      );
+    }
+    return existsSync(agentSocketPath(state.stateDir, host.name)) && existsSync(pidPath);
+  });
+  return Number(readFileSync(pidPath, "utf8").trim());
+}
+
+/** The PID in a host's nova-compute PID file when that process is still the agent (PIDs get reused). */
+export function liveAgentPid(stateDir: string, host: string): number | null {
+  const pid = Number(readFileIfThere(agentPidPath(stateDir, host)) ?? "");
+  if (!Number.isInteger(pid) || pid <= 1) return null;
+  const cmdline = readFileIfThere(`/proc/${pid}/cmdline`);
+  return cmdline?.includes("agent-main") ? pid : null;
+}
+
+function readFileIfThere(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return null;
+  }
 }
 
 async function generateHostKey(host: LabHostPlan): Promise<string> {
@@ -454,6 +501,11 @@ export async function labUp(options: LabUpOptions = {}, say: Say = console.log):
     }
     await Promise.all(others.map((host) => startLibvirtd(state, host, sshdPids.get(host.name)!)));
     saveState(plan.statePath, state);
+    const agentPids = await Promise.all(plan.hosts.map((host) => startAgent(state, host)));
+    plan.hosts.forEach((host, i) => {
+      state.processes.push(recordProcess("nova-compute", host.name, agentPids[i]!));
+    });
+    saveState(plan.statePath, state);
 
     writeFile(plan.knownHostsPath, renderKnownHosts(plan, hostKeys));
     writeFile(plan.sshConfigPath, renderRootSshConfig(plan));
@@ -554,6 +606,13 @@ export async function labDown(
     const targets = new Map<number, RecordedProcess>();
     for (const proc of state.processes) if (isRunning(proc)) targets.set(proc.pid, proc);
     for (const host of state.hosts) {
+      // An agent restarted by the host's `systemctl restart nova-compute` has a PID `up` never saw.
+      const agentPid = liveAgentPid(stateDir, host.name);
+      if (agentPid !== null && !targets.has(agentPid)) {
+        const start = processStartTime(agentPid);
+        if (start !== null)
+          targets.set(agentPid, { role: "nova-compute", host: host.name, pid: agentPid, startTime: start });
+      }
       for (const pid of qemuPidFiles(stateDir, host.name)) {
         const start = processStartTime(pid);
         if (start !== null && !targets.has(pid))
@@ -645,6 +704,8 @@ export interface LabHostStatus {
   namespace: boolean;
   sshd: boolean;
   libvirtd: boolean;
+  /** The host's nova-compute agent runs (whatever PID a restart gave it). */
+  novaCompute: boolean;
   /** Domain name → state, from `virsh list --all` on the host. */
   domains: Record<string, string>;
 }
@@ -672,6 +733,7 @@ export async function labStatus(stateDir: string = DEFAULT_STATE_DIR): Promise<L
       namespace: existsSync(`/run/netns/${h.name}`),
       sshd,
       libvirtd,
+      novaCompute: liveAgentPid(stateDir, h.name) !== null,
       domains: sshd && libvirtd ? await listDomains(state, h.name) : {},
     });
   }
@@ -683,7 +745,7 @@ export function describeStatus(status: LabStatus): string {
   const mark = (ok: boolean) => (ok ? "up" : "DOWN");
   const rows = status.hosts.map((h) => {
     const domains = Object.entries(h.domains).map(([name, st]) => `${name} (${st})`);
-    return `  ${h.name}  ${h.address}  ${h.release.padEnd(7)} netns ${mark(h.namespace)}  sshd ${mark(h.sshd)}  libvirtd ${mark(h.libvirtd)}  domains: ${domains.join(", ") || "none"}`;
+    return `  ${h.name}  ${h.address}  ${h.release.padEnd(7)} netns ${mark(h.namespace)}  sshd ${mark(h.sshd)}  libvirtd ${mark(h.libvirtd)}  nova-compute ${mark(h.novaCompute)}  domains: ${domains.join(", ") || "none"}`;
   });
   return [`migbot lab in ${status.stateDir}${status.complete ? "" : " (not completely up)"}:`, ...rows].join(
     "\n",
@@ -692,5 +754,5 @@ export function describeStatus(status: LabStatus): string {
 
 /** True when every host's namespace, sshd and libvirtd are running. */
 export function allUp(status: LabStatus): boolean {
-  return status.complete && status.hosts.every((h) => h.namespace && h.sshd && h.libvirtd);
+  return status.complete && status.hosts.every((h) => h.namespace && h.sshd && h.libvirtd && h.novaCompute);
 }

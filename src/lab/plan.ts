@@ -25,8 +25,33 @@ export const LAB_SSH_PORT = 22;
 /** Releases given to odd and even hosts, so both nova.conf dialects are always present. */
 export const MITAKA_RELEASE = "mitaka";
 export const NEWTON_PLUS_RELEASE = "zed";
-/** Bandwidth cap written into nova.conf, in MiB/s: low enough that a dirty guest never converges. */
-export const LAB_MIGRATION_BANDWIDTH_MIBPS = 5;
+/**
+ * Bandwidth cap written into nova.conf, in MiB/s: below the dirty guest's ~27 MiB/s, so it never
+ * converges without auto-converge, yet high enough that QEMU's default auto-converge (20 % then
+ * +10 % per two syncs) reaches the needed ~70 % throttle within about a minute.
+ */
+export const LAB_MIGRATION_BANDWIDTH_MIBPS = 8;
+/**
+ * Mitaka's `live_migration_progress_timeout` in the lab's nova.conf, seconds (Nova's default is 150):
+ * a migration that makes no progress is aborted at a short bound.
+ */
+export const LAB_PROGRESS_TIMEOUT_S = 60;
+/**
+ * `live_migration_completion_timeout` (seconds per GiB; Nova counts at least 2 GiB of RAM, so a
+ * 128 MiB guest gets twice this): the bound for releases without a progress timeout.
+ */
+export const LAB_COMPLETION_TIMEOUT_S_PER_GIB = 60;
+
+/**
+ * The CPU each host declares (libvirt cputestdata host CPUs, shipped in src/sandbox/data/cputestdata
+ * with their origin in src/sandbox/data/SOURCES.md), by host index from 1: Haswell, Broadwell,
+ * Skylake, then round again. A Haswell guest runs on Broadwell; a Skylake one does not run on Haswell.
+ */
+export const DECLARED_CPU_FILES = [
+  "x86-cpuid-Core-i7-4600U-host.xml",
+  "x86-cpuid-Core-i7-5600U-host.xml",
+  "x86-cpuid-Core-i5-6600-host.xml",
+] as const;
 
 /** Folders every host gets its own copy of (bind-mounted from its state folder inside its mount namespace). */
 export const PER_HOST_BIND_TARGETS = [
@@ -35,6 +60,8 @@ export const PER_HOST_BIND_TARGETS = [
   "/var/cache/libvirt",
   "/var/log/libvirt",
   "/var/log/nova",
+  // The host's systemctl, nova-compute and virsh (host-scripts.ts): first in sshd's PATH for root.
+  "/usr/local/sbin",
 ] as const;
 
 export interface LabOptions {
@@ -63,6 +90,10 @@ export interface LabHostPlan {
   sshdLogPath: string;
   libvirtdPidPath: string;
   libvirtdStartLogPath: string;
+  /** File name in src/sandbox/data/cputestdata of the CPU this host declares. */
+  declaredCpuFile: string;
+  /** Where the declared CPU is copied: `<host dir>/declared-cpu.xml`. */
+  declaredCpuPath: string;
 }
 
 export interface LabPlan {
@@ -113,6 +144,8 @@ export function planLab(options: LabOptions = {}): LabPlan {
       sshdLogPath: join(dir, "sshd.log"),
       libvirtdPidPath: join(dir, "libvirtd.pid"),
       libvirtdStartLogPath: join(dir, "libvirtd-start.log"),
+      declaredCpuFile: DECLARED_CPU_FILES[(index - 1) % DECLARED_CPU_FILES.length]!,
+      declaredCpuPath: join(dir, "declared-cpu.xml"),
     });
   }
   return {
@@ -257,8 +290,8 @@ export function renderNovaConf(host: LabHostPlan): string {
       "live_migration_downtime = 500",
       "live_migration_downtime_steps = 10",
       "live_migration_downtime_delay = 75",
-      "live_migration_completion_timeout = 800",
-      "live_migration_progress_timeout = 150",
+      `live_migration_completion_timeout = ${LAB_COMPLETION_TIMEOUT_S_PER_GIB}`,
+      `live_migration_progress_timeout = ${LAB_PROGRESS_TIMEOUT_S}`,
       "",
     ].join("\n");
   }
@@ -274,7 +307,7 @@ export function renderNovaConf(host: LabHostPlan): string {
     "live_migration_downtime = 500",
     "live_migration_downtime_steps = 10",
     "live_migration_downtime_delay = 75",
-    "live_migration_completion_timeout = 800",
+    `live_migration_completion_timeout = ${LAB_COMPLETION_TIMEOUT_S_PER_GIB}`,
     "live_migration_permit_post_copy = false",
     "live_migration_permit_auto_converge = false",
     "",
@@ -375,6 +408,8 @@ export function inventoryEntries(plan: LabPlan, fingerprints: ReadonlyMap<string
       privateKeyPath: plan.clientKeyPath,
       hostKeyFingerprints: [fingerprint],
       release: h.release,
+      // Lab hosts have no nova-compute.conf; naming the one file keeps readers from looking for it.
+      novaConfPaths: ["/etc/nova/nova.conf"],
     };
   });
 }

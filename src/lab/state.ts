@@ -5,7 +5,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 
-export type ProcessRole = "sshd" | "libvirtd" | "qemu" | "namespace-member";
+export type ProcessRole = "sshd" | "libvirtd" | "nova-compute" | "qemu" | "namespace-member";
 
 export interface RecordedProcess {
   role: ProcessRole;

@@ -15,11 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import type { HostEntry } from "../../src/hosts/inventory";
 import { listDomains, serialLogPathOnDisk, serialLogSize, startGuest } from "../../src/lab/guest";
-import { findProgram, labDown, namespacesUnavailableReason, readLabState } from "../../src/lab/lab";
+import { labDown, readLabState } from "../../src/lab/lab";
+import { acquireLabLock } from "../../src/lab/lock";
 import { startMigration } from "../../src/lab/migrate";
 import { bindSourceDir } from "../../src/lab/plan";
 import { isRunning, type LabState, processStartTime } from "../../src/lab/state";
 import { PROJECT_ROOT } from "../support/fixtures";
+import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 
 const STATE_DIR = `/run/migbot-lab-test-${process.pid}`;
 const HOSTS = ["cmp1", "cmp2", "cmp3"];
@@ -43,30 +45,7 @@ const SERIAL_GROWTH_WAIT_MS = 4_000;
 const LAB_BANDWIDTH_MIBPS = 5;
 const timings: Record<string, number> = {};
 
-const REQUIRED = [
-  ["ip", "iproute2"],
-  ["sshd", "openssh-server"],
-  ["libvirtd", "libvirt-daemon libvirt-daemon-driver-qemu"],
-  ["virsh", "libvirt-clients"],
-  ["qemu-system-x86_64", "qemu-system-x86"],
-  ["as", "binutils"],
-] as const;
-
-async function gate(): Promise<string | null> {
-  if (process.getuid?.() !== 0) return "not root (the lab creates namespaces, mounts and daemons)";
-  const reason = await namespacesUnavailableReason();
-  if (reason !== null) return `namespaces are not permitted here: ${reason}`;
-  const missing = REQUIRED.filter(([name]) => findProgram(name) === null);
-  if (missing.length > 0) {
-    const hint = `missing ${missing.map(([n]) => n).join(", ")}: run \`apt-get install -y --no-install-recommends ${missing.map(([, d]) => d).join(" ")}\` (.ci/run does)`;
-    // In CI as root with namespaces the lab must run: missing packages are a failure, not a skip.
-    if (process.env.CI === "true") throw new Error(hint);
-    return hint;
-  }
-  return null;
-}
-
-const skipReason = await gate();
+const skipReason = await labSkipReason();
 if (skipReason !== null) console.log(`[lab] skipping the lab end-to-end test: ${skipReason}`);
 
 function cli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -124,22 +103,29 @@ describe.skipIf(skipReason !== null)("lab end to end: real sshd, libvirtd and QE
   let state: LabState;
   let inventory: HostEntry[];
   let upOutput = "";
+  let releaseLock: (() => void) | undefined;
   const domain = "instance-00000001";
 
-  beforeAll(async () => {
-    const started = Date.now();
-    const up = await cli(["up", "--hosts", "3", "--state-dir", STATE_DIR], UP_TIMEOUT_MS);
-    timings.upMs = Date.now() - started;
-    upOutput = up.stdout;
-    if (up.code !== 0) throw new Error(`lab up failed (exit ${up.code}): ${up.stderr}`);
-    state = readLabState(STATE_DIR);
-    inventory = (parseYaml(readFileSync(join(STATE_DIR, "inventory.yaml"), "utf8")) as { hosts: HostEntry[] })
-      .hosts;
-  }, UP_TIMEOUT_MS + 10_000);
+  beforeAll(
+    async () => {
+      releaseLock = await acquireLabLock("test/lab/lab.test.ts", LAB_LOCK_WAIT_MS);
+      const started = Date.now();
+      const up = await cli(["up", "--hosts", "3", "--state-dir", STATE_DIR], UP_TIMEOUT_MS);
+      timings.upMs = Date.now() - started;
+      upOutput = up.stdout;
+      if (up.code !== 0) throw new Error(`lab up failed (exit ${up.code}): ${up.stderr}`);
+      state = readLabState(STATE_DIR);
+      inventory = (
+        parseYaml(readFileSync(join(STATE_DIR, "inventory.yaml"), "utf8")) as { hosts: HostEntry[] }
+      ).hosts;
+    },
+    LAB_LOCK_WAIT_MS + UP_TIMEOUT_MS + 10_000,
+  );
 
   afterAll(async () => {
     // Only when a test failed before the down test ran: never leave a lab behind.
     if (existsSync(join(STATE_DIR, "state.json"))) await labDown(STATE_DIR, () => {});
+    releaseLock?.();
     console.log(`[lab] measured: ${JSON.stringify(timings)}`);
   }, DOWN_TIMEOUT_MS);
 

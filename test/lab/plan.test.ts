@@ -81,7 +81,7 @@ describe("files each host gets", () => {
     expect(mitaka.libvirt!.live_migration_permit_auto_converge).toBeUndefined();
     expect(zed.libvirt!.live_migration_permit_auto_converge).toBe(false);
     expect(zed.libvirt!.live_migration_flag).toBeUndefined();
-    expect(zed.libvirt!.live_migration_bandwidth).toBe("5");
+    expect(zed.libvirt!.live_migration_bandwidth).toBe("8");
   });
 
   it("sshd: key only, no PAM, own host key and the lab client key as the only authorized key", () => {
@@ -174,6 +174,7 @@ describe("host key fingerprints", () => {
       privateKeyPath: "/run/x-lab/client_ed25519",
       hostKeyFingerprints: ["SHA256:bbb"],
       release: "zed",
+      novaConfPaths: ["/etc/nova/nova.conf"],
     });
   });
 });
