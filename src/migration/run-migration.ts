@@ -109,6 +109,8 @@ export interface RunMigrationDeps {
   signal?: AbortSignal;
   /** Timeout of each SSH call while tracking. @defaultValue {@link EVIDENCE_TIMEOUT_MS} */
   evidenceTimeoutMs?: number;
+  /** Least time between routine edits of the pre-copy reply. @defaultValue {@link PROGRESS_EDIT_MIN_INTERVAL_MS} */
+  progressEditIntervalMs?: number;
 }
 
 export class WorkerShuttingDown extends Error {
@@ -699,7 +701,10 @@ class Tracker {
     if (firstTime) {
       await this.postPhase("precopy");
       this.lastProgressEditAt = this.now();
-    } else if (this.now() - this.lastProgressEditAt >= PROGRESS_EDIT_MIN_INTERVAL_MS) {
+    } else if (
+      this.now() - this.lastProgressEditAt >=
+      (this.deps.progressEditIntervalMs ?? PROGRESS_EDIT_MIN_INTERVAL_MS)
+    ) {
       this.lastProgressEditAt = this.now();
       await this.edit(this.record.posts["phase:precopy"], this.renderPrecopyReply(), false);
     }

@@ -11,7 +11,7 @@
  * for Nova's timeouts.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, onTestFinished, test } from "vitest";
 import { waitForIdle } from "../../src/cli/console-chat";
 import { silentLogger } from "../../src/log";
 import type { HostsPort } from "../../src/migration/ports";
@@ -25,7 +25,10 @@ const WATCH_SPEED = 10;
 /** Model seconds per real second while waiting for Nova's own timeouts. */
 const FAST_SPEED = 60;
 const CLOCK_TICK_MS = 50;
+/** 2 model seconds per poll at WATCH_SPEED: about four polls per iteration, as at 2 s in production. */
 const POLL_INTERVAL_MS = 200;
+/** The first pass runs fast until this much is left (the last seconds before the first sync run at WATCH_SPEED). */
+const FIRST_PASS_SLOW_BELOW_BYTES = 2 * 1024 ** 3;
 const WAIT_MS = 20_000;
 
 const ALICE = "U0ALICE01";
@@ -34,6 +37,11 @@ const CAROL = "U0CAROL01";
 interface Harness {
   stack: SandboxStack;
   speed: number;
+  /**
+   * Run most of the first pass over memory (~30 model s, nothing to judge yet) at FAST_SPEED once
+   * the thread's pre-copy reply is up (before that the tracker is busy posting phase replies).
+   */
+  fastFirstPass: boolean;
   timer: NodeJS.Timeout;
   events: SlackMessageEvent[];
 }
@@ -45,8 +53,30 @@ async function startHarness(): Promise<Harness> {
     timeScale: 0,
     pollIntervalMs: POLL_INTERVAL_MS,
   });
-  const h: Harness = { stack, speed: WATCH_SPEED, timer: undefined as unknown as NodeJS.Timeout, events: [] };
-  h.timer = setInterval(() => stack.sandbox.cloud.advance((CLOCK_TICK_MS / 1000) * h.speed), CLOCK_TICK_MS);
+  const h: Harness = {
+    stack,
+    speed: WATCH_SPEED,
+    fastFirstPass: true,
+    timer: undefined as unknown as NodeJS.Timeout,
+    events: [],
+  };
+  const cloud = stack.sandbox.cloud;
+  h.timer = setInterval(() => {
+    const firstPass =
+      h.fastFirstPass &&
+      cloud.migrations.some(
+        (m) =>
+          m.record.status === "running" &&
+          m.job !== null &&
+          m.job.iteration === 1 &&
+          m.job.remainingBytes > FIRST_PASS_SLOW_BELOW_BYTES,
+      ) &&
+      stack.slack
+        .messages(SANDBOX_CHANNEL.id)
+        .at(-1)
+        ?.replies.some((r) => r.text.startsWith("Iterative pre-copy"));
+    cloud.advance((CLOCK_TICK_MS / 1000) * (firstPass ? Math.max(h.speed, FAST_SPEED) : h.speed));
+  }, CLOCK_TICK_MS);
   stack.slack.events.on("message", (e: SlackMessageEvent) => h.events.push(e));
   lastThread = () => {
     const root = stack.slack.messages(SANDBOX_CHANNEL.id).at(-1);
@@ -222,6 +252,10 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
   });
 
   test("the root message's Abort works at any time, before any verdict", async () => {
+    h.fastFirstPass = false;
+    onTestFinished(() => {
+      h.fastFirstPass = true;
+    });
     const { rootTs, source } = await migrateDb(h);
     await until("the root's Abort button", () =>
       h.stack.slack
@@ -358,6 +392,7 @@ describe("db-1 on the sandbox: Nova's completion timeout, the log fallback, Forc
         log: silentLogger,
         pollIntervalMs: POLL_INTERVAL_MS,
         evidenceTimeoutMs,
+        progressEditIntervalMs: 1000,
       },
     );
     const root = await until("the root message", () => h.stack.slack.messages(SANDBOX_CHANNEL.id)[before]);

@@ -1,0 +1,347 @@
+/**
+ * The migration runner on real pieces: the sandbox cloud (its Nova over HTTP, its hosts over SSH),
+ * real Redis for the record, and a recording notifier. The sandbox clock only moves when the runner
+ * sleeps between polls (time scale 0), so a run is deterministic: 2 s polls, as in production.
+ */
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { SshExecutor } from "../../src/hosts/executor";
+import { silentLogger } from "../../src/log";
+import type { HostsPort, NotifierPort, SlackText } from "../../src/migration/ports";
+import {
+  explainNovaEnd,
+  novaConfDowntime,
+  PROGRESS_EDIT_MIN_INTERVAL_MS,
+  type RunMigrationDeps,
+  readInstanceLog,
+  runMigration,
+} from "../../src/migration/run-migration";
+import { type MigrationRecord, MigrationStore } from "../../src/migration/store";
+import { createNovaForSandbox } from "../../src/runtime/nova";
+import { hostsPort } from "../../src/runtime/stack";
+import { type Sandbox, startSandbox } from "../../src/sandbox";
+import { readFixture } from "../support/fixtures";
+
+/** Production's default poll interval; one model second per real (fake) second. */
+const POLL_MS = 2000;
+const DB1_UUID = "5a1dc0de-7e57-4b1d-9c1a-000000000031";
+
+interface Sent {
+  kind: "post" | "update";
+  ts: string;
+  threadTs?: string;
+  text: string;
+  at: number;
+  urgent: boolean;
+}
+
+/** A NotifierPort that records what would reach Slack, stamped with the fake clock. */
+function recordingNotifier(clock: {
+  now: number;
+}): NotifierPort & { sent: Sent[]; text(ts: string): string } {
+  const sent: Sent[] = [];
+  let seq = 0;
+  const byKey = new Map<string, string>();
+  return {
+    sent,
+    async post(_channel, msg: SlackText & { thread_ts?: string }, opts) {
+      const known = byKey.get(opts.dedupeKey);
+      if (known) return known;
+      const ts = `1000.${String(++seq).padStart(6, "0")}`;
+      byKey.set(opts.dedupeKey, ts);
+      sent.push({
+        kind: "post",
+        ts,
+        ...(msg.thread_ts && { threadTs: msg.thread_ts }),
+        text: msg.text,
+        at: clock.now,
+        urgent: false,
+      });
+      return ts;
+    },
+    async update(_channel, ts, msg, opts) {
+      sent.push({ kind: "update", ts, text: msg.text, at: clock.now, urgent: opts?.urgent === true });
+    },
+    text(ts) {
+      return sent.filter((s) => s.ts === ts).at(-1)?.text ?? "";
+    },
+  };
+}
+
+let sandbox: Sandbox;
+let hosts: HostsPort & { close(): Promise<void> };
+let redis: Redis;
+let nova: RunMigrationDeps["nova"];
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ timeScale: 0 });
+  hosts = hostsPort(sandbox.hosts, new SshExecutor(sandbox.hosts, { log: silentLogger }));
+  nova = await createNovaForSandbox(sandbox, silentLogger);
+  redis = new Redis(inject("redisUrl"));
+});
+
+afterAll(async () => {
+  await hosts?.close();
+  redis?.disconnect();
+  await sandbox?.stop();
+});
+
+interface Run {
+  clock: { now: number };
+  notifier: ReturnType<typeof recordingNotifier>;
+  store: MigrationStore;
+  trouble: { kind: string; status: string }[];
+  deps: RunMigrationDeps;
+  jobId: string;
+}
+
+function setup(opts: { onPoll?: (run: Run) => void | Promise<void>; hostsPort?: HostsPort } = {}): Run {
+  const clock = { now: sandbox.cloud.wallTime().getTime() };
+  const notifier = recordingNotifier(clock);
+  const store = new MigrationStore(redis, `unit-${randomUUID()}`);
+  const trouble: Run["trouble"] = [];
+  const run = { clock, notifier, store, trouble, jobId: `job-${randomUUID()}` } as Run;
+  run.deps = {
+    nova,
+    hosts: opts.hostsPort ?? hosts,
+    notifier,
+    store,
+    reply: async () => {},
+    log: silentLogger,
+    pollIntervalMs: POLL_MS,
+    now: () => clock.now,
+    sleep: async (ms) => {
+      // Model time moves only while the runner waits, exactly as long as it waits.
+      sandbox.cloud.advance(ms / 1000);
+      clock.now += ms;
+      await opts.onPoll?.(run);
+    },
+    onTrouble: async (record: MigrationRecord, kind) => {
+      trouble.push({ kind, status: record.view.status });
+    },
+    evidenceTimeoutMs: 2000,
+  };
+  return run;
+}
+
+function migrateDb1(run: Run) {
+  return runMigration(
+    run.jobId,
+    {
+      type: "migrate",
+      vm: "db-1",
+      destination: "compute-2",
+      channel: "C0OPS0001",
+      user: "U0ALICE01",
+      requestedAt: run.clock.now,
+    },
+    run.deps,
+  );
+}
+
+function db1Job() {
+  return [...sandbox.cloud.migrations].reverse().find((m) => m.vm.name === "db-1")!;
+}
+
+describe("runMigration on the sandbox (db-1: compute-1 → compute-2, Mitaka, no auto-converge)", () => {
+  beforeEach(async () => {
+    expect((await nova.findServer("db-1"))?.host).toBe("compute-1");
+  });
+
+  it("warns once, by iteration 3, after two polls agree; Nova's progress timeout then ends it, explained from the log", async () => {
+    let iterationAtWarning: number | null = null;
+    const polls: { verdict: string | null; warned: boolean }[] = [];
+    const run = setup({
+      onPoll: async (r) => {
+        const warned = r.notifier.sent.some((s) => /is not converging/.test(s.text));
+        if (iterationAtWarning === null && warned) iterationAtWarning = db1Job().job!.iteration;
+        const record = await r.store.load(r.jobId);
+        polls.push({ verdict: record?.view.precopy?.verdict ?? null, warned });
+      },
+    });
+    const outcome = await migrateDb1(run);
+    expect(outcome).toBe("failed");
+
+    const warnings = run.notifier.sent.filter((s) => s.kind === "post" && /is not converging/.test(s.text));
+    expect(warnings).toHaveLength(1);
+    const warning = warnings[0]!;
+    expect(Number(/pre-copy iteration (\d+)/.exec(warning.text)?.[1])).toBe(3);
+    expect(iterationAtWarning).toBe(3);
+    // Debounced: the first poll judged not converging did not warn; the next one, agreeing, did.
+    const first = polls.findIndex((p) => p.verdict === "not-converging");
+    expect(first).toBeGreaterThan(0);
+    expect(polls[first]!.warned).toBe(false);
+    expect(polls[first + 1]).toEqual({ verdict: "not-converging", warned: true });
+    // Figures from compute-1's nova.conf read over SSH: Mitaka defaults for an 8 GiB VM.
+    expect(warning.text).toMatch(/final allowed downtime of 500 ms/);
+    expect(warning.text).toMatch(/no new low for 150 s/);
+    expect(warning.text).toMatch(/Force complete/);
+    expect(run.trouble).toEqual([
+      { kind: "not-converging", status: "not-converging" },
+      { kind: "failed", status: "failed" },
+    ]);
+
+    const record = (await run.store.load(run.jobId))!;
+    expect(record.view.status).toBe("failed");
+    expect(record.view.failure?.message).toMatch(
+      /^Nova set the migration to error\. MIGRATION_PROGRESS_TIMEOUT: Nova aborted the live migration after 15\d s/,
+    );
+    const quoted = record.view.failure!.logLines;
+    expect(
+      quoted.some((l) =>
+        /^compute-1: .* WARNING nova\.virt\.libvirt\.driver .*Live migration stuck for 15\d sec$/.test(l),
+      ),
+    ).toBe(true);
+    expect(quoted.every((l) => l.includes(`[instance: ${DB1_UUID}]`))).toBe(true);
+    // The warning was edited at the end to say how it ended, urgently, and lost its buttons.
+    const final = run.notifier.sent.filter((s) => s.ts === warning.ts).at(-1)!;
+    expect(final.urgent).toBe(true);
+    expect(final.text).toMatch(/Nova ended it: .*MIGRATION_PROGRESS_TIMEOUT/);
+  }, 60_000);
+
+  it("edits the pre-copy reply at most every few seconds and the root for final states urgently", async () => {
+    let aborted = false;
+    const run = setup({
+      onPoll: (r) => {
+        // An operator aborts once the warning is up (straight at Nova, between two polls).
+        if (!aborted && r.notifier.sent.some((s) => /is not converging/.test(s.text))) {
+          const m = db1Job();
+          sandbox.cloud.abortMigration(m.record.serverId, m.record.id);
+          aborted = true;
+        }
+      },
+    });
+    expect(await migrateDb1(run)).toBe("aborted");
+
+    const posts = run.notifier.sent.filter((s) => s.kind === "post");
+    const root = posts[0]!;
+    expect(posts.filter((p) => p.threadTs === undefined)).toHaveLength(1);
+    const titles = posts
+      .slice(1)
+      .map(
+        (p) =>
+          /^(Pre-migration|Reservation|Iterative pre-copy|Stop-and-copy|Commitment)\b/.exec(p.text)?.[1] ??
+          (/is not converging/.test(p.text)
+            ? "warning"
+            : /was aborted|failed during/.test(p.text)
+              ? "end"
+              : p.text),
+      );
+    expect(titles).toEqual(["Pre-migration", "Reservation", "Iterative pre-copy", "warning", "end"]);
+    expect(new Set(titles).size).toBe(titles.length);
+    const precopy = posts.find((p) => p.text.startsWith("Iterative pre-copy"))!;
+    const routine = run.notifier.sent.filter((s) => s.kind === "update" && s.ts === precopy.ts && !s.urgent);
+    for (let i = 1; i < routine.length; i++) {
+      expect(routine[i]!.at - routine[i - 1]!.at).toBeGreaterThanOrEqual(PROGRESS_EDIT_MIN_INTERVAL_MS);
+    }
+    const lastRoot = run.notifier.sent.filter((s) => s.ts === root.ts).at(-1)!;
+    expect(lastRoot.urgent).toBe(true);
+    expect(lastRoot.text).toMatch(/Aborted after .* keeps running on `compute-1`/);
+    expect(run.notifier.text(precopy.ts)).toMatch(/figures from virsh domjobinfo on `?compute-1`?/);
+  }, 60_000);
+
+  it("a verdict that flips to throttling edits the warning instead of posting again; the end is shown there too", async () => {
+    let switched = false;
+    const run = setup({
+      onPoll: (r) => {
+        // Once warned, let QEMU start throttling the guest (as auto-converge would have): the verdict flips.
+        if (!switched && r.notifier.sent.some((s) => /is not converging/.test(s.text))) {
+          const m = db1Job();
+          m.job = { ...m.job!, params: { ...m.job!.params, autoConverge: true } };
+          switched = true;
+        }
+      },
+    });
+    expect(await migrateDb1(run)).toBe("completed");
+    const warnings = run.notifier.sent.filter((s) => s.kind === "post" && /is not converging/.test(s.text));
+    expect(warnings).toHaveLength(1);
+    const edits = run.notifier.sent.filter((s) => s.kind === "update" && s.ts === warnings[0]!.ts);
+    expect(edits.some((e) => /Update: now throttling/.test(e.text))).toBe(true);
+    expect(edits.at(-1)!.text).toMatch(/It completed after all \(downtime \d+ ms\)/);
+    // Not converging was said once; later verdicts edit, never post again.
+    expect(run.trouble.filter((t) => t.kind === "not-converging")).toHaveLength(1);
+    expect((await nova.findServer("db-1"))?.host).toBe("compute-2");
+  }, 60_000);
+});
+
+describe("novaConfDowntime", () => {
+  function counting(): HostsPort & { calls: string[] } {
+    const calls: string[] = [];
+    return {
+      calls,
+      has: (h) => hosts.has!(h),
+      run: (h, c, o) => {
+        calls.push(`${h}:${c.kind}`);
+        return hosts.run(h, c, o);
+      },
+    };
+  }
+
+  it("reads release and nova.conf over SSH once per host; Mitaka steps are exponential, Zed's linear", async () => {
+    const port = counting();
+    const source = novaConfDowntime(port);
+    const eightGiB = 8 * 1024 ** 3;
+    const mitaka = (await source("compute-1", eightGiB))!;
+    expect(mitaka.release).toBe("mitaka");
+    expect(mitaka.progressTimeoutS).toBe(150);
+    expect(mitaka.completionTimeoutS).toBe(6400);
+    expect(mitaka.finalDowntimeMs).toBe(500);
+    // 75 s × 8 GiB between steps; offset 500/11 = 45 plus base^i: 46 ms first.
+    expect(mitaka.downtimeSchedule!.slice(0, 2)).toEqual([
+      { atS: 0, downtimeMs: 46 },
+      { atS: 600, downtimeMs: 47 },
+    ]);
+    await source("compute-1", 2 * 1024 ** 3);
+    expect(port.calls.filter((c) => c.startsWith("compute-1:"))).toEqual([
+      "compute-1:nova-compute-version",
+      "compute-1:read-file",
+      "compute-1:read-file",
+    ]);
+    const zed = (await source("compute-3", eightGiB))!;
+    expect(zed.release).toBe("zed");
+    expect(zed.progressTimeoutS).toBe(0);
+    expect(zed.downtimeSchedule![0]).toEqual({ atS: 0, downtimeMs: 50 });
+    expect(zed.downtimeSchedule!.at(-1)).toEqual({ atS: 6000, downtimeMs: 500 });
+  });
+
+  it("a host outside the inventory gives no figures (the analyzer then assumes QEMU's default)", async () => {
+    const port: HostsPort = { has: () => false, run: () => Promise.reject(new Error("must not be called")) };
+    expect(await novaConfDowntime(port)("compute-1", 1024 ** 3)).toBeUndefined();
+  });
+});
+
+describe("reading nova-compute's log for one instance (real lines from the fixture corpus)", () => {
+  const log = readFixture("logs/nova-compute-live-migration-failure-lines.github-issues.log");
+
+  it("quotes only that instance's lines and explains the failure with a code", () => {
+    const { explaining } = readInstanceLog(log, "45cc9aa4-eafd-4fa4-babe-68f3d9fca7cf");
+    expect(explaining.map((x) => x.event.kind)).toEqual(["failure", "aborted"]);
+    expect(explaining.every((x) => x.text.includes("45cc9aa4-eafd-4fa4-babe-68f3d9fca7cf"))).toBe(true);
+    expect(explainNovaEnd(explaining, "compute-1")).toBe(
+      "MIGRATION_FAILED: authentication failed: Failed to verify peer's certificate: libvirt.libvirtError: authentication failed: Failed to verify peer's certificate",
+    );
+  });
+
+  it("follows a syslog-wrapped sosreport line to its instance", () => {
+    const { explaining } = readInstanceLog(log, "7b7edae6-f878-4756-a858-86f836d02c33");
+    expect(explaining.map((x) => x.event.kind)).toEqual(["failure", "post-migration-failed"]);
+    expect(explainNovaEnd(explaining, null)).toMatch(
+      /^MIGRATION_FAILED: operation failed: domain is not running/,
+    );
+  });
+
+  it("progress lines of an earlier, finished migration are not taken for the current one", () => {
+    const line = (secs: number, remaining: number, tail = "") =>
+      `2024-07-11 22:10:${String(secs % 60).padStart(2, "0")}.000 2 INFO nova.virt.libvirt.driver [req-00000000-0000-0000-0000-00000000000${tail || "1"} - - - - -] [instance: ${DB1_UUID}] Migration running for ${secs} secs, memory 50% remaining; (bytes processed=1, remaining=${remaining}, total=8589934592)`;
+    const earlier = [
+      line(30, 4000),
+      `2024-07-11 22:11:00.000 2 INFO nova.virt.libvirt.driver [req-00000000-0000-0000-0000-000000000001 - - - - -] [instance: ${DB1_UUID}] Migration operation has completed`,
+    ];
+    expect(readInstanceLog(earlier.join("\n"), DB1_UUID).samples).toEqual([]);
+    const now = [...earlier, line(30, 3000, "2"), line(60, 2000, "2")];
+    expect(readInstanceLog(now.join("\n"), DB1_UUID).samples.map((s) => s.memoryRemainingBytes)).toEqual([
+      3000, 2000,
+    ]);
+  });
+});
