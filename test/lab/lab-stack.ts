@@ -64,7 +64,8 @@ export async function startLabStack(opts: {
   const prefix = opts.prefix;
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err) => log.warn("stop step failed", { err }));
+    for (const fn of cleanups.splice(0).reverse())
+      await fn().catch((err) => log.warn("stop step failed", { err }));
   };
   try {
     const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 3 });

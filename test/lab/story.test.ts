@@ -13,6 +13,7 @@
  *
  * Runs as root where namespaces are permitted; elsewhere it skips and prints why.
  */
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,7 +22,7 @@ import { ACTION_APPROVE, ACTION_RETRY } from "../../bot/render/proposal";
 import { listDomains, serialLogSize } from "../../src/lab/guest";
 import { labDown, labUp, liveAgentPid } from "../../src/lab/lab";
 import { acquireLabLock } from "../../src/lab/lock";
-import type { LabState } from "../../src/lab/state";
+import { type LabState, processStartTime } from "../../src/lab/state";
 import { SANDBOX_CHANNEL } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
 import { type LabStack, startLabStack } from "./lab-stack";
@@ -280,6 +281,21 @@ describe.skipIf(skipReason !== null)(
         expect((await stack.nova.findServer("calm-1"))?.host).toBe("cmp3");
       },
       CPU_FAIL_TIMEOUT_MS + 30_000,
+    );
+
+    test(
+      "down stops everything, the restarted nova-compute agents included",
+      async () => {
+        await stack.stop();
+        const agents = ["cmp1", "cmp2", "cmp3"].map((h) => liveAgentPid(STATE_DIR, h));
+        for (const pid of agents) expect(pid).not.toBeNull();
+        await labDown(STATE_DIR, () => {});
+        for (const pid of agents) expect(processStartTime(pid!)).toBeNull();
+        expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toMatch(/^cmp\d/m);
+        expect(readFileSync("/proc/mounts", "utf8")).not.toContain(STATE_DIR);
+        expect(existsSync(STATE_DIR)).toBe(false);
+      },
+      DOWN_TIMEOUT_MS,
     );
   },
 );
