@@ -862,7 +862,7 @@ class Tracker {
         : res.why;
     }
     const fromLog = await this.logSample(source, why);
-    if (fromLog !== "unavailable") return fromLog;
+    if (typeof fromLog !== "string") return fromLog;
     if (m.memoryTotalBytes === null) return null;
     const t = (this.now() - (this.record.trigger.at ?? this.view.startedAt)) / 1000;
     return this.keep(
@@ -874,31 +874,31 @@ class Tracker {
         ...(m.memoryProcessedBytes !== null && { memoryProcessedBytes: m.memoryProcessedBytes }),
         ...(m.memoryRemainingBytes !== null && { memoryRemainingBytes: m.memoryRemainingBytes }),
       },
-      `${why}; the nova-compute log is unreachable too`,
+      `${why}; ${fromLog}`,
     );
   }
 
   /**
-   * Nova's progress line from the source's log: a new sample, null when the log is readable and
-   * already used but has no new line yet, or "unavailable" (unreachable, or no line for this migration).
+   * Nova's progress line from the source's log: a new sample, null when the log is in use but has
+   * no new line yet, or why it cannot be used (a sentence for the progress reply).
    */
-  private async logSample(
-    source: string | null,
-    why: string,
-  ): Promise<MigrationSample | null | "unavailable"> {
-    if (!this.reachable(source) || !this.view.serverId) return "unavailable";
+  private async logSample(source: string | null, why: string): Promise<MigrationSample | null | string> {
+    if (!this.reachable(source) || !this.view.serverId) return "the nova-compute log is unreachable too";
     const res = await this.evidence(source, {
       kind: "tail-log",
       path: DEFAULT_NOVA_COMPUTE_LOG_PATH,
       lines: FAILURE_LOG_LINES,
     });
-    if (!res.ok || res.exitCode !== 0) return "unavailable";
+    if (!res.ok || res.exitCode !== 0) return "the nova-compute log is unreachable too";
     const { samples } = readInstanceLog(res.stdout, this.view.serverId);
     const seen = this.series["nova-log"];
     const lastT = seen.at(-1)?.t ?? -1;
     const fresh = samples.filter((s) => s.t > lastT);
-    if (fresh.length === 0)
-      return seen.length > 0 && this.currentSource === "nova-log" ? null : "unavailable";
+    if (fresh.length === 0) {
+      if (seen.length > 0 && this.currentSource === "nova-log") return null;
+      // Nova logs its progress line at INFO every 30 s only.
+      return "nova-compute has not logged a progress line for it yet";
+    }
     for (const s of fresh.slice(0, -1)) this.keep(s, why);
     return this.keep(fresh.at(-1)!, why);
   }
@@ -941,6 +941,8 @@ class Tracker {
   private async finishCompleted(m: NovaMigration): Promise<void> {
     const server = await this.deps.nova.getServer(this.view.serverId!);
     if (server.host) this.view.destination = server.host;
+    // A short migration can pass pre-copy between two polls: Nova's counters are all there is.
+    this.view.precopy ??= toProgress(m, null, null, null);
     if (this.view.precopy) {
       this.view.precopy.memoryRemainingBytes = 0;
       if (m.memoryTotalBytes !== null) this.view.precopy.memoryProcessedBytes = m.memoryProcessedBytes;
@@ -1027,12 +1029,16 @@ function toProgress(
   previous: MigrationView["precopy"],
 ): NonNullable<MigrationView["precopy"]> {
   const p = previous ?? emptyPrecopy();
+  // Without a fresh sample, keep the figures of the source the reply names rather than mixing in
+  // Nova's counters; those stand in only before any source has given a figure.
+  const nova = p.source === null ? m : null;
   return {
     ...p,
     iteration: s?.iteration ?? (s ? (r?.iterations ?? p.iteration) : p.iteration),
-    memoryTotalBytes: s?.memoryTotalBytes ?? m.memoryTotalBytes ?? p.memoryTotalBytes,
-    memoryProcessedBytes: s?.memoryProcessedBytes ?? m.memoryProcessedBytes ?? p.memoryProcessedBytes,
-    memoryRemainingBytes: s?.memoryRemainingBytes ?? m.memoryRemainingBytes ?? p.memoryRemainingBytes,
+    memoryTotalBytes:
+      s?.memoryTotalBytes ?? nova?.memoryTotalBytes ?? p.memoryTotalBytes ?? m.memoryTotalBytes,
+    memoryProcessedBytes: s?.memoryProcessedBytes ?? nova?.memoryProcessedBytes ?? p.memoryProcessedBytes,
+    memoryRemainingBytes: s?.memoryRemainingBytes ?? nova?.memoryRemainingBytes ?? p.memoryRemainingBytes,
     transferRateBytesPerS: r?.transferRateBytesPerS ?? s?.bandwidthBytesPerS ?? p.transferRateBytesPerS,
     dirtyRateBytesPerS: r?.dirtyRateBytesPerS ?? p.dirtyRateBytesPerS,
     expectedDowntimeMs: r?.expectedDowntimeMs ?? s?.expectedDowntimeMs ?? p.expectedDowntimeMs,

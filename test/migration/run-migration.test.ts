@@ -17,6 +17,7 @@ import {
   readInstanceLog,
   runMigration,
 } from "../../src/migration/run-migration";
+import { parseNovaComputeLog } from "../../src/migration/samples/nova-log";
 import { type MigrationRecord, MigrationStore } from "../../src/migration/store";
 import { createNovaForSandbox } from "../../src/runtime/nova";
 import { hostsPort } from "../../src/runtime/stack";
@@ -239,6 +240,141 @@ describe("runMigration on the sandbox (db-1: compute-1 → compute-2, Mitaka, no
     expect(lastRoot.urgent).toBe(true);
     expect(lastRoot.text).toMatch(/Aborted after .* keeps running on `compute-1`/);
     expect(run.notifier.text(precopy.ts)).toMatch(/figures from virsh domjobinfo on `?compute-1`?/);
+  }, 60_000);
+
+  /** Aborts db-1 from Nova's side at the first poll where `when` holds. */
+  function abortWhen(when: (record: MigrationRecord | null) => boolean) {
+    let done = false;
+    return async (r: Run) => {
+      if (done || !when(await r.store.load(r.jobId))) return;
+      const m = db1Job();
+      sandbox.cloud.abortMigration(m.record.serverId, m.record.id);
+      done = true;
+    };
+  }
+
+  it("virsh domjobinfo failing: falls back to nova-compute's progress line and says so", async () => {
+    const libvirtDown: HostsPort = {
+      has: (h) => hosts.has!(h),
+      run: async (h, command, o) =>
+        command.kind === "virsh-domjobinfo"
+          ? {
+              stdout: "",
+              stderr:
+                "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Connection refused\n",
+              exitCode: 1,
+            }
+          : hosts.run(h, command, o),
+    };
+    const fromLog: MigrationRecord[] = [];
+    const abort = abortWhen((rec) => {
+      if (rec?.view.precopy?.source === "nova-log") fromLog.push(rec);
+      return fromLog.length >= 3;
+    });
+    const run = setup({ hostsPort: libvirtDown, onPoll: abort });
+    expect(await migrateDb1(run)).toBe("aborted");
+    const precopy = run.notifier.sent.find(
+      (s) => s.kind === "post" && s.text.startsWith("Iterative pre-copy"),
+    )!;
+    const texts = run.notifier.sent.filter((s) => s.ts === precopy.ts).map((s) => s.text);
+    // Before Nova's first progress line (every 30 s) the counters of its API stand in, and say why.
+    expect(texts[0]).toMatch(
+      /figures from Nova's API memory counters \(virsh domjobinfo failed: error: failed to connect to the hypervisor; nova-compute has not logged a progress line for it yet\)/,
+    );
+    expect(texts.at(-1)).toMatch(
+      /figures from nova-compute's progress log line on compute-1 \(virsh domjobinfo failed: error: failed to connect to the hypervisor\)/,
+    );
+    // The figures are the log line's own numbers.
+    const log = sandbox.cloud.hosts.get("compute-1")!.fs.get("/var/log/nova/nova-compute.log")!.content;
+    const last = parseNovaComputeLog(log, { instanceUuid: DB1_UUID }).samples;
+    const shown = fromLog.at(-1)!.view.precopy!;
+    expect(last.map((x) => x.memoryRemainingBytes)).toContain(shown.memoryRemainingBytes);
+    expect(shown.memoryTotalBytes).toBe(8 * 1024 ** 3);
+  }, 60_000);
+
+  it("source host unreachable over SSH (connections dropped, answers delayed): Nova's API counters, and says so", async () => {
+    const ssh = sandbox.sshServers.get("compute-1")!;
+    let broken = false;
+    const abort = abortWhen((rec) => rec?.view.precopy?.source === "nova-api" && broken);
+    const run = setup({
+      onPoll: async (r) => {
+        if (!broken && r.notifier.sent.some((s) => s.text.startsWith("Iterative pre-copy"))) {
+          ssh.setResponseDelayMs(5000);
+          ssh.dropAllConnections();
+          broken = true;
+          return;
+        }
+        await abort(r);
+      },
+    });
+    run.deps.evidenceTimeoutMs = 300;
+    try {
+      expect(await migrateDb1(run)).toBe("aborted");
+    } finally {
+      ssh.setResponseDelayMs(0);
+    }
+    const record = (await run.store.load(run.jobId))!;
+    expect(record.view.precopy?.source).toBe("nova-api");
+    const precopy = run.notifier.sent.find(
+      (s) => s.kind === "post" && s.text.startsWith("Iterative pre-copy"),
+    )!;
+    expect(run.notifier.text(precopy.ts)).toMatch(
+      /figures from Nova's API memory counters \(compute-1 unreachable over SSH.*; the nova-compute log is unreachable too\)/,
+    );
+  }, 60_000);
+
+  it("source host missing from the inventory: Nova's API counters, and says so", async () => {
+    const notInInventory: HostsPort = {
+      has: (h) => h !== "compute-1" && hosts.has!(h),
+      run: (h, c, o) => hosts.run(h, c, o),
+    };
+    const run = setup({
+      hostsPort: notInInventory,
+      onPoll: abortWhen((rec) => rec?.view.precopy?.source === "nova-api"),
+    });
+    expect(await migrateDb1(run)).toBe("aborted");
+    const precopy = run.notifier.sent.find(
+      (s) => s.kind === "post" && s.text.startsWith("Iterative pre-copy"),
+    )!;
+    expect(run.notifier.text(precopy.ts)).toMatch(
+      /figures from Nova's API memory counters \(compute-1 is not in migbot's inventory; the nova-compute log is unreachable too\)/,
+    );
+  }, 60_000);
+
+  it("Nova's completion timeout (progress timeout off) is explained with its log line", async () => {
+    // An operator turned Mitaka's progress timeout off and shortened the completion timeout to 30 s
+    // per GiB (8 GiB → 240 s; nova's default 800 s/GiB would be 6,400 s).
+    const conf = sandbox.cloud.hosts.get("compute-1")!.fs.get("/etc/nova/nova.conf")!;
+    const original = conf.content;
+    const restart = async () => {
+      await hosts.run("compute-1", { kind: "systemctl-restart", service: "nova-compute" });
+      sandbox.cloud.advance(15);
+    };
+    conf.content = original.replace(
+      /^\[libvirt\]\s*$/m,
+      "[libvirt]\nlive_migration_progress_timeout = 0\nlive_migration_completion_timeout = 30",
+    );
+    expect(conf.content).not.toBe(original);
+    await restart();
+    try {
+      // A fresh hosts port: the default nova.conf figures are cached per port and host.
+      const run = setup({ hostsPort: { has: (h) => hosts.has!(h), run: (h, c, o) => hosts.run(h, c, o) } });
+      expect(await migrateDb1(run)).toBe("failed");
+      const warning = run.notifier.sent.find((s) => s.kind === "post" && /is not converging/.test(s.text))!;
+      expect(warning.text).toMatch(/Nova aborts it after 240 s in total/);
+      const record = (await run.store.load(run.jobId))!;
+      expect(record.view.failure?.message).toMatch(
+        /MIGRATION_COMPLETION_TIMEOUT: Nova aborted the live migration because it had not completed after 240 s/,
+      );
+      expect(
+        record.view.failure?.logLines.some((l) =>
+          /WARNING nova\.virt\.libvirt\.driver .*Live migration not completed after 240 sec$/.test(l),
+        ),
+      ).toBe(true);
+    } finally {
+      conf.content = original;
+      await restart();
+    }
   }, 60_000);
 
   it("a verdict that flips to throttling edits the warning instead of posting again; the end is shown there too", async () => {
