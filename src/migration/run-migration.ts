@@ -59,8 +59,12 @@ export const HOST_RETRY_AFTER_MS = 30_000;
  * so: the analyzer can flip from not-converging to throttling once auto-converge kicks in.
  */
 export const VERDICT_CONFIRM_POLLS = 2;
-/** A host's nova.conf figures are read again after this long (a fix may have changed them). */
-export const NOVA_CONF_CACHE_TTL_MS = 5 * 60_000;
+/**
+ * A host's nova.conf figures are read again after this long. Short, because an approved fix changes
+ * them and the retried migration must be judged by the new settings; long enough that many
+ * migrations starting together from one host share one read.
+ */
+export const NOVA_CONF_CACHE_TTL_MS = 10_000;
 
 const NOVA_FINAL_OK = new Set(["completed", "done", "finished", "confirmed"]);
 const NOVA_FINAL_FAILED = new Set(["error", "failed"]);
@@ -80,6 +84,8 @@ export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimit
   timeoutAction?: "abort" | "force_complete";
   /** The release the figures were read for, e.g. `mitaka`. */
   release?: string;
+  /** The source lets QEMU throttle the guest (auto-converge on, and not overridden by post-copy). */
+  autoConverge?: boolean;
 }
 
 /** Reads a source host's downtime figures; `memoryBytes` is the VM's RAM (Nova scales steps by it). */
@@ -150,6 +156,7 @@ export function downtimeFiguresOf(
     completionTimeoutS: Math.trunc(settings.completionTimeoutS * dataGiB),
     timeoutAction: settings.timeoutAction,
     release: settings.release.name,
+    autoConverge: settings.autoConvergeEffective,
   };
 }
 
@@ -795,6 +802,7 @@ class Tracker {
       ...(d?.downtimeLimitMs !== undefined && { downtimeLimitMs: d.downtimeLimitMs }),
       ...(d?.finalDowntimeMs !== undefined && { finalDowntimeMs: d.finalDowntimeMs }),
       ...(d?.downtimeSchedule !== undefined && { downtimeSchedule: d.downtimeSchedule }),
+      ...(d?.autoConverge !== undefined && { autoConverge: d.autoConverge }),
     });
   }
 
