@@ -737,7 +737,13 @@ class Tracker {
         await this.reply("not-converging", renderNotConverging(this.view, w.facts));
         await this.save();
         await this.updateRoot(true);
-        if (this.deps.onTrouble) await this.deps.onTrouble(this.record, "not-converging");
+        if (this.deps.onTrouble) {
+          // Diagnosis reads every involved host; tracking (and the Abort button) must not wait on it.
+          const record = structuredClone(this.record);
+          void this.deps
+            .onTrouble(record, "not-converging")
+            .catch((err) => this.log.warn("diagnosis of a stuck migration failed", { err }));
+        }
       } else if (w.facts?.later) {
         w.facts.later = null;
         this.view.status = "not-converging";
