@@ -535,6 +535,7 @@ function describeLab(plan: LabPlan, state: LabState, elapsedMs: number): string 
     `known hosts:  ${plan.knownHostsPath}`,
     `inventory:    ${plan.inventoryPath}`,
     `guest kernel: ${join(plan.guestDir, "dirty.elf")}`,
+    "nova-compute: one agent per host (`systemctl is-active nova-compute` inside; log /var/log/nova/nova-compute.log)",
     `try:          ssh -F ${plan.sshConfigPath} cmp1 virsh list --all`,
     `take down:    npm run lab -- down --state-dir ${plan.stateDir}`,
   ].join("\n");
