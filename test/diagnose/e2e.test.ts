@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { until } from "../support/until";
 
 /** Generous: the whole stack shares two cores with other suites in CI. */
 const WAIT_MS = 30_000;
@@ -30,17 +31,11 @@ function roots(): StoredMessage[] {
   return stack.slack.messages(SANDBOX_CHANNEL.id);
 }
 
-async function until<T>(
+function waitFor<T>(
   what: string,
   fn: () => T | undefined | false | Promise<T | undefined | false>,
 ): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return until(what, fn, { timeoutMs: WAIT_MS });
 }
 
 function blockTexts(m: StoredMessage): string {
@@ -62,9 +57,9 @@ describe("/diagnose through the real bot, Redis and worker", () => {
     expect(res.ackMs).toBeLessThan(3000);
     expect(res.responseText).toMatch(/Diagnosing web-7 → compute-5/);
 
-    const root = await until("the root message", () => roots()[before]);
+    const root = await waitFor("the root message", () => roots()[before]);
     expect(root.text).toMatch(/^Diagnosis of web-7 → compute-5/);
-    const done = await until("the checklist and two proposals", () => {
+    const done = await waitFor("the checklist and two proposals", () => {
       const r = roots().find((m) => m.ts === root.ts);
       return r && r.replies.length >= 3 && /checklist is in the thread/.test(r.text) ? r : undefined;
     });
@@ -106,7 +101,7 @@ describe("/diagnose through the real bot, Redis and worker", () => {
       text: "no-such-vm",
     });
     expect(res.status).toBe(200);
-    const answer = await until("the private answer", () =>
+    const answer = await waitFor("the private answer", () =>
       stack.slack
         .ephemeralMessages("U0ALICE01", SANDBOX_CHANNEL.id)
         .map((m) => m.text)

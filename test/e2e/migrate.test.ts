@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { waitForIdle } from "../../src/cli/console-chat";
 import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
 import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
+import { until } from "../support/until";
 
 let stack: SandboxStack;
 const events: SlackMessageEvent[] = [];
@@ -30,20 +31,6 @@ function roots(): StoredMessage[] {
 
 function ephemeralsFor(user: string): string[] {
   return stack.slack.ephemeralMessages(user, SANDBOX_CHANNEL.id).map((m) => m.text);
-}
-
-async function until<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe("/migrate vm-42 to compute-3", () => {

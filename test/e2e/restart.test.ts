@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
 import { PROJECT_ROOT } from "../support/fixtures";
+import { until } from "../support/until";
 
 let stack: SandboxStack;
 const children: ChildProcess[] = [];
@@ -52,15 +53,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}\n--- worker log ---\n${workerLog.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  return until(what, fn, { timeoutMs, explain: () => `--- worker log ---\n${workerLog.slice(-3000)}` });
 }
 
 test("a worker killed mid-migration is replaced and the same thread carries on, with one Nova migration", async () => {
@@ -74,7 +68,7 @@ test("a worker killed mid-migration is replaced and the same thread carries on, 
   expect(res.status).toBe(200);
 
   // Kill the worker once it is following pre-copy.
-  const root = await until("the pre-copy reply", () =>
+  const root = await waitFor("the pre-copy reply", () =>
     stack.slack
       .messages(SANDBOX_CHANNEL.id)
       .find((m) => m.replies.some((r) => r.text.startsWith("Iterative pre-copy"))),
@@ -85,7 +79,7 @@ test("a worker killed mid-migration is replaced and the same thread carries on, 
   expect(server?.status).toBe("MIGRATING");
 
   startWorkerProcess();
-  const done = await until(
+  const done = await waitFor(
     "the resumed worker to report completion",
     () => {
       const r = stack.slack.messages(SANDBOX_CHANNEL.id).find((m) => m.ts === root.ts);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { ACTION_APPROVE, ACTION_RETRY } from "../../bot/render/proposal";
 import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { until } from "../support/until";
 
 /** Each story is bounded: the sandbox runs 20 model seconds per real second. */
 const STORY_STEP_TIMEOUT_MS = 45_000;
@@ -26,18 +27,14 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function until<T>(
+function waitFor<T>(
   what: string,
   fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
 ): Promise<T> {
-  const deadline = Date.now() + STORY_STEP_TIMEOUT_MS;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; the channel now:\n${transcript()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return until(what, fn, {
+    timeoutMs: STORY_STEP_TIMEOUT_MS,
+    explain: () => `the channel now:\n${transcript()}`,
+  });
 }
 
 /** What a person would see in the channel, for failure messages. */
@@ -66,14 +63,14 @@ async function migrate(text: string, vm: string): Promise<StoredMessage> {
   const before = new Set(roots().map((r) => r.ts));
   const res = await stack.slack.slashCommand({ user: "alice", channel: "ops", command: "/migrate", text });
   expect(res.status).toBe(200);
-  return until(`the root message of ${text}`, () =>
+  return waitFor(`the root message of ${text}`, () =>
     roots().find((r) => !before.has(r.ts) && r.text.includes(vm)),
   );
 }
 
 /** The next pending proposal (a message with Approve) in a thread, not one of `seen`. */
 async function nextProposal(rootTs: string, seen: Set<string>, kind: RegExp): Promise<StoredMessage> {
-  return until(`a ${kind} proposal in the thread`, () =>
+  return waitFor(`a ${kind} proposal in the thread`, () =>
     stack.slack
       .findButtons(SANDBOX_CHANNEL.id)
       .filter((x) => x.threadTs === rootTs && x.actionId === ACTION_APPROVE && !seen.has(x.messageTs))
@@ -90,7 +87,7 @@ async function approveAndWait(m: StoredMessage): Promise<StoredMessage> {
     actionId: ACTION_APPROVE,
   });
   expect(res.ackMs).toBeLessThan(3000);
-  return until("the proposal applied", () => {
+  return waitFor("the proposal applied", () => {
     const now = byTs(m.ts);
     if (now && /not applied in full/.test(now.text))
       throw new Error(`proposal failed: ${JSON.stringify(now.blocks)}`);
@@ -106,10 +103,10 @@ async function retryAndComplete(proposal: StoredMessage, vm: string, destination
     messageTs: proposal.ts,
     actionId: ACTION_RETRY,
   });
-  const root = await until("the retried migration", () =>
+  const root = await waitFor("the retried migration", () =>
     roots().find((r) => !before.has(r.ts) && r.text.includes(vm)),
   );
-  await until(`${vm} completed on ${destination}`, () => {
+  await waitFor(`${vm} completed on ${destination}`, () => {
     const r = roots().find((x) => x.ts === root.ts);
     if (r && /Failed|Aborted/.test(r.text)) throw new Error(`retry did not complete: ${r.text}`);
     return r && /Completed/.test(r.text) ? r : undefined;
@@ -125,7 +122,7 @@ describe("story one: a database VM stuck in pre-copy", () => {
     timeout: STORY_TIMEOUT_MS,
   }, async () => {
     const root = await migrate("db-1 to compute-2", "db-1");
-    await until("the not-converging warning", () =>
+    await waitFor("the not-converging warning", () =>
       thread(root.ts).find((m) => /is not converging/.test(m.text)),
     );
     const proposal = await nextProposal(root.ts, new Set(), /auto-converge/);
@@ -136,7 +133,7 @@ describe("story one: a database VM stuck in pre-copy", () => {
       expect(stack.sandbox.cloud.hosts.get(host)!.settings?.autoConverge).toBe(true);
     }
     // The first attempt ended aborted; the VM stayed on its source.
-    await until("the first migration aborted", () =>
+    await waitFor("the first migration aborted", () =>
       /Aborted/.test(roots().find((r) => r.ts === root.ts)!.text),
     );
     expect((await stack.nova.findServer("db-1"))?.host).toBe("compute-1");
@@ -149,7 +146,7 @@ describe("story two: a VM on the newest CPU cannot move to an older host", () =>
     timeout: STORY_TIMEOUT_MS,
   }, async () => {
     const root = await migrate("web-7 to compute-5", "web-7");
-    await until("the failure", () => /Failed/.test(roots().find((r) => r.ts === root.ts)!.text));
+    await waitFor("the failure", () => /Failed/.test(roots().find((r) => r.ts === root.ts)!.text));
     const seen = new Set<string>();
     const cpu = await nextProposal(root.ts, seen, /CPU model/);
     seen.add(cpu.ts);

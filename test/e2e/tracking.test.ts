@@ -16,6 +16,7 @@ import { waitForIdle } from "../../src/cli/console-chat";
 import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
 import type { SandboxMigration } from "../../src/sandbox/cloud";
 import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
+import { until } from "../support/until";
 
 /** Model seconds per real second while the tracker watches pre-copy iterations (~9 model s each). */
 const WATCH_SPEED = 10;
@@ -90,18 +91,12 @@ async function stopHarness(h: Harness | undefined): Promise<void> {
 
 let lastThread = () => "";
 
-async function until<T>(
+function waitFor<T>(
   what: string,
   fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   timeoutMs = WAIT_MS,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last thread: ${lastThread()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return until(what, fn, { timeoutMs, intervalMs: 50, explain: () => `last thread: ${lastThread()}` });
 }
 
 function rootOf(h: Harness, ts: string): StoredMessage {
@@ -136,7 +131,7 @@ async function migrateDb(h: Harness): Promise<{ rootTs: string; source: string; 
     text: `db-1 to ${dest}`,
   });
   expect(res.status).toBe(200);
-  const root = await until("the root message", () => h.stack.slack.messages(SANDBOX_CHANNEL.id)[before]);
+  const root = await waitFor("the root message", () => h.stack.slack.messages(SANDBOX_CHANNEL.id)[before]);
   return { rootTs: root.ts, source, dest };
 }
 
@@ -163,7 +158,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     const { rootTs, source } = await migrateDb(h);
     expect(source).toBe("compute-1");
 
-    const warning = await until("the not-converging warning", () =>
+    const warning = await waitFor("the not-converging warning", () =>
       replyStarting(h, rootTs, notConvergingRe),
     );
     h.stack.slack.events.off("message", onMessage);
@@ -189,7 +184,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
 
     // Carol has no role: refused privately; Alice (operator) may not force-complete.
     await h.stack.slack.clickButton({ user: "carol", channel: "ops", messageTs: warning.ts, label: "Abort" });
-    await until("carol's refusal", () =>
+    await waitFor("carol's refusal", () =>
       h.stack.slack.ephemeralMessages(CAROL).find((m) => /Only migbot operators may abort/.test(m.text)),
     );
     await h.stack.slack.clickButton({
@@ -198,7 +193,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       messageTs: warning.ts,
       label: "Force complete",
     });
-    await until("alice's refusal", () =>
+    await waitFor("alice's refusal", () =>
       h.stack.slack
         .ephemeralMessages(ALICE)
         .find((m) => /Only migbot approvers may force-complete/.test(m.text)),
@@ -206,7 +201,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     expect(latestMigration(h, "db-1").job?.paused).toBe(false);
 
     await h.stack.slack.clickButton({ user: "alice", channel: "ops", messageTs: warning.ts, label: "Abort" });
-    const root = await until("the aborted root", () => {
+    const root = await waitFor("the aborted root", () => {
       const r = rootOf(h, rootTs);
       return /Aborted after/.test(r.text) ? r : undefined;
     });
@@ -224,10 +219,10 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
 
   test("Nova's progress timeout (Mitaka) is reported with the nova-compute line that explains it", async () => {
     const { rootTs } = await migrateDb(h);
-    await until("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    await waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
     h.speed = FAST_SPEED;
     try {
-      const failure = await until("the failure reply", () =>
+      const failure = await waitFor("the failure reply", () =>
         replyStarting(h, rootTs, /db-1 failed during iterative pre-copy/),
       );
       expect(failure.text).toMatch(/MIGRATION_PROGRESS_TIMEOUT: Nova aborted the live migration after \d+ s/);
@@ -238,7 +233,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       expect(quoted).toContain("[instance: 5a1dc0de-7e57-4b1d-9c1a-000000000031]");
       // Only db-1's lines are quoted, and only its latest migration's (not the earlier abort).
       expect(quoted).not.toMatch(/Migration operation was cancelled/);
-      await until("the final root", () => /Failed during iterative pre-copy/.test(rootOf(h, rootTs).text));
+      await waitFor("the final root", () => /Failed during iterative pre-copy/.test(rootOf(h, rootTs).text));
       const warning = replyStarting(h, rootTs, notConvergingRe)!;
       expect(warning.text).toMatch(/Nova ended it: .*MIGRATION_PROGRESS_TIMEOUT/);
       expect(JSON.stringify(warning.blocks)).not.toContain("migration_abort");
@@ -254,22 +249,22 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       h.fastFirstPass = true;
     });
     const { rootTs, source } = await migrateDb(h);
-    await until("the root's Abort button", () =>
+    await waitFor("the root's Abort button", () =>
       h.stack.slack
         .findButtons(SANDBOX_CHANNEL.id)
         .find((b) => b.messageTs === rootTs && b.label === "Abort"),
     );
-    await until("the pre-copy reply", () => replyStarting(h, rootTs, "Iterative pre-copy"));
+    await waitFor("the pre-copy reply", () => replyStarting(h, rootTs, "Iterative pre-copy"));
     expect(latestMigration(h, "db-1").job?.iteration).toBe(1);
     await h.stack.slack.clickButton({ user: "alice", channel: "ops", messageTs: rootTs, label: "Abort" });
-    await until("the aborted root", () => /Aborted after/.test(rootOf(h, rootTs).text));
+    await waitFor("the aborted root", () => /Aborted after/.test(rootOf(h, rootTs).text));
     expect(replyStarting(h, rootTs, notConvergingRe)).toBeUndefined();
     expect((await h.stack.nova.findServer("db-1"))?.host).toBe(source);
   });
 
   test("/migrate abort db-1 and /migrate force-complete db-1 (approvers only)", async () => {
     const first = await migrateDb(h);
-    await until("the warning", () => replyStarting(h, first.rootTs, notConvergingRe));
+    await waitFor("the warning", () => replyStarting(h, first.rootTs, notConvergingRe));
     const abort = await h.stack.slack.slashCommand({
       user: "alice",
       channel: "ops",
@@ -277,12 +272,12 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       text: "abort db-1",
     });
     expect(abort.status).toBe(200);
-    await until("the aborted root", () => /Aborted after/.test(rootOf(h, first.rootTs).text));
+    await waitFor("the aborted root", () => /Aborted after/.test(rootOf(h, first.rootTs).text));
     expect((await h.stack.nova.findServer("db-1"))?.host).toBe(first.source);
 
     const second = await migrateDb(h);
-    await until("the pre-copy reply", () => replyStarting(h, second.rootTs, "Iterative pre-copy"));
-    await until("Nova running the job", () => latestMigration(h, "db-1").record.status === "running");
+    await waitFor("the pre-copy reply", () => replyStarting(h, second.rootTs, "Iterative pre-copy"));
+    await waitFor("Nova running the job", () => latestMigration(h, "db-1").record.status === "running");
     const refused = await h.stack.slack.slashCommand({
       user: "alice",
       channel: "ops",
@@ -297,7 +292,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       text: "force-complete db-1",
     });
     expect(forced.status).toBe(200);
-    await until("completion", () => /Completed in/.test(rootOf(h, second.rootTs).text));
+    await waitFor("completion", () => /Completed in/.test(rootOf(h, second.rootTs).text));
     expect(replyStarting(h, second.rootTs, "Stop-and-copy")!.text).toMatch(/downtime \d+ (s|ms)/);
     expect((await h.stack.nova.findServer("db-1"))?.host).toBe(second.dest);
   });
@@ -334,14 +329,14 @@ describe("db-1 on a fresh sandbox: Force complete from the warning", () => {
 
   test("Force complete from the warning: refused for carol, done for bob (approver), downtime shown", async () => {
     const { rootTs, dest } = await migrateDb(h);
-    const warning = await until("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    const warning = await waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
     await h.stack.slack.clickButton({
       user: "carol",
       channel: "ops",
       messageTs: warning.ts,
       label: "Force complete",
     });
-    await until("carol's refusal", () =>
+    await waitFor("carol's refusal", () =>
       h.stack.slack
         .ephemeralMessages(CAROL)
         .find((m) => /Only migbot approvers may force-complete/.test(m.text)),
@@ -352,7 +347,7 @@ describe("db-1 on a fresh sandbox: Force complete from the warning", () => {
       messageTs: warning.ts,
       label: "Force complete",
     });
-    const root = await until("completion", () => {
+    const root = await waitFor("completion", () => {
       const r = rootOf(h, rootTs);
       return /Completed in/.test(r.text) ? r : undefined;
     });

@@ -7,7 +7,7 @@ import { type ApplyTiming, applyProposal } from "../../src/fixes/apply";
 import type { Proposal } from "../../src/fixes/proposal";
 import { silentLogger } from "../../src/log";
 import type { MigrationRecord } from "../../src/migration/store";
-import { type ApplyHarness, approved, draftOf, planChanges, startApplyHarness, until } from "./harness";
+import { type ApplyHarness, approved, draftOf, planChanges, startApplyHarness, waitFor } from "./harness";
 
 const FAST: Partial<ApplyTiming> = {
   serviceSettleMs: 300,
@@ -176,7 +176,7 @@ describe("under a running migration", () => {
     const server = await h.nova.findServer("db-1");
     serverId = server!.id;
     await h.nova.liveMigrate(serverId, { host: "compute-2" });
-    const m = await until("db-1's migration running", async () =>
+    const m = await waitFor("db-1's migration running", async () =>
       (await h.nova.listMigrations({ instanceUuid: serverId })).find((x) => x.status === "running"),
     );
     migrationId = m.id;

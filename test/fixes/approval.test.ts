@@ -9,7 +9,7 @@ import { waitForIdle } from "../../src/cli/console-chat";
 import type { Proposal } from "../../src/fixes/proposal";
 import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
-import { draftOf, planChanges, until } from "./harness";
+import { draftOf, planChanges, waitFor } from "./harness";
 
 const ALICE = "U0ALICE01";
 const BOB = "U0BOB0001";
@@ -56,7 +56,7 @@ async function proposeAutoConverge(
     channel: SANDBOX_CHANNEL.id,
     threadTs: null,
   });
-  await until("the proposal message", () => message(p.messageTs!));
+  await waitFor("the proposal message", () => message(p.messageTs!));
   return p;
 }
 
@@ -80,7 +80,7 @@ describe("approving a proposal", () => {
     const res = await click("carol", p.messageTs!, ACTION_APPROVE);
     expect(res.status).toBe(200);
     expect(res.ackMs).toBeLessThan(3000);
-    await until("carol's refusal", () =>
+    await waitFor("carol's refusal", () =>
       ephemerals("U0CAROL01").find((t) => /Only migbot approvers may approve/.test(t)),
     );
     expect(actionIds(p.messageTs!)).toEqual([ACTION_APPROVE, ACTION_REJECT]);
@@ -90,7 +90,7 @@ describe("approving a proposal", () => {
   test("the requester cannot approve their own proposal", async () => {
     const res = await click("alice", p.messageTs!, ACTION_APPROVE);
     expect(res.status).toBe(200);
-    await until("alice's refusal", () =>
+    await waitFor("alice's refusal", () =>
       ephemerals(ALICE).find((t) => /You asked for this proposal, so someone else must approve it/.test(t)),
     );
     expect(actionIds(p.messageTs!)).toEqual([ACTION_APPROVE, ACTION_REJECT]);
@@ -100,12 +100,12 @@ describe("approving a proposal", () => {
   test("bob approves: the message says who and when, loses its buttons, and the change is applied", async () => {
     const res = await click("bob", p.messageTs!, ACTION_APPROVE);
     expect(res.ackMs).toBeLessThan(3000);
-    const decided = await until("the decided message", () => {
+    const decided = await waitFor("the decided message", () => {
       const m = message(p.messageTs!);
       return m && /Approved\* by <@U0BOB0001> at <!date\^/.test(JSON.stringify(m.blocks)) ? m : undefined;
     });
     expect(JSON.stringify(decided.blocks)).not.toContain(ACTION_APPROVE);
-    const applied = await until(
+    const applied = await waitFor(
       "applied",
       () => {
         const m = message(p.messageTs!);
@@ -123,7 +123,7 @@ describe("approving a proposal", () => {
 
   test("/migrate audit shows the proposal, the approval and the host change", async () => {
     await stack.slack.slashCommand({ user: "alice", channel: "ops", command: "/migrate", text: "audit 10" });
-    const answer = await until("the audit answer", () =>
+    const answer = await waitFor("the audit answer", () =>
       ephemerals(ALICE).find((t) => /audit entries, newest first/.test(t)),
     );
     expect(answer).toMatch(/<@U0BOB0001> \*host-change\* on `compute-3`: wrote \/etc\/nova\/nova.conf/);
@@ -134,23 +134,23 @@ describe("approving a proposal", () => {
   test("Retry migration starts a new migration once, in a new root message", async () => {
     const rootsBefore = stack.slack.messages(SANDBOX_CHANNEL.id).length;
     await click("carol", p.messageTs!, ACTION_RETRY);
-    await until("carol's retry refusal", () =>
+    await waitFor("carol's retry refusal", () =>
       ephemerals("U0CAROL01").find((t) => /Only migbot operators/.test(t)),
     );
     await click("alice", p.messageTs!, ACTION_RETRY);
-    const root = await until("the retried migration's root message", () =>
+    const root = await waitFor("the retried migration's root message", () =>
       stack.slack
         .messages(SANDBOX_CHANNEL.id)
         .slice(rootsBefore)
         .find((m) => /Live migration.*vm-42/.test(m.text)),
     );
     expect(root.text).toMatch(/compute-2/);
-    await until("retry recorded on the proposal", () => {
+    await waitFor("retry recorded on the proposal", () => {
       const m = message(p.messageTs!);
       return m && JSON.stringify(m.blocks).includes(`Retry requested by <@${ALICE}>`) ? m : undefined;
     });
     expect(actionIds(p.messageTs!)).toEqual([]);
-    await until(
+    await waitFor(
       "vm-42 on compute-2",
       async () => (await stack.nova.findServer("vm-42"))?.host === "compute-2",
       30_000,
@@ -162,7 +162,7 @@ test("bob rejects: the message says so, loses its buttons, and nothing is applie
   const p = await proposeAutoConverge("compute-4");
   const pid = stack.sandbox.cloud.hosts.get("compute-4")!.service.pid;
   await click("bob", p.messageTs!, ACTION_REJECT);
-  await until("the rejected message", () => {
+  await waitFor("the rejected message", () => {
     const m = message(p.messageTs!);
     return m && /Rejected\* by <@U0BOB0001>/.test(JSON.stringify(m.blocks)) ? m : undefined;
   });

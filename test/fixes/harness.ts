@@ -16,6 +16,7 @@ import { releaseByName } from "../../src/nova-conf/releases";
 import { createNovaForSandbox } from "../../src/runtime/nova";
 import { hostsPort } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
+import { until } from "../support/until";
 
 export interface ApplyHarness {
   sandbox: Sandbox;
@@ -107,16 +108,10 @@ export function approved(draft: ProposalDraft, id = "testproposal000000000aa"): 
   };
 }
 
-export async function until<T>(
+export function waitFor<T>(
   what: string,
   fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   timeoutMs = 20_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return until(what, fn, { timeoutMs });
 }
