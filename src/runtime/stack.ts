@@ -17,11 +17,11 @@ import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
 import type { HostsPort, NovaPort, ReplyPort } from "../migration/ports";
 import { MigrationStore } from "../migration/store";
-import { createNotifier, type Notifier } from "../notify/notifier";
+import { createNotifier, type Notifier, type NotifierOptions } from "../notify/notifier";
 import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
 import { createReply } from "../queue/reply";
 import { createEnqueuer, startWorkers, type Workers } from "../queue/worker";
-import { type Sandbox, startSandbox } from "../sandbox";
+import { type Sandbox, type SandboxSeed, startSandbox } from "../sandbox";
 import { type SlackEmulator, type SlackLimits, startSlackEmulator } from "../sandbox/slack/emulator";
 import { createNovaForSandbox } from "./nova";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server";
@@ -57,6 +57,13 @@ export interface StackOptions {
   concurrency?: number;
   lockDurationMs?: number;
   slackLimits?: Partial<SlackLimits>;
+  /** The sandbox cloud's hosts and VMs (scale scenarios bring many). @defaultValue DEFAULT_SEED */
+  seed?: SandboxSeed;
+  /**
+   * Pacing of the in-process notifier. Only for scenarios that run Slack's clock faster together
+   * with `slackLimits`; the defaults are Slack's own limits.
+   */
+  notifierPacing?: Pick<NotifierOptions, "rules" | "minUpdateIntervalMs" | "retryBaseMs">;
   log?: Logger;
   /** Extra environment for the config (e.g. MIGBOT_ALLOW_SELF_APPROVAL). */
   env?: Record<string, string>;
@@ -134,6 +141,7 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
 
     const sandbox = await startSandbox({
       ...(opts.timeScale !== undefined && { timeScale: opts.timeScale }),
+      ...(opts.seed && { seed: opts.seed }),
       log,
     });
     cleanups.push(() => sandbox.stop());
@@ -188,7 +196,13 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
     slack.setDeliveryUrl(bot.url!);
 
     const web = new webApi.WebClient(SANDBOX_BOT_TOKEN, slackWebClientOptions(slack.apiUrl));
-    const notifier = createNotifier({ redis, api: webClientSlackApi(web), prefix, log });
+    const notifier = createNotifier({
+      redis,
+      api: webClientSlackApi(web),
+      prefix,
+      log,
+      ...opts.notifierPacing,
+    });
     cleanups.push(() => notifier.close());
     const exec = new SshExecutor(sandbox.hosts, { log });
     const hosts = hostsPort(sandbox.hosts, exec);
