@@ -27,6 +27,26 @@ export const JOB_ATTEMPTS = 5;
 export const JOB_BACKOFF_MS = 2000;
 /** Finished jobs are kept this long so a duplicate delivery still finds its job id. */
 export const KEEP_FINISHED_JOBS_S = 24 * 3600;
+/**
+ * Tracking polls (Nova over HTTP, domjobinfo over SSH, the record to Redis) one worker process makes
+ * per second across all the migrations it follows, at most. 500 migrations at the sandbox's 500 ms
+ * would be 1,000 polls a second: 35% of a core in test/bench/track.ts; at 100/s 20%, at 50/s 17%.
+ * Up to 100 migrations at production's 2 s interval are not slowed; beyond, add workers.
+ */
+export const MAX_TRACKING_POLLS_PER_S = 50;
+
+/**
+ * The poll interval of each followed migration: the configured one while the worker follows few, and
+ * stretched when it follows many so the total stays under `maxPollsPerS` (500 migrations at 50/s:
+ * each one every 10 s).
+ */
+export function loadScaledPollIntervalMs(
+  baseMs: number,
+  following: number,
+  maxPollsPerS = MAX_TRACKING_POLLS_PER_S,
+): number {
+  return Math.max(baseMs, Math.ceil((following * 1000) / maxPollsPerS));
+}
 
 export interface QueueConnection {
   /** A factory: BullMQ needs its own connections (with maxRetriesPerRequest: null). */
@@ -74,14 +94,25 @@ export function createEnqueuer(
   };
 }
 
+/** The notifier as the worker uses it: the migration code's port, plus the notifier's `urgent` posts. */
+export interface WorkerNotifier extends NotifierPort {
+  post(
+    channel: string,
+    msg: Parameters<NotifierPort["post"]>[1],
+    opts: { dedupeKey: string; urgent?: boolean },
+  ): Promise<string>;
+}
+
 export interface WorkerDeps {
   nova: NovaPort;
   hosts: HostsPort;
-  notifier: NotifierPort;
+  notifier: WorkerNotifier;
   store: MigrationStore;
   reply: ReplyPort;
   log: Logger;
   pollIntervalMs: number;
+  /** @defaultValue {@link MAX_TRACKING_POLLS_PER_S} */
+  maxPollsPerS?: number;
   concurrency: number;
   lockDurationMs?: number;
   /** Extra hooks for migration tracking (diagnosis on trouble, downtime figures). */
@@ -98,6 +129,21 @@ export interface Workers {
   close(): Promise<void>;
 }
 
+/**
+ * Replies in a thread that already exists go before new root messages in the channel's post queue.
+ * Slack allows about one post per second per channel: with 50 migrations requested at once, 100
+ * roots and first replies queue up for ~2 minutes, and in arrival order a migration Nova finishes early
+ * waits behind all of them before its last phases and final state can show (measured in
+ * test/bench/slack.ts: 9 of 50 final states more than 60 s late, the worst 133 s; with this order,
+ * none, the worst 7 s). Interim: the migration runner could mark these posts urgent itself.
+ */
+export function threadRepliesFirst(n: WorkerNotifier): NotifierPort {
+  return {
+    post: (channel, msg, opts) => n.post(channel, msg, { ...opts, urgent: msg.thread_ts !== undefined }),
+    update: (channel, ts, msg, opts) => n.update(channel, ts, msg, opts),
+  };
+}
+
 function isRetryable(err: unknown): boolean {
   return (err as { retryable?: boolean }).retryable === true;
 }
@@ -107,6 +153,7 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
   const shutdown = new AbortController();
   const outcomes = new Map<string, MigrationOutcome>();
   const inFlight = new Set<Promise<unknown>>();
+  let following = 0;
   const lockDuration = deps.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
   const common = {
     prefix: conn.prefix,
@@ -128,15 +175,19 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
         (async () => {
           const data = validateJob(job.data) as MigrateJob;
           const log = deps.log.child({ jobId: job.id });
+          following++;
           try {
             const outcome = await runMigration(job.id!, data, {
               nova: deps.nova,
               hosts: deps.hosts,
-              notifier: deps.notifier,
+              notifier: threadRepliesFirst(deps.notifier),
               store: deps.store,
               reply: deps.reply,
               log,
-              pollIntervalMs: deps.pollIntervalMs,
+              // Read before every poll, so each tracker follows the worker's current load.
+              get pollIntervalMs() {
+                return loadScaledPollIntervalMs(deps.pollIntervalMs, following, deps.maxPollsPerS);
+              },
               signal: shutdown.signal,
               ...deps.migrationHooks,
             });
@@ -152,6 +203,8 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
             if (!isRetryable(err))
               throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
             throw err;
+          } finally {
+            following--;
           }
         })(),
       ),
