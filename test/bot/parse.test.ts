@@ -7,18 +7,27 @@ describe("/migrate text", () => {
       ok: true,
       request: { kind: "migrate", vm: "vm-42", destination: "compute-3" },
     });
-    expect(parseMigrate("  vm-42   TO  compute-3 ")).toMatchObject({ ok: true, request: { destination: "compute-3" } });
+    expect(parseMigrate("  vm-42   TO  compute-3 ")).toMatchObject({
+      ok: true,
+      request: { destination: "compute-3" },
+    });
   });
 
   test("a VM alone lets the scheduler choose", () => {
-    expect(parseMigrate("vm-42")).toEqual({ ok: true, request: { kind: "migrate", vm: "vm-42", destination: null } });
+    expect(parseMigrate("vm-42")).toEqual({
+      ok: true,
+      request: { kind: "migrate", vm: "vm-42", destination: null },
+    });
   });
 
   test("subcommands", () => {
     expect(parseMigrate("status")).toMatchObject({ ok: true, request: { kind: "status", vm: null } });
     expect(parseMigrate("status db-1")).toMatchObject({ ok: true, request: { kind: "status", vm: "db-1" } });
     expect(parseMigrate("abort db-1")).toMatchObject({ ok: true, request: { kind: "abort", vm: "db-1" } });
-    expect(parseMigrate("force-complete db-1")).toMatchObject({ ok: true, request: { kind: "force-complete" } });
+    expect(parseMigrate("force-complete db-1")).toMatchObject({
+      ok: true,
+      request: { kind: "force-complete" },
+    });
     expect(parseMigrate("audit 5")).toMatchObject({ ok: true, request: { kind: "audit", count: 5 } });
     expect(parseMigrate("")).toMatchObject({ ok: true, request: { kind: "help" } });
     expect(parseMigrate("help")).toMatchObject({ ok: true, request: { kind: "help" } });
@@ -60,8 +69,14 @@ describe("/migrate text", () => {
 
 describe("/diagnose text", () => {
   test("a VM, a VM and destination, or a host", () => {
-    expect(parseDiagnose("db-1")).toEqual({ ok: true, request: { kind: "diagnose", target: "db-1", destination: null } });
-    expect(parseDiagnose("web-7 to compute-5")).toMatchObject({ ok: true, request: { destination: "compute-5" } });
+    expect(parseDiagnose("db-1")).toEqual({
+      ok: true,
+      request: { kind: "diagnose", target: "db-1", destination: null },
+    });
+    expect(parseDiagnose("web-7 to compute-5")).toMatchObject({
+      ok: true,
+      request: { destination: "compute-5" },
+    });
     expect(parseDiagnose("db-1 && true").ok).toBe(false);
   });
 });

@@ -12,14 +12,20 @@ describe("loadConfig", () => {
   });
 
   test("Slack mode needs the pieces of its transport, named in the error", () => {
-    const base = { SLACK_BOT_TOKEN: "xoxb-1-2-abc", REDIS_URL: "redis://r:6379", MIGBOT_INVENTORY: "/etc/migbot/hosts.yaml" };
+    const base = {
+      SLACK_BOT_TOKEN: "xoxb-1-2-abc",
+      REDIS_URL: "redis://r:6379",
+      MIGBOT_INVENTORY: "/etc/migbot/hosts.yaml",
+    };
     expect(() => loadConfig(base)).toThrow(/SLACK_SIGNING_SECRET/);
     expect(() => loadConfig({ ...base, SLACK_MODE: "socket" })).toThrow(/SLACK_APP_TOKEN/);
     const http = loadConfig({ ...base, SLACK_SIGNING_SECRET: "s3cret" });
     expect(http.slack.transport).toBe("http");
     const socket = loadConfig({ ...base, SLACK_APP_TOKEN: "xapp-1-A-2-x" });
     expect(socket.slack.transport).toBe("socket");
-    expect(() => loadConfig({ ...base, SLACK_SIGNING_SECRET: "s", REDIS_URL: undefined })).toThrow(/REDIS_URL/);
+    expect(() => loadConfig({ ...base, SLACK_SIGNING_SECRET: "s", REDIS_URL: undefined })).toThrow(
+      /REDIS_URL/,
+    );
   });
 
   test("bad values name the variable and never echo a token", () => {
@@ -36,7 +42,11 @@ describe("loadConfig", () => {
   });
 
   test("operators and approvers are user or group ids", () => {
-    const c = loadConfig({ MIGBOT_OPERATORS: "U012ABC, S0OPS1", MIGBOT_APPROVERS: "U0BOB1", MIGBOT_CHANNELS: "C0OPS1" });
+    const c = loadConfig({
+      MIGBOT_OPERATORS: "U012ABC, S0OPS1",
+      MIGBOT_APPROVERS: "U0BOB1",
+      MIGBOT_CHANNELS: "C0OPS1",
+    });
     expect(c.access.operators).toEqual(["U012ABC", "S0OPS1"]);
     expect(c.access.approvers).toEqual(["U0BOB1"]);
     expect(c.access.channels).toEqual(["C0OPS1"]);
