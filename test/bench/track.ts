@@ -17,6 +17,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import type { Redis } from "ioredis";
 import { parse } from "yaml";
 import type { BenchResult } from "../../src/cli/bench";
 import { MigrationStore } from "../../src/migration/store";
@@ -122,8 +123,18 @@ export async function runTrackScenario(
     },
   });
   let child: ChildProcess | null = null;
+  // BullMQ leaves connections it was handed open on close; these are ours to disconnect.
+  const connections: Redis[] = [];
+  const connect = bullConnection(stack.redisUrl);
   const enqueuer = createEnqueuer(
-    { connection: bullConnection(stack.redisUrl), prefix: `${stack.prefix}:bull` },
+    {
+      connection: () => {
+        const c = connect();
+        connections.push(c);
+        return c;
+      },
+      prefix: `${stack.prefix}:bull`,
+    },
     new MigrationStore(stack.redis, stack.prefix),
   );
   let workerLog = "";
@@ -235,6 +246,7 @@ export async function runTrackScenario(
       if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     }
     await enqueuer.close();
+    for (const c of connections) c.disconnect();
     await stack.stop();
   }
 }
