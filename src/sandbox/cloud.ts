@@ -1190,12 +1190,7 @@ export class SandboxCloud implements ControlPlane {
       const stats = migration?.completedJobs.get(host.name);
       return ok(formatDomJobInfo(stats ?? null));
     }
-    if (
-      !migration ||
-      migration.record.status !== "running" ||
-      migration.job === null ||
-      isFinished(migration.job)
-    ) {
+    if (migration?.record.status !== "running" || migration.job === null || isFinished(migration.job)) {
       return ok(formatDomJobInfo(null));
     }
     return ok(
