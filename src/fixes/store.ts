@@ -42,13 +42,39 @@ redis.call('HSET', KEYS[1], 'status', st, 'decidedBy', ARGV[1], 'decidedAt', ARG
 return {'ok', st}
 `;
 
+/**
+ * How long an `applying` proposal belongs to the worker applying it without a renewal. The worker
+ * renews it every {@link APPLY_LEASE_RENEW_INTERVAL_MS} while it works, so only a worker that died
+ * (or lost Redis) lets it lapse; a re-run apply job may then take the proposal over.
+ */
+export const APPLY_LEASE_MS = 60_000;
+/** How often the applying worker renews its lease: several renewals fit in one lease. */
+export const APPLY_LEASE_RENEW_INTERVAL_MS = 15_000;
+
 // An approved proposal is applied once: a duplicate job (or a second worker) finds it applying.
+// An `applying` proposal whose lease lapsed (its worker died mid-apply) is taken over instead of
+// staying stuck; one written before leases existed has no applyingUntil and counts as lapsed.
 const START_APPLYING_LUA = `
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return 'unknown' end
-if st ~= 'approved' then return st end
-redis.call('HSET', KEYS[1], 'status', 'applying')
-return 'ok'
+local h = redis.call('HMGET', KEYS[1], 'status', 'applyingUntil')
+if not h[1] then return 'unknown' end
+local until_ = tonumber(ARGV[1]) + tonumber(ARGV[2])
+if h[1] == 'approved' then
+  redis.call('HSET', KEYS[1], 'status', 'applying', 'applyingUntil', tostring(until_), 'applyingBy', ARGV[3])
+  return 'ok'
+end
+if h[1] == 'applying' and tonumber(ARGV[1]) >= (tonumber(h[2] or '0') or 0) then
+  redis.call('HSET', KEYS[1], 'applyingUntil', tostring(until_), 'applyingBy', ARGV[3])
+  return 'taken-over'
+end
+return h[1]
+`;
+
+// Only the lease holder renews; a worker whose lease was taken over learns it here.
+const RENEW_LEASE_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'status', 'applyingBy')
+if h[1] ~= 'applying' or h[2] ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'applyingUntil', tostring(tonumber(ARGV[1]) + tonumber(ARGV[2])))
+return 1
 `;
 
 // Retires a still-pending sibling: it can no longer be approved, whoever clicks first.
@@ -191,10 +217,46 @@ export class ProposalStore {
     return done;
   }
 
-  /** approved → applying, once. Returns "ok", or the status that stops it ("applying", "applied", "unknown", …). */
-  async startApplying(id: string): Promise<string> {
+  /**
+   * approved → applying, once, under a lease held by `holder`. Returns "ok", "taken-over" (it was
+   * applying but the lease lapsed: the previous worker died mid-apply), or the status that stops it
+   * ("applying", "applied", "unknown", …).
+   */
+  async startApplying(
+    id: string,
+    opts: { holder: string; now?: number; leaseMs?: number } = { holder: newProposalId() },
+  ): Promise<string> {
     if (!PROPOSAL_ID_RE.test(id)) return "unknown";
-    return (await this.redis.eval(START_APPLYING_LUA, 1, this.key(id))) as string;
+    return (await this.redis.eval(
+      START_APPLYING_LUA,
+      1,
+      this.key(id),
+      String(opts.now ?? Date.now()),
+      String(opts.leaseMs ?? APPLY_LEASE_MS),
+      opts.holder,
+    )) as string;
+  }
+
+  /** Extends `holder`'s apply lease; false when the proposal is no longer applying under that holder. */
+  async renewApplyLease(
+    id: string,
+    opts: { holder: string; now?: number; leaseMs?: number },
+  ): Promise<boolean> {
+    const r = await this.redis.eval(
+      RENEW_LEASE_LUA,
+      1,
+      this.key(id),
+      String(opts.now ?? Date.now()),
+      String(opts.leaseMs ?? APPLY_LEASE_MS),
+      opts.holder,
+    );
+    return r === 1;
+  }
+
+  /** The lease expiry of an applying proposal, ms since epoch (null when none). */
+  async applyingUntil(id: string): Promise<number | null> {
+    const v = await this.redis.hget(this.key(id), "applyingUntil");
+    return v === null ? null : Number(v);
   }
 
   async setStatus(id: string, status: ProposalStatus): Promise<void> {

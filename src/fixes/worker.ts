@@ -13,6 +13,7 @@ import type { ActionJob } from "../queue/jobs";
 import { type ApplyTiming, applyProposal } from "./apply";
 import type { Proposal, ProposalDraft, VmRestart } from "./proposal";
 import { createProposalService, type ProposalService } from "./service";
+import { APPLY_LEASE_MS, APPLY_LEASE_RENEW_INTERVAL_MS, newProposalId } from "./store";
 import { type RebootPort, runVmRestarts, type VmRestartTiming } from "./vm-restarts";
 
 export interface FixWorkerDeps {
@@ -29,6 +30,10 @@ export interface FixWorkerDeps {
   applyTiming?: Partial<ApplyTiming>;
   vmRestartTiming?: Partial<VmRestartTiming>;
   serviceFor?: (host: string) => ServiceName;
+  /** @defaultValue APPLY_LEASE_MS */
+  applyLeaseMs?: number;
+  /** @defaultValue APPLY_LEASE_RENEW_INTERVAL_MS */
+  applyLeaseRenewIntervalMs?: number;
 }
 
 export interface FixActions {
@@ -79,12 +84,32 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
     const answer = (text: string) => deps.reply(job.responseUrl, job.user, job.channel, { text });
     const p = await proposals.get(job.proposalId);
     if (p === null) return answer("That proposal is unknown to migbot; nothing was applied.");
-    const started = await store.startApplying(p.id);
-    if (started !== "ok") {
+    const leaseMs = deps.applyLeaseMs ?? APPLY_LEASE_MS;
+    const holder = newProposalId();
+    const started = await store.startApplying(p.id, { holder, leaseMs });
+    if (started !== "ok" && started !== "taken-over") {
       log.info("apply-proposal skipped", { status: started });
       return answer(`That proposal is ${started}, so it was not applied (again).`);
     }
-    const lines: string[] = [];
+    // Renewed while the hosts are worked on (a nova-compute restart alone may take minutes), so a
+    // re-run job takes over only from a worker that stopped renewing, i.e. died.
+    const renew = setInterval(() => {
+      store
+        .renewApplyLease(p.id, { holder, leaseMs })
+        .then((held) => {
+          if (!held) log.warn("apply lease lost to another worker", {});
+        })
+        .catch((err) => log.warn("apply lease renewal failed", { err }));
+    }, deps.applyLeaseRenewIntervalMs ?? APPLY_LEASE_RENEW_INTERVAL_MS);
+    try {
+      await applyLeased(p, started === "taken-over", log);
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  async function applyLeased(p: Proposal, takenOver: boolean, log: Logger): Promise<void> {
+    const lines: string[] = takenOver ? [...(p.progress ?? [])] : [];
     const progress = async (line: string) => {
       lines.push(line);
       await store.setProgress(p.id, lines);
@@ -92,7 +117,14 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
       // on Slack's edit rate. The final state below is sent urgently and awaited.
       void proposals.refresh(p.id).catch((err) => log.warn("progress edit failed", { err }));
     };
-    await proposals.refresh(p.id);
+    if (takenOver) {
+      log.warn("took over an apply whose worker stopped", {});
+      await progress(
+        ":recycle: The worker applying this stopped mid-way; another one continues. Hosts whose files already have the planned content count as done, the rest are applied; a file changed by anyone else stops it.",
+      );
+    } else {
+      await proposals.refresh(p.id);
+    }
 
     let outcome: { ok: boolean; results: Proposal["results"] };
     try {
