@@ -556,7 +556,8 @@ class Tracker {
     const ts = await this.deps.notifier.post(
       this.view.channel,
       { ...msg, thread_ts: this.record.posts.root! },
-      { dedupeKey: `${this.view.jobId}:${key}` },
+      // Replies in an existing thread go before new roots (see NotifierPort.post's `urgent`).
+      { dedupeKey: `${this.view.jobId}:${key}`, urgent: true },
     );
     this.record.posts[key] = ts;
     return ts;

@@ -94,19 +94,10 @@ export function createEnqueuer(
   };
 }
 
-/** The notifier as the worker uses it: the migration code's port, plus the notifier's `urgent` posts. */
-export interface WorkerNotifier extends NotifierPort {
-  post(
-    channel: string,
-    msg: Parameters<NotifierPort["post"]>[1],
-    opts: { dedupeKey: string; urgent?: boolean },
-  ): Promise<string>;
-}
-
 export interface WorkerDeps {
   nova: NovaPort;
   hosts: HostsPort;
-  notifier: WorkerNotifier;
+  notifier: NotifierPort;
   store: MigrationStore;
   reply: ReplyPort;
   log: Logger;
@@ -127,21 +118,6 @@ export interface Workers {
   /** Outcomes of the migrations this process finished, by job id (for the console and tests). */
   outcomes: Map<string, MigrationOutcome>;
   close(): Promise<void>;
-}
-
-/**
- * Replies in a thread that already exists go before new root messages in the channel's post queue.
- * Slack allows about one post per second per channel: with 50 migrations requested at once, 100
- * roots and first replies queue up for ~2 minutes, and in arrival order a migration Nova finishes early
- * waits behind all of them before its last phases and final state can show (measured in
- * test/bench/slack.ts: 9 of 50 final states more than 60 s late, the worst 133 s; with this order,
- * none, the worst 7 s). Interim: the migration runner could mark these posts urgent itself.
- */
-export function threadRepliesFirst(n: WorkerNotifier): NotifierPort {
-  return {
-    post: (channel, msg, opts) => n.post(channel, msg, { ...opts, urgent: msg.thread_ts !== undefined }),
-    update: (channel, ts, msg, opts) => n.update(channel, ts, msg, opts),
-  };
 }
 
 function isRetryable(err: unknown): boolean {
@@ -180,7 +156,7 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
             const outcome = await runMigration(job.id!, data, {
               nova: deps.nova,
               hosts: deps.hosts,
-              notifier: threadRepliesFirst(deps.notifier),
+              notifier: deps.notifier,
               store: deps.store,
               reply: deps.reply,
               log,

@@ -57,7 +57,7 @@ function recordingNotifier(clock: {
         ...(msg.thread_ts && { threadTs: msg.thread_ts }),
         text: msg.text,
         at: clock.now,
-        urgent: false,
+        urgent: opts.urgent === true,
       });
       return ts;
     },
@@ -218,6 +218,9 @@ describe("runMigration on the sandbox (db-1: compute-1 → compute-2, Mitaka, no
     const posts = run.notifier.sent.filter((s) => s.kind === "post");
     const root = posts[0]!;
     expect(posts.filter((p) => p.threadTs === undefined)).toHaveLength(1);
+    // Thread replies jump the channel's post queue; a new root waits its turn.
+    expect(root.urgent).toBe(false);
+    expect(posts.slice(1).map((p) => p.urgent)).toEqual(posts.slice(1).map(() => true));
     const titles = posts
       .slice(1)
       .map(
