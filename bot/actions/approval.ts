@@ -5,7 +5,7 @@
  */
 import type { App } from "@slack/bolt";
 import type { ProposalService } from "../../src/fixes/service";
-import { idempotencyKey, type MigrateJob } from "../../src/queue/jobs";
+import { idempotencyKey, type MigrateJob, RETRY_FIX_TITLE_MAX_CHARS } from "../../src/queue/jobs";
 import { refusal } from "../access";
 import type { CommandDeps } from "../commands/migrate";
 import { ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY, renderProposal } from "../render/proposal";
@@ -114,6 +114,7 @@ export async function handleRetry(click: Click, respond: Respond, deps: Approval
     user: click.user,
     requestedAt: now,
     ...(retryOf !== undefined && { retryOf }),
+    retryContext: { fix: p.title.slice(0, RETRY_FIX_TITLE_MAX_CHARS), approvedBy: p.decidedBy },
     ...(click.responseUrl !== undefined && { responseUrl: click.responseUrl }),
   };
   await deps.enqueue.add("migrations", idempotencyKey("migrate", undefined, `retry:${p.id}`), job);

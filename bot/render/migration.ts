@@ -99,11 +99,45 @@ function statusLine(v: MigrationView, now: number): string {
 }
 
 /** The root message: the request and its overall status, with Abort while it runs. */
-export function renderRoot(v: MigrationView, now: number = Date.now()): RenderedMessage {
+/** What the root message says about the earlier migration a retry follows. */
+export interface RetryNote {
+  /** The applied fix's title and who approved it, when the job carried them. */
+  fix: string | null;
+  approvedBy: string | null;
+  /** The earlier migration, when its record is still in Redis. */
+  earlier: { vm: string; startedAt: number; source: string | null; destination: string | null } | null;
+}
+
+/** `2026-11-25 22:40 UTC`: names the earlier thread (the emulator gives no permalinks). */
+function utcMinute(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/** One line: "Retry after <fix> (approved by <@U>) of the migration of vm started <time> (a → b)". */
+export function retryLine(r: RetryNote): string {
+  const why = r.fix
+    ? `Retry after *${escapeMrkdwn(clip(r.fix, 200))}*${r.approvedBy ? ` (approved by <@${r.approvedBy}>)` : ""}`
+    : "Retry";
+  if (r.earlier === null) return `:repeat: ${why} of an earlier migration.`;
+  const e = r.earlier;
+  const where =
+    e.source !== null
+      ? ` (\`${escapeMrkdwn(e.source)}\` → ${e.destination ? `\`${escapeMrkdwn(e.destination)}\`` : "scheduler's choice"})`
+      : "";
+  return `:repeat: ${why} of the migration of *${escapeMrkdwn(e.vm)}* started ${utcMinute(e.startedAt)}${where}; its thread has the earlier attempt.`;
+}
+
+export function renderRoot(
+  v: MigrationView,
+  now: number = Date.now(),
+  notes: { retry?: RetryNote | null } = {},
+): RenderedMessage {
   const line = statusLine(v, now);
-  const text = `${STATUS_ICON[v.status]} Live migration ${route(v)} — ${line}`;
+  // The notification text only marks the retry; the blocks name the earlier attempt.
+  const text = `${STATUS_ICON[v.status]} Live migration ${route(v)} — ${line}${notes.retry ? " (retry)" : ""}`;
   const blocks: Block[] = [
     section(`${STATUS_ICON[v.status]} *Live migration* ${route(v)}\n${line}`),
+    ...(notes.retry ? [context(retryLine(notes.retry))] : []),
     context(
       `Requested by <@${v.requestedBy}> · phases: ${PHASES.map((p) => (isPhaseDone(v, p) ? `~${PHASE_TITLES[p]}~` : PHASE_TITLES[p])).join(" → ")}`,
     ),

@@ -8,6 +8,7 @@
 import {
   type NotConvergingFacts,
   type RenderedMessage,
+  type RetryNote,
   renderFailure,
   renderNotConverging,
   renderPhase,
@@ -233,7 +234,45 @@ interface ConvergenceWatch {
   facts: NotConvergingFacts | null;
 }
 
-type TrackedRecord = MigrationRecord & { convergence?: ConvergenceWatch; sourceDetail?: string | null };
+/** A retry's link back: what the new root says, and the earlier thread that learns of the retry. */
+interface RetryLink {
+  note: RetryNote;
+  /** The earlier job and its thread; null when its record is gone (expired) or it never posted. */
+  earlier: { jobId: string; channel: string; rootTs: string } | null;
+  noticePosted: boolean;
+}
+
+type TrackedRecord = MigrationRecord & {
+  convergence?: ConvergenceWatch;
+  sourceDetail?: string | null;
+  retry?: RetryLink;
+};
+
+/** The retry link for a job that retries an earlier one; null for a first attempt. */
+async function retryLinkOf(job: MigrateJob, store: MigrationStore): Promise<RetryLink | null> {
+  if (job.retryOf === undefined && job.retryContext === undefined) return null;
+  const earlier = job.retryOf === undefined ? null : await store.load(job.retryOf);
+  return {
+    note: {
+      fix: job.retryContext?.fix ?? null,
+      approvedBy: job.retryContext?.approvedBy ?? null,
+      earlier:
+        earlier === null
+          ? null
+          : {
+              vm: earlier.view.vm,
+              startedAt: earlier.view.startedAt,
+              source: earlier.view.source,
+              destination: earlier.view.destination,
+            },
+    },
+    earlier:
+      earlier?.posts.root !== undefined && job.retryOf !== undefined
+        ? { jobId: job.retryOf, channel: earlier.view.channel, rootTs: earlier.posts.root }
+        : null,
+    noticePosted: false,
+  };
+}
 function newRecord(jobId: string, job: MigrateJob, now: number): MigrationRecord {
   const view: MigrationView = {
     jobId,
@@ -295,6 +334,8 @@ export async function runMigration(
       log.info("migration request rejected", { reason: rejection });
       return "rejected";
     }
+    const retry = await retryLinkOf(job, deps.store);
+    if (retry !== null) (record as TrackedRecord).retry = retry;
     await deps.store.save(record);
   }
   const tracker = new Tracker(record, deps, log);
@@ -485,6 +526,7 @@ class Tracker {
   async run(): Promise<MigrationOutcome> {
     try {
       await this.ensureRoot();
+      await this.noticeEarlierThread();
       if (this.record.trigger.state !== "triggered") {
         const ok = await this.trigger();
         if (!ok) return outcomeOf(this.record);
@@ -529,9 +571,34 @@ class Tracker {
     await Promise.allSettled([...this.pendingEdits]);
   }
 
+  private rootMessage(): RenderedMessage {
+    return renderRoot(this.view, this.now(), { retry: this.record.retry?.note ?? null });
+  }
+
+  /** Tells the earlier attempt's thread, once, that a retry started and where to follow it. */
+  private async noticeEarlierThread(): Promise<void> {
+    const retry = this.record.retry;
+    if (!retry?.earlier || retry.noticePosted) return;
+    try {
+      await this.deps.notifier.post(
+        retry.earlier.channel,
+        {
+          text: `:repeat: Retrying: follow the new message (requested by <@${this.view.requestedBy}>).`,
+          thread_ts: retry.earlier.rootTs,
+        },
+        { dedupeKey: `${retry.earlier.jobId}:retried-by:${this.view.jobId}`, urgent: true },
+      );
+      retry.noticePosted = true;
+      await this.save();
+    } catch (err) {
+      // The new migration matters more than the pointer in the old thread.
+      this.log.warn("could not tell the earlier thread about the retry", { err });
+    }
+  }
+
   private async ensureRoot(): Promise<void> {
     if (this.record.posts.root) return;
-    const msg = renderRoot(this.view, this.now());
+    const msg = this.rootMessage();
     this.record.posts.root = await this.deps.notifier.post(this.view.channel, msg, {
       dedupeKey: `${this.view.jobId}:root`,
     });
@@ -539,7 +606,7 @@ class Tracker {
   }
 
   private async updateRoot(urgent = false): Promise<void> {
-    await this.edit(this.record.posts.root, renderRoot(this.view, this.now()), urgent);
+    await this.edit(this.record.posts.root, this.rootMessage(), urgent);
   }
 
   private renderPrecopyReply(): RenderedMessage {

@@ -24,6 +24,14 @@ export interface MigrateJob extends RequestOrigin {
   destination: string | null;
   /** Set when this migration retries an earlier one (after a fix): the earlier job's id. */
   retryOf?: string;
+  /** Why it is retried, for the new root message: the fix applied and who approved it. */
+  retryContext?: RetryContext;
+}
+
+export interface RetryContext {
+  /** The applied fix's title. */
+  fix: string;
+  approvedBy: string | null;
 }
 
 export interface DiagnoseJob extends RequestOrigin {
@@ -75,6 +83,23 @@ function checkOrigin(o: Record<string, unknown>): void {
   need(o.responseUrl === undefined || typeof o.responseUrl === "string", "responseUrl must be a string");
 }
 
+const JOB_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+/** A fix title is one line; longer is not something migbot wrote. */
+export const RETRY_FIX_TITLE_MAX_CHARS = 300;
+
+function checkRetryContext(v: unknown): void {
+  need(v !== null && typeof v === "object", "retryContext must be an object");
+  const r = v as Record<string, unknown>;
+  need(
+    typeof r.fix === "string" && r.fix.length > 0 && r.fix.length <= RETRY_FIX_TITLE_MAX_CHARS,
+    `retryContext.fix must be 1..${RETRY_FIX_TITLE_MAX_CHARS} characters`,
+  );
+  need(
+    r.approvedBy === null || (typeof r.approvedBy === "string" && SLACK_ID_RE.test(r.approvedBy)),
+    "retryContext.approvedBy must be a Slack id or null",
+  );
+}
+
 function checkName(v: unknown, what: string): void {
   need(typeof v === "string" && NAME_RE.test(v), `${what} must be a plain name`);
 }
@@ -89,6 +114,11 @@ export function validateJob(data: unknown): AnyJob {
       checkName(o.vm, "vm");
       need(o.destination === null || typeof o.destination === "string", "destination must be a name or null");
       if (o.destination !== null) checkName(o.destination, "destination");
+      need(
+        o.retryOf === undefined || (typeof o.retryOf === "string" && JOB_ID_RE.test(o.retryOf)),
+        "retryOf must be a job id",
+      );
+      if (o.retryContext !== undefined) checkRetryContext(o.retryContext);
       break;
     case "diagnose":
       checkName(o.target, "target");

@@ -145,6 +145,8 @@ describe("approving a proposal", () => {
         .find((m) => /Live migration.*vm-42/.test(m.text)),
     );
     expect(root.text).toMatch(/compute-2/);
+    // The job carried the fix and its approver through the queue's payload validation to the new root.
+    expect(JSON.stringify(root.blocks)).toContain(`Retry after *${p.title}* (approved by <@${BOB}>)`);
     await waitFor("retry recorded on the proposal", () => {
       const m = message(p.messageTs!);
       return m && JSON.stringify(m.blocks).includes(`Retry requested by <@${ALICE}>`) ? m : undefined;

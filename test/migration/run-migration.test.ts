@@ -19,6 +19,7 @@ import {
 } from "../../src/migration/run-migration";
 import { parseNovaComputeLog } from "../../src/migration/samples/nova-log";
 import { type MigrationRecord, MigrationStore } from "../../src/migration/store";
+import type { MigrateJob } from "../../src/queue/jobs";
 import { createNovaForSandbox } from "../../src/runtime/nova";
 import { hostsPort } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
@@ -30,30 +31,38 @@ const DB1_UUID = "5a1dc0de-7e57-4b1d-9c1a-000000000031";
 
 interface Sent {
   kind: "post" | "update";
+  channel: string;
   ts: string;
+  /** The Block Kit JSON, for what only the blocks show. */
+  blocks: string;
   threadTs?: string;
   text: string;
   at: number;
   urgent: boolean;
 }
 
+// Message timestamps are unique across notifiers, as Slack's are across a channel: a retry's
+// runner posts into the earlier runner's thread.
+let seq = 0;
+
 /** A NotifierPort that records what would reach Slack, stamped with the fake clock. */
 function recordingNotifier(clock: {
   now: number;
 }): NotifierPort & { sent: Sent[]; text(ts: string): string } {
   const sent: Sent[] = [];
-  let seq = 0;
   const byKey = new Map<string, string>();
   return {
     sent,
-    async post(_channel, msg: SlackText & { thread_ts?: string }, opts) {
+    async post(channel, msg: SlackText & { thread_ts?: string }, opts) {
       const known = byKey.get(opts.dedupeKey);
       if (known) return known;
       const ts = `1000.${String(++seq).padStart(6, "0")}`;
       byKey.set(opts.dedupeKey, ts);
       sent.push({
         kind: "post",
+        channel,
         ts,
+        blocks: JSON.stringify(msg.blocks ?? []),
         ...(msg.thread_ts && { threadTs: msg.thread_ts }),
         text: msg.text,
         at: clock.now,
@@ -61,8 +70,16 @@ function recordingNotifier(clock: {
       });
       return ts;
     },
-    async update(_channel, ts, msg, opts) {
-      sent.push({ kind: "update", ts, text: msg.text, at: clock.now, urgent: opts?.urgent === true });
+    async update(channel, ts, msg, opts) {
+      sent.push({
+        kind: "update",
+        channel,
+        ts,
+        blocks: JSON.stringify(msg.blocks ?? []),
+        text: msg.text,
+        at: clock.now,
+        urgent: opts?.urgent === true,
+      });
     },
     text(ts) {
       return sent.filter((s) => s.ts === ts).at(-1)?.text ?? "";
@@ -97,10 +114,12 @@ interface Run {
   jobId: string;
 }
 
-function setup(opts: { onPoll?: (run: Run) => void | Promise<void>; hostsPort?: HostsPort } = {}): Run {
+function setup(
+  opts: { onPoll?: (run: Run) => void | Promise<void>; hostsPort?: HostsPort; store?: MigrationStore } = {},
+): Run {
   const clock = { now: sandbox.cloud.wallTime().getTime() };
   const notifier = recordingNotifier(clock);
-  const store = new MigrationStore(redis, `unit-${randomUUID()}`);
+  const store = opts.store ?? new MigrationStore(redis, `unit-${randomUUID()}`);
   const trouble: Run["trouble"] = [];
   const run = { clock, notifier, store, trouble, jobId: `job-${randomUUID()}` } as Run;
   run.deps = {
@@ -126,7 +145,7 @@ function setup(opts: { onPoll?: (run: Run) => void | Promise<void>; hostsPort?: 
   return run;
 }
 
-function migrateDb1(run: Run) {
+function migrateDb1(run: Run, extra: Partial<MigrateJob> = {}) {
   return runMigration(
     run.jobId,
     {
@@ -136,9 +155,22 @@ function migrateDb1(run: Run) {
       channel: "C0OPS0001",
       user: "U0ALICE01",
       requestedAt: run.clock.now,
+      ...extra,
     },
     run.deps,
   );
+}
+
+/** Aborts db-1's migration from Nova's side at the first poll that finds it running. */
+function abortWhenRunning(): (run: Run) => void {
+  let aborted = false;
+  return () => {
+    const m = db1Job();
+    if (!aborted && m?.record.status === "running") {
+      sandbox.cloud.abortMigration(m.record.serverId, m.record.id);
+      aborted = true;
+    }
+  };
 }
 
 function db1Job() {
@@ -378,6 +410,45 @@ describe("runMigration on the sandbox (db-1: compute-1 → compute-2, Mitaka, no
       conf.content = original;
       await restart();
     }
+  }, 60_000);
+
+  it("a retry names the earlier attempt and the fix in its root, and points the old thread at the new message once", async () => {
+    const first = setup({ onPoll: abortWhenRunning() });
+    expect(await migrateDb1(first)).toBe("aborted");
+    const earlier = (await first.store.load(first.jobId))!;
+
+    const retry = setup({ onPoll: abortWhenRunning(), store: first.store });
+    const job = {
+      retryOf: first.jobId,
+      retryContext: {
+        fix: "Enable libvirt auto-converge on compute-1 and compute-2",
+        approvedBy: "U0BOB0001",
+      },
+      user: "U0CAROL01",
+    };
+    expect(await migrateDb1(retry, job)).toBe("aborted");
+
+    const posts = retry.notifier.sent.filter((s) => s.kind === "post");
+    const root = posts.find((p) => p.threadTs === undefined && p.channel === "C0OPS0001")!;
+    const started = `${new Date(earlier.view.startedAt).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+    expect(root.blocks).toContain(
+      `Retry after *Enable libvirt auto-converge on compute-1 and compute-2* (approved by <@U0BOB0001>) of the migration of *db-1* started ${started} (\`compute-1\` → \`compute-2\`)`,
+    );
+    expect(root.text).toMatch(/\(retry\)$/);
+    // Still named on the final edit of the root, not only when first posted.
+    const lastRoot = retry.notifier.sent.filter((s) => s.ts === root.ts).at(-1)!;
+    expect(lastRoot.blocks).toContain("Retry after *Enable libvirt auto-converge");
+
+    const notices = posts.filter((p) => p.threadTs === earlier.posts.root);
+    expect(notices.map((n) => n.text)).toEqual([
+      ":repeat: Retrying: follow the new message (requested by <@U0CAROL01>).",
+    ]);
+    expect(notices[0]!.urgent).toBe(true);
+    expect(posts.indexOf(notices[0]!)).toBeGreaterThan(posts.indexOf(root));
+    const record = (await retry.store.load(retry.jobId)) as { retry?: { noticePosted: boolean } } | null;
+    expect(record?.retry?.noticePosted).toBe(true);
+    // The first attempt's thread saw nothing from its own runner about the retry.
+    expect(first.notifier.sent.some((s) => /Retrying/.test(s.text))).toBe(false);
   }, 60_000);
 
   it("a verdict that flips to throttling edits the warning instead of posting again; the end is shown there too", async () => {
