@@ -451,6 +451,34 @@ describe("runMigration on the sandbox (db-1: compute-1 → compute-2, Mitaka, no
     expect(first.notifier.sent.some((s) => /Retrying/.test(s.text))).toBe(false);
   }, 60_000);
 
+  it("never writes a record to Redis that is the same as the last one written", async () => {
+    const writes: string[] = [];
+    class CountingStore extends MigrationStore {
+      override async save(record: MigrationRecord): Promise<void> {
+        writes.push(JSON.stringify(record));
+        await super.save(record);
+      }
+    }
+    const store = new CountingStore(redis, `unit-${randomUUID()}`);
+    let polls = 0;
+    const stopWhenRunning = abortWhenRunning();
+    const run = setup({
+      store,
+      onPoll: (r) => {
+        polls++;
+        // Let it run a while first: polls where nothing changed are what must not be written.
+        if (polls >= 40) stopWhenRunning(r);
+      },
+    });
+    expect(await migrateDb1(run)).toBe("aborted");
+    expect(polls).toBeGreaterThanOrEqual(40);
+    const repeats = writes.filter((w, i) => i > 0 && w === writes[i - 1]);
+    expect(repeats).toEqual([]);
+    // What is in Redis is the final state, not a stale one from a skipped write.
+    expect(JSON.stringify(await store.load(run.jobId))).toBe(writes.at(-1));
+    expect((await store.load(run.jobId))?.view.status).toBe("aborted");
+  }, 60_000);
+
   it("a verdict that flips to throttling edits the warning instead of posting again; the end is shown there too", async () => {
     let switched = false;
     const run = setup({
