@@ -1,7 +1,8 @@
 /**
  * Wires migbot's parts together: Redis, the Nova client, the SSH executor, the notifier, the Bolt
  * app and the workers. `startSandboxStack` runs the whole product on the built-in cloud and Slack
- * emulator (for `npm start`, tests and benchmarks); production wiring lives in src/cli/start.ts.
+ * emulator (for `npm start`, tests and benchmarks), or on another cloud handed in through `cloud`
+ * (the lab's data plane); production wiring lives in src/cli/start.ts.
  */
 import { webApi } from "@slack/bolt";
 import { Redis } from "ioredis";
@@ -21,9 +22,9 @@ import { createNotifier, type Notifier, type NotifierOptions } from "../notify/n
 import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
 import { createReply } from "../queue/reply";
 import { createEnqueuer, startWorkers, type Workers } from "../queue/worker";
-import { type Sandbox, type SandboxSeed, startSandbox } from "../sandbox";
+import { SANDBOX_CLOUD_NAME, type Sandbox, type SandboxSeed, startSandbox } from "../sandbox";
 import { type SlackEmulator, type SlackLimits, startSlackEmulator } from "../sandbox/slack/emulator";
-import { createNovaForSandbox } from "./nova";
+import { createNovaFromEnv } from "./nova";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server";
 
 /** The sandbox's people: one operator, one approver (also an operator), one with neither role. */
@@ -43,15 +44,41 @@ const SANDBOX_BOT_TOKEN = "xoxb-sandbox-0000-not-a-real-token";
 
 /** Sandbox polls faster than production so a demo migration shows every phase in seconds. */
 export const SANDBOX_POLL_INTERVAL_MS = 500;
+/**
+ * The sandbox's Nova reports a restarted nova-compute up only after its first report (10 model s),
+ * later than a bad config kills it (2 model s), so a short settle is enough there.
+ */
+export const SANDBOX_SERVICE_SETTLE_MS = 1_000;
 
-export interface StackOptions {
+/**
+ * What the stack needs from a cloud: the compute hosts to reach over SSH, the inventory and
+ * clouds.yaml (with a cloud named `migbot-sandbox`) a user would point migbot at, and a way to stop it.
+ */
+export interface CloudLike {
+  hosts: HostEntry[];
+  inventoryPath: string;
+  cloudsYamlPath: string;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions<C extends CloudLike = Sandbox> {
   /** Use this Redis; otherwise a private redis-server is started. */
   redisUrl?: string;
   /** Key prefix, unique per test. @defaultValue "migbot" */
   prefix?: string;
+  /**
+   * Starts the cloud instead of the built-in sandbox (e.g. the lab's data plane); `timeScale` and
+   * `seed` then do not apply. @defaultValue the built-in sandbox
+   */
+  cloud?: (log: Logger) => Promise<C>;
   /** Sandbox model seconds per real second. */
   timeScale?: number;
   pollIntervalMs?: number;
+  /**
+   * How long Nova must show a restarted nova-compute up before a fix counts as applied.
+   * @defaultValue {@link SANDBOX_SERVICE_SETTLE_MS}
+   */
+  serviceSettleMs?: number;
   /** Start workers in this process. @defaultValue true */
   workers?: boolean;
   concurrency?: number;
@@ -69,12 +96,12 @@ export interface StackOptions {
   env?: Record<string, string>;
 }
 
-export interface SandboxStack {
+export interface SandboxStack<C extends CloudLike = Sandbox> {
   config: Config;
   redisUrl: string;
   prefix: string;
   redis: Redis;
-  sandbox: Sandbox;
+  sandbox: C;
   slack: SlackEmulator;
   bot: Bot;
   workers: Workers | null;
@@ -119,12 +146,16 @@ export function bullConnection(url: string): (() => Redis) & { closeAll(): Promi
 }
 
 /** Starts Redis (unless given), the sandbox cloud, the Slack emulator, the bot and a worker. */
-export async function startSandboxStack(opts: StackOptions = {}): Promise<SandboxStack> {
+export async function startSandboxStack<C extends CloudLike = Sandbox>(
+  opts: StackOptions<C> = {},
+): Promise<SandboxStack<C>> {
   const log = opts.log ?? silentLogger;
   const prefix = opts.prefix ?? "migbot";
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err) => log.warn("stop step failed", { err }));
+    // splice: a second stop() (a test's and its afterAll's) has nothing left to stop.
+    for (const fn of cleanups.splice(0).reverse())
+      await fn().catch((err) => log.warn("stop step failed", { err }));
   };
   try {
     let privateRedis: PrivateRedis | null = null;
@@ -139,11 +170,16 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       redis.disconnect();
     });
 
-    const sandbox = await startSandbox({
-      ...(opts.timeScale !== undefined && { timeScale: opts.timeScale }),
-      ...(opts.seed && { seed: opts.seed }),
-      log,
-    });
+    // Without `cloud`, C is its default, Sandbox; TypeScript cannot tie the default to the parameter.
+    const startCloud =
+      opts.cloud ??
+      ((cloudLog: Logger) =>
+        startSandbox({
+          ...(opts.timeScale !== undefined && { timeScale: opts.timeScale }),
+          ...(opts.seed && { seed: opts.seed }),
+          log: cloudLog,
+        }) as unknown as Promise<C>);
+    const sandbox = await startCloud(log);
     cleanups.push(() => sandbox.stop());
 
     const slack = await startSlackEmulator({
@@ -166,7 +202,7 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       MIGBOT_REDIS_PREFIX: prefix,
       MIGBOT_INVENTORY: sandbox.inventoryPath,
       OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath,
-      OS_CLOUD: "migbot-sandbox",
+      OS_CLOUD: SANDBOX_CLOUD_NAME,
       MIGBOT_OPERATORS: SANDBOX_OPERATORS_GROUP.id,
       MIGBOT_APPROVERS: "U0BOB0001",
       MIGBOT_CHANNELS: SANDBOX_CHANNEL.id,
@@ -207,7 +243,10 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
     const exec = new SshExecutor(sandbox.hosts, { log });
     const hosts = hostsPort(sandbox.hosts, exec);
     cleanups.push(() => hosts.close());
-    const nova = await createNovaForSandbox(sandbox, log);
+    const nova = await createNovaFromEnv(
+      { OS_CLOUD: SANDBOX_CLOUD_NAME, OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath },
+      log,
+    );
     const reply: ReplyPort = createReply({
       ephemeral: (channel, user, msg) => notifier.ephemeral(channel, user, msg),
       log,
@@ -223,9 +262,7 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       reply,
       log: log.child({ component: "fixes" }),
       proposalTtlS: config.proposalTtlS,
-      // The sandbox's Nova reports a restarted nova-compute up only after its first report (10 model
-      // s), later than a bad config kills it (2 model s), so a short settle is enough here.
-      applyTiming: { serviceSettleMs: 1000 },
+      applyTiming: { serviceSettleMs: opts.serviceSettleMs ?? SANDBOX_SERVICE_SETTLE_MS },
     });
     // diagnosis (/diagnose jobs, and a troubled /migrate thread diagnosing itself) proposes through fixes.
     const diagnosis = diagnosisActions({

@@ -135,7 +135,7 @@ describe.skipIf(skipReason !== null)(
           return now && /Completed/.test(now.text) ? now : undefined;
         });
         measured.calmCompletedAfterMs = Date.now() - started;
-        expect(stack.lab.cloud.migrations.at(-1)!.report?.virshArgs).not.toContain("--auto-converge");
+        expect(stack.sandbox.cloud.migrations.at(-1)!.report?.virshArgs).not.toContain("--auto-converge");
         expect((await stack.nova.findServer("calm-1"))?.host).toBe("cmp3");
       },
       CALM_COMPLETE_TIMEOUT_MS + 30_000,
@@ -176,7 +176,7 @@ describe.skipIf(skipReason !== null)(
           /Aborted|Failed|failed|error/.test(root(first.ts)!.text) ? true : undefined,
         );
         measured.withoutFixAbortedAfterMs = Date.now() - started;
-        const firstRecord = stack.lab.cloud.migrations.find((m) => m.server.seed.name === "dirty-1")!;
+        const firstRecord = stack.sandbox.cloud.migrations.find((m) => m.server.seed.name === "dirty-1")!;
         expect(firstRecord.record.status).toBe("error");
         expect(firstRecord.report?.virshArgs).not.toContain("--auto-converge");
         const sourceLog = readFileSync(
@@ -216,7 +216,7 @@ describe.skipIf(skipReason !== null)(
           expect(pid).not.toBeNull();
           expect(pid).not.toBe(agentPidsBefore[i]);
         }
-        expect(stack.lab.cloud.hosts.get("cmp1")!.heartbeat?.autoConverge).toBe(true);
+        expect(stack.sandbox.cloud.hosts.get("cmp1")!.heartbeat?.autoConverge).toBe(true);
 
         const rootsBefore = new Set(roots().map((r) => r.ts));
         await stack.slack.clickButton({
@@ -235,7 +235,7 @@ describe.skipIf(skipReason !== null)(
           return r && /Completed/.test(r.text) ? r : undefined;
         });
         measured.withFixCompletedAfterMs = Date.now() - retryStarted;
-        const retryRecord = stack.lab.cloud.migrations.at(-1)!;
+        const retryRecord = stack.sandbox.cloud.migrations.at(-1)!;
         expect(retryRecord.report?.virshArgs).toContain("--auto-converge");
         expect((await stack.nova.findServer("dirty-1"))?.host).toBe("cmp2");
 
@@ -276,7 +276,7 @@ describe.skipIf(skipReason !== null)(
         // calm-1 runs on cmp3 (Skylake-Client) since the first test; Nova's pre-check on cmp1 (Haswell) refuses it.
         const r = await migrate("calm-1 to cmp1", "calm-1");
         await until("the CPU pre-check failure", CPU_FAIL_TIMEOUT_MS, () => /Failed/.test(root(r.ts)!.text));
-        const record = stack.lab.cloud.migrations.at(-1)!;
+        const record = stack.sandbox.cloud.migrations.at(-1)!;
         expect(record.record.status).toBe("error");
         expect(record.server.fault).toMatch(
           /CPU doesn't have compatibility[\s\S]*Host CPU does not provide required features/,
