@@ -40,6 +40,19 @@ import { readSandboxData } from "./data-files";
 import { HostFilesystem } from "./filesystem";
 import { formatNovaLog, type NovaLogLevel, newRequestId } from "./nova-log";
 import {
+  computeService,
+  findMigration,
+  instanceNotFound,
+  listMigrations,
+  migrationOrThrow,
+  namedDestination,
+  newLiveMigrationRecord,
+  noValidHost,
+  novaTimestamp,
+  SANDBOX_USER_ID,
+  wrongMigrationState,
+} from "./nova-records";
+import {
   cancel as cancelJob,
   forceComplete as forceCompleteJob,
   initialState,
@@ -83,7 +96,6 @@ export const RESERVED_HOST_MEMORY_MB = 512;
 export const CPU_ALLOCATION_RATIO = 16;
 const LIBVIRT_COMPARE_URL = "http://libvirt.org/html/libvirt-libvirt-host.html#virCPUCompareResult";
 const PROJECT_ID = "6f70656e737461636b20697320636f6f";
-const USER_ID = "fake";
 
 export interface ServiceState {
   /** What `systemctl is-active` says. */
@@ -264,9 +276,7 @@ export class SandboxCloud implements ControlPlane {
   }
 
   private isoNow(): string {
-    return this.wallTime()
-      .toISOString()
-      .replace(/\.\d{3}Z$/, "Z");
+    return novaTimestamp(this.wallTime());
   }
 
   /** Migration bandwidth between two hosts, MiB/s. */
@@ -558,7 +568,7 @@ export class SandboxCloud implements ControlPlane {
 
   liveMigrate(serverId: string, request: LiveMigrateRequest): CloudMigration {
     const vm = this.vms.get(serverId);
-    if (!vm) throw new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
+    if (!vm) throw instanceNotFound(serverId);
     if (vm.status !== "ACTIVE" || vm.taskState !== null) {
       const [attr, state] = vm.taskState !== null ? ["task_state", vm.taskState] : ["vm_state", vm.vmState];
       throw new ControlPlaneError(
@@ -572,28 +582,12 @@ export class SandboxCloud implements ControlPlane {
     let dest: SandboxHost | null;
     let precheckFailure: ReturnType<SandboxCloud["precheck"]> = null;
     if (request.host !== null) {
-      dest = this.hosts.get(request.host) ?? null;
-      if (dest === null) {
-        throw new ControlPlaneError("badRequest", 400, `Compute host ${request.host} could not be found.`);
-      }
-      if (dest.name === source.name) {
-        throw new ControlPlaneError(
-          "badRequest",
-          400,
-          `Unable to migrate instance (${vm.uuid}) to current host (${source.name}).`,
-        );
-      }
+      dest = namedDestination(this.hosts, vm.uuid, source.name, request.host);
       precheckFailure = this.precheck(vm, dest);
     } else {
       dest = this.pickHost(vm);
       if (dest === null) {
-        precheckFailure = {
-          error: new ControlPlaneError(
-            "badRequest",
-            400,
-            "No valid host was found. There are not enough hosts available.",
-          ),
-        };
+        precheckFailure = { error: noValidHost() };
       }
     }
     if (precheckFailure !== null && !request.asyncPrecheck) {
@@ -602,30 +596,16 @@ export class SandboxCloud implements ControlPlane {
     }
     const destHost = dest ?? source;
     const now = this.isoNow();
-    const record: CloudMigration = {
+    const record = newLiveMigrationRecord({
       id: ++this.migrationSeq,
       uuid: randomUUID(),
       serverId: vm.uuid,
-      migrationType: "live-migration",
-      status: "queued",
-      sourceCompute: source.name,
-      sourceNode: source.name,
-      destCompute: destHost.name,
-      destNode: destHost.name,
+      source: source.name,
+      dest: destHost.name,
       destHost: destHost.seed.hostIp,
-      memoryTotalBytes: 0,
-      memoryProcessedBytes: 0,
-      memoryRemainingBytes: 0,
-      diskTotalBytes: 0,
-      diskProcessedBytes: 0,
-      diskRemainingBytes: 0,
-      oldInstanceTypeId: 1,
-      newInstanceTypeId: 1,
-      userId: USER_ID,
       projectId: PROJECT_ID,
-      createdAt: now,
-      updatedAt: now,
-    };
+      now,
+    });
     const m: SandboxMigration = { record, vm, requestId, job: null, jobStartS: 0, completedJobs: new Map() };
     this.migrations.push(m);
     vm.status = "MIGRATING";
@@ -815,51 +795,29 @@ export class SandboxCloud implements ControlPlane {
       powerState: vm.powerState,
       flavor: { ...vm.seed.flavor },
       tenantId: PROJECT_ID,
-      userId: USER_ID,
+      userId: SANDBOX_USER_ID,
       created: vm.created,
       updated: vm.updated,
     };
   }
 
   listMigrations(filter: MigrationFilter): CloudMigration[] {
-    return this.migrations
-      .filter((m) => filter.instanceUuid === undefined || m.record.serverId === filter.instanceUuid)
-      .filter((m) => filter.migrationType === undefined || m.record.migrationType === filter.migrationType)
-      .filter(
-        (m) =>
-          !filter.inProgressOnly ||
-          ["queued", "preparing", "running", "post-migrating"].includes(m.record.status),
-      )
-      .map((m) => ({ ...m.record }));
+    return listMigrations(this.migrations, filter);
   }
 
   getMigration(serverId: string, migrationId: number): CloudMigration | undefined {
-    const m = this.migrations.find((x) => x.record.serverId === serverId && x.record.id === migrationId);
+    const m = findMigration(this.migrations, serverId, migrationId);
     return m ? { ...m.record } : undefined;
   }
 
   private migrationOrThrow(serverId: string, migrationId: number): SandboxMigration {
-    if (!this.vms.has(serverId))
-      throw new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
-    const m = this.migrations.find((x) => x.record.serverId === serverId && x.record.id === migrationId);
-    if (!m) {
-      throw new ControlPlaneError(
-        "itemNotFound",
-        404,
-        `Migration ${migrationId} for instance ${serverId} could not be found.`,
-      );
-    }
-    return m;
+    return migrationOrThrow(this.migrations, this.vms.has(serverId), serverId, migrationId);
   }
 
   forceComplete(serverId: string, migrationId: number): void {
     const m = this.migrationOrThrow(serverId, migrationId);
     if (m.record.status !== "running" || m.job === null) {
-      throw new ControlPlaneError(
-        "badRequest",
-        400,
-        `Migration ${migrationId} state of instance ${serverId} is ${m.record.status}. Cannot force_complete while the migration is in this state.`,
-      );
+      throw wrongMigrationState("force_complete", serverId, migrationId, m.record.status);
     }
     m.job = forceCompleteJob(m.job);
     m.vm.powerState = 3;
@@ -881,21 +839,13 @@ export class SandboxCloud implements ControlPlane {
     const status = m.record.status;
     if (status === "queued" || status === "preparing") {
       if (this.controllerMajor < 17 && status === "queued") {
-        throw new ControlPlaneError(
-          "badRequest",
-          400,
-          `Migration ${migrationId} state of instance ${serverId} is ${status}. Cannot abort live migration while the migration is in this state.`,
-        );
+        throw wrongMigrationState("abort live migration", serverId, migrationId, status);
       }
       this.failMigration(m, "cancelled");
       return;
     }
     if (status !== "running" || m.job === null || m.job.phase === "postcopy") {
-      throw new ControlPlaneError(
-        "badRequest",
-        400,
-        `Migration ${migrationId} state of instance ${serverId} is ${status}. Cannot abort live migration while the migration is in this state.`,
-      );
+      throw wrongMigrationState("abort live migration", serverId, migrationId, status);
     }
     const r = cancelJob(m.job);
     m.job = r.state;
@@ -904,7 +854,7 @@ export class SandboxCloud implements ControlPlane {
 
   hardReboot(serverId: string): void {
     const vm = this.vms.get(serverId);
-    if (!vm) throw new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
+    if (!vm) throw instanceNotFound(serverId);
     if (vm.taskState !== null) {
       throw new ControlPlaneError(
         "conflict",
@@ -1019,17 +969,9 @@ export class SandboxCloud implements ControlPlane {
   }
 
   services(): CloudService[] {
-    return [...this.hosts.values()].map((h) => ({
-      id: h.index,
-      binary: "nova-compute",
-      host: h.name,
-      zone: "nova",
-      status: "enabled",
-      state: this.serviceUp(h) ? "up" : "down",
-      updatedAt: this.isoNow(),
-      disabledReason: null,
-      forcedDown: false,
-    }));
+    return [...this.hosts.values()].map((h) =>
+      computeService({ id: h.index, host: h.name, up: this.serviceUp(h), updatedAt: this.isoNow() }),
+    );
   }
 
   // ---------------------------------------------------------------- host commands

@@ -12,11 +12,11 @@
  * serves, so the API and the bot see no difference.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { cpus, setPriority, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { parse as parseYaml, stringify } from "yaml";
+import { parse as parseYaml } from "yaml";
 import type { HostEntry } from "../hosts/inventory";
 import {
   type AgentHeartbeat,
@@ -53,9 +53,24 @@ import {
   type MigrationFilter,
 } from "./control-plane";
 import { type CpuDef, featureSet, parseCpuXml } from "./cpu";
-import { SANDBOX_CLOUD_NAME, type SandboxCredentials, ZED_MAX_MICROVERSION } from "./index";
+import { type SandboxCredentials, ZED_MAX_MICROVERSION } from "./index";
 import { sandboxProjectId, startNovaApi } from "./nova-api";
 import { newRequestId } from "./nova-log";
+import {
+  computeService,
+  findMigration,
+  instanceNotFound,
+  listMigrations,
+  migrationOrThrow,
+  namedDestination,
+  newLiveMigrationRecord,
+  noValidHost,
+  novaTimestamp,
+  SANDBOX_USER_ID,
+  sandboxAdminCredentials,
+  writeSandboxClientFiles,
+  wrongMigrationState,
+} from "./nova-records";
 
 /** Nova's `service_down_time` for the lab: three missed heartbeats (the agents beat every second). */
 export const LAB_SERVICE_DOWN_TIME_MS = 3_000;
@@ -104,7 +119,6 @@ export const LAB_DEFAULT_SERVERS: readonly LabServerSeed[] = [
 ];
 
 const FLAVOR = { name: "m1.lab", ramMb: GUEST_MEMORY_MIB, vcpus: 1, diskGb: 0 };
-const USER_ID = "fake";
 
 interface LabServer {
   seed: LabServerSeed;
@@ -141,7 +155,7 @@ interface LabMigration {
 }
 
 function isoNow(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  return novaTimestamp(new Date());
 }
 
 const FINISHED: readonly CloudMigrationStatus[] = ["completed", "error", "failed", "cancelled"];
@@ -312,7 +326,7 @@ export class LabCloud implements ControlPlane {
       powerState: s.powerState,
       flavor: { ...FLAVOR },
       tenantId: this.projectId,
-      userId: USER_ID,
+      userId: SANDBOX_USER_ID,
       created: s.created,
       updated: s.updated,
     };
@@ -320,7 +334,7 @@ export class LabCloud implements ControlPlane {
 
   liveMigrate(serverId: string, request: LiveMigrateRequest): CloudMigration {
     const server = this.servers.get(serverId);
-    if (!server) throw new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
+    if (!server) throw instanceNotFound(serverId);
     if (server.status !== "ACTIVE" || server.taskState !== null) {
       const [attr, value] =
         server.taskState !== null ? ["task_state", server.taskState] : ["vm_state", server.vmState];
@@ -333,26 +347,10 @@ export class LabCloud implements ControlPlane {
     const source = this.hosts.get(server.host)!;
     let dest: LabHost | undefined;
     if (request.host !== null) {
-      dest = this.hosts.get(request.host);
-      if (dest === undefined) {
-        throw new ControlPlaneError("badRequest", 400, `Compute host ${request.host} could not be found.`);
-      }
-      if (dest.name === source.name) {
-        throw new ControlPlaneError(
-          "badRequest",
-          400,
-          `Unable to migrate instance (${server.uuid}) to current host (${source.name}).`,
-        );
-      }
+      dest = namedDestination(this.hosts, server.uuid, source.name, request.host);
     } else {
       dest = [...this.hosts.values()].find((h) => h.name !== source.name && this.serviceUp(h));
-      if (dest === undefined) {
-        throw new ControlPlaneError(
-          "badRequest",
-          400,
-          "No valid host was found. There are not enough hosts available.",
-        );
-      }
+      if (dest === undefined) throw noValidHost();
     }
     if (!this.serviceUp(dest)) {
       throw new ControlPlaneError(
@@ -362,30 +360,16 @@ export class LabCloud implements ControlPlane {
       );
     }
     const now = isoNow();
-    const record: CloudMigration = {
+    const record = newLiveMigrationRecord({
       id: ++this.migrationSeq,
       uuid: randomUUID(),
       serverId: server.uuid,
-      migrationType: "live-migration",
-      status: "queued",
-      sourceCompute: source.name,
-      sourceNode: source.name,
-      destCompute: dest.name,
-      destNode: dest.name,
+      source: source.name,
+      dest: dest.name,
       destHost: dest.address,
-      memoryTotalBytes: 0,
-      memoryProcessedBytes: 0,
-      memoryRemainingBytes: 0,
-      diskTotalBytes: 0,
-      diskProcessedBytes: 0,
-      diskRemainingBytes: 0,
-      oldInstanceTypeId: 1,
-      newInstanceTypeId: 1,
-      userId: USER_ID,
       projectId: this.projectId,
-      createdAt: now,
-      updatedAt: now,
-    };
+      now,
+    });
     const m: LabMigration = { record, server, requestId: newRequestId(), cast: false, report: null };
     this.migrations.push(m);
     server.status = "MIGRATING";
@@ -437,45 +421,22 @@ export class LabCloud implements ControlPlane {
   }
 
   listMigrations(filter: MigrationFilter): CloudMigration[] {
-    return this.migrations
-      .filter((m) => filter.instanceUuid === undefined || m.record.serverId === filter.instanceUuid)
-      .filter((m) => filter.migrationType === undefined || m.record.migrationType === filter.migrationType)
-      .filter(
-        (m) =>
-          !filter.inProgressOnly ||
-          ["queued", "preparing", "running", "post-migrating"].includes(m.record.status),
-      )
-      .map((m) => ({ ...m.record }));
+    return listMigrations(this.migrations, filter);
   }
 
   getMigration(serverId: string, migrationId: number): CloudMigration | undefined {
-    const m = this.migrations.find((x) => x.record.serverId === serverId && x.record.id === migrationId);
+    const m = findMigration(this.migrations, serverId, migrationId);
     return m ? { ...m.record } : undefined;
   }
 
   private migrationOrThrow(serverId: string, migrationId: number): LabMigration {
-    if (!this.servers.has(serverId)) {
-      throw new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
-    }
-    const m = this.migrations.find((x) => x.record.serverId === serverId && x.record.id === migrationId);
-    if (!m) {
-      throw new ControlPlaneError(
-        "itemNotFound",
-        404,
-        `Migration ${migrationId} for instance ${serverId} could not be found.`,
-      );
-    }
-    return m;
+    return migrationOrThrow(this.migrations, this.servers.has(serverId), serverId, migrationId);
   }
 
   forceComplete(serverId: string, migrationId: number): void {
     const m = this.migrationOrThrow(serverId, migrationId);
     if (m.record.status !== "running") {
-      throw new ControlPlaneError(
-        "badRequest",
-        400,
-        `Migration ${migrationId} state of instance ${serverId} is ${m.record.status}. Cannot force_complete while the migration is in this state.`,
-      );
+      throw wrongMigrationState("force_complete", serverId, migrationId, m.record.status);
     }
     void this.agent(m.record.sourceCompute, `/migrations/${migrationId}/force-complete`, {}).catch((err) =>
       this.log.warn("force-complete not delivered", { id: migrationId, err }),
@@ -490,11 +451,7 @@ export class LabCloud implements ControlPlane {
       return;
     }
     if (status !== "running" && status !== "preparing") {
-      throw new ControlPlaneError(
-        "badRequest",
-        400,
-        `Migration ${migrationId} state of instance ${serverId} is ${status}. Cannot abort live migration while the migration is in this state.`,
-      );
+      throw wrongMigrationState("abort live migration", serverId, migrationId, status);
     }
     void this.agent(m.record.sourceCompute, `/migrations/${migrationId}/abort`, {}).catch((err) =>
       this.log.warn("abort not delivered", { id: migrationId, err }),
@@ -503,7 +460,7 @@ export class LabCloud implements ControlPlane {
 
   hardReboot(serverId: string): void {
     const server = this.servers.get(serverId);
-    if (!server) throw new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
+    if (!server) throw instanceNotFound(serverId);
     if (server.taskState !== null) {
       throw new ControlPlaneError(
         "conflict",
@@ -583,18 +540,14 @@ export class LabCloud implements ControlPlane {
   }
 
   services(): CloudService[] {
-    return [...this.hosts.values()].map((h) => ({
-      id: h.index,
-      binary: "nova-compute",
-      host: h.name,
-      zone: "nova",
-      status: "enabled",
-      state: this.serviceUp(h) ? "up" : "down",
-      updatedAt:
-        h.heartbeatAtMs > 0 ? new Date(h.heartbeatAtMs).toISOString().replace(/\.\d{3}Z$/, "Z") : isoNow(),
-      disabledReason: null,
-      forcedDown: false,
-    }));
+    return [...this.hosts.values()].map((h) =>
+      computeService({
+        id: h.index,
+        host: h.name,
+        up: this.serviceUp(h),
+        updatedAt: h.heartbeatAtMs > 0 ? novaTimestamp(new Date(h.heartbeatAtMs)) : isoNow(),
+      }),
+    );
   }
 }
 
@@ -658,15 +611,7 @@ export async function startLabCloud(opts: LabCloudOptions): Promise<LabSandbox> 
   const log = opts.log ?? silentLogger;
   const state = readLabState(opts.labStateDir);
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "migbot-lab-cloud-"));
-  const password = randomUUID();
-  const baseCredentials = {
-    username: "admin",
-    password,
-    projectName: "admin",
-    userDomainName: "Default",
-    projectDomainName: "Default",
-    regionName: "RegionOne",
-  };
+  const baseCredentials = sandboxAdminCredentials(randomUUID());
   const cloud = new LabCloud(state, sandboxProjectId(baseCredentials), log);
   const closers: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -724,31 +669,15 @@ export async function startLabCloud(opts: LabCloudOptions): Promise<LabSandbox> 
     });
     closers.push(() => api.close());
     const credentials: SandboxCredentials = { authUrl: api.keystoneUrl, ...baseCredentials };
-    const cloudsYaml = stringify({
-      clouds: {
-        [SANDBOX_CLOUD_NAME]: {
-          auth: {
-            auth_url: credentials.authUrl,
-            username: credentials.username,
-            password: credentials.password,
-            project_name: credentials.projectName,
-            user_domain_name: credentials.userDomainName,
-            project_domain_name: credentials.projectDomainName,
-          },
-          region_name: credentials.regionName,
-          interface: "public",
-          identity_api_version: 3,
-        },
-      },
-    });
-    const cloudsYamlPath = join(dataDir, "clouds.yaml");
-    writeFileSync(cloudsYamlPath, cloudsYaml, { mode: 0o600 });
     const labInventory = join(state.stateDir, "inventory.yaml");
     if (!existsSync(labInventory))
       throw new LabError("LAB_NOT_UP", `${labInventory} is missing — run \`npm run lab -- up\` again`);
     const hosts = (parseYaml(readFileSync(labInventory, "utf8")) as { hosts: HostEntry[] }).hosts;
-    const inventoryPath = join(dataDir, "inventory.yaml");
-    writeFileSync(inventoryPath, stringify({ hosts }));
+    const { cloudsYaml, cloudsYamlPath, inventoryPath } = await writeSandboxClientFiles(
+      dataDir,
+      credentials,
+      hosts,
+    );
     log.info("lab cloud started", { hosts: hosts.length, novaUrl: api.novaUrl, servers: cloud.servers.size });
     return {
       hosts,

@@ -7,11 +7,11 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stringify } from "yaml";
 import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
 import { SandboxCloud } from "./cloud";
 import { startNovaApi } from "./nova-api";
+import { SANDBOX_CLOUD_NAME, sandboxAdminCredentials, writeSandboxClientFiles } from "./nova-records";
 import { DEFAULT_SEED, type SandboxSeed } from "./seed";
 import { generateKeyPair, type SandboxSshServer, startSandboxSshServer } from "./ssh-server";
 
@@ -25,8 +25,7 @@ export const CLOCK_TICK_MS = 100;
 /** Highest microversion per controller release (Zed tops at 2.93, Mitaka at 2.25). */
 export const ZED_MAX_MICROVERSION = "2.93";
 export const MITAKA_MAX_MICROVERSION = "2.25";
-/** The name of the cloud in the clouds.yaml the sandbox writes. */
-export const SANDBOX_CLOUD_NAME = "migbot-sandbox";
+export { SANDBOX_CLOUD_NAME };
 
 export interface SandboxOptions {
   /** Model seconds per real second; 0 = manual clock (tests call `cloud.advance`). @defaultValue 10 */
@@ -142,15 +141,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       });
     }
 
-    const password = randomBytes(12).toString("base64url");
-    const baseCredentials = {
-      username: "admin",
-      password,
-      projectName: "admin",
-      userDomainName: "Default",
-      projectDomainName: "Default",
-      regionName: "RegionOne",
-    };
+    const baseCredentials = sandboxAdminCredentials(randomBytes(12).toString("base64url"));
     const api = await startNovaApi({
       controlPlane: cloud,
       credentials: baseCredentials,
@@ -160,27 +151,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     closers.push(() => api.close());
     const credentials: SandboxCredentials = { authUrl: api.keystoneUrl, ...baseCredentials };
 
-    const cloudsYaml = stringify({
-      clouds: {
-        [SANDBOX_CLOUD_NAME]: {
-          auth: {
-            auth_url: credentials.authUrl,
-            username: credentials.username,
-            password: credentials.password,
-            project_name: credentials.projectName,
-            user_domain_name: credentials.userDomainName,
-            project_domain_name: credentials.projectDomainName,
-          },
-          region_name: credentials.regionName,
-          interface: "public",
-          identity_api_version: 3,
-        },
-      },
-    });
-    const cloudsYamlPath = join(dataDir, "clouds.yaml");
-    await writeFile(cloudsYamlPath, cloudsYaml, { mode: 0o600 });
-    const inventoryPath = join(dataDir, "inventory.yaml");
-    await writeFile(inventoryPath, stringify({ hosts }));
+    const { cloudsYaml, cloudsYamlPath, inventoryPath } = await writeSandboxClientFiles(
+      dataDir,
+      credentials,
+      hosts,
+    );
 
     if (timeScale > 0) {
       let last = performance.now();
