@@ -53,7 +53,7 @@ import {
   type MigrationFilter,
 } from "./control-plane";
 import { type CpuDef, featureSet, parseCpuXml } from "./cpu";
-import { type SandboxCredentials, ZED_MAX_MICROVERSION } from "./index";
+import { type Sandbox, type SandboxCredentials, ZED_MAX_MICROVERSION } from "./index";
 import { sandboxProjectId, startNovaApi } from "./nova-api";
 import { newRequestId } from "./nova-log";
 import {
@@ -563,19 +563,13 @@ export interface LabCloudOptions {
   log?: Logger;
 }
 
-/** What the sandbox stack needs from a cloud, with the lab's control plane as `cloud`. */
-export interface LabSandbox {
-  hosts: HostEntry[];
-  privateKeyPath: string;
-  keystoneUrl: string;
-  novaUrl: string;
-  credentials: SandboxCredentials;
-  cloudsYaml: string;
-  cloudsYamlPath: string;
-  inventoryPath: string;
+/**
+ * What the built-in sandbox hands out (hosts, keys, endpoints, clouds.yaml, inventory), with the
+ * lab's control plane as `cloud`; the lab hosts' sshd are the lab's own, so no `sshServers`.
+ */
+export interface LabSandbox extends Omit<Sandbox, "cloud" | "sshServers"> {
   cloud: LabCloud;
   lab: LabState;
-  stop(): Promise<void>;
 }
 
 async function startConductor(cloud: LabCloud, socketPath: string): Promise<Server> {
