@@ -8,20 +8,18 @@ import { Redis } from "ioredis";
 import { registerApprovalActions } from "../../bot/actions/approval";
 import { startBot } from "../../bot/app";
 import { ConfigError, loadConfig } from "../config";
-import { diagnosisActions } from "../diagnose/run";
 import { createProposalService } from "../fixes/service";
-import { createFixActions } from "../fixes/worker";
 import { SshExecutor } from "../hosts/executor";
 import { loadInventory } from "../hosts/inventory-file";
 import { createLogger } from "../log";
 import { MigrationStore } from "../migration/store";
 import { createNotifier } from "../notify/notifier";
 import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
-import { createReply } from "../queue/reply";
-import { createEnqueuer, startWorkers } from "../queue/worker";
+import { createEnqueuer } from "../queue/worker";
 import { createNovaFromEnv } from "../runtime/nova";
 import { ProgramMissingError } from "../runtime/redis-server";
 import { bullConnection, hostsPort, startSandboxStack } from "../runtime/stack";
+import { startWorkerSide } from "../runtime/worker-side";
 import { CONSOLE_HELP, runConsole } from "./console-chat";
 import type { CliCommand } from "./main";
 
@@ -136,46 +134,24 @@ async function runProduction(args: StartArgs): Promise<number> {
     const web = new webApi.WebClient(config.slack.botToken, slackWebClientOptions(config.slack.apiUrl));
     const notifier = createNotifier({ redis, api: webClientSlackApi(web), prefix: config.redisPrefix, log });
     const nova = await createNovaFromEnv(process.env, log);
-    const reply = createReply({ ephemeral: (c, u, m) => notifier.ephemeral(c, u, m), log });
-    const serviceByHost = new Map(inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
-    // fixes behind approval: apply-proposal jobs and /migrate audit.
-    const fixes = createFixActions({
+    const { workers } = startWorkerSide({
       redis,
       prefix: config.redisPrefix,
-      nova,
-      hosts,
-      notifier,
+      conn,
       store,
-      reply,
-      log: log.child({ component: "fixes" }),
-      proposalTtlS: config.proposalTtlS,
-      serviceFor: (host) => serviceByHost.get(host) ?? "nova-compute",
-    });
-    // diagnosis: /diagnose jobs, and a troubled /migrate thread diagnosing itself; proposes through fixes.
-    const diagnosis = diagnosisActions({
       nova,
       hosts,
       inventory,
       notifier,
-      reply,
-      log: log.child({ component: "diagnose" }),
-      proposals: fixes.proposals,
-    });
-    const workers = startWorkers(conn, {
-      nova,
-      hosts,
-      notifier,
-      store,
-      reply,
-      log: log.child({ component: "worker" }),
+      log,
+      proposalTtlS: config.proposalTtlS,
       pollIntervalMs: config.worker.pollIntervalMs,
       concurrency: config.worker.concurrency,
       lockDurationMs: config.worker.lockDurationMs,
-      extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
-      migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
+      startWorkers: true,
     });
     stops.push(
-      () => workers.close(),
+      () => workers!.close(),
       () => notifier.close(),
       () => hosts.close(),
     );

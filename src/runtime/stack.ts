@@ -10,22 +10,20 @@ import { registerApprovalActions } from "../../bot/actions/approval";
 import { type Bot, startBot } from "../../bot/app";
 import type { Config } from "../config";
 import { loadConfig } from "../config";
-import { diagnosisActions } from "../diagnose/run";
 import { createProposalService, type ProposalService } from "../fixes/service";
-import { createFixActions } from "../fixes/worker";
 import { SshExecutor } from "../hosts/executor";
 import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
-import type { HostsPort, NovaPort, ReplyPort } from "../migration/ports";
+import type { HostsPort, NovaPort } from "../migration/ports";
 import { MigrationStore } from "../migration/store";
 import { createNotifier, type Notifier, type NotifierOptions } from "../notify/notifier";
 import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
-import { createReply } from "../queue/reply";
-import { createEnqueuer, startWorkers, type Workers } from "../queue/worker";
+import { createEnqueuer, type Workers } from "../queue/worker";
 import { SANDBOX_CLOUD_NAME, type Sandbox, type SandboxSeed, startSandbox } from "../sandbox";
 import { type SlackEmulator, type SlackLimits, startSlackEmulator } from "../sandbox/slack/emulator";
 import { createNovaFromEnv } from "./nova";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server";
+import { startWorkerSide } from "./worker-side";
 
 /** The sandbox's people: one operator, one approver (also an operator), one with neither role. */
 export const SANDBOX_USERS = [
@@ -247,52 +245,24 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       { OS_CLOUD: SANDBOX_CLOUD_NAME, OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath },
       log,
     );
-    const reply: ReplyPort = createReply({
-      ephemeral: (channel, user, msg) => notifier.ephemeral(channel, user, msg),
-      log,
-    });
-    // fixes behind approval: apply-proposal jobs and /migrate audit.
-    const fixes = createFixActions({
+    const { proposals, workers } = startWorkerSide({
       redis,
       prefix,
-      nova,
-      hosts,
-      notifier,
+      conn,
       store,
-      reply,
-      log: log.child({ component: "fixes" }),
-      proposalTtlS: config.proposalTtlS,
-      applyTiming: { serviceSettleMs: opts.serviceSettleMs ?? SANDBOX_SERVICE_SETTLE_MS },
-    });
-    // diagnosis (/diagnose jobs, and a troubled /migrate thread diagnosing itself) proposes through fixes.
-    const diagnosis = diagnosisActions({
       nova,
       hosts,
       inventory: sandbox.hosts,
       notifier,
-      reply,
-      log: log.child({ component: "diagnose" }),
-      proposals: fixes.proposals,
+      log,
+      proposalTtlS: config.proposalTtlS,
+      pollIntervalMs: config.worker.pollIntervalMs,
+      concurrency: opts.concurrency ?? config.worker.concurrency,
+      ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
+      startWorkers: opts.workers !== false,
+      applyTiming: { serviceSettleMs: opts.serviceSettleMs ?? SANDBOX_SERVICE_SETTLE_MS },
     });
-
-    let workers: Workers | null = null;
-    if (opts.workers !== false) {
-      workers = startWorkers(conn, {
-        nova,
-        hosts,
-        notifier,
-        store,
-        reply,
-        log: log.child({ component: "worker" }),
-        pollIntervalMs: config.worker.pollIntervalMs,
-        concurrency: opts.concurrency ?? config.worker.concurrency,
-        ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
-        extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
-        migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
-      });
-      const w = workers;
-      cleanups.push(() => w.close());
-    }
+    if (workers) cleanups.push(() => workers.close());
     return {
       config,
       redisUrl,
@@ -306,7 +276,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       nova,
       hosts,
       store,
-      proposals: fixes.proposals,
+      proposals,
       workerEnv: env,
       queueCounts: () => enqueuer.pending(),
       stop,

@@ -1,0 +1,88 @@
+/**
+ * The worker side of migbot, wired once for production (`migbot start --role worker`) and for the
+ * sandbox stack: replies through response_url, fixes behind approval, diagnosis, and the BullMQ
+ * workers that run migrations and actions with both hooked in.
+ */
+import type { Redis } from "ioredis";
+import { diagnosisActions } from "../diagnose/run";
+import type { ApplyTiming } from "../fixes/apply";
+import { createFixActions } from "../fixes/worker";
+import type { HostEntry } from "../hosts/inventory";
+import type { Logger } from "../log";
+import type { HostsPort, NovaPort, ReplyPort } from "../migration/ports";
+import type { MigrationStore } from "../migration/store";
+import type { Notifier } from "../notify/notifier";
+import { createReply } from "../queue/reply";
+import { type QueueConnection, startWorkers, type Workers } from "../queue/worker";
+
+export interface WorkerSideOptions {
+  redis: Redis;
+  prefix: string;
+  conn: QueueConnection;
+  store: MigrationStore;
+  nova: NovaPort;
+  hosts: HostsPort;
+  inventory: HostEntry[];
+  notifier: Notifier;
+  log: Logger;
+  proposalTtlS: number;
+  pollIntervalMs: number;
+  concurrency: number;
+  lockDurationMs?: number;
+  /** Start the BullMQ workers (tests that run workers in other processes say false). */
+  startWorkers: boolean;
+  applyTiming?: Partial<ApplyTiming>;
+}
+
+export interface WorkerSide {
+  reply: ReplyPort;
+  /** Proposals as the worker side stores and posts them (tests read them). */
+  proposals: ReturnType<typeof createFixActions>["proposals"];
+  workers: Workers | null;
+}
+
+export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
+  const { redis, prefix, nova, hosts, notifier, store, log } = opts;
+  const reply = createReply({ ephemeral: (c, u, m) => notifier.ephemeral(c, u, m), log });
+  const serviceByHost = new Map(opts.inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
+  // fixes behind approval: apply-proposal jobs and /migrate audit.
+  const fixes = createFixActions({
+    redis,
+    prefix,
+    nova,
+    hosts,
+    notifier,
+    store,
+    reply,
+    log: log.child({ component: "fixes" }),
+    proposalTtlS: opts.proposalTtlS,
+    serviceFor: (host) => serviceByHost.get(host) ?? "nova-compute",
+    ...(opts.applyTiming && { applyTiming: opts.applyTiming }),
+  });
+  // diagnosis: /diagnose jobs, and a troubled /migrate thread diagnosing itself; proposes through fixes.
+  const diagnosis = diagnosisActions({
+    nova,
+    hosts,
+    inventory: opts.inventory,
+    notifier,
+    reply,
+    log: log.child({ component: "diagnose" }),
+    proposals: fixes.proposals,
+  });
+  const workers = opts.startWorkers
+    ? startWorkers(opts.conn, {
+        nova,
+        hosts,
+        notifier,
+        store,
+        reply,
+        log: log.child({ component: "worker" }),
+        pollIntervalMs: opts.pollIntervalMs,
+        concurrency: opts.concurrency,
+        ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
+        extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
+        migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
+      })
+    : null;
+  return { reply, proposals: fixes.proposals, workers };
+}
