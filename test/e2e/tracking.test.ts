@@ -178,8 +178,10 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     expect(warning.text).toMatch(/no new low for 150 s \(live_migration_progress_timeout on mitaka\)/);
     const buttons = h.stack.slack.findButtons(SANDBOX_CHANNEL.id).filter((b) => b.messageTs === warning.ts);
     expect(buttons.map((b) => b.label).sort()).toEqual(["Abort", "Force complete"]);
-    // The root says so too, and still offers Abort.
-    expect(rootOf(h, rootTs).text).toMatch(/Not converging in pre-copy/);
+    // The root says so too (its edit may trail the warning on a loaded machine), and still offers Abort.
+    await waitFor("the root's not-converging status", () =>
+      /Not converging in pre-copy/.test(rootOf(h, rootTs).text),
+    );
     expect(JSON.stringify(rootOf(h, rootTs).blocks)).toContain("migration_abort");
 
     // Carol has no role: refused privately; Alice (operator) may not force-complete.
@@ -217,7 +219,10 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     expect(latestMigration(h, "db-1").record.status).toBe("cancelled");
   });
 
-  test("Nova's progress timeout (Mitaka) is reported with the nova-compute line that explains it", async () => {
+  // Nova's 150 s progress timeout, driven by the test's clock: slower when the machine is busy.
+  test("Nova's progress timeout (Mitaka) is reported with the nova-compute line that explains it", {
+    timeout: 120_000,
+  }, async () => {
     const { rootTs } = await migrateDb(h);
     await waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
     h.speed = FAST_SPEED;
