@@ -3,49 +3,37 @@
  * SshExecutor, the Redis notifier) satisfy them structurally; tests may pass the real ones.
  */
 import type { HostCommand } from "../hosts/catalogue";
+import type { CommandResult } from "../hosts/types";
+import type { ComputeService, Hypervisor, Server, ServerMigration } from "../openstack/nova";
 
-export interface NovaServer {
-  id: string;
-  name: string;
-  status: string;
-  host: string | null;
-  hypervisorHostname: string | null;
-  instanceName: string | null;
-  taskState: string | null;
-  vmState: string | null;
-  flavor: { ramMb?: number; vcpus?: number; name?: string; id?: string };
-}
-
-export interface NovaMigration {
-  id: number;
-  status: string;
-  sourceCompute: string;
-  destCompute: string | null;
-  memoryTotalBytes: number | null;
-  memoryProcessedBytes: number | null;
-  memoryRemainingBytes: number | null;
-  createdAt: string;
-  updatedAt: string | null;
-}
-
-export interface NovaHypervisor {
-  hostname: string;
-  serviceHost: string;
-  state: string;
-  status: string;
-  vcpus: number | null;
-  vcpusUsed: number | null;
-  freeRamMb: number | null;
-  memoryMb: number | null;
-  memoryMbUsed: number | null;
-}
-
-export interface NovaComputeService {
-  host: string;
-  binary: string;
-  state: "up" | "down";
-  status: "enabled" | "disabled";
-}
+// The data shapes are the clients' own (type-only imports, nothing runs); the ports pick the fields
+// migration code reads, so fakes in tests need only those.
+export type NovaServer = Server;
+export type NovaMigration = Pick<
+  ServerMigration,
+  | "id"
+  | "status"
+  | "sourceCompute"
+  | "destCompute"
+  | "memoryTotalBytes"
+  | "memoryProcessedBytes"
+  | "memoryRemainingBytes"
+  | "createdAt"
+  | "updatedAt"
+>;
+export type NovaHypervisor = Pick<
+  Hypervisor,
+  | "hostname"
+  | "serviceHost"
+  | "state"
+  | "status"
+  | "vcpus"
+  | "vcpusUsed"
+  | "freeRamMb"
+  | "memoryMb"
+  | "memoryMbUsed"
+>;
+export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state" | "status">;
 
 /** What migration tracking needs from Nova. */
 export interface NovaPort {
@@ -63,11 +51,7 @@ export interface NovaPort {
   listServers?(filter: { host: string }): Promise<NovaServer[]>;
 }
 
-export interface HostCommandResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
+export type HostCommandResult = CommandResult;
 
 /** What migration tracking needs from the SSH layer. */
 export interface HostsPort {

@@ -69,14 +69,12 @@ export async function handleAction(job: ActionJob, deps: WorkerDeps): Promise<vo
       return answer(lines.join("\n"));
     }
     case "audit":
-      // Answered by src/fixes/worker.ts (wired through extraActions), which reads the audit stream.
-      return answer(
-        "AUDIT_NOT_WIRED: this worker was started without the fixes module, so it cannot read the audit stream. Start workers through `migbot start` (or pass createFixActions(...).handle as extraActions).",
-      );
     case "diagnose":
     case "apply-proposal":
-      return answer(
-        `${job.type === "diagnose" ? "/diagnose" : "Applying proposals"} is not available in this version of migbot.`,
+      // Handled by src/fixes and src/diagnose through extraActions (src/runtime/worker-side.ts); a
+      // worker wired without them fails the job loudly rather than pretending.
+      throw new Error(
+        `NO_HANDLER: this worker was started without a handler for ${job.type} jobs; start workers with \`migbot start\` (src/runtime/worker-side.ts wires them)`,
       );
   }
 }

@@ -7,6 +7,7 @@ import { loadOpenStackCredentials, readFileIfExists } from "../openstack/config"
 import { KeystoneAuth } from "../openstack/keystone";
 import { NovaClient } from "../openstack/nova";
 import type { Sandbox } from "../sandbox";
+import { SANDBOX_CLOUD_NAME } from "../sandbox/nova-records";
 
 /** Nova from `OS_CLOUD` + clouds.yaml (`OS_CLIENT_CONFIG_FILE` first) or the `OS_*` variables. */
 export async function createNovaFromEnv(
@@ -26,9 +27,12 @@ export async function createNovaFromEnv(
 }
 
 /** Nova for the built-in sandbox, through the same clouds.yaml a user would use. */
-export async function createNovaForSandbox(sandbox: Sandbox, log: Logger): Promise<NovaPort> {
+export async function createNovaForSandbox(
+  sandbox: Pick<Sandbox, "cloudsYamlPath">,
+  log: Logger,
+): Promise<NovaPort> {
   return createNovaFromEnv(
-    { OS_CLOUD: "migbot-sandbox", OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath },
+    { OS_CLOUD: SANDBOX_CLOUD_NAME, OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath },
     log,
   );
 }

@@ -16,24 +16,26 @@ export class ProgramMissingError extends Error {
   constructor(
     readonly program: string,
     readonly debianPackage: string,
+    /** What else the user can do, e.g. "or set REDIS_URL to a Redis you already run". */
+    hint?: string,
   ) {
     const sudo = process.getuid?.() === 0 ? "" : "sudo ";
     super(
-      `${program} is not installed: run \`${sudo}apt-get install -y ${debianPackage}\` (Debian/Ubuntu), or set REDIS_URL to a Redis you already run`,
+      `${program} is not installed: run \`${sudo}apt-get install -y ${debianPackage}\` (Debian/Ubuntu)${hint ? `, ${hint}` : ""}`,
     );
     this.name = "ProgramMissingError";
   }
 }
 
 /** Finds a program on PATH or in the sbin folders; throws {@link ProgramMissingError} naming its package. */
-export function findProgram(name: string, debianPackage: string): string {
+export function findProgram(name: string, debianPackage: string, hint?: string): string {
   for (const dir of (process.env.PATH ?? "")
     .split(":")
     .concat(["/usr/sbin", "/sbin", "/usr/bin", "/usr/local/bin"])) {
     const candidate = `${dir}/${name}`;
     if (dir && spawnSync("test", ["-x", candidate]).status === 0) return candidate;
   }
-  throw new ProgramMissingError(name, debianPackage);
+  throw new ProgramMissingError(name, debianPackage, hint);
 }
 
 /** A free TCP port on loopback. */
@@ -57,7 +59,7 @@ export interface PrivateRedis {
 
 /** Starts a throwaway redis-server on a free loopback port with no persistence. */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const bin = findProgram("redis-server", "redis-server");
+  const bin = findProgram("redis-server", "redis-server", "or set REDIS_URL to a Redis you already run");
   const port = await freeLoopbackPort();
   const dir = mkdtempSync(join(tmpdir(), "migbot-redis-"));
   const child: ChildProcess = spawn(

@@ -21,7 +21,7 @@ import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
 import { createEnqueuer, type Workers } from "../queue/worker";
 import { SANDBOX_CLOUD_NAME, type Sandbox, type SandboxSeed, startSandbox } from "../sandbox";
 import { type SlackEmulator, type SlackLimits, startSlackEmulator } from "../sandbox/slack/emulator";
-import { createNovaFromEnv } from "./nova";
+import { createNovaForSandbox } from "./nova";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server";
 import { startWorkerSide } from "./worker-side";
 
@@ -241,10 +241,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
     const exec = new SshExecutor(sandbox.hosts, { log });
     const hosts = hostsPort(sandbox.hosts, exec);
     cleanups.push(() => hosts.close());
-    const nova = await createNovaFromEnv(
-      { OS_CLOUD: SANDBOX_CLOUD_NAME, OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath },
-      log,
-    );
+    const nova = await createNovaForSandbox(sandbox, log);
     const { proposals, workers } = startWorkerSide({
       redis,
       prefix,
