@@ -102,7 +102,8 @@ export interface RunMigrationDeps {
   store: MigrationStore;
   reply: ReplyPort;
   log: Logger;
-  pollIntervalMs: number;
+  /** Time between polls; a function is asked before every poll (the worker scales it by its load). */
+  pollIntervalMs: number | (() => number);
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   /**
@@ -548,7 +549,8 @@ class Tracker {
           );
           break;
         }
-        await this.sleep(this.deps.pollIntervalMs);
+        const interval = this.deps.pollIntervalMs;
+        await this.sleep(typeof interval === "function" ? interval() : interval);
       }
       return outcomeOf(this.record);
     } finally {

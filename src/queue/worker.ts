@@ -160,10 +160,9 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
               store: deps.store,
               reply: deps.reply,
               log,
-              // Read before every poll, so each tracker follows the worker's current load.
-              get pollIntervalMs() {
-                return loadScaledPollIntervalMs(deps.pollIntervalMs, following, deps.maxPollsPerS);
-              },
+              // Asked before every poll, so each tracker follows the worker's current load.
+              pollIntervalMs: () =>
+                loadScaledPollIntervalMs(deps.pollIntervalMs, following, deps.maxPollsPerS),
               signal: shutdown.signal,
               ...deps.migrationHooks,
             });
