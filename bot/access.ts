@@ -25,8 +25,9 @@ export class AccessControl {
     private readonly log: Logger,
   ) {}
 
+  /** Only the configured channels: none configured means none allowed (fail closed), DMs included. */
   channelAllowed(channel: string): boolean {
-    return this.config.channels.length === 0 || this.config.channels.includes(channel);
+    return this.config.channels.includes(channel);
   }
 
   get allowSelfApproval(): boolean {

@@ -80,7 +80,12 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     },
     log,
   );
-  const deps: CommandDeps = { access, enqueue: opts.enqueue, log };
+  const deps: CommandDeps = {
+    access,
+    enqueue: opts.enqueue,
+    channelOf: async (jobId) => (await opts.store.load(jobId))?.view.channel ?? null,
+    log,
+  };
 
   app.command("/migrate", async ({ command, ack }) => {
     await handleMigrate(command, (r) => ack(r), deps);
@@ -112,11 +117,21 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
         });
         return;
       }
-      const channel = (body as { channel?: { id?: string } }).channel?.id ?? record.view.channel;
+      const channel = (body as { channel?: { id?: string } }).channel?.id ?? "";
+      if (channel !== record.view.channel) {
+        // A button only acts in the channel its migration's thread is in.
+        await respond({
+          response_type: "ephemeral",
+          replace_original: false,
+          text: "That button belongs to a migration followed in another channel; nothing was sent to Nova.",
+        });
+        return;
+      }
       const triggerId = (body as { trigger_id?: string }).trigger_id;
       await opts.enqueue.add("actions", idempotencyKey(action, triggerId, `${jobId}:${user}:${Date.now()}`), {
         type: action,
         vm: record.view.vm,
+        jobId,
         channel,
         user,
         requestedAt: Date.now(),

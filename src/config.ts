@@ -2,7 +2,21 @@
  * The one config module: reads the environment (and nothing else) into typed, validated options
  * with documented defaults. A bad value fails at start with a message naming the variable.
  * Pure: tests pass their own env.
+ *
+ * Roles hold only what they need: the bot (Slack-facing) gets the Slack credentials, Redis and the
+ * key it signs jobs with; workers get the SSH inventory, the cloud, Redis, the key that seals fix
+ * plans and the bot's public key. A role missing a piece stops here naming it; a role handed a
+ * secret it must not hold stops too (the trust split depends on it), and a merely unneeded one is
+ * reported in {@link Config.warnings}.
  */
+import type { KeyObject } from "node:crypto";
+import {
+  KeyFormatError,
+  parseBotSigningKey,
+  parseBotVerifyKey,
+  parseWorkerKey,
+  verifyKeyOf,
+} from "./signing/keys";
 
 export class ConfigError extends Error {
   readonly code = "CONFIG_INVALID";
@@ -20,15 +34,30 @@ export interface AccessConfig {
   operators: string[];
   /** Slack user ids or user-group ids allowed to approve fixes and force-complete. Empty = nobody. */
   approvers: string[];
-  /** Channel ids where commands are accepted. Empty = any channel. */
+  /** Channel ids where commands are accepted. Empty = none: migbot fails closed. */
   channels: string[];
   /** May the requester approve their own proposal? @defaultValue false */
   allowSelfApproval: boolean;
 }
 
+/** Which parts of migbot a process runs: the Slack-facing bot, a worker, or both. */
+export type Role = "bot" | "worker" | "all";
+
+/** The keys of the trust split (src/signing/keys.ts); none of them is ever logged. */
+export interface TrustKeys {
+  /** `MIGBOT_BOT_SIGNING_KEY`: the bot signs every job with it. Bot role only. */
+  botSigning?: KeyObject;
+  /** `MIGBOT_BOT_VERIFY_KEY` (or derived from the signing key in role all): workers check jobs with it. */
+  botVerify?: KeyObject;
+  /** `MIGBOT_WORKER_KEY`: workers seal fix plans with it. Worker role only. */
+  worker?: Buffer;
+}
+
 export interface Config {
   /** `sandbox` when no Slack credentials are set: everything runs on the built-in cloud and Slack. */
   mode: "sandbox" | "slack";
+  /** @defaultValue "all" */
+  role: Role;
   slack: {
     /** @defaultValue "socket" when SLACK_APP_TOKEN is set, else "http" */
     transport: "socket" | "http";
@@ -40,8 +69,13 @@ export interface Config {
     /** Slack Web API base URL. @defaultValue Slack's own */
     apiUrl?: string;
   };
-  /** Unset in sandbox mode: `npm start` then runs its own redis-server. */
+  /**
+   * Unset in sandbox mode: `npm start` then runs its own redis-server. With Slack credentials it
+   * must carry a password (`redis://:PASSWORD@host:6379`); `rediss://` for TLS.
+   */
   redisUrl?: string;
+  /** `REDIS_TLS_CA_FILE`: a CA bundle for a `rediss://` server whose certificate is not publicly trusted. */
+  redisTlsCaFile?: string;
   /** Key prefix for everything migbot stores in Redis. @defaultValue "migbot" */
   redisPrefix: string;
   access: AccessConfig;
@@ -52,7 +86,12 @@ export interface Config {
     cloud?: string;
     /** `OS_CLIENT_CONFIG_FILE`: an explicit clouds.yaml path. */
     cloudsFile?: string;
+    /** The `OS_*` variables (openrc style), for clouds given without clouds.yaml. */
+    env: Record<string, string>;
   };
+  keys: TrustKeys;
+  /** `SSH_AUTH_SOCK`: the ssh-agent for hosts whose inventory entry has no privateKeyPath. */
+  sshAuthSock?: string;
   /** `MIGBOT_INVENTORY`: YAML file listing compute hosts (see src/hosts/inventory.ts). */
   inventoryPath?: string;
   /** `MIGBOT_KNOWN_HOSTS`: an OpenSSH known_hosts file pinning host keys. */
@@ -66,6 +105,8 @@ export interface Config {
     lockDurationMs: number;
   };
   logLevel: "debug" | "info" | "warn" | "error";
+  /** Settings given to a role that does not use them: said at start, never fatal. */
+  warnings: string[];
 }
 
 export const DEFAULT_PORT = 3000;
@@ -117,37 +158,94 @@ function idList(env: Env, name: string, prefixes: string): string[] {
   return ids;
 }
 
-/** Reads the configuration from an environment; throws {@link ConfigError} naming the bad variable. */
-export function loadConfig(env: Env = process.env): Config {
+/** Secrets each role must never hold: the split of trust depends on it. */
+const FORBIDDEN_BY_ROLE: Record<Role, readonly string[]> = {
+  bot: ["MIGBOT_WORKER_KEY"],
+  worker: ["MIGBOT_BOT_SIGNING_KEY"],
+  all: [],
+};
+
+/** Settings a role does not use: left out of its environment, it holds less. */
+const UNNEEDED_BY_ROLE: Record<Role, readonly string[]> = {
+  bot: ["OS_PASSWORD", "OS_CLOUD", "OS_CLIENT_CONFIG_FILE", "MIGBOT_INVENTORY", "MIGBOT_KNOWN_HOSTS"],
+  worker: ["SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"],
+  all: [],
+};
+
+function key<T>(env: Env, name: string, parse: (v: string) => T): T | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  try {
+    return parse(raw);
+  } catch (err) {
+    // The message of a KeyFormatError never contains the key itself.
+    if (err instanceof KeyFormatError) throw new ConfigError(name, err.message);
+    throw err;
+  }
+}
+
+function redisPassword(url: string): string {
+  try {
+    return new URL(url).password;
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Reads the configuration from an environment for a role (default: all); throws
+ * {@link ConfigError} naming the bad or missing variable.
+ */
+export function loadConfig(env: Env = process.env, opts: { role?: Role } = {}): Config {
+  const role = opts.role ?? "all";
   const botToken = str(env, "SLACK_BOT_TOKEN");
   const signingSecret = str(env, "SLACK_SIGNING_SECRET");
   const appToken = str(env, "SLACK_APP_TOKEN");
   const mode: Config["mode"] = botToken === undefined ? "sandbox" : "slack";
+  const runsBot = role !== "worker";
+  const runsWorker = role !== "bot";
   const transportRaw = str(env, "SLACK_MODE");
   if (transportRaw !== undefined && transportRaw !== "socket" && transportRaw !== "http") {
     throw new ConfigError("SLACK_MODE", `'${transportRaw}' must be 'socket' or 'http'`);
   }
   const transport = (transportRaw ?? (appToken ? "socket" : "http")) as "socket" | "http";
-  if (mode === "slack") {
-    if (botToken !== undefined && !botToken.startsWith("xoxb-")) {
-      throw new ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-");
-    }
-    if (transport === "socket" && appToken === undefined) {
-      throw new ConfigError("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-…)");
-    }
-    if (transport === "socket" && appToken !== undefined && !appToken.startsWith("xapp-")) {
-      throw new ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-");
-    }
-    if (transport === "http" && signingSecret === undefined) {
-      throw new ConfigError("SLACK_SIGNING_SECRET", "the HTTP receiver needs the app's signing secret");
-    }
-    if (str(env, "REDIS_URL") === undefined) {
-      throw new ConfigError("REDIS_URL", "is required with Slack credentials (e.g. redis://127.0.0.1:6379)");
+  for (const name of FORBIDDEN_BY_ROLE[role]) {
+    if (str(env, name) !== undefined) {
+      throw new ConfigError(
+        name,
+        `must not be given to the ${role} role: ${name === "MIGBOT_WORKER_KEY" ? "only workers may seal fix plans" : "only the bot may sign jobs"}. Remove it from this process's environment (see the README's security section).`,
+      );
     }
   }
   const redisUrl = str(env, "REDIS_URL");
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError("REDIS_URL", `must start with redis:// or rediss://`);
+  }
+  if (mode === "slack") {
+    if (botToken !== undefined && !botToken.startsWith("xoxb-")) {
+      throw new ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-");
+    }
+    if (runsBot && transport === "socket" && appToken === undefined) {
+      throw new ConfigError("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-…)");
+    }
+    if (runsBot && transport === "socket" && appToken !== undefined && !appToken.startsWith("xapp-")) {
+      throw new ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-");
+    }
+    if (runsBot && transport === "http" && signingSecret === undefined) {
+      throw new ConfigError("SLACK_SIGNING_SECRET", "the HTTP receiver needs the app's signing secret");
+    }
+    if (redisUrl === undefined) {
+      throw new ConfigError(
+        "REDIS_URL",
+        "is required with Slack credentials (e.g. redis://:PASSWORD@127.0.0.1:6379)",
+      );
+    }
+    if (redisPassword(redisUrl) === "") {
+      throw new ConfigError(
+        "REDIS_URL",
+        "has no password. Redis holds migbot's queue, approvals and audit: run it with requirepass (docker-compose.yml does) and put the password in the URL, redis://:PASSWORD@host:6379 (or rediss:// for TLS).",
+      );
+    }
   }
   const logLevel = (str(env, "MIGBOT_LOG_LEVEL") ?? "info") as Config["logLevel"];
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
@@ -157,17 +255,36 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(prefix)) {
     throw new ConfigError("MIGBOT_REDIS_PREFIX", "letters, digits, '_' and '-' only");
   }
+  const botSigning = key(env, "MIGBOT_BOT_SIGNING_KEY", parseBotSigningKey);
+  let botVerify = key(env, "MIGBOT_BOT_VERIFY_KEY", parseBotVerifyKey);
+  const workerKey = key(env, "MIGBOT_WORKER_KEY", parseWorkerKey);
+  if (botSigning !== undefined) {
+    const derived = verifyKeyOf(botSigning);
+    if (botVerify !== undefined && !botVerify.equals(derived)) {
+      throw new ConfigError(
+        "MIGBOT_BOT_VERIFY_KEY",
+        "is not the public half of MIGBOT_BOT_SIGNING_KEY; copy both from one `npx migbot keys` run",
+      );
+    }
+    botVerify ??= derived;
+  }
+  const osEnv: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith("OS_") && value !== undefined && value.trim() !== "") osEnv[name] = value;
+  }
   const config: Config = {
     mode,
+    role,
     slack: {
       transport,
       port: int(env, "PORT", DEFAULT_PORT, 1, 65535),
       ...(botToken !== undefined && { botToken }),
-      ...(signingSecret !== undefined && { signingSecret }),
-      ...(appToken !== undefined && { appToken }),
+      ...(signingSecret !== undefined && runsBot && { signingSecret }),
+      ...(appToken !== undefined && runsBot && { appToken }),
       ...(str(env, "SLACK_API_URL") !== undefined && { apiUrl: str(env, "SLACK_API_URL") }),
     },
     ...(redisUrl !== undefined && { redisUrl }),
+    ...(str(env, "REDIS_TLS_CA_FILE") !== undefined && { redisTlsCaFile: str(env, "REDIS_TLS_CA_FILE") }),
     redisPrefix: prefix,
     access: {
       operators: idList(env, "MIGBOT_OPERATORS", "US"),
@@ -181,7 +298,14 @@ export function loadConfig(env: Env = process.env): Config {
       ...(str(env, "OS_CLIENT_CONFIG_FILE") !== undefined && {
         cloudsFile: str(env, "OS_CLIENT_CONFIG_FILE"),
       }),
+      env: runsWorker ? osEnv : {},
     },
+    keys: {
+      ...(botSigning !== undefined && runsBot && { botSigning }),
+      ...(botVerify !== undefined && runsWorker && { botVerify }),
+      ...(workerKey !== undefined && runsWorker && { worker: workerKey }),
+    },
+    ...(str(env, "SSH_AUTH_SOCK") !== undefined && runsWorker && { sshAuthSock: str(env, "SSH_AUTH_SOCK") }),
     ...(str(env, "MIGBOT_INVENTORY") !== undefined && { inventoryPath: str(env, "MIGBOT_INVENTORY") }),
     ...(str(env, "MIGBOT_KNOWN_HOSTS") !== undefined && { knownHostsPath: str(env, "MIGBOT_KNOWN_HOSTS") }),
     worker: {
@@ -190,12 +314,58 @@ export function loadConfig(env: Env = process.env): Config {
       lockDurationMs: int(env, "MIGBOT_JOB_LOCK_MS", DEFAULT_JOB_LOCK_MS, 1000, 600_000),
     },
     logLevel,
+    warnings: UNNEEDED_BY_ROLE[role]
+      .filter((name) => str(env, name) !== undefined)
+      .map(
+        (name) =>
+          `${name} is set but the ${role} role does not use it; leave it out of this process's environment so it holds less (least privilege).`,
+      ),
   };
-  if (mode === "slack" && config.inventoryPath === undefined) {
-    throw new ConfigError(
-      "MIGBOT_INVENTORY",
-      "is required with Slack credentials: the YAML list of compute hosts",
-    );
-  }
+  if (mode === "slack") requireRolePieces(config, env);
   return config;
+}
+
+/** With Slack credentials, each role must have every piece it works with. */
+function requireRolePieces(config: Config, env: Env): void {
+  const { role } = config;
+  if (role !== "worker") {
+    if (config.access.channels.length === 0) {
+      throw new ConfigError(
+        "MIGBOT_CHANNELS",
+        "is empty: migbot takes commands only in the channels listed here (it fails closed). List the channel ids (C…) you invited the bot to.",
+      );
+    }
+    if (config.keys.botSigning === undefined) {
+      throw new ConfigError(
+        "MIGBOT_BOT_SIGNING_KEY",
+        "is required by the bot role: it signs every job so workers can tell them from forgeries. Run `npx migbot keys` for a fresh set.",
+      );
+    }
+  }
+  if (role !== "bot") {
+    if (config.inventoryPath === undefined) {
+      throw new ConfigError(
+        "MIGBOT_INVENTORY",
+        "is required by workers with Slack credentials: the YAML list of compute hosts",
+      );
+    }
+    if (config.keys.worker === undefined) {
+      throw new ConfigError(
+        "MIGBOT_WORKER_KEY",
+        "is required by workers: it seals fix plans so that nothing stored in Redis can change what a fix writes. Run `npx migbot keys` for a fresh set (every worker gets the same one).",
+      );
+    }
+    if (config.keys.botVerify === undefined) {
+      throw new ConfigError(
+        "MIGBOT_BOT_VERIFY_KEY",
+        "is required by workers: the bot's public key, to check every job. Copy it from the `npx migbot keys` run that made the bot's MIGBOT_BOT_SIGNING_KEY.",
+      );
+    }
+    if (str(env, "OS_CLOUD") === undefined && str(env, "OS_AUTH_URL") === undefined) {
+      throw new ConfigError(
+        "OS_CLOUD",
+        "workers need the cloud: set OS_CLOUD to a clouds.yaml entry (with OS_CLIENT_CONFIG_FILE), or the OS_AUTH_URL/OS_USERNAME/OS_PASSWORD… variables",
+      );
+    }
+  }
 }

@@ -61,6 +61,7 @@ export async function handleDecision(
     await deps.enqueue.add("actions", idempotencyKey("apply-proposal", undefined, p.id), {
       type: "apply-proposal",
       proposalId: p.id,
+      planDigest: p.planDigest,
       channel: click.channel,
       user: click.user,
       requestedAt: now,

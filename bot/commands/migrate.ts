@@ -35,9 +35,14 @@ export interface EphemeralAck {
 
 export type Ack = (response?: EphemeralAck) => Promise<void>;
 
+/** Where a running migration was asked for: abort and force-complete act only there. */
+export type MigrationChannelOf = (jobId: string) => Promise<string | null>;
+
 export interface CommandDeps {
   access: AccessControl;
   enqueue: Enqueuer;
+  /** The channel of a migration's thread, by job id (null when unknown). */
+  channelOf: MigrationChannelOf;
   log: Logger;
   now?: () => number;
 }
@@ -100,12 +105,30 @@ export async function handleMigrate(command: SlashCommand, ack: Ack, deps: Comma
   }
 
   const jobId = idempotencyKey(req.kind, command.trigger_id, fallback);
-  const payload: ActionJob =
-    req.kind === "status"
-      ? { type: "status", vm: req.vm, ...origin }
-      : req.kind === "audit"
-        ? { type: "audit", count: req.count, ...origin }
-        : { type: req.kind, vm: req.vm, ...origin };
+  let payload: ActionJob;
+  if (req.kind === "status") payload = { type: "status", vm: req.vm, ...origin };
+  else if (req.kind === "audit") payload = { type: "audit", count: req.count, ...origin };
+  else {
+    // Bound now to the migration running at this moment, in this channel: the worker acts on that
+    // one only, not on whatever migrates the VM by the time the job runs.
+    const target = await deps.enqueue.vmHolder(req.vm);
+    const where = target === null ? null : await deps.channelOf(target);
+    if (target === null || where === null) {
+      return ack(
+        ephemeral(
+          `No live migration of ${req.vm} is running, so there is nothing to ${req.kind === "abort" ? "abort" : "force-complete"}.`,
+        ),
+      );
+    }
+    if (where !== command.channel_id) {
+      return ack(
+        ephemeral(
+          `The migration of ${req.vm} is followed in <#${where}>; ${req.kind === "abort" ? "abort" : "force-complete"} it there, where its thread is. Nothing was sent to Nova.`,
+        ),
+      );
+    }
+    payload = { type: req.kind, vm: req.vm, jobId: target, ...origin };
+  }
   await deps.enqueue.add("actions", jobId, payload);
   const verb =
     req.kind === "status"

@@ -26,7 +26,15 @@ export type AuditAction =
   | "service-restart"
   | "rollback"
   | "vm-restart"
-  | "retry-requested";
+  | "retry-requested"
+  /** Abort or force-complete sent to Nova for a migration. */
+  | "migration-control"
+  /** A proposal or its approval failed the worker's integrity check: nothing was applied. */
+  | "integrity-refused"
+  /** A job in Redis without the bot's valid signature: refused unread. */
+  | "job-refused"
+  /** Refused clicks over the per-user budget, counted instead of written one by one. */
+  | "refusals-summarized";
 
 export type AuditResult = "ok" | "failed" | "refused" | "info";
 
@@ -49,9 +57,20 @@ export interface AuditEntry {
 export type AuditInput = Omit<AuditEntry, "id" | "at" | "proposalId" | "host" | "diff" | "detail"> &
   Partial<Pick<AuditEntry, "at" | "proposalId" | "host" | "diff" | "detail">>;
 
+/** Refused clicks written one by one per user per minute; beyond, one summary entry says more were refused. */
+export const REFUSALS_WRITTEN_PER_USER_PER_MINUTE = 5;
+/** Refused clicks written per minute across all users, whoever clicks. */
+export const REFUSALS_WRITTEN_PER_MINUTE = 60;
+
 export interface AuditLog {
   /** Appends one entry; returns its stream id. */
   write(entry: AuditInput): Promise<string>;
+  /**
+   * Appends a refusal within a per-user and a global budget per minute, so that clicking a refused
+   * button in a loop cannot flush the capped stream: past the budget one summary entry is written
+   * and the rest are counted. Returns the stream id, or null when only counted.
+   */
+  writeRefusal(entry: AuditInput): Promise<string | null>;
   /** The last `n` entries, newest first. */
   read(n: number): Promise<AuditEntry[]>;
 }
@@ -91,6 +110,35 @@ export function createAuditLog(redis: Redis, prefix: string): AuditLog {
       return id ?? "";
     },
     read: (n) => readAudit(redis, prefix, n),
+    async writeRefusal(entry) {
+      const minute = Math.floor((entry.at ?? Date.now()) / 60_000);
+      const perUser = `${key}:refusals:${minute}:${entry.actor || "-"}`;
+      const all = `${key}:refusals:${minute}`;
+      const replies = (await redis
+        .multi()
+        .incr(perUser)
+        .expire(perUser, 120)
+        .incr(all)
+        .expire(all, 120)
+        .exec()) as [Error | null, number][];
+      const userCount = replies[0]![1];
+      const allCount = replies[2]![1];
+      if (userCount <= REFUSALS_WRITTEN_PER_USER_PER_MINUTE && allCount <= REFUSALS_WRITTEN_PER_MINUTE) {
+        return this.write(entry);
+      }
+      // One summary per user over their budget, and one when the minute's shared budget runs out.
+      const userJustOver = userCount === REFUSALS_WRITTEN_PER_USER_PER_MINUTE + 1;
+      const allJustOver =
+        userCount <= REFUSALS_WRITTEN_PER_USER_PER_MINUTE && allCount === REFUSALS_WRITTEN_PER_MINUTE + 1;
+      if (userJustOver || allJustOver) {
+        return this.write({
+          ...entry,
+          action: "refusals-summarized",
+          what: `more refused clicks this minute (${userCount} by this user, ${allCount} in all); they are counted, not written one by one`,
+        });
+      }
+      return null;
+    },
   };
 }
 

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<CliCommand>> = {
   "nova-conf": async () => (await import("./nova-conf")).command,
   bench: async () => (await import("./bench")).command,
   lab: async () => (await import("./lab")).command,
+  keys: async () => (await import("./keys")).command,
 };
 
 function usage(): string {
@@ -29,6 +30,7 @@ function usage(): string {
     "  nova-conf   plan or apply a nova.conf fix (auto-converge, cpu-model)",
     "  bench       run the benchmarks",
     "  lab         real compute hosts in network namespaces (root only)",
+    "  keys        print a fresh set of the bot's and the workers' keys",
     "",
     "`migbot <command> --help` says more.",
   ].join("\n");

@@ -15,10 +15,13 @@ import { createLogger } from "../log";
 import { MigrationStore } from "../migration/store";
 import { createNotifier } from "../notify/notifier";
 import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
+import { responseUrlOrigins } from "../queue/reply";
 import { createEnqueuer } from "../queue/worker";
 import { createNovaFromEnv } from "../runtime/nova";
+import { redisTlsOptions } from "../runtime/redis-options";
 import { ProgramMissingError } from "../runtime/redis-server";
 import { bullConnection, hostsPort, startSandboxStack } from "../runtime/stack";
+import { need, trustOf } from "../runtime/trust";
 import { startWorkerSide } from "../runtime/worker-side";
 import { CONSOLE_HELP, runConsole } from "./console-chat";
 import type { CliCommand } from "./main";
@@ -94,14 +97,17 @@ async function runSandbox(args: StartArgs): Promise<number> {
 }
 
 async function runProduction(args: StartArgs): Promise<number> {
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, { role: args.role });
   const log = createLogger("migbot");
-  const redis = new Redis(config.redisUrl!, { maxRetriesPerRequest: 3 });
+  for (const warning of config.warnings) log.warn(warning);
+  const trust = trustOf(config);
+  const tls = redisTlsOptions(config);
+  const redis = new Redis(config.redisUrl!, { ...tls, maxRetriesPerRequest: 3 });
   const store = new MigrationStore(redis, config.redisPrefix);
-  const conn = { connection: bullConnection(config.redisUrl!), prefix: `${config.redisPrefix}:bull` };
+  const conn = { connection: bullConnection(config.redisUrl!, tls), prefix: `${config.redisPrefix}:bull` };
   const stops: (() => Promise<void>)[] = [async () => redis.disconnect(), () => conn.connection.closeAll()];
   if (args.role === "all" || args.role === "bot") {
-    const enqueuer = createEnqueuer(conn, store);
+    const enqueuer = createEnqueuer(conn, store, need(trust.signer, "MIGBOT_BOT_SIGNING_KEY"));
     const bot = await startBot({
       config,
       enqueue: enqueuer,
@@ -114,6 +120,7 @@ async function runProduction(args: StartArgs): Promise<number> {
           redis,
           prefix: config.redisPrefix,
           notifier: null,
+          sealer: null,
           ttlS: config.proposalTtlS,
           log,
         }),
@@ -144,7 +151,10 @@ async function runProduction(args: StartArgs): Promise<number> {
       inventory,
       notifier,
       log,
+      sealer: need(trust.sealer, "MIGBOT_WORKER_KEY"),
+      verifier: need(trust.verifier, "MIGBOT_BOT_VERIFY_KEY"),
       proposalTtlS: config.proposalTtlS,
+      responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
       pollIntervalMs: config.worker.pollIntervalMs,
       concurrency: config.worker.concurrency,
       lockDurationMs: config.worker.lockDurationMs,

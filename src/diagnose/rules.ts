@@ -3,8 +3,9 @@
  * fail with the evidence a person can check, and a fixable one carries a {@link ProposalDraft}
  * with the exact per-host, per-file change (planned by src/fixes/nova-conf-plan, release-aware).
  */
-import { DEFAULT_CPU_MODEL, planNovaConfFix } from "../fixes/nova-conf-plan";
-import type { HostFileChange, ProposalDraft, VmRestart } from "../fixes/proposal";
+import { DEFAULT_CPU_MODEL } from "../fixes/nova-conf-plan";
+import type { HostFileChange, HostRecipe, ProposalDraft, VmRestart } from "../fixes/proposal";
+import { draftHostFix } from "../fixes/recipe";
 import { VM_RESTART_BATCH_SIZE } from "../fixes/vm-restarts";
 import type { NovaServer } from "../migration/ports";
 import { type NovaLogEvent, parseNovaComputeLog } from "../migration/samples/nova-log";
@@ -521,13 +522,19 @@ function blockersFor(ev: Evidence, hosts: string[], opts: RuleOptions): string[]
 
 function autoConvergeDraft(ev: Evidence, hosts: HostEvidence[], opts: RuleOptions): ProposalDraft | null {
   const changes: HostFileChange[] = [];
+  const recipes: HostRecipe[] = [];
   const warnings: string[] = [];
   const lines: string[] = [];
   for (const h of hosts) {
     if (!h.config || !h.release) continue;
     try {
-      const plan = planNovaConfFix("auto-converge", h.config.files, h.release.info);
-      for (const f of plan.files) changes.push({ host: h.name, ...f });
+      const {
+        plan,
+        changes: planned,
+        recipe,
+      } = draftHostFix(h.name, "auto-converge", h.config.files, h.release.info);
+      changes.push(...planned);
+      if (recipe) recipes.push(recipe);
       for (const w of plan.warnings) warnings.push(`${h.name}: ${w}`);
       lines.push(
         atLeast(h.release.info, "newton")
@@ -555,6 +562,7 @@ function autoConvergeDraft(ev: Evidence, hosts: HostEvidence[], opts: RuleOption
     ].join("\n"),
     warnings,
     changes,
+    recipes,
     serviceRestarts: restarts,
     vmRestarts: [],
     blockers: blockersFor(ev, restarts, opts),
@@ -599,6 +607,7 @@ function cpuModelDraft(
   const fleet = ev.fleet!;
   const restart = vmRestartDraft(ev, model, opts);
   const changes: HostFileChange[] = [];
+  const recipes: HostRecipe[] = [];
   const warnings: string[] = [];
   const blockers: string[] = [];
   const lines: string[] = [];
@@ -612,8 +621,13 @@ function cpuModelDraft(
       continue;
     }
     try {
-      const plan = planNovaConfFix("cpu-model", h.config.files, h.release.info, { model });
-      for (const f of plan.files) changes.push({ host: name, ...f });
+      const {
+        plan,
+        changes: planned,
+        recipe,
+      } = draftHostFix(name, "cpu-model", h.config.files, h.release.info, { model });
+      changes.push(...planned);
+      if (recipe) recipes.push(recipe);
       // The plan's own note about hard reboots is said once, in the reasoning.
       for (const w of plan.warnings) if (!/hard reboot/.test(w)) warnings.push(`${name}: ${w}`);
       const option = atLeast(h.release.info, "train") ? "cpu_models" : "cpu_model";
@@ -643,6 +657,7 @@ function cpuModelDraft(
     ].join("\n"),
     warnings: [...warnings, ...restart.warnings],
     changes,
+    recipes,
     serviceRestarts: restarts,
     // The VMs the follow-up vm-restart proposal reboots (src/fixes reads them from here).
     vmRestarts: restart.vmRestarts,
@@ -709,6 +724,7 @@ export function vmRestartDraft(ev: Evidence, model: string, opts: RuleOptions = 
     ].join("\n"),
     warnings: skipped.map((s) => `Not included: ${s}.`),
     changes: [],
+    recipes: [],
     serviceRestarts: [],
     vmRestarts: restarts,
     blockers: [],

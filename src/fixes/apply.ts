@@ -10,8 +10,11 @@ import type { ServiceName } from "../hosts/catalogue";
 import type { Logger } from "../log";
 import type { HostsPort, NovaMigration, NovaPort } from "../migration/ports";
 import type { MigrationStore } from "../migration/store";
+import type { ConfigFile } from "../nova-conf/effective";
+import { sha256Hex } from "../signing/signatures";
 import { FixError } from "./errors";
 import type { HostFileChange, Proposal } from "./proposal";
+import { replayHostFix } from "./recipe";
 
 /** Longest wait for nova-compute to report up after a restart. @defaultValue 180 000 */
 export const NOVA_COMPUTE_UP_TIMEOUT_MS = 180_000;
@@ -255,19 +258,23 @@ async function applyHost(
     );
   }
 
-  // Every file on the host is checked before any is written, so a host is changed all or nothing.
-  const pending: HostFileChange[] = [];
-  for (const f of files) {
-    const current = (await run(host, { kind: "read-file", path: f.path })).stdout;
-    if (current === f.after) continue;
-    if (current !== f.before) {
-      throw new FixError(
-        "FIX_FILE_CHANGED",
-        `refused: ${f.path} changed on ${host} since the plan was made. Nothing was changed; run /diagnose again for a plan against the current file.`,
-      );
-    }
-    pending.push(f);
+  // Every file on the host is read and the fix planned again before any is written, so a host is
+  // changed all or nothing, and only with the content that hashes to what was approved.
+  const recipe = p.recipes.find((r) => r.host === host);
+  if (recipe === undefined) {
+    throw new FixError(
+      "FIX_PLAN_MISMATCH",
+      `refused: the proposal has no plan for ${host}. Nothing was changed; run /diagnose again for a fresh plan.`,
+    );
   }
+  const current: ConfigFile[] = [];
+  for (const input of recipe.inputs) {
+    current.push({
+      path: input.path,
+      text: (await run(host, { kind: "read-file", path: input.path })).stdout,
+    });
+  }
+  const { pending } = replayHostFix(recipe, files, current);
   if (pending.length === 0 && files.length > 0) {
     return {
       host,
@@ -279,15 +286,15 @@ async function applyHost(
 
   const written: { f: HostFileChange; backup: string }[] = [];
   try {
-    for (const f of pending) {
+    for (const { change: f, content } of pending) {
       const before = parseStat((await run(host, { kind: "stat-file", path: f.path })).stdout);
       const backup = backupPathFor(f.path, now());
       await run(host, { kind: "copy-file", from: f.path, to: backup });
       written.push({ f, backup });
-      await replaceFile(host, f.path, { content: f.after }, deps);
+      await replaceFile(host, f.path, { content }, deps);
       const after = (await run(host, { kind: "read-file", path: f.path })).stdout;
       const stat = parseStat((await run(host, { kind: "stat-file", path: f.path })).stdout);
-      if (after !== f.after) {
+      if (sha256Hex(after) !== f.afterSha256) {
         throw new FixError(
           "FIX_VERIFY_FAILED",
           `${f.path} on ${host} does not read back as planned after the write`,
@@ -393,7 +400,7 @@ async function restoreAll(
     try {
       await replaceFile(host, f.path, { copyOf: backup }, deps);
       const back = (await deps.hosts.run(host, { kind: "read-file", path: f.path })).stdout;
-      const ok = back === f.before;
+      const ok = sha256Hex(back) === f.beforeSha256;
       notes.push(
         ok
           ? `${f.path} restored from ${backup}`

@@ -8,7 +8,11 @@ export type FixErrorCode =
   | "FIX_SERVICE_NOT_UP"
   | "FIX_NOT_APPROVED"
   | "FIX_NOVA_CANNOT_REBOOT"
-  | "FIX_VM_RESTART_FAILED";
+  | "FIX_VM_RESTART_FAILED"
+  /** The fix, planned again from the files as they are now, does not come out as approved. */
+  | "FIX_PLAN_MISMATCH"
+  /** The proposal or its apply job failed its integrity check: altered or forged in Redis. */
+  | "FIX_INTEGRITY";
 
 export class FixError extends Error {
   constructor(

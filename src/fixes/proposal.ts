@@ -17,16 +17,38 @@ export type ProposalStatus =
   /** Another proposal of the same kind in the same thread was applied (e.g. the kvm64 fallback once the baseline model is in place). */
   | "superseded";
 
-/** One file on one host, as planned: the exact text before and after, and the unified diff. */
+/**
+ * One file on one host, as planned. Neither text is kept (nova.conf holds database, RabbitMQ and
+ * Keystone passwords, and proposals live in Redis): only the hashes that prove, at apply time,
+ * that the file is still what was planned and that the edit comes out as approved, and the diff
+ * people read, with secrets masked.
+ */
 export interface HostFileChange {
   host: string;
   path: string;
-  /** The file as read when the plan was made; applying refuses if it changed since. */
-  before: string;
-  after: string;
+  /** SHA-256 (hex) of the file as read when the plan was made; applying refuses if it changed since. */
+  beforeSha256: string;
+  /** SHA-256 (hex) of the file as planned. */
+  afterSha256: string;
+  /** Unified diff for people, secrets masked. */
   diff: string;
   /** Keys the change touches, e.g. `libvirt.live_migration_flag`. */
   changedKeys: string[];
+}
+
+/**
+ * How one host's nova.conf change is made again when it is applied, from the files as they are
+ * then: the fix, its inputs and each input file's hash when planned. The edit is deterministic,
+ * so the same inputs give the same result, which must hash to the planned `afterSha256`.
+ */
+export interface HostRecipe {
+  host: string;
+  fix: "auto-converge" | "cpu-model";
+  release: { name: string; major: number };
+  /** For cpu-model: the CPU model written. */
+  model?: string;
+  /** Every file the plan read, in the order nova-compute reads them, with its hash then. */
+  inputs: { path: string; sha256: string }[];
 }
 
 export interface VmRestart {
@@ -44,6 +66,8 @@ export interface ProposalDraft {
   reasoning: string;
   warnings: string[];
   changes: HostFileChange[];
+  /** One per host with changes: how to make them again at apply time. */
+  recipes: HostRecipe[];
   /** Hosts whose nova-compute restarts after the change. */
   serviceRestarts: string[];
   /** For `vm-restart`: the VMs to hard-reboot, in batches. */
@@ -67,6 +91,8 @@ export interface ProposalDraft {
 
 export interface Proposal extends ProposalDraft {
   id: string;
+  /** SHA-256 of the stored plan as Redis holds it: what an approval (the signed apply job) names. */
+  planDigest: string;
   status: ProposalStatus;
   /** Who ran the command that led to this proposal. */
   requestedBy: string;

@@ -9,6 +9,7 @@ import { type AuditLog, createAuditLog } from "../audit/stream";
 import { DEFAULT_PROPOSAL_TTL_S } from "../config";
 import type { Logger } from "../log";
 import type { NotifierPort } from "../migration/ports";
+import type { PlanSealer } from "../signing/signatures";
 import type { Proposal, ProposalDraft } from "./proposal";
 import { type ClaimRefusal, ProposalStore } from "./store";
 
@@ -17,6 +18,8 @@ export interface ProposalServiceOptions {
   prefix: string;
   /** Posts and edits the proposal message; null on a process that only decides (the bot). */
   notifier: NotifierPort | null;
+  /** Seals plans (workers, which hold MIGBOT_WORKER_KEY); null on the bot, which only decides. */
+  sealer: PlanSealer | null;
   /** How long a proposal can be approved. @defaultValue DEFAULT_PROPOSAL_TTL_S (3600) */
   ttlS?: number;
   log: Logger;
@@ -86,7 +89,7 @@ export function refusalText(r: ClaimRefusal, decision: "approve" | "reject"): { 
 }
 
 export function createProposalService(opts: ProposalServiceOptions): ProposalService {
-  const store = new ProposalStore(opts.redis, opts.prefix);
+  const store = new ProposalStore(opts.redis, opts.prefix, opts.sealer);
   const audit = createAuditLog(opts.redis, opts.prefix);
   const ttlS = opts.ttlS ?? DEFAULT_PROPOSAL_TTL_S;
   const now = opts.now ?? Date.now;
@@ -125,7 +128,7 @@ export function createProposalService(opts: ProposalServiceOptions): ProposalSer
       const known = await store.get(id, now());
       if (!r.ok) {
         const { code, text } = refusalText(r, decision);
-        await audit.write({
+        await audit.writeRefusal({
           actor: user,
           action: "decision-refused",
           proposalId: known ? id : null,

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
+import { type PlanSealer, sha256Hex } from "../signing/signatures";
 import type { Proposal, ProposalDraft, ProposalStatus } from "./proposal";
 
 /** Decided and applied proposals stay readable this long after they expire (audit, results). */
@@ -13,6 +14,11 @@ export const PROPOSAL_RETENTION_S = 7 * 24 * 3600;
 export const PROPOSAL_ID_BYTES = 16;
 /** What a proposal id looks like; anything else in a button value is refused before Redis is asked. */
 export const PROPOSAL_ID_RE = /^[A-Za-z0-9_-]{22}$/;
+
+/** The seal domain of a deployment: a plan sealed under one prefix is not valid under another. */
+export function planSealDomain(prefix: string): string {
+  return `migbot-plan-v1:${prefix}`;
+}
 
 export function newProposalId(): string {
   return randomBytes(PROPOSAL_ID_BYTES).toString("base64url");
@@ -90,10 +96,20 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
 return 0
 `;
 
+/** What a worker learns when it checks a stored plan against its seal. */
+export type PlanCheck =
+  | { ok: true; proposal: Proposal }
+  | { ok: false; reason: "unknown" | "unsealed" | "seal-mismatch" | "unreadable" };
+
 export class ProposalStore {
+  /**
+   * @param sealer the workers' plan sealer: required to create proposals and to check them before
+   * anything is applied; the bot, which only decides, has none.
+   */
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    private readonly sealer: PlanSealer | null = null,
   ) {}
 
   key(id: string): string {
@@ -109,8 +125,11 @@ export class ProposalStore {
     draft: ProposalDraft,
     meta: { requestedBy: string; channel: string; threadTs: string | null; now: number; ttlS: number },
   ): Promise<Proposal> {
+    if (this.sealer === null) {
+      throw new Error("FIX_NO_SEALER: only a worker (which holds MIGBOT_WORKER_KEY) can store proposals");
+    }
     const id = newProposalId();
-    const proposal: Proposal = {
+    const stored: Omit<Proposal, "planDigest"> = {
       ...draft,
       id,
       status: "pending",
@@ -126,10 +145,14 @@ export class ProposalStore {
       progress: [],
       retriedBy: null,
     };
+    const plan = JSON.stringify(stored);
+    const proposal: Proposal = { ...stored, planDigest: sha256Hex(plan) };
     await this.redis
       .multi()
       .hset(this.key(id), {
-        plan: JSON.stringify(proposal),
+        plan,
+        // The workers' HMAC over the plan: checked before anything of it is applied.
+        seal: this.sealer.seal(plan),
         status: "pending",
         expiresAt: String(proposal.expiresAt),
         requestedBy: meta.requestedBy,
@@ -141,21 +164,59 @@ export class ProposalStore {
     return proposal;
   }
 
-  /** The proposal as it stands; a pending one past its expiry reads as `expired`. */
+  /**
+   * The proposal as it stands (unchecked: for showing and deciding); a pending one past its expiry
+   * reads as `expired`. Null when unknown or unreadable.
+   */
   async get(id: string, now: number = Date.now()): Promise<Proposal | null> {
     if (!PROPOSAL_ID_RE.test(id)) return null;
     const h = await this.redis.hgetall(this.key(id));
     if (!h.plan) return null;
-    const p = JSON.parse(h.plan) as Proposal;
+    return this.fromHash(id, h, now);
+  }
+
+  /**
+   * The proposal, only if its plan carries a valid seal by a worker and is the one stored under
+   * this id: what a worker reads before it applies anything.
+   */
+  async getSealed(id: string, now: number = Date.now()): Promise<PlanCheck> {
+    if (!PROPOSAL_ID_RE.test(id)) return { ok: false, reason: "unknown" };
+    if (this.sealer === null) throw new Error("FIX_NO_SEALER: only a worker can check proposals");
+    const h = await this.redis.hgetall(this.key(id));
+    if (!h.plan) return { ok: false, reason: "unknown" };
+    if (!h.seal) return { ok: false, reason: "unsealed" };
+    if (!this.sealer.check(h.plan, h.seal)) return { ok: false, reason: "seal-mismatch" };
+    const proposal = this.fromHash(id, h, now);
+    if (proposal === null || proposal.id !== id) return { ok: false, reason: "unreadable" };
+    return { ok: true, proposal };
+  }
+
+  private fromHash(id: string, h: Record<string, string>, now: number): Proposal | null {
+    let p: Proposal;
+    try {
+      p = JSON.parse(h.plan!) as Proposal;
+    } catch {
+      return null;
+    }
+    if (p === null || typeof p !== "object" || p.id !== id) return null;
     const status = (h.status ?? "pending") as ProposalStatus;
+    const list = <T>(field: string | undefined): T[] => {
+      try {
+        const v = field ? JSON.parse(field) : [];
+        return Array.isArray(v) ? v : [];
+      } catch {
+        return [];
+      }
+    };
     return {
       ...p,
+      planDigest: sha256Hex(h.plan!),
       status: status === "pending" && now >= p.expiresAt ? "expired" : status,
       decidedBy: h.decidedBy ?? null,
       decidedAt: h.decidedAt ? Number(h.decidedAt) : null,
       messageTs: h.messageTs ?? null,
-      results: h.results ? JSON.parse(h.results) : [],
-      progress: h.progress ? JSON.parse(h.progress) : [],
+      results: list(h.results),
+      progress: list(h.progress),
       retriedBy: h.retriedBy ?? null,
     };
   }

@@ -9,7 +9,8 @@ import type { ServiceName } from "../hosts/catalogue";
 import type { Logger } from "../log";
 import type { HostsPort, NotifierPort, NovaPort, ReplyPort } from "../migration/ports";
 import type { MigrationStore } from "../migration/store";
-import type { ActionJob } from "../queue/jobs";
+import type { ActionJob, ProposalJob } from "../queue/jobs";
+import type { PlanSealer } from "../signing/signatures";
 import { type ApplyTiming, applyProposal } from "./apply";
 import type { Proposal, ProposalDraft, VmRestart } from "./proposal";
 import { createProposalService, type ProposalService } from "./service";
@@ -19,6 +20,8 @@ import { type RebootPort, runVmRestarts, type VmRestartTiming } from "./vm-resta
 export interface FixWorkerDeps {
   redis: Redis;
   prefix: string;
+  /** Seals the plans this worker stores and checks them before anything is applied. */
+  sealer: PlanSealer;
   nova: NovaPort;
   hosts: HostsPort;
   notifier: NotifierPort;
@@ -61,6 +64,7 @@ export async function vmRestartDraft(p: Proposal, nova: NovaPort): Promise<Propo
     reasoning: `nova.conf now selects ${model} on ${[...new Set(p.changes.map((c) => c.host))].join(", ")}, but a running guest keeps the CPU it was started with until libvirt starts it again. A hard reboot through Nova restarts the guest with the new CPU model, after which it can move to an older-CPU host.`,
     warnings: ["Each VM is down while it reboots (usually under a minute); applications inside it restart."],
     changes: [],
+    recipes: [],
     serviceRestarts: [],
     vmRestarts: vms,
     blockers: [],
@@ -74,22 +78,65 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
     redis: deps.redis,
     prefix: deps.prefix,
     notifier: deps.notifier,
+    sealer: deps.sealer,
     log: deps.log,
     ...(deps.proposalTtlS !== undefined && { ttlS: deps.proposalTtlS }),
   });
   const store = proposals.store;
 
-  async function apply(job: ActionJob & { type: "apply-proposal" }): Promise<void> {
+  /**
+   * The approved plan, only if a worker sealed it, the signed approval names this very plan, and
+   * it was approved in its channel before it expired. Anything else is refused, audited, and
+   * applied nowhere.
+   */
+  async function checkedPlan(job: ProposalJob, log: Logger): Promise<Proposal | null> {
+    const check = await store.getSealed(job.proposalId);
+    let problem: string | null = null;
+    if (!check.ok) {
+      if (check.reason === "unknown") return null;
+      problem = {
+        unsealed: "it carries no worker seal",
+        "seal-mismatch": "its seal does not match its content (altered after a worker stored it)",
+        unreadable: "its stored plan cannot be read",
+      }[check.reason];
+    } else if (check.proposal.planDigest !== job.planDigest) {
+      problem = "the approved plan is not the one stored now (changed after approval)";
+    } else if (check.proposal.channel !== job.channel) {
+      problem = "it was approved outside the channel it was posted in";
+    } else if (job.requestedAt > check.proposal.expiresAt) {
+      problem = "it was approved after it expired";
+    }
+    if (problem === null && check.ok) return check.proposal;
+    log.error("proposal refused by its integrity check", { problem });
+    await proposals.audit.write({
+      actor: job.user,
+      action: "integrity-refused",
+      proposalId: job.proposalId,
+      what: `apply refused: ${problem}; nothing was written to any host`,
+      result: "refused",
+    });
+    await answer(
+      job,
+      `FIX_INTEGRITY: that proposal failed migbot's integrity check (${problem}), so nothing was applied on any host. This is recorded in the audit log; tell whoever runs migbot's Redis.`,
+    );
+    return null;
+  }
+
+  const answer = (job: ActionJob, text: string) =>
+    deps.reply(job.responseUrl, job.user, job.channel, { text });
+
+  async function apply(job: ProposalJob): Promise<void> {
     const log = deps.log.child({ proposalId: job.proposalId });
-    const answer = (text: string) => deps.reply(job.responseUrl, job.user, job.channel, { text });
-    const p = await proposals.get(job.proposalId);
-    if (p === null) return answer("That proposal is unknown to migbot; nothing was applied.");
+    const known = await store.get(job.proposalId);
+    if (known === null) return answer(job, "That proposal is unknown to migbot; nothing was applied.");
+    const p = await checkedPlan(job, log);
+    if (p === null) return;
     const leaseMs = deps.applyLeaseMs ?? APPLY_LEASE_MS;
     const holder = newProposalId();
     const started = await store.startApplying(p.id, { holder, leaseMs });
     if (started !== "ok" && started !== "taken-over") {
       log.info("apply-proposal skipped", { status: started });
-      return answer(`That proposal is ${started}, so it was not applied (again).`);
+      return answer(job, `That proposal is ${started}, so it was not applied (again).`);
     }
     // Renewed while the hosts are worked on (a nova-compute restart alone may take minutes), so a
     // re-run job takes over only from a worker that stopped renewing, i.e. died.
@@ -102,7 +149,7 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
         .catch((err) => log.warn("apply lease renewal failed", { err }));
     }, deps.applyLeaseRenewIntervalMs ?? APPLY_LEASE_RENEW_INTERVAL_MS);
     try {
-      await applyLeased(p, started === "taken-over", log);
+      await applyLeased({ ...p, decidedBy: job.user }, started === "taken-over", log);
     } finally {
       clearInterval(renew);
     }

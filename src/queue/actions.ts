@@ -14,11 +14,15 @@ export async function handleAction(job: ActionJob, deps: WorkerDeps): Promise<vo
   switch (job.type) {
     case "abort":
     case "force-complete": {
-      const holder = await deps.store.vmHolder(job.vm);
-      const record = holder ? await deps.store.load(holder) : null;
-      if (record === null || isFinished(record.view.status)) {
+      const verb = job.type === "abort" ? "abort" : "force-complete";
+      const record = await deps.store.load(job.jobId);
+      // The migration the button (or command) was bound to, in its own channel, and no other.
+      if (record === null || record.view.vm !== job.vm || record.view.channel !== job.channel) {
+        return answer(`That migration of ${job.vm} is unknown in this channel; nothing was sent to Nova.`);
+      }
+      if (isFinished(record.view.status)) {
         return answer(
-          `No live migration of ${job.vm} is running, so there is nothing to ${job.type === "abort" ? "abort" : "force-complete"}.`,
+          `That migration of ${job.vm} has already ended (${record.view.status}), so there is nothing to ${verb}. A newer one, if any, has its own thread and buttons.`,
         );
       }
       const { serverId, novaMigrationId } = record.view;
@@ -36,8 +40,21 @@ export async function handleAction(job: ActionJob, deps: WorkerDeps): Promise<vo
           `<@${control?.by ?? "someone"}> already asked to ${control?.action === "abort" ? "abort" : "force-complete"} this migration.`,
         );
       }
-      if (job.type === "abort") await deps.nova.abortMigration(serverId, novaMigrationId);
-      else await deps.nova.forceComplete(serverId, novaMigrationId);
+      const what = `${verb} the live migration of ${job.vm} (Nova migration ${novaMigrationId}, migbot job ${job.jobId})`;
+      try {
+        if (job.type === "abort") await deps.nova.abortMigration(serverId, novaMigrationId);
+        else await deps.nova.forceComplete(serverId, novaMigrationId);
+      } catch (err) {
+        await deps.audit.write({
+          actor: job.user,
+          action: "migration-control",
+          what,
+          result: "failed",
+          detail: err instanceof Error ? err.message : String(err),
+        });
+        throw err;
+      }
+      await deps.audit.write({ actor: job.user, action: "migration-control", what, result: "ok" });
       deps.log.info("migration control sent to Nova", { action: job.type, vm: job.vm, by: job.user });
       return answer(
         job.type === "abort"

@@ -42,14 +42,20 @@ export interface DiagnoseJob extends RequestOrigin {
   threadTs?: string;
 }
 
+/** Abort or force-complete one migration: the one the button was posted for (its job id), in its channel. */
 export interface MigrationControlJob extends RequestOrigin {
   type: "abort" | "force-complete";
   vm: string;
+  /** The migbot migration (job id) this acts on; never "whatever migrates the VM now". */
+  jobId: string;
 }
 
+/** An approval, signed by the bot like every job: the worker applies exactly the plan it names. */
 export interface ProposalJob extends RequestOrigin {
   type: "apply-proposal";
   proposalId: string;
+  /** SHA-256 of the stored plan the approver saw (Proposal.planDigest). */
+  planDigest: string;
 }
 
 export interface StatusJob extends RequestOrigin {
@@ -67,6 +73,7 @@ export type AnyJob = MigrateJob | ActionJob;
 
 export class JobPayloadError extends Error {
   readonly code = "JOB_PAYLOAD_INVALID";
+  readonly retryable = false;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -128,6 +135,7 @@ export function validateJob(data: unknown): AnyJob {
     case "abort":
     case "force-complete":
       checkName(o.vm, "vm");
+      need(typeof o.jobId === "string" && JOB_ID_RE.test(o.jobId), "jobId must be a job id");
       break;
     case "status":
       need(o.vm === null || typeof o.vm === "string", "vm must be a name or null");
@@ -138,6 +146,7 @@ export function validateJob(data: unknown): AnyJob {
       break;
     case "apply-proposal":
       need(typeof o.proposalId === "string" && /^[A-Za-z0-9_-]{8,64}$/.test(o.proposalId), "bad proposal id");
+      need(typeof o.planDigest === "string" && /^[0-9a-f]{64}$/.test(o.planDigest), "bad plan digest");
       break;
     default:
       throw new JobPayloadError(`job payload: unknown type ${String(o.type)}`);

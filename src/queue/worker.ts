@@ -6,6 +6,7 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Enqueuer } from "../../bot/commands/migrate";
+import type { AuditLog } from "../audit/stream";
 import type { Logger } from "../log";
 import type { HostsPort, NotifierPort, NovaPort, ReplyPort } from "../migration/ports";
 import {
@@ -15,8 +16,10 @@ import {
   WorkerShuttingDown,
 } from "../migration/run-migration";
 import type { MigrationStore } from "../migration/store";
+import type { JobSigner, JobVerifier } from "../signing/signatures";
 import { handleAction } from "./actions";
-import { type ActionJob, type MigrateJob, QUEUE_ACTIONS, QUEUE_MIGRATIONS, validateJob } from "./jobs";
+import { JobAuthError, openJob, signJob } from "./job-auth";
+import { type ActionJob, type MigrateJob, QUEUE_ACTIONS, QUEUE_MIGRATIONS } from "./jobs";
 
 /** How long a worker's lock on a job lasts without renewal; a killed worker's jobs resume after it. @defaultValue 30 000 */
 export const DEFAULT_LOCK_DURATION_MS = 30_000;
@@ -55,10 +58,17 @@ export interface QueueConnection {
   prefix: string;
 }
 
-/** The bot's side: adds jobs under their idempotency keys. */
+/**
+ * A migration request that waited this long for a worker is not started: the person who asked has
+ * long moved on, and an old signed job replayed into Redis must not move a VM today.
+ */
+export const MAX_JOB_START_AGE_MS = 60 * 60 * 1000;
+
+/** The bot's side: signs jobs and adds them under their idempotency keys. */
 export function createEnqueuer(
   conn: QueueConnection,
   store: MigrationStore,
+  signer: JobSigner,
 ): Enqueuer & { close(): Promise<void>; pending(): Promise<number> } {
   const queues = {
     migrations: new Queue(QUEUE_MIGRATIONS, { connection: conn.connection(), prefix: conn.prefix }),
@@ -66,10 +76,10 @@ export function createEnqueuer(
   };
   return {
     async add(queue, jobId, payload) {
-      validateJob(payload);
-      const q = queues[queue];
-      if (await q.getJob(jobId)) return "duplicate";
-      await q.add(payload.type, payload, {
+      const data = signJob(signer, q(queue), jobId, payload);
+      const q2 = queues[queue];
+      if (await q2.getJob(jobId)) return "duplicate";
+      await q2.add(payload.type, data, {
         jobId,
         attempts: queue === "migrations" ? JOB_ATTEMPTS : 2,
         backoff: { type: "exponential", delay: JOB_BACKOFF_MS },
@@ -94,7 +104,18 @@ export function createEnqueuer(
   };
 }
 
+/** The queue name a job is signed under. */
+function q(queue: "migrations" | "actions"): string {
+  return queue === "migrations" ? QUEUE_MIGRATIONS : QUEUE_ACTIONS;
+}
+
 export interface WorkerDeps {
+  /** Abort and force-complete are written here. */
+  audit: AuditLog;
+  /** Checks the bot's signature on every job before it is read. */
+  verifier: JobVerifier;
+  /** Told about every refused job (the audit stream): it names what was refused, never trusts it. */
+  onRefusedJob?: (refusal: { queue: string; jobId: string; reason: string }) => Promise<void>;
   nova: NovaPort;
   hosts: HostsPort;
   notifier: NotifierPort;
@@ -138,6 +159,20 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
     maxStalledCount: MAX_STALLED_COUNT,
   };
 
+  /** The job's payload once its signature checks out; a refused job fails at once, unread. */
+  const open = async (queue: string, job: Job) => {
+    try {
+      return openJob(deps.verifier, queue, job.id ?? "", job.data);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      deps.log.error("job refused", { queue, jobId: job.id, code: (err as { code?: string }).code });
+      if (err instanceof JobAuthError) {
+        await deps.onRefusedJob?.({ queue, jobId: job.id ?? "", reason }).catch(() => {});
+      }
+      throw new UnrecoverableError(reason);
+    }
+  };
+
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
     p.finally(() => inFlight.delete(p)).catch(() => {});
@@ -149,8 +184,20 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
     (job: Job, token?: string) =>
       track(
         (async () => {
-          const data = validateJob(job.data) as MigrateJob;
+          const data = (await open(QUEUE_MIGRATIONS, job)) as MigrateJob;
           const log = deps.log.child({ jobId: job.id });
+          if (
+            Date.now() - data.requestedAt > MAX_JOB_START_AGE_MS &&
+            (await deps.store.load(job.id!)) === null
+          ) {
+            log.warn("stale migration request not started", { requestedAt: data.requestedAt });
+            await deps
+              .reply(data.responseUrl, data.user, data.channel, {
+                text: `Your request to migrate ${data.vm} waited over ${Math.round(MAX_JOB_START_AGE_MS / 60_000)} minutes for a worker, so it was not started. Ask again if it is still wanted.`,
+              })
+              .catch(() => {});
+            throw new UnrecoverableError("JOB_STALE: migration request too old to start");
+          }
           following++;
           try {
             const outcome = await runMigration(job.id!, data, {
@@ -191,7 +238,7 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
     (job: Job) =>
       track(
         (async () => {
-          const data = validateJob(job.data) as ActionJob;
+          const data = (await open(QUEUE_ACTIONS, job)) as ActionJob;
           try {
             if (deps.extraActions && (await deps.extraActions(data))) return;
             await handleAction(data, deps);

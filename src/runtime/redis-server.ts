@@ -3,7 +3,8 @@
  * and for the test command. No persistence, loopback only, a free port.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,17 +58,24 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-/** Starts a throwaway redis-server on a free loopback port with no persistence. */
+/**
+ * Starts a throwaway redis-server on a free loopback port with no persistence. It requires a
+ * random password, as every Redis migbot uses should: the password sits in a config file in a
+ * private (0700) folder, not on the command line where `ps` would show it.
+ */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const bin = findProgram("redis-server", "redis-server", "or set REDIS_URL to a Redis you already run");
   const port = await freeLoopbackPort();
   const dir = mkdtempSync(join(tmpdir(), "migbot-redis-"));
+  const password = randomBytes(18).toString("base64url");
+  const conf = join(dir, "redis.conf");
+  writeFileSync(conf, `requirepass ${password}\n`, { mode: 0o600 });
   const child: ChildProcess = spawn(
     bin,
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    [conf, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
     { stdio: "ignore" },
   );
-  const url = `redis://127.0.0.1:${port}`;
+  const url = `redis://:${password}@127.0.0.1:${port}`;
   const deadline = Date.now() + REDIS_READY_TIMEOUT_MS;
   for (;;) {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -81,7 +89,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       probe.disconnect();
       if (Date.now() > deadline || child.exitCode !== null) {
         child.kill("SIGKILL");
-        throw new Error(`redis-server did not answer on ${url} within ${REDIS_READY_TIMEOUT_MS} ms`);
+        throw new Error(
+          `redis-server did not answer on 127.0.0.1:${port} within ${REDIS_READY_TIMEOUT_MS} ms`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -5,7 +5,7 @@
  * (the lab's data plane); production wiring lives in src/cli/start.ts.
  */
 import { webApi } from "@slack/bolt";
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
 import { registerApprovalActions } from "../../bot/actions/approval";
 import { type Bot, startBot } from "../../bot/app";
 import type { Config } from "../config";
@@ -18,11 +18,15 @@ import type { HostsPort, NovaPort } from "../migration/ports";
 import { MigrationStore } from "../migration/store";
 import { createNotifier, type Notifier, type NotifierOptions } from "../notify/notifier";
 import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
+import { responseUrlOrigins } from "../queue/reply";
 import { createEnqueuer, type Workers } from "../queue/worker";
 import { SANDBOX_CLOUD_NAME, type Sandbox, type SandboxSeed, startSandbox } from "../sandbox";
 import { type SlackEmulator, type SlackLimits, startSlackEmulator } from "../sandbox/slack/emulator";
+import { generateKeySet } from "../signing/keys";
+import type { JobSigner } from "../signing/signatures";
 import { createNovaForSandbox } from "./nova";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server";
+import { need, trustOf } from "./trust";
 import { startWorkerSide } from "./worker-side";
 
 /** The sandbox's people: one operator, one approver (also an operator), one with neither role. */
@@ -111,9 +115,17 @@ export interface SandboxStack<C extends CloudLike = Sandbox> {
   proposals: ProposalService;
   /** Jobs not finished yet, across all queues. */
   queueCounts(): Promise<number>;
+  /** Signs jobs as this stack's bot does (for tests and benchmarks that enqueue directly). */
+  signer: JobSigner;
   /** Environment a separate worker process needs to join this stack (see `migbot start --role worker`). */
   workerEnv: Record<string, string>;
   stop(): Promise<void>;
+}
+
+/** What a separate `--role worker` process of this stack gets: the worker's share of the environment. */
+function workerRoleEnv(env: Record<string, string>): Record<string, string> {
+  const { SLACK_SIGNING_SECRET: _secret, MIGBOT_BOT_SIGNING_KEY: _signing, ...rest } = env;
+  return rest;
 }
 
 /** Adapts the SSH executor to the migration code's port, which also asks whether a host is known. */
@@ -127,12 +139,15 @@ export function hostsPort(entries: HostEntry[], exec: SshExecutor): HostsPort & 
 }
 
 /** A BullMQ connection factory (BullMQ wants maxRetriesPerRequest: null on its own connections). */
-export function bullConnection(url: string): (() => Redis) & { closeAll(): Promise<void> } {
+export function bullConnection(
+  url: string,
+  options: RedisOptions = {},
+): (() => Redis) & { closeAll(): Promise<void> } {
   // BullMQ does not close connections it was handed, so keep them to close at shutdown: a leftover
   // one keeps the process alive and reconnects forever once Redis is gone.
   const made: Redis[] = [];
   const factory = () => {
-    const r = new Redis(url, { maxRetriesPerRequest: null });
+    const r = new Redis(url, { ...options, maxRetriesPerRequest: null });
     made.push(r);
     return r;
   };
@@ -205,13 +220,17 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       MIGBOT_APPROVERS: "U0BOB0001",
       MIGBOT_CHANNELS: SANDBOX_CHANNEL.id,
       MIGBOT_POLL_INTERVAL_MS: String(opts.pollIntervalMs ?? SANDBOX_POLL_INTERVAL_MS),
+      // Fresh keys per stack: the bot signs jobs, workers check them and seal fix plans.
+      ...generateKeySet(),
       ...opts.env,
     };
     const config = loadConfig(env);
+    const trust = trustOf(config);
     const store = new MigrationStore(redis, prefix);
     const conn = { connection: bullConnection(redisUrl), prefix: `${prefix}:bull` };
     cleanups.push(() => conn.connection.closeAll());
-    const enqueuer = createEnqueuer(conn, store);
+    const signer = need(trust.signer, "the bot's signing key");
+    const enqueuer = createEnqueuer(conn, store, signer);
     cleanups.push(() => enqueuer.close());
 
     const bot = await startBot({
@@ -223,7 +242,14 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       port: 0,
       // fixes behind approval: Approve / Reject / Retry buttons (the bot only decides, never posts).
       registerExtra: registerApprovalActions(
-        createProposalService({ redis, prefix, notifier: null, ttlS: config.proposalTtlS, log }),
+        createProposalService({
+          redis,
+          prefix,
+          notifier: null,
+          sealer: null,
+          ttlS: config.proposalTtlS,
+          log,
+        }),
       ),
     });
     cleanups.push(() => bot.stop());
@@ -252,7 +278,10 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       inventory: sandbox.hosts,
       notifier,
       log,
+      sealer: need(trust.sealer, "the workers' plan key"),
+      verifier: need(trust.verifier, "the bot's public key"),
       proposalTtlS: config.proposalTtlS,
+      responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
       pollIntervalMs: config.worker.pollIntervalMs,
       concurrency: opts.concurrency ?? config.worker.concurrency,
       ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
@@ -274,8 +303,9 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       hosts,
       store,
       proposals,
-      workerEnv: env,
+      workerEnv: workerRoleEnv(env),
       queueCounts: () => enqueuer.pending(),
+      signer,
       stop,
     };
   } catch (err) {

@@ -14,6 +14,7 @@ import type { MigrationStore } from "../migration/store";
 import type { Notifier } from "../notify/notifier";
 import { createReply } from "../queue/reply";
 import { type QueueConnection, startWorkers, type Workers } from "../queue/worker";
+import type { JobVerifier, PlanSealer } from "../signing/signatures";
 
 export interface WorkerSideOptions {
   redis: Redis;
@@ -25,10 +26,16 @@ export interface WorkerSideOptions {
   inventory: HostEntry[];
   notifier: Notifier;
   log: Logger;
+  /** Seals and checks fix plans (MIGBOT_WORKER_KEY). */
+  sealer: PlanSealer;
+  /** Checks the bot's signature on every job (MIGBOT_BOT_VERIFY_KEY). */
+  verifier: JobVerifier;
   proposalTtlS: number;
   pollIntervalMs: number;
   concurrency: number;
   lockDurationMs?: number;
+  /** Origins response_url replies may go to (responseUrlOrigins(config.slack.apiUrl)). */
+  responseUrlOrigins: string[];
   /** Start the BullMQ workers (tests that run workers in other processes say false). */
   startWorkers: boolean;
   applyTiming?: Partial<ApplyTiming>;
@@ -43,12 +50,17 @@ export interface WorkerSide {
 
 export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
   const { redis, prefix, nova, hosts, notifier, store, log } = opts;
-  const reply = createReply({ ephemeral: (c, u, m) => notifier.ephemeral(c, u, m), log });
+  const reply = createReply({
+    ephemeral: (c, u, m) => notifier.ephemeral(c, u, m),
+    log,
+    origins: opts.responseUrlOrigins,
+  });
   const serviceByHost = new Map(opts.inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
   // fixes behind approval: apply-proposal jobs and /migrate audit.
   const fixes = createFixActions({
     redis,
     prefix,
+    sealer: opts.sealer,
     nova,
     hosts,
     notifier,
@@ -71,6 +83,17 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
   });
   const workers = opts.startWorkers
     ? startWorkers(opts.conn, {
+        verifier: opts.verifier,
+        audit: fixes.proposals.audit,
+        onRefusedJob: async ({ queue, jobId, reason }) => {
+          await fixes.proposals.audit.write({
+            actor: "",
+            action: "job-refused",
+            what: `refused job ${jobId} in ${queue}: not signed by the bot`,
+            detail: reason,
+            result: "refused",
+          });
+        },
         nova,
         hosts,
         notifier,

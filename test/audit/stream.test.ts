@@ -7,6 +7,7 @@ import {
   auditKey,
   createAuditLog,
   formatAuditAnswer,
+  REFUSALS_WRITTEN_PER_USER_PER_MINUTE,
   readAudit,
 } from "../../src/audit/stream";
 
@@ -79,4 +80,45 @@ test("the stream is capped near its limit", async () => {
 
 test("an empty log says so", () => {
   expect(formatAuditAnswer([])).toMatch(/audit log is empty/);
+});
+
+test("refused clicks in a loop cannot flush the stream: a few are written, then one summary, then they are counted", async () => {
+  const prefix = `audit-${randomUUID()}`;
+  const log = createAuditLog(redis, prefix);
+  await log.write({
+    actor: "U0BOB0001",
+    action: "approved",
+    what: "the entry that must survive",
+    result: "ok",
+  });
+  const at = Date.UTC(2026, 10, 29, 12, 0, 10);
+  const ids: (string | null)[] = [];
+  for (let i = 0; i < 30; i++) {
+    ids.push(
+      await log.writeRefusal({
+        at,
+        actor: "U0CAROL01",
+        action: "decision-refused",
+        what: "approve refused: not-approver",
+        result: "refused",
+      }),
+    );
+  }
+  expect(ids.filter((id) => id !== null)).toHaveLength(REFUSALS_WRITTEN_PER_USER_PER_MINUTE + 1);
+  const entries = await log.read(50);
+  expect(entries.filter((e) => e.action === "decision-refused")).toHaveLength(
+    REFUSALS_WRITTEN_PER_USER_PER_MINUTE,
+  );
+  expect(entries.find((e) => e.action === "refusals-summarized")?.what).toMatch(/counted, not written/);
+  expect(entries.some((e) => e.what === "the entry that must survive")).toBe(true);
+  // Another person's refusal in the same minute still gets its own entry.
+  expect(
+    await log.writeRefusal({
+      at,
+      actor: "U0DAVE001",
+      action: "decision-refused",
+      what: "x",
+      result: "refused",
+    }),
+  ).not.toBeNull();
 });

@@ -136,6 +136,7 @@ export async function runTrackScenario(
       prefix: `${stack.prefix}:bull`,
     },
     new MigrationStore(stack.redis, stack.prefix),
+    stack.signer,
   );
   let workerLog = "";
   try {

@@ -3,6 +3,7 @@
  * client), its five compute hosts over real SSH (the real executor), their own nova.conf, CPUs
  * and logs. Outcomes follow from the seed (releases, CPUs, sizes), never from a VM's name.
  */
+
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type EvidenceDeps, gatherEvidence } from "../../src/diagnose/evidence";
 import { draftsOf, evaluate, type Finding } from "../../src/diagnose/rules";
@@ -12,6 +13,7 @@ import type { NovaPort } from "../../src/migration/ports";
 import { createNovaForSandbox } from "../../src/runtime/nova";
 import { hostsPort } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
+import { sha256Hex } from "../../src/signing/signatures";
 
 let sandbox: Sandbox;
 let deps: EvidenceDeps & { hosts: { close(): Promise<void> } };
@@ -78,9 +80,12 @@ describe("diagnosis on the sandbox", () => {
       ].join("\n"),
     );
     // The plan starts from the file as it is on the host right now.
-    expect(draft.changes[0]!.before).toBe(
-      sandbox.cloud.hosts.get("compute-1")!.fs.get("/etc/nova/nova.conf")!.content,
+    expect(draft.changes[0]!.beforeSha256).toBe(
+      sha256Hex(sandbox.cloud.hosts.get("compute-1")!.fs.get("/etc/nova/nova.conf")!.content),
     );
+    // The draft keeps no file text (Redis must not hold nova.conf's passwords), only how to redo it.
+    expect(JSON.stringify(draft)).not.toContain("connection =");
+    expect(draft.recipes).toEqual([expect.objectContaining({ host: "compute-1", fix: "auto-converge" })]);
     expect(find(findings, "vm").status).toBe("pass");
     expect(find(findings, "source-service").status).toBe("pass");
     // No destination: the Haswell source CPU is checked on every other host, and runs on all of them.

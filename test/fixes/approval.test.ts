@@ -9,6 +9,7 @@ import { waitForIdle } from "../../src/cli/console-chat";
 import type { Proposal } from "../../src/fixes/proposal";
 import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { sha256Hex } from "../../src/signing/signatures";
 import { draftOf, planChanges, waitFor } from "./harness";
 
 const ALICE = "U0ALICE01";
@@ -115,7 +116,7 @@ describe("approving a proposal", () => {
     );
     expect(JSON.stringify(applied.blocks)).toMatch(/compute-3.*applied; nova-compute is up again/);
     const host = stack.sandbox.cloud.hosts.get("compute-3")!;
-    expect(host.fs.get("/etc/nova/nova.conf")!.content).toBe(p.changes[0]!.after);
+    expect(sha256Hex(host.fs.get("/etc/nova/nova.conf")!.content)).toBe(p.changes[0]!.afterSha256);
     expect(host.settings?.autoConverge).toBe(true);
     // Applied with a retry: "Retry migration" is the only button left.
     expect(actionIds(p.messageTs!)).toEqual([ACTION_RETRY]);
@@ -171,6 +172,6 @@ test("bob rejects: the message says so, loses its buttons, and nothing is applie
   expect(actionIds(p.messageTs!)).toEqual([]);
   await waitForIdle(stack);
   const host = stack.sandbox.cloud.hosts.get("compute-4")!;
-  expect(host.fs.get("/etc/nova/nova.conf")!.content).toBe(p.changes[0]!.before);
+  expect(sha256Hex(host.fs.get("/etc/nova/nova.conf")!.content)).toBe(p.changes[0]!.beforeSha256);
   expect(host.service.pid).toBe(pid);
 });

@@ -6,8 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { type AuditLog, createAuditLog } from "../../src/audit/stream";
-import { planNovaConfFix } from "../../src/fixes/nova-conf-plan";
-import type { HostFileChange, Proposal, ProposalDraft } from "../../src/fixes/proposal";
+import type { HostFileChange, HostRecipe, Proposal, ProposalDraft } from "../../src/fixes/proposal";
+import { draftHostFix } from "../../src/fixes/recipe";
 import { SshExecutor } from "../../src/hosts/executor";
 import { silentLogger } from "../../src/log";
 import type { HostsPort, NovaPort } from "../../src/migration/ports";
@@ -52,37 +52,66 @@ export async function startApplyHarness(redisUrl: string, timeScale = 20): Promi
   };
 }
 
+/** A planned change with the texts the test compares against (a real draft keeps only hashes). */
+export interface PlannedChange extends HostFileChange {
+  before: string;
+  after: string;
+  recipe: HostRecipe;
+}
+
 /** The real plan for `fix` on each host, from the files nova-compute reads there (read over SSH). */
 export async function planChanges(
   h: { sandbox: Sandbox; hosts: HostsPort },
   fix: "auto-converge" | "cpu-model",
   hostNames: string[],
   model?: string,
-): Promise<HostFileChange[]> {
-  const out: HostFileChange[] = [];
+): Promise<PlannedChange[]> {
+  const out: PlannedChange[] = [];
   for (const name of hostNames) {
     const entry = h.sandbox.hosts.find((e) => e.name === name)!;
     const files = [];
     for (const path of entry.novaConfPaths ?? []) {
       files.push({ path, text: (await h.hosts.run(name, { kind: "read-file", path })).stdout });
     }
-    const plan = planNovaConfFix(fix, files, releaseByName(entry.release!), model ? { model } : {});
-    for (const f of plan.files) out.push({ host: name, ...f });
+    const { plan, changes, recipe } = draftHostFix(
+      name,
+      fix,
+      files,
+      releaseByName(entry.release!),
+      model ? { model } : {},
+    );
+    for (const [i, f] of plan.files.entries()) {
+      out.push({ ...changes[i]!, before: f.before, after: f.after, recipe: recipe! });
+    }
   }
   return out;
 }
 
+/** A draft as diagnosis makes one: changes without their texts, one recipe per host. */
 export function draftOf(
   kind: ProposalDraft["kind"],
-  changes: HostFileChange[],
+  planned: (HostFileChange | PlannedChange)[],
   extra: Partial<ProposalDraft> = {},
 ): ProposalDraft {
+  const changes: HostFileChange[] = planned.map((c) => ({
+    host: c.host,
+    path: c.path,
+    beforeSha256: c.beforeSha256,
+    afterSha256: c.afterSha256,
+    diff: c.diff,
+    changedKeys: c.changedKeys,
+  }));
+  const recipes: HostRecipe[] = [];
+  for (const c of planned) {
+    if ("recipe" in c && !recipes.some((r) => r.host === c.host)) recipes.push(c.recipe);
+  }
   return {
     kind,
     title: `${kind} on ${[...new Set(changes.map((c) => c.host))].join(", ")}`,
     reasoning: "test",
     warnings: [],
     changes,
+    recipes,
     serviceRestarts: [...new Set(changes.map((c) => c.host))],
     vmRestarts: [],
     blockers: [],
@@ -95,6 +124,7 @@ export function approved(draft: ProposalDraft, id = "testproposal000000000aa"): 
   return {
     ...draft,
     id,
+    planDigest: "0".repeat(64),
     status: "applying",
     requestedBy: "U0ALICE01",
     channel: "C0OPS0001",

@@ -2,7 +2,8 @@
  * Proposals in real Redis: first click wins (atomically, under concurrency), expiry, the
  * self-approval rule, tampered ids, single-use application, and the message that goes to Slack.
  */
-import { randomUUID } from "node:crypto";
+
+import { randomBytes, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { ACTION_APPROVE, ACTION_REJECT } from "../../bot/render/proposal";
@@ -11,6 +12,7 @@ import { createProposalService, type ProposalService } from "../../src/fixes/ser
 import { PROPOSAL_ID_RE } from "../../src/fixes/store";
 import { silentLogger } from "../../src/log";
 import type { NotifierPort, SlackText } from "../../src/migration/ports";
+import { PlanSealer, sha256Hex } from "../../src/signing/signatures";
 
 let redis: Redis;
 beforeAll(() => {
@@ -50,12 +52,13 @@ const DRAFT: ProposalDraft = {
     {
       host: "compute-1",
       path: "/etc/nova/nova.conf",
-      before: "[libvirt]\n",
-      after: "[libvirt]\nlive_migration_flag = VIR_MIGRATE_AUTO_CONVERGE\n",
+      beforeSha256: sha256Hex("[libvirt]\n"),
+      afterSha256: sha256Hex("[libvirt]\nlive_migration_flag = VIR_MIGRATE_AUTO_CONVERGE\n"),
       diff: "--- a/etc/nova/nova.conf\n+++ b/etc/nova/nova.conf\n@@ -1 +1,2 @@\n [libvirt]\n+live_migration_flag = VIR_MIGRATE_AUTO_CONVERGE\n",
       changedKeys: ["[libvirt] live_migration_flag"],
     },
   ],
+  recipes: [],
   serviceRestarts: ["compute-1"],
   vmRestarts: [],
   blockers: [],
@@ -67,6 +70,7 @@ function service(opts: { ttlS?: number; now?: () => number } = {}) {
     redis,
     prefix: `proposals-${randomUUID()}`,
     notifier: rec.notifier,
+    sealer: new PlanSealer(randomBytes(32), "test"),
     log: silentLogger,
     ...opts,
   });

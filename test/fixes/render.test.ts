@@ -5,6 +5,7 @@ import type { Proposal } from "../../src/fixes/proposal";
 import { unifiedDiff } from "../../src/nova-conf/edit";
 import { validateBlocks } from "../../src/sandbox/slack/block-kit";
 import { DEFAULT_SLACK_LIMITS } from "../../src/sandbox/slack/limits";
+import { sha256Hex } from "../../src/signing/signatures";
 import { readFixture } from "../support/fixtures";
 
 const NOW = 1_700_000_000_000;
@@ -16,10 +17,12 @@ function proposal(extra: Partial<Proposal> = {}): Proposal {
     reasoning: "web-7 started on a Skylake host cannot run on Haswell.",
     warnings: [],
     changes: [],
+    recipes: [],
     serviceRestarts: ["compute-3", "compute-5"],
     vmRestarts: [],
     blockers: [],
     id: "AAAAAAAAAAAAAAAAAAAAAA",
+    planDigest: "0".repeat(64),
     status: "pending",
     requestedBy: "U0ALICE01",
     channel: "C0OPS0001",
@@ -50,7 +53,16 @@ describe("renderProposal", () => {
     const after = before.replace(/^#/gm, "");
     const diff = unifiedDiff("/etc/nova/nova.conf", before, after);
     const p = proposal({
-      changes: [{ host: "compute-3", path: "/etc/nova/nova.conf", before, after, diff, changedKeys: [] }],
+      changes: [
+        {
+          host: "compute-3",
+          path: "/etc/nova/nova.conf",
+          beforeSha256: sha256Hex(before),
+          afterSha256: sha256Hex(after),
+          diff,
+          changedKeys: [],
+        },
+      ],
     });
     const msg = renderProposal(p, NOW);
     expect(validateBlocks(msg.blocks, DEFAULT_SLACK_LIMITS)).toEqual([]);
@@ -61,8 +73,8 @@ describe("renderProposal", () => {
     const change = {
       host: "h",
       path: "/etc/nova/nova.conf",
-      before: "",
-      after: "x\n",
+      beforeSha256: sha256Hex(""),
+      afterSha256: sha256Hex("x\n"),
       diff: "+x\n",
       changedKeys: [],
     };

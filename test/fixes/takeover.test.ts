@@ -3,6 +3,7 @@
  * job takes over on the sandbox's hosts over real SSH with real Redis: hosts already changed count
  * as done, the rest are applied, and a file edited by someone else stops it.
  */
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { type ApplyTiming, applyProposal } from "../../src/fixes/apply";
 import type { ProposalDraft } from "../../src/fixes/proposal";
@@ -11,6 +12,7 @@ import { createFixActions } from "../../src/fixes/worker";
 import { silentLogger } from "../../src/log";
 import type { NotifierPort } from "../../src/migration/ports";
 import type { ActionJob } from "../../src/queue/jobs";
+import { PlanSealer } from "../../src/signing/signatures";
 import { type ApplyHarness, draftOf, planChanges, startApplyHarness } from "./harness";
 
 const FAST: Partial<ApplyTiming> = {
@@ -23,12 +25,13 @@ const BOB = "U0BOB0001";
 const CHANNEL = "C0OPS0001";
 
 let h: ApplyHarness;
+const sealer = new PlanSealer(randomBytes(32), "takeover-test");
 let store: ProposalStore;
 const answers: string[] = [];
 
 beforeAll(async () => {
   h = await startApplyHarness(inject("redisUrl"));
-  store = new ProposalStore(h.redis, h.prefix);
+  store = new ProposalStore(h.redis, h.prefix, sealer);
 });
 afterAll(async () => {
   await h?.stop();
@@ -43,6 +46,7 @@ function actions() {
   return createFixActions({
     redis: h.redis,
     prefix: h.prefix,
+    sealer,
     nova: h.nova,
     hosts: h.hosts,
     notifier,
@@ -57,9 +61,10 @@ function actions() {
   });
 }
 
-const job = (proposalId: string): ActionJob => ({
+const job = (proposalId: string, planDigest: string): ActionJob => ({
   type: "apply-proposal",
   proposalId,
+  planDigest,
   channel: CHANNEL,
   user: BOB,
   requestedAt: Date.now(),
@@ -117,12 +122,12 @@ test("after the lease lapses, a re-run job finishes a half-done apply without re
 
   // While the lease still runs, a duplicate job is turned away: the first worker may be alive.
   await dieMidApply(p.id, 60_000);
-  expect(await actions().handle(job(p.id))).toBe(true);
+  expect(await actions().handle(job(p.id, p.planDigest))).toBe(true);
   expect(answers.at(-1)).toMatch(/That proposal is applying, so it was not applied/);
   expect(host("compute-4").fs.get(changes[1]!.path)!.content).toBe(changes[1]!.before);
 
   await dieMidApply(p.id, -1);
-  await actions().handle(job(p.id));
+  await actions().handle(job(p.id, p.planDigest));
   const done = (await store.get(p.id))!;
   expect(done.status).toBe("applied");
   expect(done.results.map((r) => [r.host, r.ok])).toEqual([
@@ -146,7 +151,7 @@ test("a host file that is neither the planned original nor the planned result st
   const pid = host("compute-5").service.pid;
   await dieMidApply(p.id, -1);
 
-  await actions().handle(job(p.id));
+  await actions().handle(job(p.id, p.planDigest));
   const done = (await store.get(p.id))!;
   expect(done.status).toBe("failed");
   expect(done.results[0]!.detail).toMatch(
