@@ -366,7 +366,11 @@ async function applyHost(
   };
 }
 
-/** Temp file in the same folder, owner and mode copied from the target, then an atomic rename. */
+/**
+ * Temp file in the same folder, then an atomic rename. The temp starts as `cp -p` of the target (or
+ * of the backup being restored), so it has their owner and mode before the new content, secrets and
+ * all, is written into it; a file created by the write itself would be world-readable until fixed.
+ */
 async function replaceFile(
   host: string,
   path: string,
@@ -375,11 +379,10 @@ async function replaceFile(
 ): Promise<void> {
   const tmp = tempPathFor(path);
   try {
+    const from = "content" in source ? path : source.copyOf;
+    await deps.hosts.run(host, { kind: "copy-file", from, to: tmp });
     if ("content" in source)
       await deps.hosts.run(host, { kind: "write-file", path: tmp, content: source.content });
-    else await deps.hosts.run(host, { kind: "copy-file", from: source.copyOf, to: tmp });
-    await deps.hosts.run(host, { kind: "copy-ownership", reference: path, path: tmp });
-    await deps.hosts.run(host, { kind: "copy-mode", reference: path, path: tmp });
     await deps.hosts.run(host, { kind: "rename-file", from: tmp, to: path });
   } catch (err) {
     await deps.hosts.run(host, { kind: "remove-temp-file", path: tmp }).catch(() => {});

@@ -7,9 +7,14 @@
  * same lines, and anything outside the catalogue gets `command not found`.
  */
 
-/** Services migbot may ask systemd about or restart. */
+/** Services migbot may ask systemd about. */
 export const ALLOWED_SERVICES = ["nova-compute", "openstack-nova-compute", "libvirtd"] as const;
 export type ServiceName = (typeof ALLOWED_SERVICES)[number];
+/** Services migbot may restart: nova-compute under its Debian/Ubuntu or RDO unit name, never libvirtd. */
+export const RESTARTABLE_SERVICES = [
+  "nova-compute",
+  "openstack-nova-compute",
+] as const satisfies readonly ServiceName[];
 
 /** Largest `tail -n` migbot asks for. */
 export const MAX_LOG_LINES = 5000;
@@ -29,20 +34,26 @@ export type HostCommand =
   | { kind: "read-file"; path: string }
   /** `stat -c '%a %U %G %s' -- <file>`: mode, owner, group, size. */
   | { kind: "stat-file"; path: string }
-  /** `dd status=none of=<file>` with the content on stdin: write a temp file next to the target. */
+  /**
+   * `dd status=none conv=nocreat,fsync oflag=nofollow of=<temp>` with the content on stdin: replaces
+   * the content of a temp file that `copy-file` made, so it keeps that file's owner and mode (dd
+   * truncates an existing file and never changes its mode). It never creates a file (which would get
+   * the umask's world-readable mode) and never writes through a symlink.
+   */
   | { kind: "write-file"; path: string; content: string }
-  /** `cp -p -- <from> <to>`: back up (or restore) a config file, keeping mode and owner. */
+  /**
+   * `cp -p -T --remove-destination -- <from> <to>`: back up a config file, make the temp copy that
+   * `write-file` fills, or restore a backup, keeping owner and mode. The destination is unlinked and
+   * created afresh (O_EXCL), never written through a symlink or into a directory planted there.
+   */
   | { kind: "copy-file"; from: string; to: string }
-  /** `chown --reference=<ref> -- <file>` then mode: make a temp file look like the original. */
-  | { kind: "copy-ownership"; reference: string; path: string }
-  | { kind: "copy-mode"; reference: string; path: string }
-  /** `mv -f -- <from> <to>`: atomic rename within one folder. */
+  /** `mv -f -T -- <temp> <to>`: atomic rename within one folder, replacing `<to>` itself. */
   | { kind: "rename-file"; from: string; to: string }
   /** `rm -f -- <file>`: remove a temp file migbot wrote. Only migbot's own temp names are allowed. */
   | { kind: "remove-temp-file"; path: string }
   /** `systemctl is-active <service>` */
   | { kind: "systemctl-is-active"; service: ServiceName }
-  /** `systemctl restart <service>` */
+  /** `systemctl restart <service>`: only {@link RESTARTABLE_SERVICES}. */
   | { kind: "systemctl-restart"; service: ServiceName }
   /** `nova-compute --version`: the release, e.g. `13.1.4` (Mitaka) or `26.2.2` (Zed). */
   | { kind: "nova-compute-version" }
@@ -112,6 +123,16 @@ function checkService(service: string): ServiceName {
   return service as ServiceName;
 }
 
+function checkRestartable(service: string): ServiceName {
+  if (!(RESTARTABLE_SERVICES as readonly string[]).includes(service)) {
+    throw new CatalogueError(
+      `'${printable(service)}' is not a service migbot restarts (${RESTARTABLE_SERVICES.join(", ")})`,
+      service,
+    );
+  }
+  return service as ServiceName;
+}
+
 function checkLines(lines: number): number {
   if (!Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_LINES) {
     throw new CatalogueError(
@@ -135,6 +156,11 @@ function printable(value: string): string {
   const clipped = value.length > 80 ? `${value.slice(0, 80)}…` : value;
   return clipped.replace(/[\x00-\x1f\x7f]/g, "?");
 }
+
+// GNU coreutils options of the file commands, shared by rendering and parsing.
+const WRITE_FILE_OPERANDS = ["status=none", "conv=nocreat,fsync", "oflag=nofollow"];
+const COPY_FILE_OPTIONS = ["-p", "-T", "--remove-destination"];
+const RENAME_FILE_OPTIONS = ["-f", "-T"];
 
 /** Quotes one argument for a POSIX shell. Plain words stay as they are. */
 export function shellQuote(arg: string): string {
@@ -162,21 +188,20 @@ export function commandArgv(cmd: HostCommand): { argv: string[]; stdin?: string 
     case "stat-file":
       return { argv: ["stat", "-c", "%a %U %G %s", "--", checkPath(cmd.path)] };
     case "write-file":
-      return { argv: ["dd", "status=none", `of=${checkTempPath(cmd.path)}`], stdin: cmd.content };
+      return {
+        argv: ["dd", ...WRITE_FILE_OPERANDS, `of=${checkTempPath(cmd.path)}`],
+        stdin: cmd.content,
+      };
     case "copy-file":
-      return { argv: ["cp", "-p", "--", checkPath(cmd.from), checkPath(cmd.to)] };
-    case "copy-ownership":
-      return { argv: ["chown", `--reference=${checkPath(cmd.reference)}`, "--", checkTempPath(cmd.path)] };
-    case "copy-mode":
-      return { argv: ["chmod", `--reference=${checkPath(cmd.reference)}`, "--", checkTempPath(cmd.path)] };
+      return { argv: ["cp", ...COPY_FILE_OPTIONS, "--", checkPath(cmd.from), checkPath(cmd.to)] };
     case "rename-file":
-      return { argv: ["mv", "-f", "--", checkTempPath(cmd.from), checkPath(cmd.to)] };
+      return { argv: ["mv", ...RENAME_FILE_OPTIONS, "--", checkTempPath(cmd.from), checkPath(cmd.to)] };
     case "remove-temp-file":
       return { argv: ["rm", "-f", "--", checkTempPath(cmd.path)] };
     case "systemctl-is-active":
       return { argv: ["systemctl", "is-active", checkService(cmd.service)] };
     case "systemctl-restart":
-      return { argv: ["systemctl", "restart", checkService(cmd.service)] };
+      return { argv: ["systemctl", "restart", checkRestartable(cmd.service)] };
     case "nova-compute-version":
       return { argv: ["nova-compute", "--version"] };
     case "tail-log":
@@ -283,14 +308,12 @@ function matchArgv(argv: string[]): HostCommand | null {
   }
   if (a0 === "cat" && n === 3) return { kind: "read-file", path: a2! };
   if (a0 === "stat" && n === 5) return { kind: "stat-file", path: a4! };
-  if (a0 === "dd" && n === 3 && a2?.startsWith("of="))
-    return { kind: "write-file", path: a2.slice(3), content: "" };
-  if (a0 === "cp" && n === 5) return { kind: "copy-file", from: a3!, to: a4! };
-  if (a0 === "chown" && n === 4 && a1?.startsWith("--reference="))
-    return { kind: "copy-ownership", reference: a1.slice(12), path: a3! };
-  if (a0 === "chmod" && n === 4 && a1?.startsWith("--reference="))
-    return { kind: "copy-mode", reference: a1.slice(12), path: a3! };
-  if (a0 === "mv" && n === 5) return { kind: "rename-file", from: a3!, to: a4! };
+  if (a0 === "dd" && n === WRITE_FILE_OPERANDS.length + 2 && argv[n - 1]?.startsWith("of="))
+    return { kind: "write-file", path: argv[n - 1]!.slice(3), content: "" };
+  if (a0 === "cp" && n === COPY_FILE_OPTIONS.length + 4)
+    return { kind: "copy-file", from: argv[n - 2]!, to: argv[n - 1]! };
+  if (a0 === "mv" && n === RENAME_FILE_OPTIONS.length + 4)
+    return { kind: "rename-file", from: argv[n - 2]!, to: argv[n - 1]! };
   if (a0 === "rm" && n === 4) return { kind: "remove-temp-file", path: a3! };
   if (a0 === "systemctl" && n === 3 && (a1 === "is-active" || a1 === "restart")) {
     if (!(ALLOWED_SERVICES as readonly string[]).includes(a2!)) return null;

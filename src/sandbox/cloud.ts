@@ -980,11 +980,6 @@ export class SandboxCloud implements ControlPlane {
   runCommand(hostName: string, cmd: HostCommand, ctx: { user: string; sudo: boolean }): HostCommandResult {
     const host = this.hostOrThrow(hostName);
     const root = ctx.user === "root" || ctx.sudo;
-    const denied = (tool: string, path: string, what = "Permission denied"): HostCommandResult => ({
-      stdout: "",
-      stderr: `${tool}: ${path}: ${what}\n`,
-      exitCode: 1,
-    });
     switch (cmd.kind) {
       case "virsh-domjobinfo":
         return this.domJobInfo(host, cmd.domain, cmd.completed === true);
@@ -1025,7 +1020,7 @@ export class SandboxCloud implements ControlPlane {
       case "write-file":
         if (!root)
           return { stdout: "", stderr: `dd: failed to open '${cmd.path}': Permission denied\n`, exitCode: 1 };
-        return host.fs.write(cmd.path, cmd.content, ctx.user);
+        return host.fs.write(cmd.path, cmd.content);
       case "copy-file":
         if (!root)
           return {
@@ -1034,11 +1029,6 @@ export class SandboxCloud implements ControlPlane {
             exitCode: 1,
           };
         return host.fs.copyPreserving(cmd.from, cmd.to);
-      case "copy-ownership":
-        if (!root) return denied("chown", cmd.path, "Operation not permitted");
-        return host.fs.copyOwnership(cmd.reference, cmd.path);
-      case "copy-mode":
-        return host.fs.copyMode(cmd.reference, cmd.path);
       case "rename-file":
         if (!root)
           return {

@@ -1,6 +1,6 @@
 /**
  * A compute host's in-memory filesystem: just enough of POSIX for the catalogue's file commands
- * (cat, stat, dd, cp -p, chown/chmod --reference, mv, rm, tail), with coreutils' own error texts.
+ * (cat, stat, dd, cp -p, mv, rm, tail), with coreutils' own error texts.
  */
 
 export interface FileEntry {
@@ -81,13 +81,11 @@ export class HostFilesystem {
     return ok(`${f.mode.toString(8)} ${f.owner} ${f.group} ${Buffer.byteLength(f.content)}\n`);
   }
 
-  /** `dd of=<path>`: a new file belongs to the writing user, mode 644 under umask 022. */
-  write(path: string, content: string, user: string): FsResult {
-    if (!this.dirs.has(parentOf(path)))
-      return fail(`dd: failed to open '${path}': No such file or directory`);
+  /** `dd conv=nocreat of=<path>`: replaces an existing file's content, keeping its owner and mode. */
+  write(path: string, content: string): FsResult {
     const existing = this.files.get(path);
-    if (existing) existing.content = content;
-    else this.files.set(path, { content, owner: user, group: user, mode: 0o644 });
+    if (!existing) return fail(`dd: failed to open '${path}': No such file or directory`);
+    existing.content = content;
     return ok();
   }
 
@@ -97,25 +95,6 @@ export class HostFilesystem {
     if (!this.dirs.has(parentOf(to)))
       return fail(`cp: cannot create regular file '${to}': No such file or directory`);
     this.files.set(to, { ...f });
-    return ok();
-  }
-
-  copyOwnership(reference: string, path: string): FsResult {
-    const ref = this.files.get(reference);
-    if (!ref) return fail(`chown: failed to get attributes of '${reference}': No such file or directory`);
-    const f = this.files.get(path);
-    if (!f) return fail(`chown: cannot access '${path}': No such file or directory`);
-    f.owner = ref.owner;
-    f.group = ref.group;
-    return ok();
-  }
-
-  copyMode(reference: string, path: string): FsResult {
-    const ref = this.files.get(reference);
-    if (!ref) return fail(`chmod: failed to get attributes of '${reference}': No such file or directory`);
-    const f = this.files.get(path);
-    if (!f) return fail(`chmod: cannot access '${path}': No such file or directory`);
-    f.mode = ref.mode;
     return ok();
   }
 

@@ -70,7 +70,9 @@ describe("catalogue paths for migbot's temp files", () => {
       { kind: "write-file", path: "/etc/nova/.nova.conf.migbot-tmp-1a2b", content: "x" },
       { sudo: true },
     );
-    expect(rendered.line).toBe("sudo -n -- dd status=none of=/etc/nova/.nova.conf.migbot-tmp-1a2b");
+    expect(rendered.line).toBe(
+      "sudo -n -- dd status=none conv=nocreat,fsync oflag=nofollow of=/etc/nova/.nova.conf.migbot-tmp-1a2b",
+    );
     expect(() => renderCommand({ kind: "read-file", path: "/etc/nova/./nova.conf" })).toThrow(CatalogueError);
     expect(() => renderCommand({ kind: "read-file", path: "/etc/nova/../shadow" })).toThrow(CatalogueError);
     expect(() => renderCommand({ kind: "read-file", path: "/etc/-rf" })).toThrow(CatalogueError);

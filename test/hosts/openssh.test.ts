@@ -4,7 +4,17 @@
  * pinning against the real thing rather than against our own sandbox server.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { userInfo } from "node:os";
 import { join } from "node:path";
@@ -199,9 +209,22 @@ describe.skipIf(skipReason !== undefined)("SshExecutor against a real OpenSSH ss
     expect(Number(sizeBefore)).toBe(Buffer.byteLength(original));
 
     await executor.run("real-sshd", { kind: "copy-file", from: target, to: backup });
+    // The temp starts as a copy of the target: owner and mode are the target's before any new byte.
+    await executor.run("real-sshd", { kind: "copy-file", from: target, to: temp });
+    const tempBefore = statSync(temp);
+    expect(tempBefore.mode & 0o777).toBe(0o640);
+    if (isRoot) expect([tempBefore.uid, tempBefore.gid]).toEqual([65534, 65534]);
+    // A shorter content than the copy's: dd must truncate, and keep the mode it found.
+    const shorter = edited.slice(0, 200);
+    await executor.run("real-sshd", { kind: "write-file", path: temp, content: shorter });
+    expect(readFileSync(temp, "utf8")).toBe(shorter);
     await executor.run("real-sshd", { kind: "write-file", path: temp, content: edited });
-    await executor.run("real-sshd", { kind: "copy-ownership", reference: target, path: temp });
-    await executor.run("real-sshd", { kind: "copy-mode", reference: target, path: temp });
+    const tempAfter = statSync(temp);
+    expect([tempAfter.mode & 0o777, tempAfter.uid, tempAfter.gid]).toEqual([
+      0o640,
+      tempBefore.uid,
+      tempBefore.gid,
+    ]);
     await executor.run("real-sshd", { kind: "rename-file", from: temp, to: target });
 
     expect((await executor.run("real-sshd", { kind: "read-file", path: target })).stdout).toBe(edited);
@@ -222,6 +245,47 @@ describe.skipIf(skipReason !== undefined)("SshExecutor against a real OpenSSH ss
     await executor.run("real-sshd", { kind: "remove-temp-file", path: leftover });
     await executor.run("real-sshd", { kind: "remove-temp-file", path: leftover });
     expect(() => statSync(leftover)).toThrow();
+  });
+
+  test("the write never creates a file, nor writes through a symlink or into a planted folder", async () => {
+    const victim = join(work, "victim");
+    writeFileSync(victim, "untouched\n", { mode: 0o644 });
+    // write-file into a temp that copy-file did not make: refused, nothing created with the umask.
+    const absent = join(work, ".nova.conf.migbot-tmp-absent");
+    const noFile = await rejection(
+      executor.run("real-sshd", { kind: "write-file", path: absent, content: "secret" }),
+    );
+    expect(noFile).toMatchObject({ stderr: expect.stringContaining("No such file or directory") });
+    expect(() => statSync(absent)).toThrow();
+    // A temp name swapped for a symlink between copy and write: dd refuses to follow it.
+    const swapped = join(work, ".nova.conf.migbot-tmp-swapped");
+    symlinkSync(victim, swapped);
+    const loop = await rejection(
+      executor.run("real-sshd", { kind: "write-file", path: swapped, content: "secret" }),
+    );
+    expect(loop).toMatchObject({ stderr: expect.stringContaining("Too many levels of symbolic links") });
+    // A backup name planted as a symlink to a file, or to a folder: cp replaces the link itself.
+    const source = join(work, "nova.conf.src");
+    writeFileSync(source, "[DEFAULT]\n", { mode: 0o640 });
+    const toFile = join(work, "nova.conf.migbot-backup-1");
+    const toDir = join(work, "nova.conf.migbot-backup-2");
+    const dir = join(work, "planted-dir");
+    mkdirSync(dir);
+    symlinkSync(victim, toFile);
+    symlinkSync(dir, toDir);
+    await executor.run("real-sshd", { kind: "copy-file", from: source, to: toFile });
+    await executor.run("real-sshd", { kind: "copy-file", from: source, to: toDir });
+    expect(readFileSync(victim, "utf8")).toBe("untouched\n");
+    expect(readdirSync(dir)).toEqual([]);
+    expect(lstatSync(toFile).isFile() && lstatSync(toDir).isFile()).toBe(true);
+    // A target that is a symlink to a folder: mv -T replaces the link, it does not move into the folder.
+    const linkedTarget = join(work, "nova-linked.conf");
+    symlinkSync(dir, linkedTarget);
+    const temp = join(work, ".nova-linked.conf.migbot-tmp-1");
+    await executor.run("real-sshd", { kind: "copy-file", from: source, to: temp });
+    await executor.run("real-sshd", { kind: "rename-file", from: temp, to: linkedTarget });
+    expect(readdirSync(dir)).toEqual([]);
+    expect(lstatSync(linkedTarget).isFile()).toBe(true);
   });
 
   test("shellQuote round-trips hostile strings through sshd and the login shell", async () => {

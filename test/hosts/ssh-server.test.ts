@@ -147,7 +147,7 @@ describe("sandbox SSH server with the stock OpenSSH client", () => {
       [
         ...baseArgs(keyPath),
         "migbot@127.0.0.1",
-        "sudo -n -- dd status=none of=/etc/nova/.nova.conf.migbot-tmp-ab12",
+        "sudo -n -- dd status=none conv=nocreat,fsync oflag=nofollow of=/etc/nova/.nova.conf.migbot-tmp-ab12",
       ],
       content,
     );

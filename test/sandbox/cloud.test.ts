@@ -22,9 +22,8 @@ function logOf(cloud: SandboxCloud, host: string): string {
 /** Edits a config file the way migbot does: temp file in the same folder, then an atomic rename. */
 function writeConfig(cloud: SandboxCloud, host: string, path: string, text: string): void {
   const tmp = path.replace(/\/([^/]+)$/, "/.$1.migbot-tmp-test1");
+  expect(run(cloud, host, { kind: "copy-file", from: path, to: tmp }).exitCode).toBe(0);
   expect(run(cloud, host, { kind: "write-file", path: tmp, content: text }).exitCode).toBe(0);
-  expect(run(cloud, host, { kind: "copy-ownership", reference: path, path: tmp }).exitCode).toBe(0);
-  expect(run(cloud, host, { kind: "copy-mode", reference: path, path: tmp }).exitCode).toBe(0);
   expect(run(cloud, host, { kind: "rename-file", from: tmp, to: path }).exitCode).toBe(0);
 }
 
