@@ -1,5 +1,10 @@
 # migbot image: one image for the bot and the workers (docker-compose.yml picks the role).
-FROM node:20-slim
+# Node.js 24 LTS, pinned to an exact release and Debian base so a rebuild gets the same runtime.
+# To pin the digest too (recommended), read it from your registry and append it:
+#   docker buildx imagetools inspect node:24.21.0-bookworm-slim   # prints Digest: sha256:…
+#   FROM node:24.21.0-bookworm-slim@sha256:<that digest>
+# and bump both together when a Node.js security release comes out.
+FROM node:24.21.0-bookworm-slim
 
 ENV NODE_ENV=production
 WORKDIR /app

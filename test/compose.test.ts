@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { loadConfig } from "../src/config";
+import { generateKeySet } from "../src/signing/keys";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const read = (name: string) => readFileSync(resolve(ROOT, name), "utf8");
@@ -23,6 +25,7 @@ interface Service {
   env_file?: unknown;
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
+  stop_grace_period?: string;
   depends_on?: Record<string, { condition: string }>;
 }
 
@@ -53,15 +56,18 @@ describe("docker-compose.yml", () => {
     expect(Object.keys(rendered.services).sort()).toEqual(["bot", "redis", "worker"]);
   });
 
-  it("runs Redis 7 with AOF persistence, noeviction, a volume and a health check", () => {
+  it("runs Redis 7 with AOF persistence, noeviction, a password, a volume and a health check", () => {
     const redis = compose.services.redis!;
-    expect(redis.image).toMatch(/^redis:7/);
+    expect(redis.image).toMatch(/^redis:7\.\d+\.\d+-bookworm$/);
     const cmd = redis.command!.join(" ");
     expect(cmd).toContain("--appendonly yes");
     expect(cmd).toContain("--maxmemory-policy noeviction");
+    expect(cmd).toContain('--requirepass "$$REDIS_PASSWORD"');
+    // Compose refuses to start without a password rather than running an open Redis.
+    expect(redis.environment?.REDIS_PASSWORD).toMatch(/^\$\{REDIS_PASSWORD:\?/);
     expect(redis.volumes).toEqual(["redis-data:/data"]);
     expect(compose.volumes).toHaveProperty("redis-data");
-    expect(redis.healthcheck?.test).toEqual(["CMD", "redis-cli", "ping"]);
+    expect(redis.healthcheck?.test.join(" ")).toMatch(/REDISCLI_AUTH=.*redis-cli ping/);
     // Only migbot's containers reach Redis.
     expect(redis.ports).toBeUndefined();
   });
@@ -81,8 +87,10 @@ describe("docker-compose.yml", () => {
     for (const s of [bot!, worker!]) {
       expect(s.build).toBe(".");
       expect(s.depends_on?.redis?.condition).toBe("service_healthy");
-      expect(s.environment?.REDIS_URL).toBe("redis://redis:6379");
-      expect(s.env_file).toEqual([{ path: ".env", required: false }]);
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose's own interpolation syntax.
+      expect(s.environment?.REDIS_URL).toBe("redis://:${REDIS_PASSWORD}@redis:6379");
+      // The whole .env would hand both roles every secret.
+      expect(s.env_file).toBeUndefined();
     }
     // `docker compose up --scale worker=3` fails with a fixed name or a published port.
     expect(worker!.container_name).toBeUndefined();
@@ -92,21 +100,60 @@ describe("docker-compose.yml", () => {
     expect(bot!.ports).toEqual(["127.0.0.1:${PORT:-3000}:3000"]);
   });
 
-  it("mounts config and SSH keys read-only, where the environment points", () => {
-    for (const name of ["bot", "worker"]) {
-      const s = compose.services[name]!;
-      expect(s.volumes).toEqual(["./config:/etc/migbot:ro", "./keys:/etc/migbot/keys:ro"]);
-      expect(s.environment?.MIGBOT_INVENTORY).toMatch(/^\/etc\/migbot\//);
-      expect(s.environment?.MIGBOT_KNOWN_HOSTS).toMatch(/^\/etc\/migbot\//);
-      expect(s.environment?.OS_CLIENT_CONFIG_FILE).toMatch(/^\/etc\/migbot\//);
+  it("gives each role exactly its share: the bot no cloud, hosts or worker key; workers no Slack secrets or signing key", () => {
+    const { bot, worker } = compose.services;
+    const botVars = Object.keys(bot!.environment!);
+    const workerVars = Object.keys(worker!.environment!);
+    for (const name of botVars) {
+      expect(name, `the bot gets ${name}`).not.toMatch(
+        /^OS_|^MIGBOT_WORKER_KEY$|^MIGBOT_INVENTORY$|^MIGBOT_KNOWN_HOSTS$|^MIGBOT_BOT_VERIFY_KEY$/,
+      );
     }
+    expect(bot!.volumes).toBeUndefined();
+    for (const name of ["SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "MIGBOT_BOT_SIGNING_KEY"]) {
+      expect(workerVars, `workers get ${name}`).not.toContain(name);
+    }
+    expect(worker!.volumes).toEqual(["./config:/etc/migbot:ro", "./keys:/etc/migbot/keys:ro"]);
+    for (const name of ["MIGBOT_INVENTORY", "MIGBOT_KNOWN_HOSTS", "OS_CLIENT_CONFIG_FILE"]) {
+      expect(worker!.environment?.[name]).toMatch(/^\/etc\/migbot\//);
+    }
+  });
+
+  it("what compose passes each role is enough for it to start, with nothing it would warn about", () => {
+    const keys = generateKeySet();
+    const values: Record<string, string> = {
+      SLACK_BOT_TOKEN: "xoxb-1-2-abc",
+      SLACK_SIGNING_SECRET: "secret",
+      SLACK_MODE: "http",
+      REDIS_PASSWORD: "pw",
+      MIGBOT_CHANNELS: "C0OPS1",
+      OS_CLOUD: "prod",
+      ...keys,
+    };
+    const envOf = (s: Service): Record<string, string> =>
+      Object.fromEntries(
+        Object.entries(s.environment!).map(([k, v]) => [
+          k,
+          v.replace(/\$\{([A-Z0-9_]+)[^}]*\}/g, (_m, name: string) => values[name] ?? ""),
+        ]),
+      );
+    const bot = loadConfig(envOf(compose.services.bot!), { role: "bot" });
+    expect(bot.warnings).toEqual([]);
+    const worker = loadConfig(envOf(compose.services.worker!), { role: "worker" });
+    expect(worker.warnings).toEqual([]);
+    expect(worker.keys.worker).toBeDefined();
   });
 });
 
 describe("Dockerfile", () => {
   const dockerfile = read("Dockerfile");
-  it("builds on node:20-slim with production dependencies only, tsx among them, and runs unprivileged", () => {
-    expect(dockerfile).toMatch(/^FROM node:20-slim$/m);
+  it("builds on a pinned Node.js LTS with production dependencies only, tsx among them, and runs unprivileged", () => {
+    // An exact release of an even (LTS) major, and the README/Dockerfile say how to add the digest.
+    const from = /^FROM node:(\d+)\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$/m.exec(dockerfile);
+    expect(from, "FROM must name an exact node release").not.toBeNull();
+    expect(Number(from![1]) % 2).toBe(0);
+    expect(Number(from![1])).toBeGreaterThanOrEqual(22);
+    expect(dockerfile).toMatch(/docker buildx imagetools inspect/);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
     const pkg = JSON.parse(read("package.json")) as { dependencies: Record<string, string> };
