@@ -52,3 +52,22 @@ export function slackDate(ms: number): string {
   const s = Math.floor(ms / 1000);
   return `<!date^${s}^{date_short_pretty} {time_secs}|${new Date(ms).toISOString()}>`;
 }
+
+/**
+ * Outside text as an inline code span: escaped, with backticks (which would close the span and let
+ * the rest be read as mrkdwn) replaced by a look-alike, and never empty.
+ */
+export function codeSpan(text: string): string {
+  const safe = escapeMrkdwn(text).replace(/`/g, "ˋ").replace(/\n/g, " ");
+  return `\`${safe === "" ? " " : safe}\``;
+}
+
+/** Outside text in bold: escaped, with the `*` that would end the bold replaced by a look-alike. */
+export function bold(text: string): string {
+  return `*${escapeMrkdwn(text).replace(/\*/g, "∗").replace(/\n/g, " ")}*`;
+}
+
+/** A mention of a Slack user by id; anything that is not a user id is shown escaped, not linked. */
+export function mention(userId: string): string {
+  return /^[UW][A-Z0-9]{2,}$/.test(userId) ? `<@${userId}>` : escapeMrkdwn(userId);
+}
