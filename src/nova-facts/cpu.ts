@@ -130,3 +130,17 @@ export function defaultCpuMode(
   if (virtType !== "kvm" && virtType !== "qemu") return "none";
   return r.major >= 17 && input.aarch64Host === true ? "host-passthrough" : "host-model";
 }
+
+/**
+ * [libvirt] virt_type: default kvm at every tag; choices kvm, lxc, qemu, uml, xen, parallels up to
+ * 22.x, and kvm, lxc, qemu, parallels from 23.0.0 (nova/conf/libvirt.py; driver.py in 13.0.0).
+ */
+export function virtTypeOption(release: NovaReleaseRef): { default: "kvm"; choices: readonly string[] } {
+  return {
+    default: "kvm",
+    choices:
+      novaRelease(release).major >= 23
+        ? ["kvm", "lxc", "qemu", "parallels"]
+        : ["kvm", "lxc", "qemu", "uml", "xen", "parallels"],
+  };
+}

@@ -7,6 +7,7 @@ import {
   destinationCompareSubject,
   destinationComparesCpu,
   VIR_CPU_COMPARE,
+  virtTypeOption,
 } from "../../src/nova-facts";
 import { readFixture } from "../support/fixtures";
 import { MITAKA_LIBVIRT_TABLE, sampleOptions, tableDefaults, ZED_SAMPLE } from "./config-docs";
@@ -88,6 +89,14 @@ describe("what is compared and what Nova says", () => {
     const log = readFixture("logs/libvirt-cpu-incompatibility-errors.log");
     expect(log).toMatch(/InvalidCPUInfo:\s*\nCPU doesn't have compatibility/);
     expect(old).toContain("CPU doesn't have compatibility");
+  });
+
+  it("drops xen and uml from virt_type in Wallaby", () => {
+    expect(virtTypeOption("victoria").choices).toContain("xen");
+    expect(virtTypeOption("wallaby").choices).toEqual(["kvm", "lxc", "qemu", "parallels"]);
+    expect(sampleOptions(ZED_SAMPLE).get("libvirt")!.get("virt_type")!.value).toBe(
+      virtTypeOption("zed").default,
+    );
   });
 
   it("defaults guests to host-model on kvm and qemu", () => {
