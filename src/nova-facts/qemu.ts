@@ -1,0 +1,18 @@
+/**
+ * QEMU migration defaults that hold whenever Nova has not set a value: the allowed downtime before
+ * Nova's first downtime stage, and auto-converge's throttle steps (Nova never sets those).
+ * From qemu/qemu migration/options.c (migration/migration.c in older trees):
+ * DEFAULT_MIGRATE_SET_DOWNTIME, DEFAULT_MIGRATE_CPU_THROTTLE_INITIAL / _INCREMENT,
+ * DEFAULT_MIGRATE_MAX_CPU_THROTTLE, DEFAULT_MIGRATE_THROTTLE_TRIGGER_THRESHOLD.
+ */
+
+/** `downtime-limit` default, ms. */
+export const QEMU_DEFAULT_DOWNTIME_LIMIT_MS = 300;
+/** `cpu-throttle-initial` default, percent. */
+export const QEMU_AUTO_CONVERGE_INITIAL_PERCENT = 20;
+/** `cpu-throttle-increment` default, percent. */
+export const QEMU_AUTO_CONVERGE_INCREMENT_PERCENT = 10;
+/** `max-cpu-throttle` default, percent. */
+export const QEMU_AUTO_CONVERGE_MAX_PERCENT = 99;
+/** `throttle-trigger-threshold` default, percent of the bytes sent in a sync period. */
+export const QEMU_THROTTLE_TRIGGER_THRESHOLD_PERCENT = 50;
