@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- NAME]`: runs the benchmark scenarios and prints a table; with a NAME, runs one
  * and its last line is that scenario's figure (e.g. `ack p99: 12 ms`). The scenarios live in
- * test/bench/ and run against the sandbox on this machine.
+ * src/bench/ and run against the sandbox on this machine.
  */
 import type { CliCommand } from "./main";
 
@@ -15,19 +15,19 @@ export interface BenchResult {
 const SCENARIOS: Record<string, { about: string; load: () => Promise<() => Promise<BenchResult>> }> = {
   ack: {
     about: "200 signed slash commands in 10 s against the bot: ack latency",
-    load: async () => (await import("../../test/bench/ack")).runAckBench,
+    load: async () => (await import("../../src/bench/ack")).runAckBench,
   },
   slack: {
     about: "50 concurrent migrations in one channel: 429s and Slack calls per migration",
-    load: async () => (await import("../../test/bench/slack")).runSlackBench,
+    load: async () => (await import("../../src/bench/slack")).runSlackBench,
   },
   track: {
     about: "one worker following 500 concurrent sandbox migrations: RSS and CPU",
-    load: async () => (await import("../../test/bench/track")).runTrackBench,
+    load: async () => (await import("../../src/bench/track")).runTrackBench,
   },
   ssh: {
     about: "200 commands over one pooled SSH connection vs a connection each",
-    load: async () => (await import("../../test/bench/ssh")).runSshBench,
+    load: async () => (await import("../../src/bench/ssh")).runSshBench,
   },
 };
 

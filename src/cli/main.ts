@@ -53,7 +53,11 @@ export async function main(argv: string[]): Promise<number> {
     command = await load();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") {
-      console.error(`migbot: '${name}' is not built yet in this version`);
+      // Say what is missing: a packaging slip (a folder left out of an image) must not read as a
+      // feature that does not exist.
+      console.error(
+        `migbot: '${name}' could not load: ${(err as Error).message.split("\n")[0]}. Reinstall migbot (npm ci) or rebuild the image.`,
+      );
       return 2;
     }
     throw err;

@@ -80,7 +80,7 @@ export interface NotifierPort {
        * Jump the channel's post queue. The runner sets it on replies in an existing thread: with many
        * migrations requested at once, their roots and first replies queue for minutes (Slack allows
        * about one post per second per channel), and in arrival order a migration Nova finishes early
-       * would wait behind all of them before its final state shows (test/bench/slack.ts: 9 of 50 final
+       * would wait behind all of them before its final state shows (src/bench/slack.ts: 9 of 50 final
        * states more than 60 s late, the worst 133 s; with thread replies first, the worst 7 s).
        */
       urgent?: boolean;

@@ -33,7 +33,7 @@ export const KEEP_FINISHED_JOBS_S = 24 * 3600;
 /**
  * Tracking polls (Nova over HTTP, domjobinfo over SSH, the record to Redis) one worker process makes
  * per second across all the migrations it follows, at most. 500 migrations at the sandbox's 500 ms
- * would be 1,000 polls a second: 35% of a core in test/bench/track.ts; at 100/s 20%, at 50/s 17%.
+ * would be 1,000 polls a second: 35% of a core in src/bench/track.ts; at 100/s 20%, at 50/s 17%.
  * Up to 100 migrations at production's 2 s interval are not slowed; beyond, add workers.
  */
 export const MAX_TRACKING_POLLS_PER_S = 50;

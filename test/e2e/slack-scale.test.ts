@@ -1,13 +1,13 @@
 /**
  * Slack within its limits at scale: 50 `/migrate` requests in one channel within seconds, the whole
  * product on the sandbox (real Bolt app, BullMQ, a worker polling Nova over HTTP and the hosts over
- * SSH), the Slack emulator enforcing Slack's limits. The scenario is test/bench/slack.ts run
+ * SSH), the Slack emulator enforcing Slack's limits. The scenario is src/bench/slack.ts run
  * SPEEDUP times faster — the sandbox's clock, Slack's limits and the notifier's pacing together — so
  * Slack's budget is as tight relative to the migrations as at real speed; lags are reported in
  * real-world time.
  */
 import { expect, inject, test } from "vitest";
-import { FINAL_STATE_TARGET_MS, runSlackScenario } from "../bench/slack";
+import { FINAL_STATE_TARGET_MS, runSlackScenario } from "../../src/bench/slack";
 
 /** 6x: the ~6 real-world minutes of posting fit in about a minute. */
 const SPEEDUP = 6;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { expect, inject, test } from "vitest";
-import { runSlackLimiterScenario } from "../bench/slack-limiter";
+import { runSlackLimiterScenario } from "../../src/bench/slack-limiter";
 
 test("migrations in one channel from four workers, against the Slack emulator's limits: no 429, nothing lost, few calls", async () => {
   // The bench's shape (50 migrations of 2-4 minutes in one channel) at forty times real time, Slack's

@@ -19,12 +19,12 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Redis } from "ioredis";
 import { parse } from "yaml";
-import type { BenchResult } from "../../src/cli/bench";
-import { MigrationStore } from "../../src/migration/store";
-import type { MigrateJob } from "../../src/queue/jobs";
-import { createEnqueuer } from "../../src/queue/worker";
-import { bullConnection, SANDBOX_CHANNEL, SANDBOX_USERS, startSandboxStack } from "../../src/runtime/stack";
-import { DEFAULT_SLACK_LIMITS } from "../../src/sandbox/slack/emulator";
+import type { BenchResult } from "../cli/bench";
+import { MigrationStore } from "../migration/store";
+import type { MigrateJob } from "../queue/jobs";
+import { createEnqueuer } from "../queue/worker";
+import { bullConnection, SANDBOX_CHANNEL, SANDBOX_USERS, startSandboxStack } from "../runtime/stack";
+import { DEFAULT_SLACK_LIMITS } from "../sandbox/slack/emulator";
 import { fleetSeed, setMaxConcurrentMigrations } from "./fleet-seed";
 
 export const TRACK_BENCH_MIGRATIONS = 500;
@@ -146,7 +146,7 @@ export async function runTrackScenario(
       [
         ...deployedWorkerNodeOptions(),
         "--import",
-        resolve(PROJECT_ROOT, "test/bench/track-fast-slack.mjs"),
+        resolve(PROJECT_ROOT, "src/bench/track-fast-slack.mjs"),
         resolve(PROJECT_ROOT, "bin/migbot.mjs"),
         "start",
         "--role",

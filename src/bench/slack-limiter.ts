@@ -6,15 +6,15 @@
  * Time runs `timeScale` times faster than real: Slack's limits, the notifier's rules and every
  * schedule are scaled together, and all reported durations are converted back to real time. The
  * migrations are a schedule, not the sandbox cloud: this isolates what the notifier does with a
- * given load. Run alone with `npx tsx test/bench/slack-limiter.ts [migrations] [timeScale]`.
+ * given load. Run alone with `npx tsx src/bench/slack-limiter.ts [migrations] [timeScale]`.
  */
 import { pathToFileURL } from "node:url";
 import { webApi } from "@slack/bolt";
 import { Redis } from "ioredis";
-import { DEFAULT_NOTIFY_RULES } from "../../src/notify/limiter";
-import { createNotifier, DEFAULT_MIN_UPDATE_INTERVAL_MS, type Notifier } from "../../src/notify/notifier";
-import { slackWebClientOptions, webClientSlackApi } from "../../src/notify/slack-api";
-import { DEFAULT_SLACK_LIMITS, startSlackEmulator } from "../../src/sandbox/slack/emulator";
+import { DEFAULT_NOTIFY_RULES } from "../notify/limiter";
+import { createNotifier, DEFAULT_MIN_UPDATE_INTERVAL_MS, type Notifier } from "../notify/notifier";
+import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
+import { DEFAULT_SLACK_LIMITS, startSlackEmulator } from "../sandbox/slack/emulator";
 
 export interface SlackScenarioOptions {
   redisUrl: string;

@@ -1,15 +1,15 @@
 /**
  * SSH pooling benchmark: the same catalogue command run over one pooled connection versus a fresh
  * connection (TCP + key exchange + public-key auth) per command, against one sandbox SSH host in
- * this process. Run alone with `npx tsx test/bench/ssh.ts`.
+ * this process. Run alone with `npx tsx src/bench/ssh.ts`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { SshExecutor } from "../../src/hosts/executor";
-import type { HostEntry } from "../../src/hosts/inventory";
-import { generateKeyPair, startSandboxSshServer } from "../../src/sandbox/ssh-server";
+import { SshExecutor } from "../hosts/executor";
+import type { HostEntry } from "../hosts/inventory";
+import { generateKeyPair, startSandboxSshServer } from "../sandbox/ssh-server";
 
 /** Commands timed in each mode. */
 export const SSH_BENCH_COMMANDS = 200;

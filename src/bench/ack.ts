@@ -3,8 +3,8 @@
  * measured by the Slack emulator from request to HTTP answer. Workers are off so that only the
  * ack path (parse, authorize, Redis, enqueue) is measured.
  */
-import type { BenchResult } from "../../src/cli/bench";
-import { startSandboxStack } from "../../src/runtime/stack";
+import type { BenchResult } from "../cli/bench";
+import { startSandboxStack } from "../runtime/stack";
 
 export const ACK_BENCH_COMMANDS = 200;
 export const ACK_BENCH_WINDOW_MS = 10_000;

@@ -4,8 +4,8 @@
  * Every figure is an ordinary cloud's (Zed hosts, 1 GbE links, 2–4 GiB guests writing a few tens of
  * MiB/s); how long each migration takes comes from the sandbox's pre-copy model, not from here.
  */
-import type { Sandbox } from "../../src/sandbox";
-import type { SandboxSeed, SeedHost, SeedVm } from "../../src/sandbox/seed";
+import type { Sandbox } from "../sandbox";
+import type { SandboxSeed, SeedHost, SeedVm } from "../sandbox/seed";
 
 /** Zed's nova-compute: no progress timeout, so a slow guest is judged, not aborted. */
 const ZED_VERSION = "26.2.2";

@@ -16,12 +16,12 @@
  * time; the benchmark runs at 1, the e2e test faster.
  */
 import { randomUUID } from "node:crypto";
-import type { BenchResult } from "../../src/cli/bench";
-import { PHASE_TITLES, PHASES } from "../../src/migration/view";
-import { DEFAULT_NOTIFY_RULES } from "../../src/notify/limiter";
-import { DEFAULT_MIN_UPDATE_INTERVAL_MS, DEFAULT_RETRY_BASE_MS } from "../../src/notify/notifier";
-import { SANDBOX_CHANNEL, SANDBOX_POLL_INTERVAL_MS, startSandboxStack } from "../../src/runtime/stack";
-import { DEFAULT_SLACK_LIMITS, type SlackMessageEvent } from "../../src/sandbox/slack/emulator";
+import type { BenchResult } from "../cli/bench";
+import { PHASE_TITLES, PHASES } from "../migration/view";
+import { DEFAULT_NOTIFY_RULES } from "../notify/limiter";
+import { DEFAULT_MIN_UPDATE_INTERVAL_MS, DEFAULT_RETRY_BASE_MS } from "../notify/notifier";
+import { SANDBOX_CHANNEL, SANDBOX_POLL_INTERVAL_MS, startSandboxStack } from "../runtime/stack";
+import { DEFAULT_SLACK_LIMITS, type SlackMessageEvent } from "../sandbox/slack/emulator";
 import { fleetSeed, setMaxConcurrentMigrations } from "./fleet-seed";
 
 export const SLACK_BENCH_MIGRATIONS = 50;
