@@ -195,8 +195,10 @@ describe("claim", () => {
       expect(r).toMatchObject({ ok: false, code: "PROPOSAL_UNKNOWN" });
     }
     expect((await svc.get(p.id))?.status).toBe("pending");
+    // One person's refusals are written up to the per-minute budget, then summarized once.
     const audit = await svc.audit.read(10);
-    expect(audit.filter((e) => e.action === "decision-refused")).toHaveLength(6);
+    expect(audit.filter((e) => e.action === "decision-refused")).toHaveLength(5);
+    expect(audit.filter((e) => e.action === "refusals-summarized")).toHaveLength(1);
   });
 
   test("an approved proposal starts applying once; a duplicate job is turned away", async () => {
