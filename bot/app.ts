@@ -7,9 +7,9 @@ import type { Redis } from "ioredis";
 import type { Config } from "../src/config";
 import type { Logger } from "../src/log";
 import type { MigrationStore } from "../src/migration/store";
-import { idempotencyKey } from "../src/queue/jobs";
+import { type Enqueuer, idempotencyKey } from "../src/queue/jobs";
 import { AccessControl, refusal } from "./access";
-import { type CommandDeps, type Enqueuer, handleDiagnose, handleMigrate } from "./commands/migrate";
+import { type CommandDeps, handleDiagnose, handleMigrate } from "./commands/migrate";
 import { ACTION_ABORT, ACTION_FORCE_COMPLETE } from "./render/migration";
 
 export interface BotOptions {

@@ -3,21 +3,9 @@
  * the worker answers later, in the channel or privately through response_url.
  */
 import type { Logger } from "../../src/log";
-import { type ActionJob, idempotencyKey, type MigrateJob } from "../../src/queue/jobs";
+import { type ActionJob, type Enqueuer, idempotencyKey, type MigrateJob } from "../../src/queue/jobs";
 import { type AccessControl, refusal } from "../access";
 import { DIAGNOSE_USAGE, MIGRATE_USAGE, parseDiagnose, parseMigrate } from "./parse";
-
-/** What a handler needs to hand work to the workers. */
-export interface Enqueuer {
-  /** Adds a job under its idempotency key; "duplicate" when that key was already queued. */
-  add(
-    queue: "migrations" | "actions",
-    jobId: string,
-    payload: MigrateJob | ActionJob,
-  ): Promise<"added" | "duplicate">;
-  /** The job currently migrating a VM, if any. */
-  vmHolder(vm: string): Promise<string | null>;
-}
 
 export interface SlashCommand {
   command: string;

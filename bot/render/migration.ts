@@ -1,14 +1,32 @@
 /**
- * Block Kit for a migration's root message and its phase replies. Pure: view in, message out.
+ * Block Kit for a migration's thread: its root message, phase replies, the not-converging warning,
+ * the failure reply and the retry notice. Pure: typed message in, message out. Every text that came
+ * from outside (VM and host names, Nova's and the hosts' text, the analyzer's and the sampler's
+ * sentences) goes through escapeMrkdwn, codeSpan or bold; people are named only through mention.
  */
+import type { MigrationMessage, RetryNotice } from "../../src/migration/presenter";
 import {
   isFinished,
+  type MigrationFailure,
   type MigrationView,
+  type NotConvergingFacts,
   PHASE_TITLES,
   PHASES,
   type PhaseName,
+  type RetryNote,
+  vmLabel,
 } from "../../src/migration/view";
-import { clip, escapeMrkdwn, formatBytes, formatDuration, formatRate, progressBar } from "./format";
+import {
+  bold,
+  clip,
+  codeSpan,
+  escapeMrkdwn,
+  formatBytes,
+  formatDuration,
+  formatRate,
+  mention,
+  progressBar,
+} from "./format";
 
 export interface RenderedMessage {
   text: string;
@@ -68,13 +86,21 @@ function confirmDialog(title: string, text: string, confirm: string): Block {
   };
 }
 
+/**
+ * Outside text in a code block: escaped, with the fence (which would end the block and let the rest
+ * be read as mrkdwn) replaced by look-alikes.
+ */
+function codeBlock(text: string): string {
+  return `\`\`\`${escapeMrkdwn(text).replace(/```/g, "ˋˋˋ")}\`\`\``;
+}
+
 function route(v: MigrationView): string {
-  const vm = `*${escapeMrkdwn(v.vm)}*`;
-  const from = v.source ? `\`${escapeMrkdwn(v.source)}\`` : "its host";
+  const vm = bold(vmLabel(v));
+  const from = v.source ? codeSpan(v.source) : "its host";
   const to = v.destination
-    ? `\`${escapeMrkdwn(v.destination)}\``
+    ? codeSpan(v.destination)
     : v.requestedDestination
-      ? `\`${escapeMrkdwn(v.requestedDestination)}\``
+      ? codeSpan(v.requestedDestination)
       : "a host Nova's scheduler chooses";
   return `${vm} ${from} → ${to}`;
 }
@@ -94,18 +120,8 @@ function statusLine(v: MigrationView, now: number): string {
       return `Failed during ${v.failure ? PHASE_TITLES[v.failure.phase].toLowerCase() : "the migration"} after ${elapsed}`;
     case "aborted":
     case "cancelled":
-      return `Aborted after ${elapsed}; the VM keeps running on \`${escapeMrkdwn(v.source ?? "its source")}\``;
+      return `Aborted after ${elapsed}; the VM keeps running on ${codeSpan(v.source ?? "its source")}`;
   }
-}
-
-/** The root message: the request and its overall status, with Abort while it runs. */
-/** What the root message says about the earlier migration a retry follows. */
-export interface RetryNote {
-  /** The applied fix's title and who approved it, when the job carried them. */
-  fix: string | null;
-  approvedBy: string | null;
-  /** The earlier migration, when its record is still in Redis. */
-  earlier: { vm: string; startedAt: number; source: string | null; destination: string | null } | null;
 }
 
 /** `2026-11-25 22:40 UTC`: names the earlier thread (the emulator gives no permalinks). */
@@ -116,17 +132,18 @@ function utcMinute(ms: number): string {
 /** One line: "Retry after <fix> (approved by <@U>) of the migration of vm started <time> (a → b)". */
 export function retryLine(r: RetryNote): string {
   const why = r.fix
-    ? `Retry after *${escapeMrkdwn(clip(r.fix, 200))}*${r.approvedBy ? ` (approved by <@${r.approvedBy}>)` : ""}`
+    ? `Retry after ${bold(clip(r.fix, 200))}${r.approvedBy ? ` (approved by ${mention(r.approvedBy)})` : ""}`
     : "Retry";
   if (r.earlier === null) return `:repeat: ${why} of an earlier migration.`;
   const e = r.earlier;
   const where =
     e.source !== null
-      ? ` (\`${escapeMrkdwn(e.source)}\` → ${e.destination ? `\`${escapeMrkdwn(e.destination)}\`` : "scheduler's choice"})`
+      ? ` (${codeSpan(e.source)} → ${e.destination ? codeSpan(e.destination) : "scheduler's choice"})`
       : "";
-  return `:repeat: ${why} of the migration of *${escapeMrkdwn(e.vm)}* started ${utcMinute(e.startedAt)}${where}; its thread has the earlier attempt.`;
+  return `:repeat: ${why} of the migration of ${bold(e.vm)} started ${utcMinute(e.startedAt)}${where}; its thread has the earlier attempt.`;
 }
 
+/** The root message: the request and its overall status, with Abort while it runs. */
 export function renderRoot(
   v: MigrationView,
   now: number = Date.now(),
@@ -139,7 +156,7 @@ export function renderRoot(
     section(`${STATUS_ICON[v.status]} *Live migration* ${route(v)}\n${line}`),
     ...(notes.retry ? [context(retryLine(notes.retry))] : []),
     context(
-      `Requested by <@${v.requestedBy}> · phases: ${PHASES.map((p) => (isPhaseDone(v, p) ? `~${PHASE_TITLES[p]}~` : PHASE_TITLES[p])).join(" → ")}`,
+      `Requested by ${mention(v.requestedBy)} · phases: ${PHASES.map((p) => (isPhaseDone(v, p) ? `~${PHASE_TITLES[p]}~` : PHASE_TITLES[p])).join(" → ")}`,
     ),
   ];
   if (!isFinished(v.status) && v.novaMigrationId !== null && v.control === null) {
@@ -154,7 +171,7 @@ export function renderRoot(
           "danger",
           confirmDialog(
             "Abort this migration?",
-            `Nova will cancel the live migration of ${escapeMrkdwn(v.vm)}; the VM keeps running on its source host.`,
+            `Nova will cancel the live migration of ${escapeMrkdwn(vmLabel(v))}; the VM keeps running on its source host.`,
             "Abort",
           ),
         ),
@@ -164,7 +181,7 @@ export function renderRoot(
   if (v.control !== null && !isFinished(v.status)) {
     blocks.push(
       context(
-        `${v.control.action === "abort" ? "Abort" : "Force complete"} requested by <@${v.control.by}>…`,
+        `${v.control.action === "abort" ? "Abort" : "Force complete"} requested by ${mention(v.control.by)}…`,
       ),
     );
   }
@@ -193,7 +210,7 @@ const SOURCE_NAMES: Record<string, string> = {
 export function describeSource(source: string | null, host: string | null, detail?: string | null): string {
   if (source === null) return "no source yet";
   const name = SOURCE_NAMES[source] ?? source;
-  const where = source === "nova-api" || host === null ? "" : ` on \`${escapeMrkdwn(host)}\``;
+  const where = source === "nova-api" || host === null ? "" : ` on ${codeSpan(host)}`;
   return `${name}${where}${detail ? ` (${escapeMrkdwn(detail)})` : ""}`;
 }
 
@@ -212,18 +229,18 @@ export function renderPhase(
           ? ` (${v.flavor.ramMb !== null ? formatBytes(v.flavor.ramMb * 1024 * 1024) : "?"} RAM, ${v.flavor.vcpus ?? "?"} vCPUs)`
           : "";
       const dest = v.requestedDestination
-        ? `destination \`${escapeMrkdwn(v.requestedDestination)}\` (requested)`
+        ? `destination ${codeSpan(v.requestedDestination)} (requested)`
         : v.destination
-          ? `destination \`${escapeMrkdwn(v.destination)}\` (chosen by Nova's scheduler)`
+          ? `destination ${codeSpan(v.destination)} (chosen by Nova's scheduler)`
           : "destination: Nova's scheduler chooses";
-      const text = `${title}: *${escapeMrkdwn(v.vm)}*${flavor} on \`${escapeMrkdwn(v.source ?? "?")}\`, ${dest}. Nova accepted the live migration.`;
+      const text = `${title}: ${bold(vmLabel(v))}${flavor} on ${codeSpan(v.source ?? "?")}, ${dest}. Nova accepted the live migration.`;
       return { text: stripMrkdwn(text), blocks: [section(text)] };
     }
     case "reservation": {
       const r = v.reservation;
-      const dest = `\`${escapeMrkdwn(v.destination ?? "?")}\``;
+      const dest = codeSpan(v.destination ?? "?");
       const facts = r
-        ? `free RAM ${r.freeRamMb !== null ? formatBytes(r.freeRamMb * 1024 * 1024) : "?"}, free vCPUs ${r.freeVcpus ?? "?"}${r.hypervisorState ? `, hypervisor ${r.hypervisorState}` : ""}`
+        ? `free RAM ${r.freeRamMb !== null ? formatBytes(r.freeRamMb * 1024 * 1024) : "?"}, free vCPUs ${r.freeVcpus ?? "?"}${r.hypervisorState ? `, hypervisor ${escapeMrkdwn(r.hypervisorState)}` : ""}`
         : "capacity not reported";
       const need = v.flavor?.ramMb ? ` — the VM needs ${formatBytes(v.flavor.ramMb * 1024 * 1024)}` : "";
       const text = `${title}: ${dest} reserved resources for the VM (${facts}${need}).`;
@@ -238,7 +255,7 @@ export function renderPhase(
     }
     case "commitment": {
       const total = formatDuration((v.endedAt ?? now) - v.startedAt);
-      const text = `${title}: *${escapeMrkdwn(v.vm)}* now runs on \`${escapeMrkdwn(v.destination ?? "?")}\`. Total time ${total}.`;
+      const text = `${title}: ${bold(vmLabel(v))} now runs on ${codeSpan(v.destination ?? "?")}. Total time ${total}.`;
       return { text: stripMrkdwn(text), blocks: [section(text)] };
     }
   }
@@ -273,47 +290,20 @@ function renderPrecopy(v: MigrationView, now: number, notes: PhaseNotes): Render
   if (p.throttlePercent) lines.push(`auto-converge throttling the guest's vCPUs at ${p.throttlePercent}%`);
   if (p.verdict) {
     lines.push(
-      `verdict: *${p.verdict}*${p.etaSeconds !== null && p.verdict === "converging" ? ` — about ${formatDuration(p.etaSeconds * 1000)} to go` : ""}`,
+      `verdict: ${bold(p.verdict)}${p.etaSeconds !== null && p.verdict === "converging" ? ` — about ${formatDuration(p.etaSeconds * 1000)} to go` : ""}`,
     );
   }
-  if (p.reason && (p.verdict === "not-converging" || p.verdict === "stalled")) lines.push(`> ${p.reason}`);
+  if (p.reason && (p.verdict === "not-converging" || p.verdict === "stalled")) {
+    lines.push(`> ${escapeMrkdwn(p.reason)}`);
+  }
   const blocks: Block[] = [section(lines.join("\n"))];
   blocks.push(
     context(
-      `updated ${formatDuration(now - v.startedAt)} after start · figures from ${describeSource(p.source, v.source, notes.sourceDetail)}${v.novaStatus ? ` · Nova: ${v.novaStatus}` : ""}`,
+      `updated ${formatDuration(now - v.startedAt)} after start · figures from ${describeSource(p.source, v.source, notes.sourceDetail)}${v.novaStatus ? ` · Nova: ${escapeMrkdwn(v.novaStatus)}` : ""}`,
     ),
   );
   const from = `figures from ${describeSource(p.source, v.source, notes.sourceDetail)}`;
   return { text: stripMrkdwn([...lines, from].join(" · ")), blocks };
-}
-
-/**
- * The figures behind a "not converging" verdict, frozen when the warning is posted (the warning
- * shows what the judgement rested on), plus what happened since.
- */
-export interface NotConvergingFacts {
-  /** The pre-copy iteration (dirty syncs + 1) the verdict was reached in. */
-  iteration: number;
-  /** Smallest remaining seen in each sampled iteration, bytes, with the iteration numbers. */
-  minRemainingPerIteration: number[];
-  sampledIterations: number[];
-  /** Remaining right at each dirty sync from iteration 2 on: what a stop-and-copy would have sent. */
-  remainingAtSyncPerIteration: number[];
-  dirtyRateBytesPerS: number | null;
-  transferRateBytesPerS: number | null;
-  expectedDowntimeMs: number | null;
-  /** The downtime Nova allows now, and the largest it will ever allow (its last step). */
-  downtimeLimitMs: number | null;
-  finalDowntimeMs: number | null;
-  throttlePercent: number | null;
-  /** The analyzer's sentence. */
-  reason: string;
-  /** Where the figures came from (`domjobinfo`, `nova-log`, `nova-api`). */
-  source: string | null;
-  /** What Nova itself will do if nobody acts (its progress or completion timeout), when known. */
-  novaWillDo: string | null;
-  /** Set when a later verdict held: the migration started throttling or converging after all. */
-  later: { state: "throttling" | "converging"; reason: string } | null;
 }
 
 function iterationList(values: number[], iterations: number[]): string {
@@ -341,17 +331,22 @@ function convergenceNumbers(f: NotConvergingFacts): string[] {
   return lines;
 }
 
+/** A failure's message, escaped, and the command that shows more as code. */
+function failureText(f: MigrationFailure): string {
+  return `${escapeMrkdwn(f.message)}${f.command ? ` Check it with ${codeSpan(f.command)}.` : ""}`;
+}
+
 function warningOutcome(v: MigrationView): string | null {
   switch (v.status) {
     case "completed":
       return v.control?.action === "force-complete"
-        ? `:white_check_mark: Force-completed by <@${v.control.by}>: the VM was paused for ${formatDuration(v.downtimeMs)} and now runs on \`${escapeMrkdwn(v.destination ?? "?")}\`.`
+        ? `:white_check_mark: Force-completed by ${mention(v.control.by)}: the VM was paused for ${formatDuration(v.downtimeMs)} and now runs on ${codeSpan(v.destination ?? "?")}.`
         : `:white_check_mark: It completed after all${v.downtimeMs !== null ? ` (downtime ${formatDuration(v.downtimeMs)})` : ""}.`;
     case "aborted":
     case "cancelled":
-      return `:octagonal_sign: Aborted${v.control?.action === "abort" ? ` by <@${v.control.by}>` : ""}; the VM keeps running on \`${escapeMrkdwn(v.source ?? "its source")}\`.`;
+      return `:octagonal_sign: Aborted${v.control?.action === "abort" ? ` by ${mention(v.control.by)}` : ""}; the VM keeps running on ${codeSpan(v.source ?? "its source")}.`;
     case "failed":
-      return `:x: Nova ended it: ${escapeMrkdwn(v.failure?.message ?? "the migration failed")}`;
+      return `:x: Nova ended it: ${v.failure ? failureText(v.failure) : "the migration failed"}`;
     default:
       return null;
   }
@@ -366,7 +361,7 @@ export function renderNotConverging(v: MigrationView, facts?: NotConvergingFacts
   const reason =
     facts?.reason ?? v.stuck?.reason ?? v.precopy?.reason ?? "memory is dirtied as fast as it is sent";
   const iteration = facts?.iteration ?? v.stuck?.sinceIteration ?? v.precopy?.iteration ?? "?";
-  const head = `:warning: *${escapeMrkdwn(v.vm)} is not converging* (judged in pre-copy iteration ${iteration}).`;
+  const head = `:warning: ${bold(`${vmLabel(v)} is not converging`)} (judged in pre-copy iteration ${iteration}).`;
   const lines = [head, `> ${escapeMrkdwn(reason)}`];
   if (facts) lines.push(...convergenceNumbers(facts));
   const outcome = warningOutcome(v);
@@ -378,11 +373,11 @@ export function renderNotConverging(v: MigrationView, facts?: NotConvergingFacts
     );
   } else if (v.control !== null) {
     lines.push(
-      `${v.control.action === "abort" ? "Abort" : "Force complete"} requested by <@${v.control.by}>; waiting for Nova.`,
+      `${v.control.action === "abort" ? "Abort" : "Force complete"} requested by ${mention(v.control.by)}; waiting for Nova.`,
     );
   } else {
     lines.push(
-      `${facts?.novaWillDo ? `If nobody acts, ${facts.novaWillDo}. ` : "Nova keeps copying until one of its timeouts, then aborts. "}` +
+      `${facts?.novaWillDo ? `If nobody acts, ${escapeMrkdwn(facts.novaWillDo)}. ` : "Nova keeps copying until one of its timeouts, then aborts. "}` +
         "*Force complete* pauses the VM while the rest is copied (the guest stops for about the expected downtime; approvers only). *Abort* cancels the migration; the VM keeps running on its source (operators).",
     );
   }
@@ -400,7 +395,7 @@ export function renderNotConverging(v: MigrationView, facts?: NotConvergingFacts
           "primary",
           confirmDialog(
             "Force complete?",
-            `Nova pauses ${escapeMrkdwn(v.vm)} until the remaining memory is copied: the guest stops for that long${facts?.expectedDowntimeMs ? ` (about ${formatDuration(facts.expectedDowntimeMs)})` : ""}.`,
+            `Nova pauses ${escapeMrkdwn(vmLabel(v))} until the remaining memory is copied: the guest stops for that long${facts?.expectedDowntimeMs ? ` (about ${formatDuration(facts.expectedDowntimeMs)})` : ""}.`,
             "Pause and finish",
           ),
         ),
@@ -417,23 +412,55 @@ export function renderNotConverging(v: MigrationView, facts?: NotConvergingFacts
   return { text: stripMrkdwn(text), blocks };
 }
 
-/** The failure reply: which phase, the cloud's own error, and the log lines that explain it. */
+/**
+ * The failure reply: which phase (and who asked for an abort), the cloud's own error, and the log
+ * lines that explain it.
+ */
 export function renderFailure(v: MigrationView): RenderedMessage {
   const f = v.failure;
   const phase = f ? PHASE_TITLES[f.phase] : "the migration";
-  const verb = v.status === "aborted" || v.status === "cancelled" ? "was aborted" : "failed";
+  const aborted = v.status === "aborted" || v.status === "cancelled";
+  const what = `${vmLabel(v)} ${aborted ? "was aborted" : "failed"} during ${phase.toLowerCase()}`;
+  const head =
+    aborted && v.control?.action === "abort"
+      ? `${bold(what)} (abort requested by ${mention(v.control.by)}).`
+      : bold(`${what}.`);
   const lines = [
-    `${STATUS_ICON[v.status]} *${escapeMrkdwn(v.vm)} ${verb} during ${phase.toLowerCase()}.*`,
-    f?.message ? `> ${escapeMrkdwn(f.message).split("\n").join("\n> ")}` : "",
+    `${STATUS_ICON[v.status]} ${head}`,
+    f?.message ? `> ${failureText(f).split("\n").join("\n> ")}` : "",
   ].filter(Boolean);
   const blocks: Block[] = [section(lines.join("\n"))];
   if (f && f.logLines.length > 0) {
-    blocks.push(section(`nova-compute log:\n\`\`\`${escapeMrkdwn(f.logLines.slice(-8).join("\n"))}\`\`\``));
+    blocks.push(section(`nova-compute log:\n${codeBlock(f.logLines.slice(-8).join("\n"))}`));
   }
   return { text: stripMrkdwn(lines.join(" ")), blocks };
 }
 
-/** Plain-text fallback (notifications, screen readers): no mrkdwn markers. */
+/** The line an earlier attempt's thread gets when a retry starts. */
+export function renderRetryNotice(n: RetryNotice): { text: string } {
+  return { text: `:repeat: Retrying: follow the new message (requested by ${mention(n.requestedBy)}).` };
+}
+
+/** Any message of a migration's thread (the presenter's one entry point). */
+export function renderMigrationMessage(m: MigrationMessage): RenderedMessage {
+  switch (m.kind) {
+    case "root":
+      return renderRoot(m.view, m.at, { retry: m.retry });
+    case "phase":
+      return renderPhase(m.view, m.phase, m.at, { sourceDetail: m.sourceDetail });
+    case "not-converging":
+      return renderNotConverging(m.view, m.facts);
+    case "failure":
+      return renderFailure(m.view);
+  }
+}
+
+/**
+ * The message's `text` (Slack shows it in notifications and where blocks cannot be shown): the
+ * blocks' words without the markers of bold, code and strike. Escaped outside text stays escaped,
+ * because Slack reads this text as mrkdwn too: unescaped, a VM named `<!channel>` would notify the
+ * channel from here.
+ */
 export function stripMrkdwn(text: string): string {
-  return text.replace(/[*`~]/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  return text.replace(/[*`~]/g, "");
 }

@@ -69,7 +69,10 @@ export interface SlackText {
   blocks?: unknown[];
 }
 
-/** What migration tracking needs from src/notify. */
+/**
+ * What the Slack presenters need from src/notify (bot/presenters; the migration code itself shows
+ * things through its MigrationPresenter, presenter.ts). Kept here until src/notify owns its port.
+ */
 export interface NotifierPort {
   post(
     channel: string,
@@ -89,7 +92,11 @@ export interface NotifierPort {
   update(channel: string, ts: string, msg: SlackText, opts?: { urgent?: boolean }): Promise<void>;
 }
 
-/** Answers the requester privately through Slack's response_url. */
+/**
+ * Sends a private answer through Slack's response_url (else an ephemeral message): the transport
+ * under the answer presenter (bot/presenters/answers.ts). The migration and queue code answer with
+ * typed values through their answer ports instead.
+ */
 export type ReplyPort = (
   responseUrl: string | undefined,
   user: string,

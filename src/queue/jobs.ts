@@ -1,5 +1,6 @@
 /**
- * Queue names, job payloads (validated on both sides of Redis) and idempotency keys.
+ * Queue names, job payloads (validated on both sides of Redis), idempotency keys, and the port
+ * through which the bot hands jobs to the workers ({@link Enqueuer}).
  * One migration request = one job = one thread; the job id is the idempotency key.
  */
 import { createHash } from "node:crypto";
@@ -70,6 +71,18 @@ export interface AuditJob extends RequestOrigin {
 
 export type ActionJob = DiagnoseJob | MigrationControlJob | ProposalJob | StatusJob | AuditJob;
 export type AnyJob = MigrateJob | ActionJob;
+
+/** What the bot needs to hand work to the workers (created by createEnqueuer in worker.ts). */
+export interface Enqueuer {
+  /** Adds a job under its idempotency key; "duplicate" when that key was already queued. */
+  add(
+    queue: "migrations" | "actions",
+    jobId: string,
+    payload: MigrateJob | ActionJob,
+  ): Promise<"added" | "duplicate">;
+  /** The job currently migrating a VM, if any. */
+  vmHolder(vm: string): Promise<string | null>;
+}
 
 export class JobPayloadError extends Error {
   readonly code = "JOB_PAYLOAD_INVALID";

@@ -5,21 +5,18 @@
  */
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
-import type { Enqueuer } from "../../bot/commands/migrate";
 import type { AuditLog } from "../audit/stream";
 import type { Logger } from "../log";
-import type { HostsPort, NotifierPort, NovaPort, ReplyPort } from "../migration/ports";
-import {
-  type MigrationOutcome,
-  type RunMigrationDeps,
-  runMigration,
-  WorkerShuttingDown,
-} from "../migration/run-migration";
+import type { HostsPort, NovaPort } from "../migration/ports";
+import type { MigrationPresenter } from "../migration/presenter";
+import { type RunMigrationDeps, runMigration } from "../migration/run-migration";
 import type { MigrationStore } from "../migration/store";
+import { type MigrationOutcome, WorkerShuttingDown } from "../migration/tracker";
 import type { JobSigner, JobVerifier } from "../signing/signatures";
 import { handleAction } from "./actions";
+import type { AnswerPort } from "./answers";
 import { JobAuthError, openJob, signJob } from "./job-auth";
-import { type ActionJob, type MigrateJob, QUEUE_ACTIONS, QUEUE_MIGRATIONS } from "./jobs";
+import { type ActionJob, type Enqueuer, type MigrateJob, QUEUE_ACTIONS, QUEUE_MIGRATIONS } from "./jobs";
 
 /** How long a worker's lock on a job lasts without renewal; a killed worker's jobs resume after it. @defaultValue 30 000 */
 export const DEFAULT_LOCK_DURATION_MS = 30_000;
@@ -118,9 +115,11 @@ export interface WorkerDeps {
   onRefusedJob?: (refusal: { queue: string; jobId: string; reason: string }) => Promise<void>;
   nova: NovaPort;
   hosts: HostsPort;
-  notifier: NotifierPort;
+  /** Shows each migration (its thread); see src/migration/presenter.ts. */
+  presenter: MigrationPresenter;
   store: MigrationStore;
-  reply: ReplyPort;
+  /** Answers the person who asked, privately. */
+  answer: AnswerPort;
   log: Logger;
   pollIntervalMs: number;
   /** @defaultValue {@link MAX_TRACKING_POLLS_PER_S} */
@@ -192,8 +191,10 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
           ) {
             log.warn("stale migration request not started", { requestedAt: data.requestedAt });
             await deps
-              .reply(data.responseUrl, data.user, data.channel, {
-                text: `Your request to migrate ${data.vm} waited over ${Math.round(MAX_JOB_START_AGE_MS / 60_000)} minutes for a worker, so it was not started. Ask again if it is still wanted.`,
+              .answer(data, {
+                kind: "request-stale",
+                vm: data.vm,
+                waitedMinutes: Math.round(MAX_JOB_START_AGE_MS / 60_000),
               })
               .catch(() => {});
             throw new UnrecoverableError("JOB_STALE: migration request too old to start");
@@ -203,9 +204,9 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
             const outcome = await runMigration(job.id!, data, {
               nova: deps.nova,
               hosts: deps.hosts,
-              notifier: deps.notifier,
+              presenter: deps.presenter,
               store: deps.store,
-              reply: deps.reply,
+              answer: deps.answer,
               log,
               // Asked before every poll, so each tracker follows the worker's current load.
               pollIntervalMs: () =>
@@ -245,8 +246,9 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
           } catch (err) {
             deps.log.error("action job failed", { jobId: job.id, type: data.type, err });
             await deps
-              .reply(data.responseUrl, data.user, data.channel, {
-                text: `That did not work: ${err instanceof Error ? err.message : String(err)}`,
+              .answer(data, {
+                kind: "action-failed",
+                error: err instanceof Error ? err.message : String(err),
               })
               .catch(() => {});
             throw new UnrecoverableError(err instanceof Error ? err.message : String(err));

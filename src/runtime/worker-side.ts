@@ -1,9 +1,12 @@
 /**
  * The worker side of migbot, wired once for production (`migbot start --role worker`) and for the
- * sandbox stack: replies through response_url, fixes behind approval, diagnosis, and the BullMQ
- * workers that run migrations and actions with both hooked in.
+ * sandbox stack: replies through response_url, fixes behind approval, diagnosis, the presenters
+ * that show migrations and answers on Slack, and the BullMQ workers that run migrations and
+ * actions with all of them hooked in.
  */
 import type { Redis } from "ioredis";
+import { createAnswerPresenter } from "../../bot/presenters/answers";
+import { createMigrationPresenter } from "../../bot/presenters/migration";
 import { diagnosisActions } from "../diagnose/run";
 import type { ApplyTiming } from "../fixes/apply";
 import { createFixActions } from "../fixes/worker";
@@ -96,9 +99,9 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         },
         nova,
         hosts,
-        notifier,
+        presenter: createMigrationPresenter(notifier),
         store,
-        reply,
+        answer: createAnswerPresenter(reply),
         log: log.child({ component: "worker" }),
         pollIntervalMs: opts.pollIntervalMs,
         concurrency: opts.concurrency,

@@ -6,24 +6,19 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { createMigrationPresenter } from "../../bot/presenters/migration";
 import { SshExecutor } from "../../src/hosts/executor";
 import { silentLogger } from "../../src/log";
+import { novaConfDowntime } from "../../src/migration/downtime";
 import type { HostsPort, NotifierPort, SlackText } from "../../src/migration/ports";
-import {
-  explainNovaEnd,
-  novaConfDowntime,
-  PROGRESS_EDIT_MIN_INTERVAL_MS,
-  type RunMigrationDeps,
-  readInstanceLog,
-  runMigration,
-} from "../../src/migration/run-migration";
+import { type RunMigrationDeps, runMigration } from "../../src/migration/run-migration";
 import { parseNovaComputeLog } from "../../src/migration/samples/nova-log";
 import { type MigrationRecord, MigrationStore } from "../../src/migration/store";
+import { PROGRESS_EDIT_MIN_INTERVAL_MS } from "../../src/migration/tracker";
 import type { MigrateJob } from "../../src/queue/jobs";
 import { createNovaForSandbox } from "../../src/runtime/nova";
 import { hostsPort } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
-import { readFixture } from "../support/fixtures";
 
 /** Production's default poll interval; one model second per real (fake) second. */
 const POLL_MS = 2000;
@@ -125,9 +120,10 @@ function setup(
   run.deps = {
     nova,
     hosts: opts.hostsPort ?? hosts,
-    notifier,
+    // The real presenter on a recording notifier: what reaches Slack is what is asserted.
+    presenter: createMigrationPresenter(notifier),
     store,
-    reply: async () => {},
+    answer: async () => {},
     log: silentLogger,
     pollIntervalMs: POLL_MS,
     now: () => clock.now,
@@ -546,40 +542,5 @@ describe("novaConfDowntime", () => {
   it("a host outside the inventory gives no figures (the analyzer then assumes QEMU's default)", async () => {
     const port: HostsPort = { has: () => false, run: () => Promise.reject(new Error("must not be called")) };
     expect(await novaConfDowntime(port)("compute-1", 1024 ** 3)).toBeUndefined();
-  });
-});
-
-describe("reading nova-compute's log for one instance (real lines from the fixture corpus)", () => {
-  const log = readFixture("logs/nova-compute-live-migration-failure-lines.github-issues.log");
-
-  it("quotes only that instance's lines and explains the failure with a code", () => {
-    const { explaining } = readInstanceLog(log, "45cc9aa4-eafd-4fa4-babe-68f3d9fca7cf");
-    expect(explaining.map((x) => x.event.kind)).toEqual(["failure", "aborted"]);
-    expect(explaining.every((x) => x.text.includes("45cc9aa4-eafd-4fa4-babe-68f3d9fca7cf"))).toBe(true);
-    expect(explainNovaEnd(explaining, "compute-1")).toBe(
-      "MIGRATION_FAILED: authentication failed: Failed to verify peer's certificate: libvirt.libvirtError: authentication failed: Failed to verify peer's certificate",
-    );
-  });
-
-  it("follows a syslog-wrapped sosreport line to its instance", () => {
-    const { explaining } = readInstanceLog(log, "7b7edae6-f878-4756-a858-86f836d02c33");
-    expect(explaining.map((x) => x.event.kind)).toEqual(["failure", "post-migration-failed"]);
-    expect(explainNovaEnd(explaining, null)).toMatch(
-      /^MIGRATION_FAILED: operation failed: domain is not running/,
-    );
-  });
-
-  it("progress lines of an earlier, finished migration are not taken for the current one", () => {
-    const line = (secs: number, remaining: number, tail = "") =>
-      `2024-07-11 22:10:${String(secs % 60).padStart(2, "0")}.000 2 INFO nova.virt.libvirt.driver [req-00000000-0000-0000-0000-00000000000${tail || "1"} - - - - -] [instance: ${DB1_UUID}] Migration running for ${secs} secs, memory 50% remaining; (bytes processed=1, remaining=${remaining}, total=8589934592)`;
-    const earlier = [
-      line(30, 4000),
-      `2024-07-11 22:11:00.000 2 INFO nova.virt.libvirt.driver [req-00000000-0000-0000-0000-000000000001 - - - - -] [instance: ${DB1_UUID}] Migration operation has completed`,
-    ];
-    expect(readInstanceLog(earlier.join("\n"), DB1_UUID).samples).toEqual([]);
-    const now = [...earlier, line(30, 3000, "2"), line(60, 2000, "2")];
-    expect(readInstanceLog(now.join("\n"), DB1_UUID).samples.map((s) => s.memoryRemainingBytes)).toEqual([
-      3000, 2000,
-    ]);
   });
 });

@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { AccessControl } from "../../bot/access";
 import { type CommandDeps, handleMigrate } from "../../bot/commands/migrate";
+import { createAnswerPresenter } from "../../bot/presenters/answers";
 import { createAuditLog } from "../../src/audit/stream";
 import { silentLogger } from "../../src/log";
 import type { NovaPort } from "../../src/migration/ports";
@@ -75,8 +76,8 @@ async function harness() {
     audit,
     nova,
     log: silentLogger,
-    reply: async (_u: unknown, _user: unknown, _c: unknown, msg: { text: string }) =>
-      void answers.push(msg.text),
+    // The real answer presenter on a recording transport: the words are what a person reads.
+    answer: createAnswerPresenter(async (_u, _user, _c, msg) => void answers.push(msg.text)),
   } as unknown as WorkerDeps;
   const control = (over: Partial<MigrationControlJob>): MigrationControlJob => ({
     type: "abort",

@@ -1,0 +1,45 @@
+/**
+ * bot/presenters holds the adapters that implement the domain's presenter ports: each renders the
+ * domain's typed messages with bot/render and delivers them through the notifier or the reply
+ * transport. Constructed by the composition root (src/runtime) and handed to the workers.
+ *
+ * This one implements {@link MigrationPresenter}: a migration's thread on Slack, posted through the
+ * notifier (src/notify), with the dedupe keys that make a post happen once per job whatever the
+ * retries, and the notifier's urgency (thread replies and prompt edits before routine traffic).
+ */
+import type { NotifierPort } from "../../src/migration/ports";
+import { type MigrationPresenter, replySlot } from "../../src/migration/presenter";
+import { renderMigrationMessage, renderRetryNotice } from "../render/migration";
+
+/** The migration presenter on a notifier. */
+export function createMigrationPresenter(notifier: NotifierPort): MigrationPresenter {
+  return {
+    postRoot(message) {
+      // A new root waits its turn in the channel's post queue (see NotifierPort.post's `urgent`).
+      return notifier.post(message.view.channel, renderMigrationMessage(message), {
+        dedupeKey: `${message.view.jobId}:root`,
+      });
+    },
+    postReply(root, message) {
+      return notifier.post(
+        message.view.channel,
+        { ...renderMigrationMessage(message), thread_ts: root },
+        // Replies in an existing thread go before new roots (see NotifierPort.post's `urgent`).
+        { dedupeKey: `${message.view.jobId}:${replySlot(message)}`, urgent: true },
+      );
+    },
+    update(ref, message, pace) {
+      // Rendered now, at the call: the view it reads goes on changing while the edit waits.
+      return notifier.update(message.view.channel, ref, renderMigrationMessage(message), {
+        urgent: pace === "prompt",
+      });
+    },
+    async postRetryNotice(notice) {
+      await notifier.post(
+        notice.earlier.channel,
+        { ...renderRetryNotice(notice), thread_ts: notice.earlier.root },
+        { dedupeKey: `${notice.earlier.jobId}:retried-by:${notice.jobId}`, urgent: true },
+      );
+    },
+  };
+}

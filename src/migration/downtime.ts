@@ -1,0 +1,157 @@
+/**
+ * A source host's downtime and timeout figures, as its nova-compute applies them to one migration:
+ * read over SSH from the host's release and effective nova.conf, scaled by the VM's size, for the
+ * convergence analyzer and for the warning's "what Nova will do if nobody acts".
+ */
+import { DEFAULT_NOVA_CONF_PATHS } from "../hosts/inventory";
+import type { Logger } from "../log";
+import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
+import { releaseFromVersion } from "../nova-conf/releases";
+import {
+  type ConvergenceOptions,
+  type ConvergenceReport,
+  type DowntimeStep,
+  downtimeSchedule,
+} from "./convergence";
+import { EVIDENCE_TIMEOUT_MS } from "./host-evidence";
+import type { HostsPort } from "./ports";
+
+/**
+ * A host's nova.conf figures are read again after this long. Short, because an approved fix changes
+ * them and the retried migration must be judged by the new settings; long enough that many
+ * migrations starting together from one host share one read.
+ */
+export const NOVA_CONF_CACHE_TTL_MS = 10_000;
+
+const GIB = 1024 ** 3;
+
+/** The downtime and timeout figures of a source host's nova-compute, for the analyzer and the warning. */
+export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimitMs" | "finalDowntimeMs"> {
+  /** Nova's steps for this migration (depend on the VM's size). */
+  downtimeSchedule?: DowntimeStep[];
+  /** Nova aborts after this long without a new low in remaining (0 = off). */
+  progressTimeoutS?: number;
+  /** Nova gives up on the whole migration after this long (already × GiB; 0 = off). */
+  completionTimeoutS?: number;
+  timeoutAction?: "abort" | "force_complete";
+  /** The release the figures were read for, e.g. `mitaka`. */
+  release?: string;
+  /** The source lets QEMU throttle the guest (auto-converge on, and not overridden by post-copy). */
+  autoConverge?: boolean;
+}
+
+/** Reads a source host's downtime figures; `memoryBytes` is the VM's RAM (Nova scales steps by it). */
+export type DowntimeSource = (
+  sourceHost: string,
+  memoryBytes: number | null,
+) => Promise<DowntimeFigures | undefined>;
+
+/** Nova's `_live_migration_data_gb` for RAM only: GiB of RAM, at least 2. */
+export function novaDataGiB(memoryBytes: number): number {
+  return Math.max(2, memoryBytes / GIB);
+}
+
+/** Nova's downtime schedule formula by release: exponential up to Newton, linear from Ocata (nova 15). */
+export function downtimeFormula(releaseMajor: number): "exponential" | "linear" {
+  return releaseMajor < 15 ? "exponential" : "linear";
+}
+
+/** The analyzer's figures from a host's effective live-migration settings, for a VM of `memoryBytes`. */
+export function downtimeFiguresOf(
+  settings: LiveMigrationSettings,
+  memoryBytes: number | null,
+): DowntimeFigures {
+  const dataGiB = novaDataGiB(memoryBytes ?? 0);
+  const schedule = downtimeSchedule({
+    downtimeMs: settings.downtimeMs,
+    steps: settings.downtimeSteps,
+    delayS: settings.downtimeDelayS,
+    dataGiB,
+    formula: downtimeFormula(settings.release.major),
+  });
+  return {
+    downtimeSchedule: schedule,
+    finalDowntimeMs: schedule.at(-1)?.downtimeMs ?? settings.downtimeMs,
+    progressTimeoutS: settings.progressTimeoutS,
+    completionTimeoutS: Math.trunc(settings.completionTimeoutS * dataGiB),
+    timeoutAction: settings.timeoutAction,
+    release: settings.release.name,
+    autoConverge: settings.autoConvergeEffective,
+  };
+}
+
+/**
+ * A {@link DowntimeSource} that reads each host's nova-compute release (`nova-compute --version`)
+ * and config files (catalogue `read-file`) over SSH and resolves them as nova-compute would, cached
+ * per host for {@link NOVA_CONF_CACHE_TTL_MS}. A host it cannot read gives `undefined` (the analyzer
+ * then assumes QEMU's default limit).
+ */
+export function novaConfDowntime(
+  hosts: HostsPort,
+  opts: {
+    log?: Logger;
+    now?: () => number;
+    timeoutMs?: number;
+    /** nova-compute's config files in read order. @defaultValue DEFAULT_NOVA_CONF_PATHS */
+    confPaths?: (host: string) => string[];
+  } = {},
+): DowntimeSource {
+  const now = opts.now ?? Date.now;
+  const timeoutMs = opts.timeoutMs ?? EVIDENCE_TIMEOUT_MS;
+  const cache = new Map<string, { at: number; settings: Promise<LiveMigrationSettings | null> }>();
+  const read = async (host: string): Promise<LiveMigrationSettings | null> => {
+    if (!(hosts.has?.(host) ?? true)) return null;
+    try {
+      const run = { timeoutMs, allowNonZeroExit: true };
+      const version = await hosts.run(host, { kind: "nova-compute-version" }, run);
+      // Mitaka's nova (Python 2.7 argparse) prints its version on stderr.
+      const release = releaseFromVersion(`${version.stdout}${version.stderr}`.trim());
+      const files: { path: string; text: string }[] = [];
+      for (const path of opts.confPaths?.(host) ?? DEFAULT_NOVA_CONF_PATHS) {
+        const res = await hosts.run(host, { kind: "read-file", path }, run);
+        if (res.exitCode === 0) files.push({ path, text: res.stdout });
+      }
+      if (files.length === 0) return null;
+      return effectiveSettings(files, release, { unknownFlags: "ignore", cpuConsistency: "warn" });
+    } catch (err) {
+      opts.log?.warn("nova.conf figures unavailable; assuming QEMU's default downtime", { host, err });
+      return null;
+    }
+  };
+  return async (host, memoryBytes) => {
+    let entry = cache.get(host);
+    if (entry === undefined || now() - entry.at > NOVA_CONF_CACHE_TTL_MS) {
+      entry = { at: now(), settings: read(host) };
+      cache.set(host, entry);
+    }
+    const settings = await entry.settings;
+    return settings === null ? undefined : downtimeFiguresOf(settings, memoryBytes);
+  };
+}
+
+// One default source per hosts port, so that every migration a worker follows shares its cache.
+const defaultDowntimeSources = new WeakMap<HostsPort, DowntimeSource>();
+
+/** The worker's shared {@link novaConfDowntime} for a hosts port (one cache per port). */
+export function sharedNovaConfDowntime(hosts: HostsPort, log: Logger, timeoutMs: number): DowntimeSource {
+  let source = defaultDowntimeSources.get(hosts);
+  if (source === undefined) {
+    source = novaConfDowntime(hosts, { log, timeoutMs });
+    defaultDowntimeSources.set(hosts, source);
+  }
+  return source;
+}
+
+/** What Nova's own timeouts will do to a migration that does not converge, as a sentence; null without figures. */
+export function novaWillDo(d: DowntimeFigures | undefined, report: ConvergenceReport): string | null {
+  if (d === undefined) return null;
+  if (d.progressTimeoutS !== undefined && d.progressTimeoutS > 0) {
+    return `Nova aborts it once the memory still to copy has made no new low for ${d.progressTimeoutS} s (live_migration_progress_timeout on ${d.release ?? "this release"})`;
+  }
+  if (d.completionTimeoutS !== undefined && d.completionTimeoutS > 0) {
+    const left = Math.max(0, d.completionTimeoutS - report.elapsedS);
+    const action = d.timeoutAction === "force_complete" ? "force-completes" : "aborts";
+    return `Nova ${action} it after ${d.completionTimeoutS} s in total, about ${Math.round(left)} s from now (live_migration_completion_timeout)`;
+  }
+  return "Nova has no timeout configured and keeps copying for ever";
+}

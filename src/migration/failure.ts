@@ -1,0 +1,78 @@
+/**
+ * How a migration that did not complete is explained: the failure's message (a code and plain
+ * sentences saying what to do next; Nova's API says only "error", so the reason comes from the
+ * nova-compute logs of the hosts involved) and the log lines quoted under it. No Slack syntax: the
+ * failure renderer escapes all of it and formats the command.
+ */
+import type { HostEvidence } from "./host-evidence";
+import { type ExplainingLine, explainNovaEnd, explanationText } from "./instance-log";
+import type { NovaMigration } from "./ports";
+import type { MigrationFailure } from "./view";
+
+/** Log lines quoted in a failure reply. */
+export const FAILURE_QUOTED_LINES = 8;
+
+/** What ended a migration, without its phase and log lines (those the tracker adds). */
+export type FailureReason = Pick<MigrationFailure, "message" | "command">;
+
+/** migbot stopped following a migration Nova still reports in progress. */
+export function trackingTimeout(hours: number, serverId: string | null): FailureReason {
+  return {
+    message: `MIGRATION_TRACKING_TIMEOUT: migbot stopped following after ${hours} h; Nova still reports it in progress.`,
+    command: `openstack server migration list --server ${serverId}`,
+  };
+}
+
+/** Nova accepted the live-migrate but no migration record followed. */
+export const NOT_RECORDED: FailureReason = {
+  message:
+    "MIGRATION_NOT_RECORDED: Nova accepted the request but never created a migration record for it. Check nova-conductor's and nova-scheduler's logs, then try again.",
+};
+
+/** Nova cancelled it (an Abort, migbot's or anyone's); who asked, if anyone in Slack, is in the view's `control`. */
+export function cancelled(source: string | null): FailureReason {
+  return {
+    message: `Nova cancelled the live migration; the VM keeps running on ${source ?? "its source host"}.`,
+  };
+}
+
+/** The nova-compute log lines on `host` that explain the instance's latest migration, host-prefixed, oldest first. */
+export async function explainingLines(
+  evidence: HostEvidence,
+  host: string | null | undefined,
+  serverId: string | null,
+): Promise<ExplainingLine[]> {
+  const reading = await evidence.instanceLog(host, serverId);
+  if (reading === null) return [];
+  return reading.explaining
+    .slice(-FAILURE_QUOTED_LINES)
+    .map((q) => ({ event: q.event, text: `${host}: ${q.text}` }));
+}
+
+/** The lines quoted under a failure: each host's explaining lines (each host once), the last few. */
+export async function quotedLines(
+  evidence: HostEvidence,
+  hosts: (string | null | undefined)[],
+  serverId: string | null,
+): Promise<string[]> {
+  const unique = hosts.filter((h, i, all): h is string => !!h && all.indexOf(h) === i);
+  const lines: string[] = [];
+  for (const host of unique)
+    lines.push(...(await explainingLines(evidence, host, serverId)).map((q) => q.text));
+  return lines.slice(-FAILURE_QUOTED_LINES);
+}
+
+/** Why Nova set migration `m` to error, from the source's then the destination's log. */
+export async function novaErrorReason(
+  evidence: HostEvidence,
+  m: NovaMigration,
+  serverId: string | null,
+): Promise<FailureReason> {
+  for (const host of [m.sourceCompute, m.destCompute]) {
+    const why = explainNovaEnd(await explainingLines(evidence, host, serverId), m.sourceCompute);
+    if (why !== null) return { message: `Nova set the migration to ${m.status}. ${explanationText(why)}` };
+  }
+  return {
+    message: `MIGRATION_FAILED: Nova set the migration to ${m.status} and its nova-compute logs give no reason migbot can read. Look at nova-compute's log on ${m.sourceCompute}${m.destCompute ? ` and ${m.destCompute}` : ""}.`,
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * A migration's thread as its record knows it: the root message and one reply per phase, each
+ * posted once through the {@link MigrationPresenter} with its ref kept in `record.posts`; edits of
+ * what was posted, the routine ones sent in the background so that polling never waits on Slack's
+ * pacing; and, for a retry, the one notice in the earlier attempt's thread.
+ */
+import type { Logger } from "../log";
+import {
+  type EditPace,
+  type MessageRef,
+  type MigrationMessage,
+  type MigrationPresenter,
+  type PhaseMessage,
+  type ReplyMessage,
+  type RootMessage,
+  replySlot,
+} from "./presenter";
+import type { TrackedRecord } from "./tracker";
+import { PHASES, type PhaseName } from "./view";
+
+export interface ThreadDeps {
+  presenter: MigrationPresenter;
+  now: () => number;
+  log: Logger;
+  /** Writes the record (when it changed) after each post, so that a restart never posts again. */
+  save: () => Promise<void>;
+  /** Fills in what a phase's reply shows before it is posted (the reservation, the downtime). */
+  beforePhase: (phase: PhaseName) => Promise<void>;
+}
+
+export class MigrationThread {
+  /** Routine edits in flight: sent in the background so that the poll loop never waits on pacing. */
+  private readonly pendingEdits = new Set<Promise<void>>();
+
+  constructor(
+    private readonly record: TrackedRecord,
+    private readonly deps: ThreadDeps,
+  ) {}
+
+  /** Posts the root message unless it was posted before (a resumed job). */
+  async ensureRoot(): Promise<void> {
+    if (this.record.posts.root) return;
+    this.record.posts.root = await this.deps.presenter.postRoot(this.rootMessage());
+    await this.deps.save();
+  }
+
+  /** Tells the earlier attempt's thread, once, that a retry started and where to follow it. */
+  async noticeEarlierThread(): Promise<void> {
+    const retry = this.record.retry;
+    if (!retry?.earlier || retry.noticePosted) return;
+    try {
+      await this.deps.presenter.postRetryNotice({
+        earlier: { jobId: retry.earlier.jobId, channel: retry.earlier.channel, root: retry.earlier.rootTs },
+        jobId: this.record.view.jobId,
+        requestedBy: this.record.view.requestedBy,
+      });
+      retry.noticePosted = true;
+      await this.deps.save();
+    } catch (err) {
+      // The new migration matters more than the pointer in the old thread.
+      this.deps.log.warn("could not tell the earlier thread about the retry", { err });
+    }
+  }
+
+  /** Posts each phase reply once, in order, filling in any phase that went by between polls. */
+  async postPhase(phase: PhaseName): Promise<void> {
+    const view = this.record.view;
+    const target = PHASES.indexOf(phase);
+    for (const p of PHASES.slice(0, target + 1)) {
+      if (this.record.postedPhases.includes(p)) continue;
+      await this.deps.beforePhase(p);
+      await this.reply(this.phaseMessage(p));
+      this.record.postedPhases.push(p);
+      if (PHASES.indexOf(p) > PHASES.indexOf(view.phase)) view.phase = p;
+      await this.deps.save();
+    }
+  }
+
+  /** Posts a reply in the thread and keeps its ref under its slot (the caller saves the record). */
+  async reply(message: ReplyMessage): Promise<MessageRef> {
+    const ref = await this.deps.presenter.postReply(this.record.posts.root!, message);
+    this.record.posts[replySlot(message)] = ref;
+    return ref;
+  }
+
+  async updateRoot(pace: EditPace = "routine"): Promise<void> {
+    await this.edit(this.record.posts.root, this.rootMessage(), pace);
+  }
+
+  async updatePrecopy(pace: EditPace): Promise<void> {
+    await this.edit(this.record.posts["phase:precopy"], this.phaseMessage("precopy"), pace);
+  }
+
+  /** Edits the not-converging warning, once posted, to the view's current state. */
+  async updateWarning(pace: EditPace): Promise<void> {
+    const ref = this.record.posts["not-converging"];
+    const facts = this.record.convergence?.facts ?? null;
+    if (!ref || facts === null) return;
+    await this.edit(ref, { kind: "not-converging", view: this.record.view, facts }, pace);
+  }
+
+  /** Waits for the routine edits still in flight. */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.pendingEdits]);
+  }
+
+  private rootMessage(): RootMessage {
+    return {
+      kind: "root",
+      view: this.record.view,
+      at: this.deps.now(),
+      retry: this.record.retry?.note ?? null,
+    };
+  }
+
+  private phaseMessage(phase: PhaseName): PhaseMessage {
+    const sourceDetail = phase === "precopy" ? (this.record.sourceDetail ?? null) : null;
+    return { kind: "phase", phase, view: this.record.view, at: this.deps.now(), sourceDetail };
+  }
+
+  /** Sends an edit. Routine edits go in the background (the presenter paces and coalesces them). */
+  private edit(ref: MessageRef | undefined, message: MigrationMessage, pace: EditPace): Promise<void> {
+    if (!ref) return Promise.resolve();
+    const p = this.deps.presenter.update(ref, message, pace);
+    if (pace === "prompt") return p;
+    const tracked = p.catch((err) => this.deps.log.warn("message edit failed", { err }));
+    this.pendingEdits.add(tracked);
+    void tracked.finally(() => this.pendingEdits.delete(tracked));
+    return Promise.resolve();
+  }
+}

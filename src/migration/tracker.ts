@@ -1,0 +1,427 @@
+/**
+ * The tracker: one migration's state machine once its request is accepted. It triggers Nova
+ * exactly once (reconciling with Nova after a crash), polls Nova's migration record phase by phase,
+ * samples pre-copy (sampler.ts), judges convergence with debounce (verdict.ts), and finishes with
+ * the outcome explained (failure.ts). What it shows goes to its thread (thread.ts) as typed
+ * messages through the {@link MigrationPresenter}; the record in Redis says how far it got.
+ */
+import type { Logger } from "../log";
+import { analyzeConvergence, type ConvergenceReport } from "./convergence";
+import { type DowntimeFigures, type DowntimeSource, novaWillDo, sharedNovaConfDowntime } from "./downtime";
+import {
+  cancelled,
+  type FailureReason,
+  NOT_RECORDED,
+  novaErrorReason,
+  quotedLines,
+  trackingTimeout,
+} from "./failure";
+import { EVIDENCE_TIMEOUT_MS, HostEvidence } from "./host-evidence";
+import { findNovaMigration, MIGRATION_RECORD_WAIT_MS, novaStage, reservationOf } from "./nova-migration";
+import type { HostsPort, NovaMigration, NovaPort } from "./ports";
+import { toProgress } from "./precopy-progress";
+import type { MigrationPresenter } from "./presenter";
+import type { RetryLink } from "./request";
+import { Sampler } from "./sampler";
+import { parseDomjobinfo } from "./samples/domjobinfo";
+import type { MigrationSample } from "./samples/sample";
+import type { MigrationRecord, MigrationStore } from "./store";
+import { MigrationThread } from "./thread";
+import { type ConvergenceWatch, confirmVerdict, factsOf } from "./verdict";
+import { isFinished, type MigrationView, type PhaseName } from "./view";
+
+/** Edits of the pre-copy reply are at least this far apart (Slack budget: a few per migration). */
+export const PROGRESS_EDIT_MIN_INTERVAL_MS = 5000;
+/** The tracker gives up following (not the migration) after this long without Nova finishing it. */
+export const MAX_TRACK_MS = 24 * 3600 * 1000;
+
+export type MigrationOutcome = "rejected" | "busy" | "completed" | "failed" | "aborted";
+
+/** What the tracker works with. */
+export interface TrackerDeps {
+  nova: NovaPort;
+  hosts: HostsPort;
+  presenter: MigrationPresenter;
+  store: MigrationStore;
+  log: Logger;
+  /** Time between polls; a function is asked before every poll (the worker scales it by its load). */
+  pollIntervalMs: number | (() => number);
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /**
+   * Downtime figures for the analyzer, per source host. Default: read over SSH from the host's
+   * effective nova.conf ({@link sharedNovaConfDowntime}), cached per host.
+   */
+  downtimeFor?: DowntimeSource;
+  /** Called once when a migration is judged not converging or fails (diagnosis hooks in here). */
+  onTrouble?: (record: MigrationRecord, kind: "not-converging" | "failed") => Promise<void>;
+  /** Stops following when aborted (worker shutting down); the job resumes elsewhere. */
+  signal?: AbortSignal;
+  /** Timeout of each SSH call while tracking. @defaultValue {@link EVIDENCE_TIMEOUT_MS} */
+  evidenceTimeoutMs?: number;
+  /** Least time between routine edits of the pre-copy reply. @defaultValue {@link PROGRESS_EDIT_MIN_INTERVAL_MS} */
+  progressEditIntervalMs?: number;
+}
+
+export class WorkerShuttingDown extends Error {
+  constructor() {
+    super("worker shutting down; the migration is resumed by another worker");
+    this.name = "WorkerShuttingDown";
+  }
+}
+
+/** The record with what the tracker keeps beyond the shared fields (stored in the same JSON). */
+export type TrackedRecord = MigrationRecord & {
+  convergence?: ConvergenceWatch;
+  /** Why the pre-copy figures do not come from domjobinfo (see {@link Sampler.detail}). */
+  sourceDetail?: string | null;
+  retry?: RetryLink;
+};
+
+/** The outcome a record's status stands for. */
+export function outcomeOf(record: MigrationRecord): MigrationOutcome {
+  switch (record.view.status) {
+    case "completed":
+      return "completed";
+    case "aborted":
+    case "cancelled":
+      return "aborted";
+    default:
+      return "failed";
+  }
+}
+
+export class Tracker {
+  private lastProgressEditAt = 0;
+  private readonly thread: MigrationThread;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly evidence: HostEvidence;
+  private readonly sampler: Sampler;
+  private readonly downtimeFor: DowntimeSource;
+  private downtime: DowntimeFigures | undefined;
+  /** The record as last written to Redis (serialized), to skip writes that change nothing. */
+  private lastSaved: string | null;
+
+  constructor(
+    readonly record: TrackedRecord,
+    private readonly deps: TrackerDeps,
+    private readonly log: Logger,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const evidenceTimeoutMs = deps.evidenceTimeoutMs ?? EVIDENCE_TIMEOUT_MS;
+    this.evidence = new HostEvidence(deps.hosts, { timeoutMs: evidenceTimeoutMs, now: this.now, log });
+    this.sampler = new Sampler(this.evidence, log, this.now, record.sourceDetail ?? null);
+    this.downtimeFor = deps.downtimeFor ?? sharedNovaConfDowntime(deps.hosts, deps.log, evidenceTimeoutMs);
+    this.thread = new MigrationThread(record, {
+      presenter: deps.presenter,
+      now: this.now,
+      log,
+      save: () => this.save(),
+      beforePhase: async (p) => {
+        if (p === "reservation" && this.view.reservation === null) await this.loadReservation();
+        if (p === "stop-and-copy" && this.view.downtimeMs === null) await this.loadDowntime();
+      },
+    });
+    // runMigration hands over the record as loaded from or just written to Redis.
+    this.lastSaved = JSON.stringify(record);
+    record.convergence ??= { verdict: null, streak: 0, facts: null };
+  }
+
+  private get view(): MigrationView {
+    return this.record.view;
+  }
+
+  private get watch(): ConvergenceWatch {
+    return this.record.convergence!;
+  }
+
+  async run(): Promise<MigrationOutcome> {
+    try {
+      await this.thread.ensureRoot();
+      await this.thread.noticeEarlierThread();
+      if (this.record.trigger.state !== "triggered") {
+        const ok = await this.trigger();
+        if (!ok) return outcomeOf(this.record);
+      }
+      await this.thread.postPhase("pre-migration");
+      const deadline = this.view.startedAt + MAX_TRACK_MS;
+      while (!isFinished(this.view.status)) {
+        if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
+        await this.poll();
+        if (isFinished(this.view.status)) break;
+        if (this.now() > deadline) {
+          await this.fail(this.view.phase, trackingTimeout(MAX_TRACK_MS / 3600_000, this.view.serverId));
+          break;
+        }
+        const interval = this.deps.pollIntervalMs;
+        await this.sleep(typeof interval === "function" ? interval() : interval);
+      }
+      return outcomeOf(this.record);
+    } finally {
+      await this.thread.settle();
+    }
+  }
+
+  /**
+   * Writes the record when it differs from the last one written: many polls change nothing, and
+   * saving them was 7% of a worker's CPU in the track benchmark (serializing once to compare is
+   * far cheaper than the Redis round trip). The 7-day record TTL makes the skipped TTL refreshes moot.
+   */
+  private async save(): Promise<void> {
+    const json = JSON.stringify(this.record);
+    if (json === this.lastSaved) return;
+    await this.deps.store.save(this.record);
+    this.lastSaved = json;
+  }
+
+  /** Sends the live-migrate exactly once, reconciling with Nova when a crash left it unknown. */
+  private async trigger(): Promise<boolean> {
+    const serverId = this.view.serverId!;
+    if (this.record.trigger.state === "triggering") {
+      const existing = await this.findNovaMigration();
+      const server = await this.deps.nova.getServer(serverId);
+      if (existing !== null || server.taskState === "migrating" || server.host !== this.view.source) {
+        this.log.info("resumed: Nova already has this migration; not triggering again");
+        this.record.trigger.state = "triggered";
+        if (existing) this.adopt(existing);
+        await this.save();
+        return true;
+      }
+    }
+    this.record.trigger = { state: "triggering", at: this.now() };
+    await this.save();
+    try {
+      await this.deps.nova.liveMigrate(serverId, { host: this.view.requestedDestination });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const code = (err as { code?: string }).code;
+      if (code === "OPENSTACK_UNREACHABLE" || code === "OPENSTACK_TIMEOUT") {
+        // Unknown whether Nova got it: leave "triggering" so a retry reconciles instead of re-sending.
+        throw err;
+      }
+      this.record.trigger.state = "none";
+      await this.fail("pre-migration", { message }, this.view.source);
+      return false;
+    }
+    this.record.trigger.state = "triggered";
+    this.view.status = "running";
+    await this.save();
+    await this.thread.updateRoot();
+    return true;
+  }
+
+  private adopt(m: NovaMigration): void {
+    this.view.novaMigrationId = m.id;
+    this.view.novaStatus = m.status;
+    if (m.destCompute) this.view.destination = m.destCompute;
+    if (this.view.status === "starting") this.view.status = "running";
+  }
+
+  private findNovaMigration(): Promise<NovaMigration | null> {
+    return findNovaMigration(
+      this.deps.nova,
+      this.view.serverId!,
+      this.view.novaMigrationId,
+      this.record.trigger.at ?? this.view.startedAt,
+    );
+  }
+
+  private async poll(): Promise<void> {
+    if (this.view.control === null) {
+      const control = await this.deps.store.getControl(this.view.jobId);
+      if (control !== null) {
+        this.view.control = control;
+        await this.save();
+        await this.thread.updateRoot("prompt");
+        await this.thread.updateWarning("prompt");
+      }
+    }
+    const m = await this.findNovaMigration();
+    if (m === null) {
+      if (this.now() - (this.record.trigger.at ?? this.view.startedAt) > MIGRATION_RECORD_WAIT_MS) {
+        await this.fail("pre-migration", NOT_RECORDED);
+      }
+      return;
+    }
+    const before = this.view.novaStatus;
+    this.adopt(m);
+    // The root gains its Abort button now that Nova knows the migration: show it without pacing.
+    if (before === null && this.view.novaMigrationId !== null) await this.thread.updateRoot("prompt");
+    const stage = novaStage(m.status);
+    if (stage === "failed") {
+      await this.fail(
+        this.view.phase === "pre-migration" ? "reservation" : this.view.phase,
+        await novaErrorReason(this.evidence, m, this.view.serverId),
+      );
+      return;
+    }
+    if (stage === "cancelled") {
+      await this.finishAborted();
+      return;
+    }
+    if (stage === "preparing" || stage === "running" || stage === "post-migrating" || stage === "completed") {
+      if (m.destCompute) await this.thread.postPhase("reservation");
+    }
+    if (stage === "running") {
+      await this.trackPrecopy(m);
+    }
+    if (stage === "post-migrating") {
+      await this.trackPrecopy(m);
+      await this.thread.postPhase("stop-and-copy");
+    }
+    if (stage === "completed") {
+      await this.finishCompleted(m);
+    }
+  }
+
+  private async trackPrecopy(m: NovaMigration): Promise<void> {
+    const sample = await this.sampler.sample(this.view, m, this.record.trigger.at ?? this.view.startedAt);
+    if (sample !== null) this.record.sourceDetail = this.sampler.detail;
+    const firstTime = !this.record.postedPhases.includes("precopy");
+    const current = this.sampler.currentSeries();
+    const report = current.length > 0 ? await this.analyze(current) : null;
+    this.view.precopy = toProgress(m, sample, report, this.view.precopy);
+    if (firstTime) {
+      await this.thread.postPhase("precopy");
+      this.lastProgressEditAt = this.now();
+    } else if (
+      this.now() - this.lastProgressEditAt >=
+      (this.deps.progressEditIntervalMs ?? PROGRESS_EDIT_MIN_INTERVAL_MS)
+    ) {
+      this.lastProgressEditAt = this.now();
+      await this.thread.updatePrecopy("routine");
+    }
+    if (report !== null && sample !== null) await this.judge(report);
+    await this.save();
+  }
+
+  /** Debounced verdicts: the warning goes out once the verdict held for two polls, and is edited when it no longer holds. */
+  private async judge(report: ConvergenceReport): Promise<void> {
+    const w = this.watch;
+    switch (confirmVerdict(w, report, this.record.notConvergingPosted)) {
+      case "warn": {
+        const facts = factsOf(report, this.sampler.source, novaWillDo(this.downtime, report));
+        w.facts = facts;
+        this.view.status = "not-converging";
+        this.view.stuck = { sinceIteration: report.iterations, reason: report.reason };
+        this.record.notConvergingPosted = true;
+        await this.thread.reply({ kind: "not-converging", view: this.view, facts });
+        await this.save();
+        await this.thread.updateRoot("prompt");
+        if (this.deps.onTrouble) {
+          // Diagnosis reads every involved host; tracking (and the Abort button) must not wait on it.
+          const record = structuredClone(this.record);
+          void this.deps
+            .onTrouble(record, "not-converging")
+            .catch((err) => this.log.warn("diagnosis of a stuck migration failed", { err }));
+        }
+        return;
+      }
+      case "relapse":
+        w.facts!.later = null;
+        this.view.status = "not-converging";
+        await this.thread.updateWarning("prompt");
+        await this.thread.updateRoot("prompt");
+        return;
+      case "recover":
+        w.facts!.later = { state: report.verdict as "throttling" | "converging", reason: report.reason };
+        if (this.view.status === "not-converging") this.view.status = "running";
+        await this.thread.updateWarning("prompt");
+        await this.thread.updateRoot("prompt");
+        return;
+      case null:
+        return;
+    }
+  }
+
+  private async analyze(samples: MigrationSample[]): Promise<ConvergenceReport> {
+    if (this.downtime === undefined && this.view.source) {
+      const ramMb = this.view.flavor?.ramMb ?? null;
+      this.downtime = await this.downtimeFor(this.view.source, ramMb === null ? null : ramMb * 1024 * 1024);
+    }
+    const d = this.downtime;
+    return analyzeConvergence(samples, {
+      ...(d?.downtimeLimitMs !== undefined && { downtimeLimitMs: d.downtimeLimitMs }),
+      ...(d?.finalDowntimeMs !== undefined && { finalDowntimeMs: d.finalDowntimeMs }),
+      ...(d?.downtimeSchedule !== undefined && { downtimeSchedule: d.downtimeSchedule }),
+      ...(d?.autoConverge !== undefined && { autoConverge: d.autoConverge }),
+    });
+  }
+
+  private async loadReservation(): Promise<void> {
+    const dest = this.view.destination;
+    if (!dest) return;
+    try {
+      this.view.reservation = reservationOf(await this.deps.nova.hypervisors(), dest);
+    } catch (err) {
+      this.log.warn("hypervisor details unavailable", { err });
+    }
+  }
+
+  /** Downtime of the finished job, from `virsh domjobinfo --completed` on the source, else the destination. */
+  private async loadDowntime(): Promise<void> {
+    const domain = this.view.instanceName;
+    if (!domain) return;
+    for (const host of [this.view.source, this.view.destination]) {
+      if (!this.evidence.reachable(host)) continue;
+      const res = await this.evidence.run(host, { kind: "virsh-domjobinfo", domain, completed: true });
+      const s = res.ok && res.exitCode === 0 ? parseDomjobinfo(res.stdout) : null;
+      if (s?.downtimeMs !== undefined) {
+        this.view.downtimeMs = s.downtimeMs;
+        return;
+      }
+    }
+  }
+
+  private async finishCompleted(m: NovaMigration): Promise<void> {
+    const server = await this.deps.nova.getServer(this.view.serverId!);
+    if (server.host) this.view.destination = server.host;
+    // A short migration can pass pre-copy between two polls: Nova's counters are all there is.
+    this.view.precopy ??= toProgress(m, null, null, null);
+    if (this.view.precopy) {
+      this.view.precopy.memoryRemainingBytes = 0;
+      if (m.memoryTotalBytes !== null) this.view.precopy.memoryProcessedBytes = m.memoryProcessedBytes;
+    }
+    this.view.endedAt = this.now();
+    await this.thread.postPhase("stop-and-copy");
+    this.view.status = "completed";
+    this.view.phase = "commitment";
+    await this.thread.updatePrecopy("prompt");
+    await this.thread.postPhase("commitment");
+    await this.save();
+    await this.thread.updateWarning("prompt");
+    await this.thread.updateRoot("prompt");
+  }
+
+  /** Nova cancelled it (an Abort, or someone outside migbot); who asked is in `view.control`. */
+  private async finishAborted(): Promise<void> {
+    this.view.status = "aborted";
+    this.view.endedAt = this.now();
+    const logLines = await quotedLines(this.evidence, [this.view.source], this.view.serverId);
+    this.view.failure = { phase: this.view.phase, ...cancelled(this.view.source), logLines };
+    await this.postFailure();
+  }
+
+  private async fail(phase: PhaseName, reason: FailureReason, logHost?: string | null): Promise<void> {
+    this.view.status = "failed";
+    this.view.endedAt = this.now();
+    const hosts = [logHost ?? this.view.source, this.view.destination];
+    const logLines = await quotedLines(this.evidence, hosts, this.view.serverId);
+    this.view.failure = { phase, ...reason, logLines };
+    await this.postFailure();
+    if (this.deps.onTrouble) await this.deps.onTrouble(this.record, "failed");
+  }
+
+  private async postFailure(): Promise<void> {
+    if (!this.record.failurePosted) {
+      await this.thread.reply({ kind: "failure", view: this.view });
+      this.record.failurePosted = true;
+    }
+    await this.save();
+    await this.thread.updatePrecopy("prompt");
+    await this.thread.updateWarning("prompt");
+    await this.thread.updateRoot("prompt");
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The migration thread's renderers with hostile outside text: a VM named to ping the channel and
+ * link elsewhere, host names with backticks and `*`, a Nova fault and log lines carrying mentions
+ * and broadcasts. Every message, in every state, must be inert (no `<!…>`, no link, no mention but
+ * migbot's own of the people involved) and still show that text, escaped.
+ */
+import { describe, expect, test } from "vitest";
+import type { Block, RenderedMessage } from "../../bot/render/migration";
+import {
+  renderFailure,
+  renderMigrationMessage,
+  renderNotConverging,
+  renderPhase,
+  renderRetryNotice,
+  renderRoot,
+} from "../../bot/render/migration";
+import type { MigrationMessage } from "../../src/migration/presenter";
+import {
+  emptyPrecopy,
+  type MigrationView,
+  type NotConvergingFacts,
+  PHASES,
+  type RetryNote,
+} from "../../src/migration/view";
+
+const VM = "<!channel> <https://evil.example|re-approve here>";
+const SOURCE = "cmp`1`*x* <!here>";
+const DEST = "dst*`<@U0BOB0001>`*";
+const FAULT = "No valid host: <@U0BOB0001> says <!here> approve at <https://evil.example|here> & `*now*`";
+const LOG_LINE =
+  "compute-1: 2026-11-25 22:40:00.000 1 ERROR nova [instance: x] Live Migration failure: ```<!channel>``` <@U0BOB0001>";
+const HOSTILE_DETAIL = "virsh domjobinfo failed: error: <!subteam^S0OPS0001> <https://evil.example>";
+const ALICE = "U0ALICE01";
+const CAROL = "U0CAROL01";
+/** Who migbot itself names here: the requester, who also pressed the buttons, and the fix's approver. */
+const OWN = new Set([`<@${ALICE}>`, `<@${CAROL}>`]);
+const NOW = Date.UTC(2026, 10, 25, 22, 45);
+
+function view(over: Partial<MigrationView> = {}): MigrationView {
+  return {
+    jobId: "job-1",
+    vm: "5a1dc0de-7e57-4b1d-9c1a-0000000000e1",
+    serverName: VM,
+    serverId: "5a1dc0de-7e57-4b1d-9c1a-0000000000e1",
+    instanceName: "instance-000000e1",
+    requestedBy: ALICE,
+    channel: "C0OPS0001",
+    source: SOURCE,
+    requestedDestination: DEST,
+    destination: DEST,
+    flavor: { ramMb: 8192, vcpus: 4 },
+    status: "running",
+    phase: "precopy",
+    startedAt: NOW - 60_000,
+    endedAt: null,
+    novaMigrationId: 7,
+    novaStatus: "running <!here>",
+    reservation: { freeRamMb: 4096, freeVcpus: 2, hypervisorState: "up <!channel>" },
+    precopy: {
+      ...emptyPrecopy(),
+      memoryTotalBytes: 8 * 1024 ** 3,
+      memoryRemainingBytes: 1024 ** 3,
+      verdict: "not-converging",
+      reason: "stuck <!channel> <https://evil.example>",
+      source: "nova-log",
+    },
+    downtimeMs: 120,
+    failure: null,
+    stuck: { sinceIteration: 3, reason: "stuck <!channel>" },
+    control: null,
+    ...over,
+  };
+}
+
+const FACTS: NotConvergingFacts = {
+  iteration: 3,
+  minRemainingPerIteration: [1024 ** 3],
+  sampledIterations: [3],
+  remainingAtSyncPerIteration: [],
+  dirtyRateBytesPerS: 100 * 1024 ** 2,
+  transferRateBytesPerS: 112 * 1024 ** 2,
+  expectedDowntimeMs: 8000,
+  downtimeLimitMs: 50,
+  finalDowntimeMs: 500,
+  throttlePercent: null,
+  reason: "analyzer says <!everyone>",
+  source: "nova-log",
+  novaWillDo: "Nova aborts <@U0BOB0001> <https://evil.example>",
+  later: null,
+};
+
+const RETRY: RetryNote = {
+  fix: "Enable <!channel> auto-converge on *all* `hosts`",
+  approvedBy: CAROL,
+  earlier: { vm: VM, startedAt: NOW - 3_600_000, source: SOURCE, destination: DEST },
+};
+
+/** Every string in a rendered message: its text and everything in its blocks. */
+function strings(value: unknown): string[] {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.flatMap(strings);
+  if (value !== null && typeof value === "object") return Object.values(value).flatMap(strings);
+  return [];
+}
+
+function expectInert(msg: RenderedMessage | { text: string; blocks?: Block[] }): void {
+  for (const t of strings(msg)) {
+    expect(t).not.toContain("<!");
+    expect(t).not.toMatch(/<https?:/);
+    expect(t).not.toMatch(/<#/);
+    for (const m of t.match(/<@[^>]*>/g) ?? []) expect(OWN.has(m), `${m} in ${t}`).toBe(true);
+  }
+}
+
+const controlled = { action: "abort" as const, by: ALICE, at: NOW - 5000 };
+const forced = { action: "force-complete" as const, by: ALICE, at: NOW - 5000 };
+const failure = { phase: "precopy" as const, message: FAULT, logLines: [LOG_LINE] };
+
+/** The views a thread goes through, from the first post to each way it ends. */
+const STATES: [string, MigrationView][] = [
+  ["starting", view({ status: "starting", phase: "pre-migration", novaMigrationId: null })],
+  ["running", view()],
+  ["not converging", view({ status: "not-converging" })],
+  ["abort requested", view({ status: "not-converging", control: controlled })],
+  ["completed", view({ status: "completed", phase: "commitment", endedAt: NOW })],
+  ["force-completed", view({ status: "completed", phase: "commitment", endedAt: NOW, control: forced })],
+  ["failed", view({ status: "failed", endedAt: NOW, failure })],
+  [
+    "tracking timeout",
+    view({
+      status: "failed",
+      endedAt: NOW,
+      failure: {
+        ...failure,
+        message: "MIGRATION_TRACKING_TIMEOUT: <!here>",
+        command: "openstack `x` <!here>",
+      },
+    }),
+  ],
+  ["aborted", view({ status: "aborted", endedAt: NOW, control: controlled, failure })],
+];
+
+describe("every message of a hostile VM's thread is inert", () => {
+  test.each(STATES)("%s", (_state, v) => {
+    const messages: MigrationMessage[] = [
+      { kind: "root", view: v, at: NOW, retry: null },
+      { kind: "root", view: v, at: NOW, retry: RETRY },
+      ...PHASES.map((phase) => ({
+        kind: "phase" as const,
+        phase,
+        view: v,
+        at: NOW,
+        sourceDetail: HOSTILE_DETAIL,
+      })),
+      { kind: "not-converging", view: v, facts: FACTS },
+      {
+        kind: "not-converging",
+        view: v,
+        facts: { ...FACTS, later: { state: "throttling", reason: "<!here> ok" } },
+      },
+      { kind: "failure", view: v },
+    ];
+    for (const m of messages) expectInert(renderMigrationMessage(m));
+  });
+
+  test("the names and texts are still shown, escaped", () => {
+    const root = renderRoot(view(), NOW, { retry: RETRY });
+    expect(root.text).toContain("*&lt;!channel&gt; &lt;https://evil.example|re-approve here&gt;*");
+    expect(JSON.stringify(root.blocks)).toContain(
+      "Retry after *Enable &lt;!channel&gt; auto-converge on ∗all∗ `hosts`*",
+    );
+    const failed = renderFailure(view({ status: "failed", endedAt: NOW, failure }));
+    const body = strings(failed).join("\n");
+    expect(body).toContain(
+      "&lt;@U0BOB0001&gt; says &lt;!here&gt; approve at &lt;https://evil.example|here&gt; &amp;",
+    );
+    // A fence inside a quoted log line cannot close the code block early.
+    expect(body).toContain("Live Migration failure: ˋˋˋ&lt;!channel&gt;ˋˋˋ &lt;@U0BOB0001&gt;```");
+    expect(failed.text).toContain("&lt;!here&gt;");
+    const precopy = renderPhase(view(), "precopy", NOW, { sourceDetail: HOSTILE_DETAIL });
+    expect(precopy.text).toContain("(virsh domjobinfo failed: error: &lt;!subteam^S0OPS0001&gt;");
+    expect(renderNotConverging(view(), FACTS).text).toContain(
+      "If nobody acts, Nova aborts &lt;@U0BOB0001&gt;",
+    );
+  });
+
+  test("host names cannot break out of their code spans", () => {
+    const root = renderRoot(view(), NOW);
+    // The backticks in the names are look-alikes, so each code span closes where migbot closes it.
+    expect(root.text).toContain("`cmpˋ1ˋ*x* &lt;!here&gt;` → `dst*ˋ&lt;@U0BOB0001&gt;ˋ*`");
+  });
+
+  test("people are named by mention only where migbot names them", () => {
+    const aborted = renderFailure(view({ status: "aborted", endedAt: NOW, control: controlled, failure }));
+    expect(aborted.text).toContain(`(abort requested by <@${ALICE}>)`);
+    expect(
+      renderRoot(view(), NOW)
+        .blocks.map((b) => JSON.stringify(b))
+        .join(),
+    ).toContain(`Requested by <@${ALICE}>`);
+    expect(
+      renderRetryNotice({
+        earlier: { jobId: "j0", channel: "C1", root: "1.0" },
+        jobId: "job-1",
+        requestedBy: CAROL,
+      }).text,
+    ).toBe(`:repeat: Retrying: follow the new message (requested by <@${CAROL}>).`);
+    // Something that is not a Slack user id is shown, escaped, never as a mention.
+    const odd = renderRoot(view({ requestedBy: "<!channel>" }), NOW);
+    expectInert(odd);
+    expect(JSON.stringify(odd.blocks)).toContain("Requested by &lt;!channel&gt;");
+  });
+});
