@@ -8,7 +8,14 @@ import type { ProposalService } from "../../src/fixes/service";
 import { idempotencyKey, type MigrateJob, RETRY_FIX_TITLE_MAX_CHARS } from "../../src/queue/jobs";
 import { refusal } from "../access";
 import type { CommandDeps } from "../commands/migrate";
-import { ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY, renderProposal } from "../render/proposal";
+import { escapeMrkdwn, mention } from "../render/format";
+import {
+  ACTION_APPROVE,
+  ACTION_REJECT,
+  ACTION_RETRY,
+  renderProposal,
+  renderRefusal,
+} from "../render/proposal";
 
 /** A button press, as the handlers need it. */
 export interface Click {
@@ -52,7 +59,12 @@ export async function handleDecision(
   });
   if (!result.ok) {
     deps.log.info("proposal decision refused", { user: click.user, decision, code: result.code });
-    await privately(respond, isApprover ? result.reason : refusal("approver", `${decision} fix proposals`));
+    await privately(
+      respond,
+      isApprover
+        ? renderRefusal(result.refusal, decision).text
+        : refusal("approver", `${decision} fix proposals`),
+    );
     return;
   }
   const p = result.proposal;
@@ -86,7 +98,7 @@ export async function handleRetry(click: Click, respond: Respond, deps: Approval
   if (p.status !== "applied") {
     await privately(
       respond,
-      `The fix is ${p.status}, not applied, so a retry would meet the same problem. Nothing was started.`,
+      `The fix is ${escapeMrkdwn(p.status)}, not applied, so a retry would meet the same problem. Nothing was started.`,
     );
     return;
   }
@@ -94,7 +106,7 @@ export async function handleRetry(click: Click, respond: Respond, deps: Approval
   if (holder !== null) {
     await privately(
       respond,
-      `${p.retry.vm} is already being migrated; follow that thread. No second migration was started.`,
+      `${escapeMrkdwn(p.retry.vm)} is already being migrated; follow that thread. No second migration was started.`,
     );
     return;
   }
@@ -102,7 +114,7 @@ export async function handleRetry(click: Click, respond: Respond, deps: Approval
     const again = await deps.proposals.get(p.id);
     await privately(
       respond,
-      `<@${again?.retriedBy ?? "someone"}> already pressed Retry; follow the new migration message.`,
+      `${again?.retriedBy ? mention(again.retriedBy) : "Someone"} already pressed Retry; follow the new migration message.`,
     );
     return;
   }
@@ -157,7 +169,7 @@ export function registerApprovalActions(proposals: ProposalService): (app: App, 
           deps.log.error("button handler failed", { err });
           await privately(
             respond,
-            `FIX_BUTTON_FAILED: migbot could not handle that click (${err instanceof Error ? err.message : String(err)}). Nothing was changed; try again in a minute.`,
+            `FIX_BUTTON_FAILED: migbot could not handle that click (${escapeMrkdwn(err instanceof Error ? err.message : String(err))}). Nothing was changed; try again in a minute.`,
           ).catch(() => {});
         }
       };

@@ -1,10 +1,12 @@
 /**
- * Block Kit for a diagnosis: the root message and the checklist posted in its thread. Pure: findings
- * in, message out. Stays inside Slack's limits (50 blocks a message, 3000 characters a section) and
- * says so when it had to leave evidence out.
+ * Block Kit for a diagnosis: the root message, the checklist posted in its thread, and the private
+ * answer for a target that cannot be diagnosed. Pure: views in, message out. Every name and line of
+ * evidence comes from Nova, the hosts or the person asking and is escaped. Stays inside Slack's
+ * limits (50 blocks a message, 3000 characters a section) and says so when it had to leave evidence out.
  */
+import type { ChecklistView, DiagnosisHeader, UnknownTarget } from "../../src/diagnose/presenter";
 import type { Finding, FindingStatus } from "../../src/diagnose/rules";
-import { escapeMrkdwn } from "./format";
+import { bold, codeSpan, escapeMrkdwn } from "./format";
 import type { Block, RenderedMessage } from "./migration";
 
 /** Block Kit's limits for one message and one section's text. */
@@ -15,13 +17,12 @@ const FALLBACK_TEXT_MAX = 3000;
 
 export const STATUS_MARK: Record<FindingStatus, string> = { pass: "✅", warn: "⚠️", fail: "❌" };
 
-export interface DiagnosisHeader {
-  target: string;
-  destination: string | null;
-  /** Why it ran, when not asked for directly: "the migration is not converging". */
-  reason?: string;
-}
+const TROUBLE_TEXT: Record<NonNullable<DiagnosisHeader["trouble"]>, string> = {
+  "not-converging": "the migration is not converging",
+  failed: "the migration failed",
+};
 
+/** What is diagnosed, unescaped: callers escape it for where it goes. */
 function subject(h: DiagnosisHeader): string {
   return `${h.target}${h.destination ? ` → ${h.destination}` : ""}`;
 }
@@ -38,11 +39,11 @@ function counts(findings: readonly Finding[]): string {
 
 /** The root message: while running (no findings yet) and once the checklist is in the thread. */
 export function renderDiagnosisRoot(h: DiagnosisHeader, findings?: readonly Finding[]): RenderedMessage {
-  const head = `Diagnosis of ${subject(h)}`;
+  const head = `Diagnosis of ${escapeMrkdwn(subject(h))}`;
   const text = findings
     ? `${head}: ${counts(findings) || "no checks ran"}. The checklist is in the thread.`
     : `${head}: checking…`;
-  const body = `*Diagnosis of ${escapeMrkdwn(subject(h))}*${h.reason ? ` — ${escapeMrkdwn(h.reason)}` : ""}\n${
+  const body = `${bold(`Diagnosis of ${subject(h)}`)}${h.trouble ? ` — ${TROUBLE_TEXT[h.trouble]}` : ""}\n${
     findings
       ? `${counts(findings) || "no checks ran"}. The checklist is in the thread.`
       : "Checking Nova and the hosts…"
@@ -63,7 +64,7 @@ function context(text: string): Block {
  * the section is dropped line by line (a single overlong line is cut) and the section says how much.
  */
 export function findingSection(f: Finding, max = SECTION_TEXT_MAX): Block {
-  const head = `${STATUS_MARK[f.status]} *${escapeMrkdwn(f.title)}*`;
+  const head = `${STATUS_MARK[f.status]} ${bold(f.title)}`;
   const lines = f.evidence.map((e) => `• ${escapeMrkdwn(e)}`);
   let text = head;
   let shown = 0;
@@ -87,9 +88,10 @@ export function findingSection(f: Finding, max = SECTION_TEXT_MAX): Block {
 }
 
 /** The checklist for the thread: a summary, one section per finding, and the fixes that follow. */
-export function renderChecklist(h: DiagnosisHeader, findings: readonly Finding[]): RenderedMessage {
+export function renderChecklist(view: ChecklistView): RenderedMessage {
+  const { header: h, findings, fixes } = view;
   const blocks: Block[] = [
-    section(`*Checklist for ${escapeMrkdwn(subject(h))}*: ${counts(findings) || "no checks ran"}`),
+    section(`${bold(`Checklist for ${subject(h)}`)}: ${counts(findings) || "no checks ran"}`),
   ];
   // Room for the summary and a closing note about findings that did not fit.
   const room = MAX_BLOCKS - 2;
@@ -102,11 +104,10 @@ export function renderChecklist(h: DiagnosisHeader, findings: readonly Finding[]
       ),
     );
   }
-  const fixes = findings.flatMap((f) => [...(f.draft ? [f.draft] : []), ...(f.alternatives ?? [])]);
   if (fixes.length > 0 && blocks.length < MAX_BLOCKS) {
     blocks.push(
       context(
-        `Proposed fix${fixes.length > 1 ? "es" : ""}, each in its own message for approval: ${fixes.map((d) => escapeMrkdwn(d.title)).join("; ")}`.slice(
+        `Proposed fix${fixes.length > 1 ? "es" : ""}, each in its own message for approval: ${fixes.map((t) => escapeMrkdwn(t)).join("; ")}`.slice(
           0,
           SECTION_TEXT_MAX,
         ),
@@ -115,20 +116,29 @@ export function renderChecklist(h: DiagnosisHeader, findings: readonly Finding[]
   }
   const lines = findings.map(
     (f) =>
-      `${STATUS_MARK[f.status]} ${f.title}${f.status !== "pass" && f.evidence[0] ? ` — ${f.evidence[0]}` : ""}`,
+      `${STATUS_MARK[f.status]} ${escapeMrkdwn(f.title)}${f.status !== "pass" && f.evidence[0] ? ` — ${escapeMrkdwn(f.evidence[0])}` : ""}`,
   );
-  let text = `Checklist for ${subject(h)}:\n${lines.join("\n")}`;
+  let text = `Checklist for ${escapeMrkdwn(subject(h))}:\n${lines.join("\n")}`;
   if (text.length > FALLBACK_TEXT_MAX) text = `${text.slice(0, FALLBACK_TEXT_MAX - 12)}… (clipped)`;
   return { text, blocks };
 }
 
-/** The private answer when the target is neither a VM nor a host migbot knows. */
-export function renderUnknownTarget(
-  target: string,
-  destination: string | null,
-  which: "target" | "destination",
-): string {
-  return which === "target"
-    ? `I can't find a VM or compute host named \`${target}\`. Check the name (\`openstack server list --all-projects --name ${target}\`, \`openstack compute service list\`), then try again.`
-    : `I can't find a compute host named \`${destination}\` in Nova or in migbot's host inventory. Check the name with \`openstack compute service list --service nova-compute\`.`;
+/** The private answer when the target cannot be diagnosed, with what to check next. */
+export function renderUnknownTarget(why: UnknownTarget): { text: string } {
+  switch (why.reason) {
+    case "no-such-target":
+      return {
+        text: `I can't find a VM or compute host named ${codeSpan(why.target)}. Check the name (${codeSpan(`openstack server list --all-projects --name ${why.target}`)}, \`openstack compute service list\`), then try again.`,
+      };
+    case "no-such-destination":
+      return {
+        text: `I can't find a compute host named ${codeSpan(why.destination)} in Nova or in migbot's host inventory. Check the name with \`openstack compute service list --service nova-compute\`.`,
+      };
+    case "host-with-destination":
+      return {
+        text: `${codeSpan(why.host)} is a compute host; ${codeSpan("to <host>")} goes with a VM (${codeSpan("/diagnose <vm> to <host>")}).`,
+      };
+    case "ambiguous-name":
+      return { text: escapeMrkdwn(why.detail) };
+  }
 }

@@ -4,7 +4,6 @@
  * back newest first by `/migrate audit [n]`.
  */
 import type { Redis } from "ioredis";
-import { slackDate } from "../../bot/render/format";
 
 /** The stream keeps roughly this many entries (XADD MAXLEN ~). */
 export const AUDIT_STREAM_MAXLEN = 10_000;
@@ -12,8 +11,6 @@ export const AUDIT_STREAM_MAXLEN = 10_000;
 export const AUDIT_DIFF_MAX_CHARS = 20_000;
 /** `/migrate audit` shows at most this many entries. */
 export const AUDIT_READ_MAX = 50;
-/** The `/migrate audit` answer is clipped to this many characters (one Slack message). */
-export const AUDIT_ANSWER_MAX_CHARS = 12_000;
 
 export type AuditAction =
   | "proposed"
@@ -162,30 +159,4 @@ export async function readAudit(redis: Redis, prefix: string, n: number): Promis
       detail: f.get("detail") ?? null,
     };
   });
-}
-
-const RESULT_ICON: Record<AuditResult, string> = {
-  ok: ":white_check_mark:",
-  failed: ":x:",
-  refused: ":no_entry:",
-  info: ":memo:",
-};
-
-/** The answer to `/migrate audit [n]`: one line per entry, newest first, diffs summarised. */
-export function formatAuditAnswer(entries: AuditEntry[]): string {
-  if (entries.length === 0) {
-    return "The audit log is empty: nothing has been proposed, approved, rejected or changed on a host yet.";
-  }
-  const lines = entries.map((e) => {
-    const who = e.actor ? `<@${e.actor}>` : "migbot";
-    const where = e.host ? ` on \`${e.host}\`` : "";
-    const diff = e.diff ? ` (diff: ${e.diff.split("\n").length} lines)` : "";
-    const detail = e.detail ? ` — ${e.detail.split("\n")[0]!.slice(0, 300)}` : "";
-    const proposal = e.proposalId ? ` [proposal ${e.proposalId.slice(0, 8)}]` : "";
-    return `${RESULT_ICON[e.result]} ${slackDate(e.at)} ${who} *${e.action}*${where}: ${e.what}${diff}${detail}${proposal}`;
-  });
-  const text = `Last ${entries.length} audit entr${entries.length === 1 ? "y" : "ies"}, newest first:\n${lines.join("\n")}`;
-  return text.length <= AUDIT_ANSWER_MAX_CHARS
-    ? text
-    : `${text.slice(0, AUDIT_ANSWER_MAX_CHARS - 40)}\n… (clipped; ask for fewer entries)`;
 }

@@ -119,7 +119,7 @@ async function runProduction(args: StartArgs): Promise<number> {
         createProposalService({
           redis,
           prefix: config.redisPrefix,
-          notifier: null,
+          presenter: null,
           sealer: null,
           ttlS: config.proposalTtlS,
           log,

@@ -144,6 +144,11 @@ export function problemOf(piece: string, err: unknown, host?: string): GatherPro
   return { piece, code, message, ...(host !== undefined && { host }) };
 }
 
+/** A problem as one sentence for a finding's evidence or a fix's blockers. */
+export function describeProblem(p: GatherProblem): string {
+  return `Could not read ${p.piece}${p.host ? ` on ${p.host}` : ""} [${p.code}]: ${p.message}`;
+}
+
 /** Runs `fn` on every item with at most `limit` running at once. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);

@@ -1,22 +1,23 @@
 /**
  * Runs a diagnosis for the worker: `/diagnose <vm> [to <host>]` and `/diagnose <host>` jobs, and the
- * checks a /migrate thread runs by itself when its migration is not converging or fails. Posts the
- * checklist in a thread and hands each fix draft to the proposal service (src/fixes), which stores
- * it and posts it with Approve / Reject. Nothing here changes a host.
+ * checks a /migrate thread runs by itself when its migration is not converging or fails. Shows the
+ * checklist through the {@link DiagnosisPresenter} and hands each fix draft to the proposal service
+ * (src/fixes), which stores it and posts it with Approve / Reject. Nothing here changes a host.
  */
 import { createHash } from "node:crypto";
-import {
-  type DiagnosisHeader,
-  renderChecklist,
-  renderDiagnosisRoot,
-  renderUnknownTarget,
-} from "../../bot/render/diagnose";
-import type { Proposal, ProposalDraft } from "../fixes/proposal";
+import type { Proposal, ProposalDraft } from "../fixes/drafts";
 import type { Logger } from "../log";
-import type { NotifierPort, NovaServer, ReplyPort } from "../migration/ports";
+import type { NovaServer } from "../migration/ports";
 import type { MigrationRecord } from "../migration/store";
 import type { ActionJob, DiagnoseJob } from "../queue/jobs";
 import { type DiagnoseTarget, type EvidenceDeps, gatherEvidence } from "./evidence";
+import type {
+  ChecklistView,
+  DiagnosisHeader,
+  DiagnosisPost,
+  DiagnosisPresenter,
+  UnknownTarget,
+} from "./presenter";
 import { type DiagnosisFocus, draftsOf, evaluate, type Finding, type RuleOptions } from "./rules";
 
 /** What diagnosis needs from src/fixes: store a draft and post it for approval (ProposalService fits). */
@@ -28,15 +29,14 @@ export interface ProposalSink {
 }
 
 export interface DiagnoseDeps extends EvidenceDeps {
-  notifier: NotifierPort;
-  reply: ReplyPort;
+  presenter: DiagnosisPresenter;
   log: Logger;
   /** When absent, drafts are listed in the checklist but not proposed. */
   proposals?: ProposalSink;
 }
 
 export type DiagnosisOutcome =
-  | { kind: "unknown"; answer: string }
+  | { kind: "unknown"; why: UnknownTarget }
   | { kind: "done"; findings: Finding[]; proposals: Proposal[]; threadTs: string };
 
 /** Failure messages that mean the destination cannot run the guest's CPU (Nova, libvirt, the sandbox). */
@@ -58,27 +58,34 @@ async function isKnownHost(name: string, deps: DiagnoseDeps): Promise<boolean> {
   return services.some((s) => s.host === name);
 }
 
-/** Resolves `/diagnose` text into a VM or a host; a string is the private answer for an unknown name. */
-async function resolveTarget(job: DiagnoseJob, deps: DiagnoseDeps): Promise<DiagnoseTarget | string> {
+/** Resolves `/diagnose` text into a VM or a host, or says why it cannot be diagnosed. */
+async function resolveTarget(
+  job: DiagnoseJob,
+  deps: DiagnoseDeps,
+): Promise<{ ok: true; target: DiagnoseTarget } | { ok: false; why: UnknownTarget }> {
   let server: NovaServer | null;
   try {
     server = await deps.nova.findServer(job.target);
   } catch (err) {
     // Several servers with one name: the person must pick by id.
-    if ((err as { code?: string }).code === "NOVA_AMBIGUOUS_NAME") return (err as Error).message;
+    if ((err as { code?: string }).code === "NOVA_AMBIGUOUS_NAME") {
+      return {
+        ok: false,
+        why: { reason: "ambiguous-name", target: job.target, detail: (err as Error).message },
+      };
+    }
     throw err;
   }
   if (job.destination !== null && !(await isKnownHost(job.destination, deps))) {
-    return renderUnknownTarget(job.target, job.destination, "destination");
+    return { ok: false, why: { reason: "no-such-destination", destination: job.destination } };
   }
-  if (server) return { kind: "vm", server, destination: job.destination };
+  if (server) return { ok: true, target: { kind: "vm", server, destination: job.destination } };
   if (await isKnownHost(job.target, deps)) {
-    if (job.destination !== null) {
-      return `\`${job.target}\` is a compute host; \`to <host>\` goes with a VM (\`/diagnose <vm> to <host>\`).`;
-    }
-    return { kind: "host", host: job.target };
+    if (job.destination !== null)
+      return { ok: false, why: { reason: "host-with-destination", host: job.target } };
+    return { ok: true, target: { kind: "host", host: job.target } };
   }
-  return renderUnknownTarget(job.target, null, "target");
+  return { ok: false, why: { reason: "no-such-target", target: job.target } };
 }
 
 async function proposeAll(
@@ -100,32 +107,27 @@ async function proposeAll(
 /** The `/diagnose` job: root message (or a reply in `job.threadTs`), the checklist in its thread, then the fixes. */
 export async function runDiagnosis(job: DiagnoseJob, deps: DiagnoseDeps): Promise<DiagnosisOutcome> {
   const log = deps.log.child({ diagnose: job.target, destination: job.destination });
-  const target = await resolveTarget(job, deps);
-  if (typeof target === "string") {
-    await deps.reply(job.responseUrl, job.user, job.channel, { text: target });
-    log.info("diagnosis target unknown");
-    return { kind: "unknown", answer: target };
+  const resolved = await resolveTarget(job, deps);
+  if (!resolved.ok) {
+    await deps.presenter.unknownTarget(job, resolved.why);
+    log.info("diagnosis target unknown", { reason: resolved.why.reason });
+    return { kind: "unknown", why: resolved.why };
   }
-  const key = `diagnose:${jobKey(job)}`;
-  const header: DiagnosisHeader = { target: job.target, destination: job.destination };
-  const root = renderDiagnosisRoot(header);
-  let rootTs: string | null = null;
-  let threadTs: string;
-  if (job.threadTs) {
-    threadTs = job.threadTs;
-    await deps.notifier.post(job.channel, { ...root, thread_ts: threadTs }, { dedupeKey: `${key}:start` });
-  } else {
-    rootTs = await deps.notifier.post(job.channel, root, { dedupeKey: `${key}:root` });
-    threadTs = rootTs;
-  }
+  const { target } = resolved;
+  const post: DiagnosisPost = {
+    id: `diagnose:${jobKey(job)}`,
+    channel: job.channel,
+    threadTs: job.threadTs ?? null,
+    header: { target: job.target, destination: job.destination },
+  };
+  const startedTs = await deps.presenter.started(post);
+  // Asked from a thread: everything goes there, and there is no root message of its own to edit.
+  const threadTs = post.threadTs ?? startedTs;
   const evidence = await gatherEvidence(target, deps);
   const findings = evaluate(evidence, { retry: retryFor(target) });
-  await deps.notifier.post(
-    job.channel,
-    { ...renderChecklist(header, findings), thread_ts: threadTs },
-    { dedupeKey: `${key}:checklist` },
-  );
-  if (rootTs !== null) await deps.notifier.update(job.channel, rootTs, renderDiagnosisRoot(header, findings));
+  const view = checklistView(post.header, findings);
+  await deps.presenter.checklist(post, threadTs, view);
+  if (post.threadTs === null) await deps.presenter.finished(post, startedTs, view);
   const proposals = await proposeAll(draftsOf(findings), deps, {
     requestedBy: job.user,
     channel: job.channel,
@@ -136,6 +138,10 @@ export async function runDiagnosis(job: DiagnoseJob, deps: DiagnoseDeps): Promis
     proposals: proposals.length,
   });
   return { kind: "done", findings, proposals, threadTs };
+}
+
+function checklistView(header: DiagnosisHeader, findings: Finding[]): ChecklistView {
+  return { header, findings, fixes: draftsOf(findings).map((d) => d.title) };
 }
 
 function retryFor(target: DiagnoseTarget): RuleOptions["retry"] {
@@ -175,17 +181,13 @@ export async function diagnoseMigrationTrouble(
     deps,
   );
   const findings = evaluate(evidence, opts);
-  const header: DiagnosisHeader = {
-    target: v.vm,
-    destination,
-    reason: kind === "not-converging" ? "the migration is not converging" : "the migration failed",
+  const post: DiagnosisPost = {
+    id: `diagnose:trouble:${v.jobId}:${kind}`,
+    channel: v.channel,
+    threadTs,
+    header: { target: v.vm, destination, trouble: kind },
   };
-  const key = `diagnose:trouble:${v.jobId}:${kind}`;
-  await deps.notifier.post(
-    v.channel,
-    { ...renderChecklist(header, findings), thread_ts: threadTs },
-    { dedupeKey: `${key}:checklist` },
-  );
+  await deps.presenter.checklist(post, threadTs, checklistView(post.header, findings));
   const proposals = await proposeAll(draftsOf(findings), deps, {
     requestedBy: v.requestedBy,
     channel: v.channel,

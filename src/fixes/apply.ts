@@ -13,6 +13,7 @@ import type { MigrationStore } from "../migration/store";
 import type { ConfigFile } from "../nova-conf/effective";
 import { sha256Hex } from "../signing/signatures";
 import { FixError } from "./errors";
+import type { ProgressSink } from "./progress";
 import type { HostFileChange, Proposal } from "./proposal";
 import { replayHostFix } from "./recipe";
 
@@ -67,8 +68,8 @@ export interface ApplyDeps {
   migrations: Pick<MigrationStore, "load" | "setControl">;
   audit: AuditLog;
   log: Logger;
-  /** One line of progress for the thread (the proposal message is edited with it). */
-  progress: (line: string) => Promise<void>;
+  /** Reports progress (the proposal message is edited with it). */
+  progress: ProgressSink;
   timing?: Partial<ApplyTiming>;
   /** The systemd unit of nova-compute on a host. @defaultValue "nova-compute" */
   serviceFor?: (host: string) => ServiceName;
@@ -144,7 +145,7 @@ export async function applyProposal(p: Proposal, deps: ApplyDeps): Promise<Apply
       await abortFirst(p, hosts, liveOn, deps, timing, actor);
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
-      await deps.progress(`:no_entry: ${detail}`);
+      await deps.progress({ kind: "abort-refused", detail });
       return {
         ok: false,
         results: hosts.map((host) => ({ host, ok: false, detail: `not changed: ${detail}` })),
@@ -174,7 +175,7 @@ export async function applyProposal(p: Proposal, deps: ApplyDeps): Promise<Apply
       result = { host, ok: false, detail };
     }
     results.push(result);
-    await deps.progress(`${result.ok ? ":white_check_mark:" : ":x:"} \`${host}\`: ${result.detail}`);
+    await deps.progress({ kind: "host-done", host, ok: result.ok, detail: result.detail });
     if (!result.ok) {
       for (const rest of hosts.slice(i + 1)) {
         results.push({ host: rest, ok: false, detail: `not attempted: stopped after ${host} failed` });
@@ -207,12 +208,10 @@ async function abortFirst(
   }
   const mine = live.find((m) => m.id === migrationId);
   if (!mine || serverId === null || migrationId === null) {
-    await deps.progress(`The migration of *${target.vm}* is no longer running; nothing to abort.`);
+    await deps.progress({ kind: "abort-not-needed", vm: target.vm });
     return;
   }
-  await deps.progress(
-    `:octagonal_sign: Aborting the live migration of *${target.vm}* (Nova migration ${migrationId})…`,
-  );
+  await deps.progress({ kind: "aborting", vm: target.vm, migrationId });
   await deps.migrations.setControl(target.jobId, { action: "abort", by: actor, at: Date.now() });
   await deps.nova.abortMigration(serverId, migrationId);
   const deadline = Date.now() + timing.abortWaitTimeoutMs;
@@ -234,7 +233,7 @@ async function abortFirst(
     what: `aborted the live migration of ${target.vm} (Nova migration ${migrationId}) before restarting nova-compute`,
     result: "ok",
   });
-  await deps.progress(`The migration of *${target.vm}* was aborted; the VM stays on its source host.`);
+  await deps.progress({ kind: "aborted", vm: target.vm });
 }
 
 async function applyHost(
@@ -315,9 +314,15 @@ async function applyHost(
         diff: f.diff,
         result: "ok",
       });
-      await deps.progress(
-        `\`${host}\`: wrote \`${f.path}\` (backup \`${backup}\`, owner ${stat.owner}:${stat.group} and mode ${stat.mode} kept, read back as planned)`,
-      );
+      await deps.progress({
+        kind: "file-written",
+        host,
+        path: f.path,
+        backup,
+        owner: stat.owner,
+        group: stat.group,
+        mode: stat.mode,
+      });
     }
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
@@ -328,7 +333,7 @@ async function applyHost(
     );
   }
 
-  await deps.progress(`\`${host}\`: restarting ${service}…`);
+  await deps.progress({ kind: "service-restarting", host, service });
   const up = await restartAndWait(host, service, deps, timing);
   await deps.audit.write({
     actor,
@@ -343,9 +348,7 @@ async function applyHost(
     return { host, ok: true, detail: `applied; ${service} is up again (${up.detail})` };
   }
 
-  await deps.progress(
-    `:warning: \`${host}\`: ${service} did not come up (${up.detail}); restoring the backup…`,
-  );
+  await deps.progress({ kind: "service-not-up", host, service, detail: up.detail });
   const restored = await restoreAll(host, written, deps, actor, p.id);
   const again = await restartAndWait(host, service, deps, timing);
   await deps.audit.write({

@@ -1,8 +1,10 @@
 /**
- * A fix proposal: what migbot would change, where, and why, waiting for an approver. Diagnosis
- * (src/diagnose) drafts proposals; src/fixes stores them in Redis, renders nothing, and applies them
- * once approved. A Slack button carries only the opaque proposal id.
+ * A fix proposal: what migbot would change, where, and why, waiting for an approver. src/fixes
+ * drafts proposals when a diagnosis asks (drafts/), stores them in Redis, shows them through its
+ * ProposalPresenter port, and applies them once approved. A Slack button carries only the opaque
+ * proposal id.
  */
+import type { ProgressEvent } from "./progress";
 
 export type ProposalKind = "auto-converge" | "cpu-model" | "vm-restart";
 
@@ -57,7 +59,7 @@ export interface VmRestart {
   host: string;
 }
 
-/** What diagnosis hands to src/fixes to store and show. */
+/** A drafted fix, before it is stored and shown. */
 export interface ProposalDraft {
   kind: ProposalKind;
   /** One line, e.g. "Enable libvirt auto-converge on compute-1 and compute-2". */
@@ -106,8 +108,8 @@ export interface Proposal extends ProposalDraft {
   decidedAt: number | null;
   /** What happened when it was applied, host by host. */
   results: { host: string; ok: boolean; detail: string }[];
-  /** Lines shown under the proposal while it is applied, oldest first. */
-  progress?: string[];
+  /** What happened while it was applied, oldest first (shown under the proposal). */
+  progress?: ProgressEvent[];
   /** Who pressed "Retry migration" after it was applied (single use). */
   retriedBy?: string | null;
 }

@@ -1,15 +1,14 @@
 /**
- * Proposals behind approval: stored in Redis (store.ts), posted in the thread with Approve and
- * Reject buttons that carry only the proposal id, decided atomically, and audited.
+ * Proposals behind approval: stored in Redis (store.ts), shown in the thread through the
+ * ProposalPresenter (with Approve and Reject buttons that carry only the proposal id), decided
+ * atomically, and audited.
  */
 import type { Redis } from "ioredis";
-import { slackDate } from "../../bot/render/format";
-import { renderProposal } from "../../bot/render/proposal";
 import { type AuditLog, createAuditLog } from "../audit/stream";
 import { DEFAULT_PROPOSAL_TTL_S } from "../config";
 import type { Logger } from "../log";
-import type { NotifierPort } from "../migration/ports";
 import type { PlanSealer } from "../signing/signatures";
+import type { ProposalPresenter } from "./presenter";
 import type { Proposal, ProposalDraft } from "./proposal";
 import { type ClaimRefusal, ProposalStore } from "./store";
 
@@ -17,7 +16,7 @@ export interface ProposalServiceOptions {
   redis: Redis;
   prefix: string;
   /** Posts and edits the proposal message; null on a process that only decides (the bot). */
-  notifier: NotifierPort | null;
+  presenter: ProposalPresenter | null;
   /** Seals plans (workers, which hold MIGBOT_WORKER_KEY); null on the bot, which only decides. */
   sealer: PlanSealer | null;
   /** How long a proposal can be approved. @defaultValue DEFAULT_PROPOSAL_TTL_S (3600) */
@@ -27,7 +26,18 @@ export interface ProposalServiceOptions {
   now?: () => number;
 }
 
-export type ClaimOutcome = { ok: true; proposal: Proposal } | { ok: false; reason: string; code: string };
+/** A support code per refusal, logged beside the sentence the clicker reads. */
+export type RefusalCode =
+  | "PROPOSAL_UNKNOWN"
+  | "PROPOSAL_EXPIRED"
+  | "PROPOSAL_NOT_APPROVER"
+  | "PROPOSAL_OWN"
+  | "PROPOSAL_SUPERSEDED"
+  | "PROPOSAL_ALREADY_DECIDED";
+
+export type ClaimOutcome =
+  | { ok: true; proposal: Proposal }
+  | { ok: false; refusal: ClaimRefusal; decision: "approve" | "reject"; code: RefusalCode };
 
 export interface ProposalService {
   readonly store: ProposalStore;
@@ -49,42 +59,19 @@ export interface ProposalService {
   refresh(id: string, opts?: { urgent?: boolean }): Promise<Proposal | null>;
 }
 
-/** The sentence a refused clicker reads, with a code for support. */
-export function refusalText(r: ClaimRefusal, decision: "approve" | "reject"): { code: string; text: string } {
+/** The support code of a refusal. */
+export function refusalCode(r: ClaimRefusal): RefusalCode {
   switch (r.reason) {
     case "unknown":
-      return {
-        code: "PROPOSAL_UNKNOWN",
-        text: "migbot does not know this proposal (it may be older than its retention, or the button was altered). Nothing was changed; run /diagnose again for a fresh plan.",
-      };
+      return "PROPOSAL_UNKNOWN";
     case "expired":
-      return {
-        code: "PROPOSAL_EXPIRED",
-        text: `This proposal expired at ${slackDate(r.expiresAt)}; nothing was changed. Run /diagnose again: the hosts may have changed since it was planned.`,
-      };
+      return "PROPOSAL_EXPIRED";
     case "not-approver":
-      return {
-        code: "PROPOSAL_NOT_APPROVER",
-        text: `Only migbot approvers may ${decision} fix proposals. Ask an approver, or to be added to MIGBOT_APPROVERS.`,
-      };
+      return "PROPOSAL_NOT_APPROVER";
     case "own-proposal":
-      return {
-        code: "PROPOSAL_OWN",
-        text: "You asked for this proposal, so someone else must approve it (four eyes). Ask another approver to press Approve.",
-      };
-    case "already-decided": {
-      if (r.status === "superseded") {
-        return {
-          code: "PROPOSAL_SUPERSEDED",
-          text: "Another fix of the same kind was applied in this thread, so this alternative is no longer needed. Run /diagnose again if something still fails.",
-        };
-      }
-      const verb = r.status === "rejected" ? "rejected" : "approved";
-      return {
-        code: "PROPOSAL_ALREADY_DECIDED",
-        text: `<@${r.by}> already ${verb} this proposal at ${slackDate(r.at)}. Nothing more to do here.`,
-      };
-    }
+      return "PROPOSAL_OWN";
+    case "already-decided":
+      return r.status === "superseded" ? "PROPOSAL_SUPERSEDED" : "PROPOSAL_ALREADY_DECIDED";
   }
 }
 
@@ -98,9 +85,9 @@ export function createProposalService(opts: ProposalServiceOptions): ProposalSer
     store,
     audit,
     async propose(draft, origin) {
-      const notifier = opts.notifier;
-      if (notifier === null) {
-        throw new Error("FIX_NO_NOTIFIER: this process cannot post proposals (it has no Slack notifier)");
+      const presenter = opts.presenter;
+      if (presenter === null) {
+        throw new Error("FIX_NO_PRESENTER: this process cannot post proposals (it has no Slack notifier)");
       }
       const proposal = await store.create(draft, { ...origin, now: now(), ttlS });
       await audit.write({
@@ -112,12 +99,7 @@ export function createProposalService(opts: ProposalServiceOptions): ProposalSer
         detail: draft.kind === "vm-restart" ? `VMs: ${draft.vmRestarts.map((v) => v.name).join(", ")}` : null,
         result: "info",
       });
-      const msg = renderProposal(proposal, now());
-      const ts = await notifier.post(
-        origin.channel,
-        { ...msg, ...(origin.threadTs !== null && { thread_ts: origin.threadTs }) },
-        { dedupeKey: `proposal:${proposal.id}` },
-      );
+      const ts = await presenter.posted(proposal, now());
       await store.setMessageTs(proposal.id, ts);
       opts.log.info("fix proposal posted", { proposalId: proposal.id, kind: draft.kind });
       return { ...proposal, messageTs: ts };
@@ -127,7 +109,7 @@ export function createProposalService(opts: ProposalServiceOptions): ProposalSer
       const r = await store.claim(id, user, decision, { ...claimOpts, now: now() });
       const known = await store.get(id, now());
       if (!r.ok) {
-        const { code, text } = refusalText(r, decision);
+        const refusal: ClaimRefusal = r;
         await audit.writeRefusal({
           actor: user,
           action: "decision-refused",
@@ -135,7 +117,7 @@ export function createProposalService(opts: ProposalServiceOptions): ProposalSer
           what: `${decision} refused: ${r.reason}`,
           result: "refused",
         });
-        return { ok: false, reason: text, code };
+        return { ok: false, refusal, decision, code: refusalCode(refusal) };
       }
       const proposal = known!;
       await audit.write({
@@ -150,8 +132,8 @@ export function createProposalService(opts: ProposalServiceOptions): ProposalSer
     },
     async refresh(id, refreshOpts) {
       const p = await store.get(id, now());
-      if (!p?.messageTs || !opts.notifier) return p;
-      await opts.notifier.update(p.channel, p.messageTs, renderProposal(p, now()), refreshOpts);
+      if (!p?.messageTs || !opts.presenter) return p;
+      await opts.presenter.changed(p, now(), refreshOpts);
       return p;
     },
   };

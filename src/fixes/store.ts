@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { type PlanSealer, sha256Hex } from "../signing/signatures";
+import { type ProgressEvent, readProgress } from "./progress";
 import type { Proposal, ProposalDraft, ProposalStatus } from "./proposal";
 
 /** Decided and applied proposals stay readable this long after they expire (audit, results). */
@@ -100,6 +101,21 @@ return 0
 export type PlanCheck =
   | { ok: true; proposal: Proposal }
   | { ok: false; reason: "unknown" | "unsealed" | "seal-mismatch" | "unreadable" };
+
+/** Results as read back from Redis (not trusted blindly): well-formed entries only. */
+function readResults(stored: unknown): Proposal["results"] {
+  if (!Array.isArray(stored)) return [];
+  return stored
+    .filter(
+      (r): r is Proposal["results"][number] =>
+        r !== null &&
+        typeof r === "object" &&
+        typeof r.host === "string" &&
+        typeof r.ok === "boolean" &&
+        typeof r.detail === "string",
+    )
+    .map(({ host, ok, detail }) => ({ host, ok, detail }));
+}
 
 export class ProposalStore {
   /**
@@ -200,10 +216,9 @@ export class ProposalStore {
     }
     if (p === null || typeof p !== "object" || p.id !== id) return null;
     const status = (h.status ?? "pending") as ProposalStatus;
-    const list = <T>(field: string | undefined): T[] => {
+    const parsed = (field: string | undefined): unknown => {
       try {
-        const v = field ? JSON.parse(field) : [];
-        return Array.isArray(v) ? v : [];
+        return field ? JSON.parse(field) : [];
       } catch {
         return [];
       }
@@ -215,8 +230,8 @@ export class ProposalStore {
       decidedBy: h.decidedBy ?? null,
       decidedAt: h.decidedAt ? Number(h.decidedAt) : null,
       messageTs: h.messageTs ?? null,
-      results: list(h.results),
-      progress: list(h.progress),
+      results: readResults(parsed(h.results)),
+      progress: readProgress(parsed(h.progress)),
       retriedBy: h.retriedBy ?? null,
     };
   }
@@ -332,7 +347,7 @@ export class ProposalStore {
     await this.redis.hset(this.key(id), "results", JSON.stringify(results));
   }
 
-  async setProgress(id: string, progress: string[]): Promise<void> {
+  async setProgress(id: string, progress: ProgressEvent[]): Promise<void> {
     await this.redis.hset(this.key(id), "progress", JSON.stringify(progress));
   }
 

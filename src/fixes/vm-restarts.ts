@@ -5,6 +5,7 @@
 import type { AuditLog } from "../audit/stream";
 import type { Logger } from "../log";
 import type { NovaPort } from "../migration/ports";
+import type { ProgressSink } from "./progress";
 import type { Proposal } from "./proposal";
 
 /** VMs rebooted at once: small, so that a bad batch hurts few services. */
@@ -39,7 +40,7 @@ export interface VmRestartDeps {
   nova: Pick<NovaPort, "getServer"> & RebootPort;
   audit: AuditLog;
   log: Logger;
-  progress: (line: string) => Promise<void>;
+  progress: ProgressSink;
   timing?: Partial<VmRestartTiming>;
 }
 
@@ -55,9 +56,7 @@ export async function runVmRestarts(
   const batches = Math.ceil(p.vmRestarts.length / timing.batchSize);
   for (let b = 0; b < batches; b++) {
     const batch = p.vmRestarts.slice(b * timing.batchSize, (b + 1) * timing.batchSize);
-    await deps.progress(
-      `Batch ${b + 1} of ${batches}: hard-rebooting ${batch.map((v) => `*${v.name}*`).join(", ")}…`,
-    );
+    await deps.progress({ kind: "vm-batch", batch: b + 1, batches, vms: batch.map((v) => v.name) });
     const outcomes = await Promise.all(
       batch.map(async (vm) => {
         try {
@@ -80,7 +79,7 @@ export async function runVmRestarts(
         result: o.ok ? "ok" : "failed",
         detail: o.detail,
       });
-      await deps.progress(`${o.ok ? ":white_check_mark:" : ":x:"} *${vm.name}*: ${o.detail}`);
+      await deps.progress({ kind: "vm-done", vm: vm.name, ok: o.ok, detail: o.detail });
       results.push(o);
     }
     if (outcomes.some((o) => !o.ok)) {

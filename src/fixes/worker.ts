@@ -4,15 +4,19 @@
  * Wired through startWorkers' `extraActions` hook.
  */
 import type { Redis } from "ioredis";
-import { formatAuditAnswer, readAudit } from "../audit/stream";
+import type { AuditPresenter } from "../audit/presenter";
+import { readAudit } from "../audit/stream";
 import type { ServiceName } from "../hosts/catalogue";
 import type { Logger } from "../log";
-import type { HostsPort, NotifierPort, NovaPort, ReplyPort } from "../migration/ports";
+import type { HostsPort, NovaPort } from "../migration/ports";
 import type { MigrationStore } from "../migration/store";
 import type { ActionJob, ProposalJob } from "../queue/jobs";
 import type { PlanSealer } from "../signing/signatures";
 import { type ApplyTiming, applyProposal } from "./apply";
-import type { Proposal, ProposalDraft, VmRestart } from "./proposal";
+import { followUpVmRestart } from "./drafts/vm-restart";
+import { INTEGRITY_PROBLEM_TEXT, type IntegrityProblem, type ProposalPresenter } from "./presenter";
+import type { ProgressEvent } from "./progress";
+import type { Proposal } from "./proposal";
 import { createProposalService, type ProposalService } from "./service";
 import { APPLY_LEASE_MS, APPLY_LEASE_RENEW_INTERVAL_MS, newProposalId } from "./store";
 import { type RebootPort, runVmRestarts, type VmRestartTiming } from "./vm-restarts";
@@ -24,9 +28,11 @@ export interface FixWorkerDeps {
   sealer: PlanSealer;
   nova: NovaPort;
   hosts: HostsPort;
-  notifier: NotifierPort;
+  /** Shows proposals, their progress and private answers (Slack in production). */
+  presenter: ProposalPresenter;
+  /** Answers `/migrate audit`. */
+  audits: AuditPresenter;
   store: MigrationStore;
-  reply: ReplyPort;
   log: Logger;
   /** @defaultValue DEFAULT_PROPOSAL_TTL_S */
   proposalTtlS?: number;
@@ -49,35 +55,11 @@ function hasReboot(nova: NovaPort): nova is NovaPort & RebootPort {
   return typeof (nova as Partial<RebootPort>).rebootServer === "function";
 }
 
-/** The draft of the VM-restart step that follows a CPU-model change. */
-export async function vmRestartDraft(p: Proposal, nova: NovaPort): Promise<ProposalDraft | null> {
-  let vms: VmRestart[] = p.vmRestarts;
-  if (vms.length === 0 && p.retry) {
-    const server = await nova.findServer(p.retry.vm);
-    if (server?.host) vms = [{ serverId: server.id, name: server.name, host: server.host }];
-  }
-  if (vms.length === 0) return null;
-  const model = p.cpuModel ?? "the new";
-  return {
-    kind: "vm-restart",
-    title: `Hard-reboot ${vms.map((v) => v.name).join(", ")} so ${vms.length === 1 ? "it picks" : "they pick"} up the ${model} CPU model`,
-    reasoning: `nova.conf now selects ${model} on ${[...new Set(p.changes.map((c) => c.host))].join(", ")}, but a running guest keeps the CPU it was started with until libvirt starts it again. A hard reboot through Nova restarts the guest with the new CPU model, after which it can move to an older-CPU host.`,
-    warnings: ["Each VM is down while it reboots (usually under a minute); applications inside it restart."],
-    changes: [],
-    recipes: [],
-    serviceRestarts: [],
-    vmRestarts: vms,
-    blockers: [],
-    ...(p.retry && { retry: p.retry }),
-    ...(p.cpuModel !== undefined && { cpuModel: p.cpuModel }),
-  };
-}
-
 export function createFixActions(deps: FixWorkerDeps): FixActions {
   const proposals = createProposalService({
     redis: deps.redis,
     prefix: deps.prefix,
-    notifier: deps.notifier,
+    presenter: deps.presenter,
     sealer: deps.sealer,
     log: deps.log,
     ...(deps.proposalTtlS !== undefined && { ttlS: deps.proposalTtlS }),
@@ -91,44 +73,34 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
    */
   async function checkedPlan(job: ProposalJob, log: Logger): Promise<Proposal | null> {
     const check = await store.getSealed(job.proposalId);
-    let problem: string | null = null;
+    let problem: IntegrityProblem | null = null;
     if (!check.ok) {
       if (check.reason === "unknown") return null;
-      problem = {
-        unsealed: "it carries no worker seal",
-        "seal-mismatch": "its seal does not match its content (altered after a worker stored it)",
-        unreadable: "its stored plan cannot be read",
-      }[check.reason];
+      problem = check.reason;
     } else if (check.proposal.planDigest !== job.planDigest) {
-      problem = "the approved plan is not the one stored now (changed after approval)";
+      problem = "digest-mismatch";
     } else if (check.proposal.channel !== job.channel) {
-      problem = "it was approved outside the channel it was posted in";
+      problem = "wrong-channel";
     } else if (job.requestedAt > check.proposal.expiresAt) {
-      problem = "it was approved after it expired";
+      problem = "approved-after-expiry";
     }
-    if (problem === null && check.ok) return check.proposal;
+    if (problem === null) return check.ok ? check.proposal : null;
     log.error("proposal refused by its integrity check", { problem });
     await proposals.audit.write({
       actor: job.user,
       action: "integrity-refused",
       proposalId: job.proposalId,
-      what: `apply refused: ${problem}; nothing was written to any host`,
+      what: `apply refused: ${INTEGRITY_PROBLEM_TEXT[problem]}; nothing was written to any host`,
       result: "refused",
     });
-    await answer(
-      job,
-      `FIX_INTEGRITY: that proposal failed migbot's integrity check (${problem}), so nothing was applied on any host. This is recorded in the audit log; tell whoever runs migbot's Redis.`,
-    );
+    await deps.presenter.answer(job, { kind: "integrity-refused", problem });
     return null;
   }
-
-  const answer = (job: ActionJob, text: string) =>
-    deps.reply(job.responseUrl, job.user, job.channel, { text });
 
   async function apply(job: ProposalJob): Promise<void> {
     const log = deps.log.child({ proposalId: job.proposalId });
     const known = await store.get(job.proposalId);
-    if (known === null) return answer(job, "That proposal is unknown to migbot; nothing was applied.");
+    if (known === null) return deps.presenter.answer(job, { kind: "unknown-proposal" });
     const p = await checkedPlan(job, log);
     if (p === null) return;
     const leaseMs = deps.applyLeaseMs ?? APPLY_LEASE_MS;
@@ -136,7 +108,7 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
     const started = await store.startApplying(p.id, { holder, leaseMs });
     if (started !== "ok" && started !== "taken-over") {
       log.info("apply-proposal skipped", { status: started });
-      return answer(job, `That proposal is ${started}, so it was not applied (again).`);
+      return deps.presenter.answer(job, { kind: "not-applicable", status: started });
     }
     // Renewed while the hosts are worked on (a nova-compute restart alone may take minutes), so a
     // re-run job takes over only from a worker that stopped renewing, i.e. died.
@@ -156,19 +128,17 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
   }
 
   async function applyLeased(p: Proposal, takenOver: boolean, log: Logger): Promise<void> {
-    const lines: string[] = takenOver ? [...(p.progress ?? [])] : [];
-    const progress = async (line: string) => {
-      lines.push(line);
-      await store.setProgress(p.id, lines);
+    const events: ProgressEvent[] = takenOver ? [...(p.progress ?? [])] : [];
+    const progress = async (event: ProgressEvent) => {
+      events.push(event);
+      await store.setProgress(p.id, events);
       // Not awaited: the notifier coalesces edits of one message, and the host work must not wait
       // on Slack's edit rate. The final state below is sent urgently and awaited.
       void proposals.refresh(p.id).catch((err) => log.warn("progress edit failed", { err }));
     };
     if (takenOver) {
       log.warn("took over an apply whose worker stopped", {});
-      await progress(
-        ":recycle: The worker applying this stopped mid-way; another one continues. Hosts whose files already have the planned content count as done, the rest are applied; a file changed by anyone else stops it.",
-      );
+      await progress({ kind: "taken-over" });
     } else {
       await proposals.refresh(p.id);
     }
@@ -227,7 +197,7 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
     }
 
     if (outcome.ok && p.next === "vm-restart") {
-      const draft = await vmRestartDraft(p, deps.nova);
+      const draft = await followUpVmRestart(p, deps.nova);
       if (draft) {
         await proposals.propose(draft, {
           requestedBy: p.requestedBy,
@@ -235,14 +205,7 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
           threadTs: p.threadTs,
         });
       } else {
-        await deps.notifier.post(
-          p.channel,
-          {
-            text: "The CPU model is in place; no running VM was named for a restart, so none is proposed. Hard-reboot the VMs that must move before retrying.",
-            ...(p.threadTs !== null && { thread_ts: p.threadTs }),
-          },
-          { dedupeKey: `proposal:${p.id}:no-vm-restart` },
-        );
+        await deps.presenter.note(p, { kind: "no-vm-restart" });
       }
     }
   }
@@ -255,8 +218,7 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
         return true;
       }
       if (job.type === "audit") {
-        const entries = await readAudit(deps.redis, deps.prefix, job.count);
-        await deps.reply(job.responseUrl, job.user, job.channel, { text: formatAuditAnswer(entries) });
+        await deps.audits.entries(job, await readAudit(deps.redis, deps.prefix, job.count));
         return true;
       }
       return false;

@@ -245,7 +245,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
         createProposalService({
           redis,
           prefix,
-          notifier: null,
+          presenter: null,
           sealer: null,
           ttlS: config.proposalTtlS,
           log,

@@ -6,7 +6,10 @@
  */
 import type { Redis } from "ioredis";
 import { createAnswerPresenter } from "../../bot/presenters/answers";
+import { createAuditPresenter } from "../../bot/presenters/audit";
+import { createDiagnosisPresenter } from "../../bot/presenters/diagnosis";
 import { createMigrationPresenter } from "../../bot/presenters/migration";
+import { createProposalPresenter } from "../../bot/presenters/proposals";
 import { diagnosisActions } from "../diagnose/run";
 import type { ApplyTiming } from "../fixes/apply";
 import { createFixActions } from "../fixes/worker";
@@ -66,9 +69,9 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     sealer: opts.sealer,
     nova,
     hosts,
-    notifier,
+    presenter: createProposalPresenter({ notifier, reply }),
+    audits: createAuditPresenter({ reply }),
     store,
-    reply,
     log: log.child({ component: "fixes" }),
     proposalTtlS: opts.proposalTtlS,
     serviceFor: (host) => serviceByHost.get(host) ?? "nova-compute",
@@ -79,8 +82,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     nova,
     hosts,
     inventory: opts.inventory,
-    notifier,
-    reply,
+    presenter: createDiagnosisPresenter({ notifier, reply }),
     log: log.child({ component: "diagnose" }),
     proposals: fixes.proposals,
   });

@@ -2,14 +2,15 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { renderAuditAnswer } from "../../bot/render/audit";
 import {
   AUDIT_STREAM_MAXLEN,
   auditKey,
   createAuditLog,
-  formatAuditAnswer,
   REFUSALS_WRITTEN_PER_USER_PER_MINUTE,
   readAudit,
 } from "../../src/audit/stream";
+import { expectInert, HOSTILE_TEXTS } from "../fixes/hostile";
 
 let redis: Redis;
 beforeAll(() => {
@@ -52,7 +53,7 @@ test("entries come back newest first with who, what, where, the diff and the res
   expect(entries[0]!.at).toBeGreaterThan(Date.now() - 10_000);
   expect((await log.read(1)).map((e) => e.action)).toEqual(["host-change"]);
 
-  const answer = formatAuditAnswer(entries);
+  const answer = renderAuditAnswer(entries).text;
   expect(answer).toMatch(/^Last 3 audit entries, newest first:/);
   expect(answer).toMatch(
     /<@U0BOB0001> \*host-change\* on `compute-1`: wrote \/etc\/nova\/nova.conf \(diff: 4 lines\)/,
@@ -79,7 +80,7 @@ test("the stream is capped near its limit", async () => {
 });
 
 test("an empty log says so", () => {
-  expect(formatAuditAnswer([])).toMatch(/audit log is empty/);
+  expect(renderAuditAnswer([]).text).toMatch(/audit log is empty/);
 });
 
 test("refused clicks in a loop cannot flush the stream: a few are written, then one summary, then they are counted", async () => {
@@ -121,4 +122,22 @@ test("refused clicks in a loop cannot flush the stream: a few are written, then 
       result: "refused",
     }),
   ).not.toBeNull();
+});
+
+test("the /migrate audit answer escapes everything read back from Redis", () => {
+  const entries = HOSTILE_TEXTS.map((t, i) => ({
+    id: `1700000000000-${i}`,
+    at: 1_700_000_000_000,
+    actor: t,
+    action: "vm-restart" as const,
+    proposalId: t,
+    host: t,
+    what: `hard reboot of ${t}`,
+    diff: `+${t}\n`,
+    result: "failed" as const,
+    detail: `Nova says ${t}`,
+  }));
+  expectInert(renderAuditAnswer(entries));
+  const named = renderAuditAnswer([{ ...entries[0]!, actor: "U0BOB0001" }]).text;
+  expect(named).toMatch(/:x: <!date\^1700000000\^[^>]*> <@U0BOB0001> \*vm-restart\* on `&lt;!channel&gt;/);
 });

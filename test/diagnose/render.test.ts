@@ -4,9 +4,11 @@ import {
   MAX_BLOCKS,
   renderChecklist,
   renderDiagnosisRoot,
+  renderUnknownTarget,
   SECTION_TEXT_MAX,
 } from "../../bot/render/diagnose";
 import type { Finding } from "../../src/diagnose/rules";
+import { expectInert, HOSTILE_TEXTS, HOSTILE_VM } from "../fixes/hostile";
 
 type Section = { type: string; text?: { text: string }; elements?: { text: string }[] };
 
@@ -34,7 +36,11 @@ const findings: Finding[] = [
 
 describe("diagnosis rendering", () => {
   test("the checklist shows each check with its mark and evidence, escaped for mrkdwn", () => {
-    const msg = renderChecklist({ target: "web-7", destination: "compute-5" }, findings);
+    const msg = renderChecklist({
+      header: { target: "web-7", destination: "compute-5" },
+      findings,
+      fixes: [],
+    });
     const t = texts(msg.blocks);
     expect(t[0]).toBe("*Checklist for web-7 → compute-5*: ❌ 1 failing, ⚠️ 1 warning, ✅ 1 passed");
     expect(t[1]).toBe("✅ *VM found and running*\n• web-7 is ACTIVE on compute-3.");
@@ -73,8 +79,59 @@ describe("diagnosis rendering", () => {
       { length: 70 },
       (_, i): Finding => ({ id: `f${i}`, title: `check ${i}`, status: "pass", evidence: [] }),
     );
-    const msg = renderChecklist({ target: "compute-1", destination: null }, many);
+    const msg = renderChecklist({
+      header: { target: "compute-1", destination: null },
+      findings: many,
+      fixes: [],
+    });
     expect(msg.blocks.length).toBeLessThanOrEqual(MAX_BLOCKS);
     expect(texts(msg.blocks).at(-1)).toMatch(/22 more checks not shown/);
+  });
+
+  test("a hostile VM name in the header, the titles, the evidence and the fixes pings and links nobody", () => {
+    for (const name of HOSTILE_TEXTS) {
+      const hostile: Finding[] = [
+        { id: "vm", title: "VM found and running", status: "pass", evidence: [`${name} (id) is ACTIVE.`] },
+        {
+          id: "cpu",
+          title: `CPU of ${name} runnable on compute-5`,
+          status: "fail",
+          evidence: [`libvirt says "${name}"`, `2025-04-30 13:11:48 compute-4 ERROR ${name}`],
+        },
+      ];
+      const header = { target: name, destination: name, trouble: "failed" as const };
+      expectInert(renderChecklist({ header, findings: hostile, fixes: [`Hard-reboot ${name}`] }));
+      expectInert(renderDiagnosisRoot(header));
+      expectInert(renderDiagnosisRoot(header, hostile));
+    }
+    const msg = renderChecklist({
+      header: { target: HOSTILE_VM, destination: null },
+      findings: findings,
+      fixes: [],
+    });
+    expect(msg.text).toMatch(
+      /^Checklist for &lt;!channel&gt; &lt;https:\/\/evil.example\|re-approve here&gt;:/,
+    );
+  });
+
+  test("the private answers for an unknown target keep its name inside the code span", () => {
+    for (const t of HOSTILE_TEXTS) {
+      for (const why of [
+        { reason: "no-such-target", target: t },
+        { reason: "no-such-destination", destination: t },
+        { reason: "host-with-destination", host: t },
+        {
+          reason: "ambiguous-name",
+          target: t,
+          detail: `2 servers are named "${t}" (a, b); use the server id instead`,
+        },
+      ] as const) {
+        expectInert(renderUnknownTarget(why));
+      }
+    }
+    // A backtick in the name cannot close the code span and let the rest be read as mrkdwn.
+    expect(renderUnknownTarget({ reason: "no-such-target", target: "a`*b*`c" }).text).toMatch(
+      /^I can't find a VM or compute host named `aˋ\*b\*ˋc`\./,
+    );
   });
 });

@@ -11,7 +11,8 @@ import {
   missingFeatures,
   readCpuCompare,
 } from "../../src/diagnose/libvirt-cpu";
-import { draftsOf, evaluate, type Finding, overallStatus, vmRestartDraft } from "../../src/diagnose/rules";
+import { draftsOf, evaluate, type Finding, overallStatus } from "../../src/diagnose/rules";
+import { selectVmRestarts, vmRestartDraft } from "../../src/fixes/drafts/vm-restart";
 import { readFixture } from "../support/fixtures";
 import {
   asResult,
@@ -244,7 +245,7 @@ describe("CPU compatibility", () => {
   });
 
   test("vm-restart: the affected VM first, then ACTIVE VMs on hosts whose CPU does not run everywhere", () => {
-    const d = vmRestartDraft(cpuCase(), "Haswell-noTSX");
+    const d = vmRestartDraft({ model: "Haswell-noTSX", selection: selectVmRestarts(cpuCase()) });
     expect(d.vmRestarts.map((v) => v.name)).toEqual(["web-7", "app-1", "analytics-1"]);
     expect(d.warnings.join("\n")).toMatch(/app-2 \(SHUTOFF\) picks the model up at its next start/);
     expect(d.reasoning).toMatch(/compute-3 \(Skylake-Client\): its CPU is not runnable on compute-5/);

@@ -4,6 +4,7 @@
  * notifier and proposal sink standing in for Slack and src/fixes.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createDiagnosisPresenter } from "../../bot/presenters/diagnosis";
 import type { EvidenceDeps } from "../../src/diagnose/evidence";
 import {
   type DiagnoseDeps,
@@ -63,10 +64,12 @@ function recordingDeps(): DiagnoseDeps & { rec: Recorded } {
   };
   return {
     ...base,
-    notifier,
-    reply: async (_url, _user, _channel, msg) => {
-      rec.replies.push(msg.text);
-    },
+    presenter: createDiagnosisPresenter({
+      notifier,
+      reply: async (_url, _user, _channel, msg) => {
+        rec.replies.push(msg.text);
+      },
+    }),
     log: silentLogger,
     proposals: {
       async propose(draft, origin) {
@@ -210,7 +213,8 @@ describe("runDiagnosis", () => {
     expect((await runDiagnosis(job("vm-42", "compute-9"), deps)).kind).toBe("unknown");
     expect((await runDiagnosis(job("compute-1", "compute-2"), deps)).kind).toBe("unknown");
     expect(deps.rec.replies[0]).toMatch(/can't find a compute host named `compute-9`/);
-    expect(deps.rec.replies[1]).toMatch(/`compute-1` is a compute host; `to <host>` goes with a VM/);
+    // Slack shows &lt; and &gt; as < and >.
+    expect(deps.rec.replies[1]).toMatch(/`compute-1` is a compute host; `to &lt;host&gt;` goes with a VM/);
     expect(deps.rec.posts).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
  * plans against the hosts' real files, Nova's real service list and migrations, real Redis.
  */
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { progressLine } from "../../bot/render/proposal";
 import { type ApplyTiming, applyProposal } from "../../src/fixes/apply";
 import type { Proposal } from "../../src/fixes/proposal";
 import { silentLogger } from "../../src/log";
@@ -18,6 +19,7 @@ const FAST: Partial<ApplyTiming> = {
 };
 
 let h: ApplyHarness;
+/** Progress as the lines shown under the proposal. */
 const progress: string[] = [];
 
 beforeAll(async () => {
@@ -38,8 +40,8 @@ function apply(p: Proposal) {
     migrations: h.migrations,
     audit: h.audit,
     log: silentLogger,
-    progress: async (line) => {
-      progress.push(line);
+    progress: async (event) => {
+      progress.push(progressLine(event));
     },
     timing: FAST,
   });

@@ -140,8 +140,11 @@ test("a real approval's signed job replayed under another job id is refused", as
     actionId: ACTION_APPROVE,
   });
   await waitFor("applied", async () => (await stack.proposals.get(p.id))?.status === "applied", 30_000);
-  const [done] = (await queue.getJobs(["completed"])).filter((j) => j.data.proposalId === p.id);
-  expect(done).toBeDefined();
+  // The proposal reads applied a moment before its job is marked completed (the worker edits the
+  // message first), so wait for the job itself.
+  const done = await waitFor("the apply job completed", async () =>
+    (await queue.getJobs(["completed"])).find((j) => j.data.proposalId === p.id),
+  );
   const replay = await queue.add("apply-proposal", done!.data, { jobId: `replay-${randomUUID()}` });
   await waitFor("the replay failed", async () => (await replay.getState()) === "failed");
   expect((await queue.getJob(replay.id!))!.failedReason).toMatch(/does not carry a valid signature/);

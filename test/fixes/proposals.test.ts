@@ -6,7 +6,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { ACTION_APPROVE, ACTION_REJECT } from "../../bot/render/proposal";
+import { createProposalPresenter } from "../../bot/presenters/proposals";
+import { ACTION_APPROVE, ACTION_REJECT, renderRefusal } from "../../bot/render/proposal";
+import { REFUSALS_WRITTEN_PER_USER_PER_MINUTE } from "../../src/audit/stream";
 import type { ProposalDraft } from "../../src/fixes/proposal";
 import { createProposalService, type ProposalService } from "../../src/fixes/service";
 import { PROPOSAL_ID_RE } from "../../src/fixes/store";
@@ -69,7 +71,12 @@ function service(opts: { ttlS?: number; now?: () => number } = {}) {
   const svc = createProposalService({
     redis,
     prefix: `proposals-${randomUUID()}`,
-    notifier: rec.notifier,
+    presenter: createProposalPresenter({
+      notifier: rec.notifier,
+      reply: async () => {
+        throw new Error("the proposal service answers nobody privately");
+      },
+    }),
     sealer: new PlanSealer(randomBytes(32), "test"),
     log: silentLogger,
     ...opts,
@@ -128,7 +135,7 @@ describe("claim", () => {
     expect(wins).toHaveLength(1);
     const loser = [a, b].find((r) => !r.ok)!;
     const winner = a.ok ? BOB : DAVE;
-    expect(!loser.ok && loser.reason).toMatch(
+    expect(!loser.ok && renderRefusal(loser.refusal, loser.decision).text).toMatch(
       new RegExp(`<@${winner}> already approved this proposal at <!date\\^\\d+`),
     );
     expect((await svc.get(p.id))?.decidedBy).toBe(winner);
@@ -195,10 +202,14 @@ describe("claim", () => {
       expect(r).toMatchObject({ ok: false, code: "PROPOSAL_UNKNOWN" });
     }
     expect((await svc.get(p.id))?.status).toBe("pending");
-    // One person's refusals are written up to the per-minute budget, then summarized once.
+    // Six refusals by one person within a minute: the first ones written one by one, then a summary.
     const audit = await svc.audit.read(10);
-    expect(audit.filter((e) => e.action === "decision-refused")).toHaveLength(5);
-    expect(audit.filter((e) => e.action === "refusals-summarized")).toHaveLength(1);
+    expect(audit.filter((e) => e.action === "decision-refused")).toHaveLength(
+      Math.min(6, REFUSALS_WRITTEN_PER_USER_PER_MINUTE),
+    );
+    expect(audit.filter((e) => e.action === "refusals-summarized")).toHaveLength(
+      6 > REFUSALS_WRITTEN_PER_USER_PER_MINUTE ? 1 : 0,
+    );
   });
 
   test("an approved proposal starts applying once; a duplicate job is turned away", async () => {

@@ -5,12 +5,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { createAuditPresenter } from "../../bot/presenters/audit";
+import { createProposalPresenter } from "../../bot/presenters/proposals";
+import { progressLine } from "../../bot/render/proposal";
 import { type ApplyTiming, applyProposal } from "../../src/fixes/apply";
 import type { ProposalDraft } from "../../src/fixes/proposal";
 import { ProposalStore } from "../../src/fixes/store";
 import { createFixActions } from "../../src/fixes/worker";
 import { silentLogger } from "../../src/log";
-import type { NotifierPort } from "../../src/migration/ports";
+import type { NotifierPort, ReplyPort } from "../../src/migration/ports";
 import type { ActionJob } from "../../src/queue/jobs";
 import { PlanSealer } from "../../src/signing/signatures";
 import { type ApplyHarness, draftOf, planChanges, startApplyHarness } from "./harness";
@@ -41,6 +44,9 @@ const host = (name: string) => h.sandbox.cloud.hosts.get(name)!;
 
 // The proposals here have no Slack message, so nothing is edited; posts are not under test.
 const notifier: NotifierPort = { post: async () => "0.0", update: async () => {} };
+const reply: ReplyPort = async (_url, _user, _channel, msg) => {
+  answers.push(msg.text);
+};
 
 function actions() {
   return createFixActions({
@@ -49,11 +55,9 @@ function actions() {
     sealer,
     nova: h.nova,
     hosts: h.hosts,
-    notifier,
+    presenter: createProposalPresenter({ notifier, reply }),
+    audits: createAuditPresenter({ reply }),
     store: h.migrations,
-    reply: async (_url, _user, _channel, msg) => {
-      answers.push(msg.text);
-    },
     log: silentLogger,
     applyTiming: FAST,
     applyLeaseMs: 5_000,
@@ -136,7 +140,9 @@ test("after the lease lapses, a re-run job finishes a half-done apply without re
   ]);
   expect(done.results[0]!.detail).toMatch(/already applied/);
   expect(done.results[1]!.detail).toMatch(/applied; nova-compute is up again/);
-  expect(done.progress?.some((l) => /stopped mid-way; another one continues/.test(l))).toBe(true);
+  expect(done.progress?.map(progressLine).some((l) => /stopped mid-way; another one continues/.test(l))).toBe(
+    true,
+  );
   expect(host("compute-3").service.pid).toBe(pid3);
   expect(host("compute-4").service.pid).not.toBe(pid4);
   expect(host("compute-4").fs.get(changes[1]!.path)!.content).toBe(changes[1]!.after);

@@ -3,7 +3,9 @@
  * batches restart each guest with that model, and progress is reported per VM.
  */
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { progressLine } from "../../bot/render/proposal";
 import { applyProposal } from "../../src/fixes/apply";
+import { followUpVmRestart } from "../../src/fixes/drafts/vm-restart";
 import { type RebootPort, runVmRestarts } from "../../src/fixes/vm-restarts";
 import { silentLogger } from "../../src/log";
 import type { NovaPort } from "../../src/migration/ports";
@@ -44,8 +46,8 @@ test("hard-reboots the VMs in batches; each comes back ACTIVE with the new CPU m
       nova: h.nova as NovaPort & RebootPort,
       audit: h.audit,
       log: silentLogger,
-      progress: async (line) => {
-        progress.push(line);
+      progress: async (event) => {
+        progress.push(progressLine(event));
       },
       timing: { batchSize: 3, pollIntervalMs: 100 },
     },
@@ -89,4 +91,39 @@ test("a VM Nova cannot reboot stops the batches after it", async () => {
   expect(outcome.results[0]!.ok).toBe(false);
   expect(outcome.results[1]!.detail).toMatch(/not rebooted: stopped after a failure/);
   expect(h.sandbox.cloud.vms.get(s.id)!.status).toBe("ACTIVE");
+});
+
+test("after a CPU model is applied: the VMs it named are proposed for a reboot, or else the VM it retries", async () => {
+  const change = {
+    host: "compute-3",
+    path: "/etc/nova/nova.conf",
+    beforeSha256: "0".repeat(64),
+    afterSha256: "1".repeat(64),
+    diff: "",
+    changedKeys: [],
+  };
+  const cpu = approved(
+    draftOf("cpu-model", [change], {
+      cpuModel: "kvm64",
+      next: "vm-restart",
+      retry: { vm: "web-7", destination: "compute-5" },
+    }),
+  );
+  const web7 = (await h.nova.findServer("web-7"))!;
+  const draft = await followUpVmRestart(cpu, h.nova);
+  expect(draft).toMatchObject({
+    kind: "vm-restart",
+    title: "Hard-reboot web-7 so it picks up the kvm64 CPU model",
+    cpuModel: "kvm64",
+    vmRestarts: [{ serverId: web7.id, name: "web-7", host: web7.host }],
+    retry: { vm: "web-7", destination: "compute-5" },
+    changes: [],
+    serviceRestarts: [],
+  });
+  expect(draft!.reasoning).toMatch(
+    /^nova.conf now selects kvm64 on compute-3\.\nA running guest keeps the CPU/,
+  );
+  const named = { serverId: "5a1dc0de-7e57-4b1d-9c1a-000000000051", name: "app-1", host: "compute-3" };
+  expect((await followUpVmRestart({ ...cpu, vmRestarts: [named] }, h.nova))?.vmRestarts).toEqual([named]);
+  expect(await followUpVmRestart({ ...cpu, retry: undefined }, h.nova)).toBeNull();
 });

@@ -1,0 +1,111 @@
+/**
+ * The guest's CPU on the destination: libvirt's cpu-compare of the source's CPU (and of a custom
+ * model set there) on the destination, or on every other host when the scheduler picks. An
+ * incompatible CPU asks src/fixes for the CPU-model fix when the whole fleet was read.
+ */
+import { draftFixes } from "../../fixes/drafts";
+import type { CpuComparison, Evidence } from "../evidence";
+import { missingFeatures } from "../libvirt-cpu";
+import type { Finding, FindingStatus, RuleOptions } from "./finding";
+import type { Problems } from "./problems";
+
+function cpuText(c: CpuComparison): string {
+  const what =
+    c.subject === "host-cpu"
+      ? `${c.from}'s CPU (${c.model ?? "unknown model"})`
+      : `the custom model ${c.model} set on ${c.from}`;
+  return `${what} on ${c.on}: libvirt says "${c.verdict.text}"`;
+}
+
+/** The `cpu` finding of a VM diagnosis; null when there is nothing to compare. */
+export function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems): Finding | null {
+  const title = ev.destination
+    ? `CPU of ${ev.source ?? "the source"} runnable on ${ev.destination}`
+    : "CPU compatibility";
+  const taken = problems.take(["cpu", "cpu-compare"], ev.source ?? undefined);
+  if (ev.destination) taken.push(...problems.take(["cpu", "cpu-compare"], ev.destination));
+  if (!ev.source) return null;
+  if (!ev.destination) return schedulerCpuFinding(ev, taken);
+  if (ev.source === ev.destination) {
+    return {
+      id: "cpu",
+      title,
+      status: "fail",
+      evidence: [
+        `${ev.server?.name ?? "The VM"} already runs on ${ev.destination}; choose another destination.`,
+      ],
+    };
+  }
+  const host = ev.cpuComparisons.find((c) => c.subject === "host-cpu");
+  const custom = ev.cpuComparisons.find((c) => c.subject === "custom-model");
+  if (!host) {
+    const why =
+      ev.hosts[ev.destination]?.inInventory === false
+        ? [`${ev.destination} is not in migbot's host inventory.`]
+        : [];
+    return {
+      id: "cpu",
+      title,
+      status: "warn",
+      evidence: [...why, ...taken, "CPU compatibility was not checked."],
+    };
+  }
+  if (host.verdict.result === "error") {
+    return { id: "cpu", title, status: "warn", evidence: [cpuText(host), ...taken] };
+  }
+  if (host.verdict.result !== "incompatible") {
+    return { id: "cpu", title, status: "pass", evidence: [cpuText(host), ...taken] };
+  }
+  if (custom && custom.verdict.result !== "incompatible" && custom.verdict.result !== "error") {
+    return {
+      id: "cpu",
+      title,
+      status: "warn",
+      evidence: [
+        cpuText(host),
+        cpuText(custom),
+        `Guests started on ${ev.source} since cpu_mode = custom was set carry ${custom.model} and can move; a VM still running with the CPU it got before (not hard-rebooted since) cannot.`,
+        ...taken,
+      ],
+    };
+  }
+  const missing = missingFeatures(host.verdict.text);
+  const evidence = [
+    cpuText(host),
+    ...(custom ? [cpuText(custom)] : []),
+    `Nova's pre-check compares the guest's CPU (the source host's, under host-model) with the destination's and refuses the migration${missing.length ? `: ${ev.destination} lacks ${missing.join(", ")}` : ""}.`,
+    ...taken,
+  ];
+  const finding: Finding = { id: "cpu", title, status: "fail", evidence };
+  // A model common to all hosts is only worked out when every host's CPU was read.
+  if (ev.fleet) {
+    const fixes = draftFixes({ fix: "cpu-model", evidence: { ...ev, fleet: ev.fleet } }, opts);
+    evidence.push(...fixes.notes);
+    if (fixes.preferred) finding.draft = fixes.preferred;
+    if (fixes.alternatives.length > 0) finding.alternatives = fixes.alternatives;
+  }
+  return finding;
+}
+
+/** No destination named: where the source's CPU runs, since Nova's scheduler may pick any host. */
+function schedulerCpuFinding(ev: Evidence, taken: string[]): Finding | null {
+  const checks = ev.cpuComparisons.filter((c) => c.subject === "host-cpu");
+  if (checks.length === 0 && taken.length === 0) return null;
+  const title = `CPU of ${ev.source} runnable on the other hosts`;
+  const ok = checks.filter((c) => c.verdict.result === "identical" || c.verdict.result === "superset");
+  const refused = checks.filter((c) => c.verdict.result === "incompatible");
+  const unknown = checks.filter((c) => c.verdict.result === "error");
+  const evidence: string[] = [];
+  if (ok.length > 0)
+    evidence.push(`Runs on ${ok.map((c) => c.on).join(", ")} (libvirt cpu-compare on each).`);
+  for (const c of [...refused, ...unknown]) evidence.push(cpuText(c));
+  if (refused.length > 0) {
+    evidence.push(
+      `Nova's scheduler does not look at CPUs: if it picks ${refused.map((c) => c.on).join(" or ")}, the pre-check refuses and Nova retries another host (up to migrate_max_retries). Name a destination (/diagnose ${ev.server?.name ?? "<vm>"} to <host>) for a CPU-model fix.`,
+    );
+  }
+  evidence.push(...taken);
+  const status: FindingStatus =
+    refused.length > 0 || unknown.length > 0 || taken.length > 0 ? "warn" : "pass";
+  return { id: "cpu", title, status, evidence };
+}
