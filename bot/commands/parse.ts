@@ -23,20 +23,21 @@ const SHELL_META_RE = /[;&|<>()$`\\"'*?[\]{}~!#\n\r\t]/;
 export const MAX_AUDIT_ENTRIES = 50;
 export const DEFAULT_AUDIT_ENTRIES = 10;
 
+/** Usage lines are mrkdwn: the placeholders are escaped so Slack does not read `<vm>` as a link. */
 export const MIGRATE_USAGE = [
-  "`/migrate <vm> to <host>` — live-migrate a VM to a host",
-  "`/migrate <vm>` — live-migrate a VM; Nova's scheduler picks the host",
+  "`/migrate &lt;vm&gt; to &lt;host&gt;` — live-migrate a VM to a host",
+  "`/migrate &lt;vm&gt;` — live-migrate a VM; Nova's scheduler picks the host",
   "`/migrate status [vm]` — migrations in progress (or one VM's)",
-  "`/migrate abort <vm>` — abort a running live migration",
-  "`/migrate force-complete <vm>` — pause the VM so the last copy finishes (approvers only)",
+  "`/migrate abort &lt;vm&gt;` — abort a running live migration",
+  "`/migrate force-complete &lt;vm&gt;` — pause the VM so the last copy finishes (approvers only)",
   "`/migrate audit [n]` — the last n approvals, rejections and host changes",
   "`/migrate help` — this help",
 ].join("\n");
 
 export const DIAGNOSE_USAGE = [
-  "`/diagnose <vm>` — check whether a VM can live-migrate, before anyone tries",
-  "`/diagnose <vm> to <host>` — the same for a given destination",
-  "`/diagnose <host>` — check a compute host's live-migration settings and logs",
+  "`/diagnose &lt;vm&gt;` — check whether a VM can live-migrate, before anyone tries",
+  "`/diagnose &lt;vm&gt; to &lt;host&gt;` — the same for a given destination",
+  "`/diagnose &lt;host&gt;` — check a compute host's live-migration settings and logs",
 ].join("\n");
 
 function describeBadName(name: string, what: string): string | null {

@@ -49,6 +49,8 @@ export function clip(text: string, max: number): string {
 
 /** Slack's date formatting token, readable in every user's timezone. */
 export function slackDate(ms: number): string {
+  // A timestamp read back from Redis may be anything: show that rather than throw mid-render.
+  if (!Number.isFinite(ms)) return "(unknown time)";
   const s = Math.floor(ms / 1000);
   return `<!date^${s}^{date_short_pretty} {time_secs}|${new Date(ms).toISOString()}>`;
 }
@@ -64,7 +66,7 @@ export function codeSpan(text: string): string {
 
 /** Outside text in bold: escaped, with the `*` that would end the bold replaced by a look-alike. */
 export function bold(text: string): string {
-  return `*${escapeMrkdwn(text).replace(/\*/g, "∗").replace(/\n/g, " ")}*`;
+  return `*${escapeMrkdwn(text).replace(/\*/g, "∗").replace(/`/g, "ˋ").replace(/\n/g, " ")}*`;
 }
 
 /** A mention of a Slack user by id; anything that is not a user id is shown escaped, not linked. */

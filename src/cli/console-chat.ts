@@ -45,7 +45,11 @@ export function formatEvent(e: SlackMessageEvent, rootOrder: Map<string, number>
     // Slack shows <!date^…|fallback> in each reader's timezone; the console shows local time.
     .replace(/<!date\^(\d+)\^[^|>]*\|[^>]*>/g, (_, s: string) =>
       new Date(Number(s) * 1000).toLocaleTimeString(),
-    );
+    )
+    // What Slack's clients show for escaped text.
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
   const buttons = (e.blocks ?? [])
     .flatMap(
       (b) =>

@@ -45,7 +45,7 @@ describe("/migrate text", () => {
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.error).toContain("Usage:");
-      expect(r.error).toContain("/migrate <vm> to <host>");
+      expect(r.error).toContain("/migrate &lt;vm&gt; to &lt;host&gt;");
     }
   });
 

@@ -177,9 +177,9 @@ describe("VMs with hostile names, migrated by id", () => {
     expect((await stack.nova.getServer(MARKUP_VM.uuid)).host).toBe("compute-1");
     const failure = aborted.replies.find((r) => /was aborted during/.test(r.text))!;
     expect(failure.text).toContain(`(abort requested by <@${ALICE}>)`);
-    // The bold cannot be ended early: the name's own `*` are shown as look-alikes, its `<` escaped.
+    // The bold cannot be ended early or turned into code: the name's `*` and backticks are shown as look-alikes, its `<` escaped.
     expect(JSON.stringify(failure.blocks)).toContain(
-      "*`∗db∗` &lt;!here&gt; ```x``` &lt;@U0BOB0001&gt; was aborted during iterative pre-copy*",
+      "*ˋ∗db∗ˋ &lt;!here&gt; ˋˋˋxˋˋˋ &lt;@U0BOB0001&gt; was aborted during iterative pre-copy*",
     );
     expectInert("thread", everything(root.ts));
     const answers = stack.slack.ephemeralMessages(ALICE).map((m) => m.text);

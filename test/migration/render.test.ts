@@ -167,7 +167,7 @@ describe("every message of a hostile VM's thread is inert", () => {
     const root = renderRoot(view(), NOW, { retry: RETRY });
     expect(root.text).toContain("*&lt;!channel&gt; &lt;https://evil.example|re-approve here&gt;*");
     expect(JSON.stringify(root.blocks)).toContain(
-      "Retry after *Enable &lt;!channel&gt; auto-converge on ∗all∗ `hosts`*",
+      "Retry after *Enable &lt;!channel&gt; auto-converge on ∗all∗ ˋhostsˋ*",
     );
     const failed = renderFailure(view({ status: "failed", endedAt: NOW, failure }));
     const body = strings(failed).join("\n");
