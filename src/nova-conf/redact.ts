@@ -164,10 +164,12 @@ export function isSecretOption(key: string, opts: { prose?: boolean } = {}): boo
   const words = name.split(/[^a-z0-9_.]+/).filter((w) => w !== "");
   const last = words[words.length - 1] ?? "";
   // `vnc.vencrypt_client_key`, `keystone_authtoken.password`: a group-qualified name.
-  const candidates = [name, last, last.slice(last.lastIndexOf(".") + 1)];
-  if (candidates.some((c) => SECRET_OPTION_NAMES.has(c))) return true;
-  if (candidates.some((c) => PUBLIC_OPTION_NAMES.has(c))) return false;
-  return SECRET_NAME_HINT_RE.test(opts.prose ? last : name);
+  const bare = (w: string) => w.slice(w.lastIndexOf(".") + 1);
+  if ([name, last, bare(last)].some((c) => SECRET_OPTION_NAMES.has(c))) return true;
+  // Only the name itself can be known public: `private key` is not `key`.
+  const subject = opts.prose ? last : name;
+  if (PUBLIC_OPTION_NAMES.has(subject) || PUBLIC_OPTION_NAMES.has(bare(subject))) return false;
+  return SECRET_NAME_HINT_RE.test(subject);
 }
 
 /** Who the next continuation line belongs to. */

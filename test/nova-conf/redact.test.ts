@@ -231,6 +231,11 @@ describe("hostile cases", () => {
     }
   });
 
+  test("a name that is public only in part is still masked", () => {
+    const shown = redactConfText("[my_driver]\nprivate key = pk1secret\napi_token_ttl_key = pk2secret\n");
+    expect(shown).not.toMatch(/pk1secret|pk2secret/);
+  });
+
   test("options that are not secrets keep their values (URLs without passwords too)", () => {
     const text = [
       "[libvirt]",
