@@ -14,9 +14,10 @@ import { pyRstrip, pyStrip, splitKeyValue } from "./document";
  * - a continuation line is shown only when the option it continues is known not to be secret; at
  *   the top of a diff hunk the owner is unknown, so it is masked;
  * - a line oslo.config could not parse at all (no ':' or '=') is masked: it may be a stray secret;
- * - everywhere else (other options, comments, section lines) two nets still apply: the password of
- *   any `scheme://user:password@host` URL, multi-host ones included, and `name=value` pairs whose
- *   name looks secret (`?password=…`, `&token=…`).
+ * - a `[section]` line that is not a clean header is masked;
+ * - everywhere else (other options' values, comments, public continuation lines) two nets still
+ *   apply: the password of any `scheme://user:password@host` URL, multi-host ones included, and
+ *   whatever follows a secret-looking `name =` or `name:` (`?password=…`, `# old password: …`).
  */
 export const REDACTED = "<redacted>";
 
@@ -204,18 +205,32 @@ function maskUrlCredentials(s: string): string {
   return `${s.slice(0, colon + 1)}${REDACTED}${s.slice(at)}`;
 }
 
-// `name=value` after a start, '?', '&', ';', ',' or a blank. Linear: the name class stops at every
-// character that can start another match, so no character is scanned by more than two attempts.
-const PAIR_RE = /(^|[?&;,\s])([^=&;?,#\s]*)=([^&;,#\s]*)/g;
+const NAME_CHAR_RE = /[A-Za-z0-9_.-]/;
+const BLANK_RE = /\s/;
 
-function maskSecretPairs(s: string): string {
-  return s.replace(PAIR_RE, (all, lead: string, name: string, value: string) =>
-    value !== "" && isSecretOption(name) ? `${lead}${name}=${REDACTED}` : all,
-  );
+/**
+ * Masks the rest of the text after the first `name = …` or `name: …` whose name looks secret,
+ * wherever it stands: a comment (`#password = x`, `# the db password: x`), a query string
+ * (`?token=x`), a value continued over lines. One pass: each separator looks back over the
+ * blanks and the name just before it, and those runs do not overlap.
+ */
+function maskSecretAssignments(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== "=" && s[i] !== ":") continue;
+    let nameEnd = i;
+    while (nameEnd > 0 && BLANK_RE.test(s[nameEnd - 1]!)) nameEnd--;
+    let nameStart = nameEnd;
+    while (nameStart > 0 && NAME_CHAR_RE.test(s[nameStart - 1]!)) nameStart--;
+    if (nameStart === nameEnd || !isSecretOption(s.slice(nameStart, nameEnd), { prose: true })) continue;
+    const rest = s.slice(i + 1);
+    if (isPlaceholder(rest)) continue;
+    return `${s.slice(0, i + 1)}${LEADING_BLANKS_RE.exec(rest)![0]}${REDACTED}`;
+  }
+  return s;
 }
 
-function maskNets(body: string): string {
-  return maskSecretPairs(maskUrlCredentials(body));
+function maskNets(text: string): string {
+  return maskSecretAssignments(maskUrlCredentials(text));
 }
 
 /** `line` split as oslo.config splits an assignment, with its value masked. */
@@ -225,19 +240,16 @@ function maskValue(line: string, kv: { value: string }): string {
   return `${line.slice(0, sepAt + 1)}${LEADING_BLANKS_RE.exec(kv.value)![0]}${REDACTED}`;
 }
 
+/** An option that is not secret: its key as written, its value through the nets. */
+function maskPublicValue(line: string, kv: { value: string }): string {
+  const sepAt = line.length - kv.value.length - 1;
+  return `${line.slice(0, sepAt + 1)}${maskNets(kv.value)}`;
+}
+
 // oslo-config-generator's way of writing "no default": nothing to hide.
 function isPlaceholder(value: string): boolean {
   const v = pyStrip(value);
   return v === "" || v === "<None>";
-}
-
-function maskComment(body: string): string {
-  const inner = body.replace(/^[#;\s]+/, "");
-  const kv = splitKeyValue(inner);
-  if (kv && isSecretOption(kv.key, { prose: true }) && !isPlaceholder(kv.value)) {
-    return body.slice(0, body.length - inner.length) + maskValue(pyRstrip(inner), kv);
-  }
-  return maskNets(body);
 }
 
 /** One physical line (no line ending) as shown, given who owns a continuation here. */
@@ -247,12 +259,16 @@ function showLine(body: string, owner: Owner): { shown: string; owner: Owner } {
   if (line.startsWith(" ") || line.startsWith("\t")) {
     return { shown: owner === "public" ? maskNets(body) : maskWhole(body), owner };
   }
-  if (line.startsWith("[")) return { shown: maskNets(body), owner: "none" };
-  if (line.startsWith("#") || line.startsWith(";")) return { shown: maskComment(body), owner: "none" };
+  if (line.startsWith("[")) {
+    // A clean `[name]` header is shown; anything else oslo.config rejects, and may hold a value.
+    const clean = line.endsWith("]") && !/[=:]/.test(line);
+    return { shown: clean ? body : maskWhole(body), owner: "none" };
+  }
+  if (line.startsWith("#") || line.startsWith(";")) return { shown: maskNets(body), owner: "none" };
   const kv = splitKeyValue(line);
   if (!kv) return { shown: maskWhole(body), owner: "none" };
   if (isSecretOption(kv.key)) return { shown: maskValue(line, kv), owner: "secret" };
-  return { shown: maskNets(body), owner: "public" };
+  return { shown: maskPublicValue(line, kv), owner: "public" };
 }
 
 const EOL_RE = /\r\n|\n|\r/g;

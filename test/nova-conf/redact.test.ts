@@ -163,6 +163,24 @@ const HOSTILE: [string, string, string[], string[]][] = [
     ["live_migration_flag = VIR_MIGRATE_LIVE,\n  VIR_MIGRATE_PEER2PEER, password=<redacted>"],
   ],
   [
+    "an indented assignment after a public option (oslo reads it as part of that value)",
+    "[libvirt]\nlive_migration_flag = VIR_MIGRATE_LIVE,\n  password = ind1secret\n  #admin_password: ind2secret\n",
+    ["ind1secret", "ind2secret"],
+    ["live_migration_flag = VIR_MIGRATE_LIVE,\n  password = <redacted>\n  #admin_password: <redacted>"],
+  ],
+  [
+    "a secret written inside another option's value",
+    "[DEFAULT]\nmy_notes = broker password: val1secret\n",
+    ["val1secret"],
+    ["my_notes = broker password: <redacted>"],
+  ],
+  [
+    "a section line oslo.config rejects",
+    "[database] connection = mysql://nova:sec1secret@db/nova\n[x] password = sec2secret\n[ok]\n",
+    ["sec1secret", "sec2secret"],
+    ["<redacted>\n<redacted>\n[ok]\n"],
+  ],
+  [
     "commented-out secrets",
     "[DEFAULT]\n#password = c1secret\n# password = c2secret\n;password=c3secret\n#admin_password: c4secret\n##transport_url = rabbit://u:c5secret@h//\n#  the old db password: c6secret\n",
     ["c1secret", "c2secret", "c3secret", "c4secret", "c5secret", "c6secret"],
