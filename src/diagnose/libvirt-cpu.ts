@@ -4,40 +4,76 @@
  * statuses follow the captured outputs in fixtures/libvirt/virsh-outputs/.
  */
 
+// Elements are found with indexOf, not lazy regexes: `<host>([\s\S]*?)<\/host>` and the like were
+// retried from every opening tag of a document without the closing one, which was quadratic on a
+// hostile `virsh capabilities` (120 KB of "<host>" took seconds).
+
+/** The text between the first `open` and the first `close` after it, or null. */
+function between(text: string, open: string, close: string): string | null {
+  const start = text.indexOf(open);
+  if (start < 0) return null;
+  const end = text.indexOf(close, start + open.length);
+  return end < 0 ? null : text.slice(start + open.length, end);
+}
+
+/** Start of the first `<name` that is a whole tag name (`<cpu`, not `<cpus`) at or after `from`, or -1. */
+function tagStart(text: string, name: string, from: number): number {
+  for (let i = text.indexOf(`<${name}`, from); i >= 0; i = text.indexOf(`<${name}`, i + 1)) {
+    if (!/\w/.test(text[i + name.length + 1] ?? "")) return i;
+  }
+  return -1;
+}
+
 /** The `<cpu>` element of `<host>` in `virsh capabilities`, or null when there is none. */
 export function hostCpuXml(capabilities: string): string | null {
-  const host = /<host>([\s\S]*?)<\/host>/.exec(capabilities);
-  if (!host) return null;
-  const cpu = /<cpu\b[^>]*>[\s\S]*?<\/cpu>/.exec(host[1]!);
-  return cpu ? cpu[0] : null;
+  const host = between(capabilities, "<host>", "</host>");
+  if (host === null) return null;
+  const start = tagStart(host, "cpu", 0);
+  if (start < 0) return null;
+  const gt = host.indexOf(">", start);
+  const end = gt < 0 ? -1 : host.indexOf("</cpu>", gt + 1);
+  return end < 0 ? null : host.slice(start, end + "</cpu>".length);
 }
+
+const MODEL_TEXT_RE = /\s*([^<\s]+)\s*<\/model>/y;
 
 /** The `<model>` of a `<cpu>` element (host CPU or baseline), or null. */
 export function cpuModelOf(cpuXml: string): string | null {
-  const m = /<model\b[^>]*>\s*([^<\s]+)\s*<\/model>/.exec(cpuXml);
-  return m ? m[1]! : null;
+  for (let start = tagStart(cpuXml, "model", 0); start >= 0; ) {
+    const gt = cpuXml.indexOf(">", start);
+    if (gt < 0) return null;
+    MODEL_TEXT_RE.lastIndex = gt + 1;
+    const m = MODEL_TEXT_RE.exec(cpuXml);
+    if (m) return m[1]!;
+    // Every `<model` before this `>` ends at the same `>`, and so fails the same way.
+    start = tagStart(cpuXml, "model", gt + 1);
+  }
+  return null;
 }
 
 /** Feature names of a `<cpu>` element, in document order (policy `disable`/`forbid` left out). */
 export function cpuFeaturesOf(cpuXml: string): string[] {
   const out: string[] = [];
-  for (const m of cpuXml.matchAll(/<feature\b([^>]*)\/?>/g)) {
-    const attrs = m[1]!;
+  for (let start = tagStart(cpuXml, "feature", 0); start >= 0; ) {
+    const gt = cpuXml.indexOf(">", start);
+    if (gt < 0) break;
+    const attrs = cpuXml.slice(start + "<feature".length, gt);
     const name = /\bname\s*=\s*['"]([^'"]+)['"]/.exec(attrs)?.[1];
     const policy = /\bpolicy\s*=\s*['"]([^'"]+)['"]/.exec(attrs)?.[1];
     if (name && policy !== "disable" && policy !== "forbid") out.push(name);
+    start = tagStart(cpuXml, "feature", gt + 1);
   }
   return out;
 }
 
 /** Total memory (MiB, summed over NUMA cells) and logical CPUs of the host, from `virsh capabilities`. */
 export function hostSizeOf(capabilities: string): { memoryMb: number; cpus: number } | null {
-  const topology = /<topology>([\s\S]*?)<\/topology>/.exec(capabilities);
-  if (!topology) return null;
+  const topology = between(capabilities, "<topology>", "</topology>");
+  if (topology === null) return null;
   let kib = 0;
-  for (const m of topology[1]!.matchAll(/<memory unit=['"]KiB['"]>(\d+)<\/memory>/g)) kib += Number(m[1]);
+  for (const m of topology.matchAll(/<memory unit=['"]KiB['"]>(\d+)<\/memory>/g)) kib += Number(m[1]);
   let cpus = 0;
-  for (const m of topology[1]!.matchAll(/<cpus num=['"](\d+)['"]/g)) cpus += Number(m[1]);
+  for (const m of topology.matchAll(/<cpus num=['"](\d+)['"]/g)) cpus += Number(m[1]);
   if (kib === 0 || cpus === 0) return null;
   return { memoryMb: Math.floor(kib / 1024), cpus };
 }
@@ -85,13 +121,28 @@ export function readCpuCompare(out: { stdout: string; stderr: string; exitCode: 
   };
 }
 
-/** The features a `Host CPU does not provide required features: a, b, c` message names. */
+const MISSING_FEATURES_INTRO = "does not provide required features:";
+const LINE_BREAKS = "\n\r\u2028\u2029";
+
+/** The features a `Host CPU does not provide required features: a, b, c` message names (on its last line). */
 export function missingFeatures(text: string): string[] {
-  const m = /does not provide required features:\s*(.+)$/.exec(text);
-  return m
-    ? m[1]!
-        .split(",")
-        .map((s) => s.trim())
-        .filter((s) => s !== "")
-    : [];
+  // Found with indexOf: `features:\s*(.+)$` backtracked quadratically over blanks before a line break.
+  // The list runs to the end of the text without a line break, after the blanks that follow the colon.
+  let lastBreak = text.length - 1;
+  while (lastBreak >= 0 && !LINE_BREAKS.includes(text[lastBreak]!)) lastBreak--;
+  for (
+    let i = text.indexOf(MISSING_FEATURES_INTRO);
+    i >= 0;
+    i = text.indexOf(MISSING_FEATURES_INTRO, i + 1)
+  ) {
+    let start = i + MISSING_FEATURES_INTRO.length;
+    while (start < text.length && /\s/.test(text[start]!)) start++;
+    if (start <= lastBreak) continue;
+    return text
+      .slice(start)
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
+  }
+  return [];
 }

@@ -18,7 +18,6 @@ import {
   optionLabel,
 } from "../nova-conf/effective";
 import { NovaConfError } from "../nova-conf/errors";
-import { redactConfText } from "../nova-conf/redact";
 import { atLeast, type ReleaseInfo, releaseLabel } from "../nova-conf/releases";
 
 /**
@@ -251,8 +250,8 @@ export function planNovaConfFix(
       path: w.file.path,
       before: w.file.text,
       after,
-      // The diff is for people (Slack, audit): secrets in its context lines are masked.
-      diff: redactConfText(unifiedDiff(w.file.path, w.file.text, after)),
+      // The diff is for people (Slack, audit): secrets in any of its lines are masked.
+      diff: unifiedDiff(w.file.path, w.file.text, after, { redactSecrets: true }),
       changedKeys: [...new Set(intended.map((c) => optionLabel("libvirt", c.key)))],
     });
   }

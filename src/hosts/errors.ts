@@ -11,6 +11,7 @@ export enum HostErrorCode {
   HostAuthFailed = "HOST_AUTH_FAILED",
   HostKeyMismatch = "HOST_KEY_MISMATCH",
   HostKeyUnknown = "HOST_KEY_UNKNOWN",
+  HostKeyAlgorithmRefused = "HOST_KEY_ALGORITHM_REFUSED",
   HostTimeout = "HOST_TIMEOUT",
   HostCommandFailed = "HOST_COMMAND_FAILED",
   HostOutputTooLarge = "HOST_OUTPUT_TOO_LARGE",
@@ -86,6 +87,23 @@ export class HostKeyUnknownError extends HostError {
       host,
       `no host key is pinned for ${host} (it presented ${presented}); migbot refuses unknown hosts. Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it to hostKeyFingerprints in the inventory or to the known_hosts file.`,
       false,
+    );
+  }
+}
+
+export class HostKeyAlgorithmRefusedError extends HostError {
+  constructor(
+    host: string,
+    /** The algorithms migbot offered, most preferred first. */
+    readonly accepted: readonly string[],
+    original?: Error,
+  ) {
+    super(
+      HostErrorCode.HostKeyAlgorithmRefused,
+      host,
+      `${host} offers no SSH host key algorithm migbot accepts (${accepted.join(", ")}); most likely it offers only ssh-rsa, whose signatures use SHA-1, and migbot refuses that. Enable a modern host key in its sshd: an ed25519 key (ssh-keygen -t ed25519 -f /etc/ssh/ssh_host_ed25519_key and a HostKey line for it), or allow rsa-sha2-512 for its RSA key (OpenSSH 7.2 or newer; drop any HostKeyAlgorithms line that lists only ssh-rsa). Then pin the key's fingerprint in the inventory.`,
+      false,
+      original,
     );
   }
 }
@@ -178,13 +196,23 @@ function errorMessage(err: unknown): string {
 
 /**
  * Turns anything thrown while talking to `host` into a {@link HostError}: catalogue errors become
- * HOST_BAD_ARGUMENT, ssh2's own errors are mapped by their `level`, the rest count as unreachable.
+ * HOST_BAD_ARGUMENT, ssh2's own errors are mapped by their `level` (no common host key algorithm:
+ * HOST_KEY_ALGORITHM_REFUSED, naming `hostKeyAlgorithms`), the rest count as unreachable.
  */
-export function asHostError(err: unknown, host: string, where = host, user = "?"): HostError {
+export function asHostError(
+  err: unknown,
+  host: string,
+  where = host,
+  user = "?",
+  hostKeyAlgorithms: readonly string[] = [],
+): HostError {
   if (err instanceof HostError) return err;
   if (err instanceof CatalogueError) return new HostBadArgumentError(host, err.argument, err.message, err);
   const original = err instanceof Error ? err : undefined;
   const level = (err as { level?: unknown } | null)?.level;
+  // ssh2's words when the host's KEXINIT lists none of the client's host key algorithms.
+  if (level === "handshake" && /no matching host key format/.test(errorMessage(err)))
+    return new HostKeyAlgorithmRefusedError(host, hostKeyAlgorithms, original);
   if (level === "client-authentication" || level === "agent")
     return new HostAuthFailedError(host, user, errorMessage(err), original);
   return new HostUnreachableError(host, where, errorMessage(err), original);

@@ -6,7 +6,12 @@
  */
 import { readFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import ssh2, { type ClientChannel, type ConnectConfig, type Client as SshClient } from "ssh2";
+import ssh2, {
+  type ClientChannel,
+  type ConnectConfig,
+  type ServerHostKeyAlgorithm,
+  type Client as SshClient,
+} from "ssh2";
 import { type Logger, silentLogger } from "../log";
 import { type HostCommand, type HostCommandKind, type RenderedCommand, renderCommand } from "./catalogue";
 import {
@@ -52,6 +57,21 @@ export const SSH_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 export const SSH_IDLE_CLOSE_MS = 5 * 60_000;
 /** How long `close()` waits for connections to say goodbye before destroying them. */
 export const SSH_CLOSE_WAIT_MS = 2_000;
+
+/**
+ * Host key algorithms migbot accepts, most preferred first: ssh2 1.17's defaults without `ssh-rsa`,
+ * whose signatures are SHA-1 (OpenSSH refuses it by default since 8.8). An RSA host key still
+ * works through rsa-sha2-512/256 (RFC 8332, OpenSSH 7.2+); a host that offers only `ssh-rsa` is
+ * refused with HOST_KEY_ALGORITHM_REFUSED.
+ */
+export const SSH_HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "rsa-sha2-512",
+  "rsa-sha2-256",
+];
 
 export const DEFAULT_SSH_PORT = 22;
 export const DEFAULT_SSH_USER = "migbot";
@@ -384,7 +404,7 @@ export class SshExecutor implements HostExecutor {
           if (keyError) reject(keyError);
           else if (err.level === "client-timeout")
             reject(new HostTimeoutError(name, "connect", this.connectTimeoutMs));
-          else reject(asHostError(err, name, state.where, state.user));
+          else reject(asHostError(err, name, state.where, state.user, SSH_HOST_KEY_ALGORITHMS));
         }
         lost(err.message);
       });
@@ -404,6 +424,7 @@ export class SshExecutor implements HostExecutor {
           username: state.user,
           ...this.authConfig(state),
           hostVerifier,
+          algorithms: { serverHostKey: [...SSH_HOST_KEY_ALGORITHMS] },
           readyTimeout: this.connectTimeoutMs,
           keepaliveInterval: this.keepaliveIntervalMs,
           keepaliveCountMax: this.keepaliveCountMax,

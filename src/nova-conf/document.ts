@@ -76,17 +76,31 @@ export interface NovaConfDocument {
 
 // Python's str.strip()/rstrip() whitespace; JavaScript's trim() differs (it strips U+FEFF, which
 // Python keeps, and that decides whether a BOM breaks the file).
-const PY_WS =
-  "[ \\t\\n\\r\\x0b\\x0c\\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
-const PY_RSTRIP_RE = new RegExp(`${PY_WS}+$`);
-const PY_LSTRIP_RE = new RegExp(`^${PY_WS}+`);
+const PY_WS_RE = /[ \t\n\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
 
-export function pyRstrip(s: string): string {
-  return s.replace(PY_RSTRIP_RE, "");
+function isPyWhitespace(c: string): boolean {
+  return PY_WS_RE.test(c);
 }
 
+// Character loops, not `\s+$`: a regex anchored only at the end retries from every blank of a long
+// run, which is quadratic (a line of 40 000 spaces and one letter took 4 s).
+/** Python's `str.rstrip()`. */
+export function pyRstrip(s: string): string {
+  let end = s.length;
+  while (end > 0 && isPyWhitespace(s[end - 1]!)) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/** Python's `str.lstrip()`. */
+export function pyLstrip(s: string): string {
+  let start = 0;
+  while (start < s.length && isPyWhitespace(s[start]!)) start++;
+  return start === 0 ? s : s.slice(start);
+}
+
+/** Python's `str.strip()`. */
 export function pyStrip(s: string): string {
-  return s.replace(PY_RSTRIP_RE, "").replace(PY_LSTRIP_RE, "");
+  return pyLstrip(pyRstrip(s));
 }
 
 /** The group name oslo.config files a section under: lower-case, except "DEFAULT" exactly. */
@@ -129,16 +143,34 @@ export function cleanValue(raw: string): string {
   return value;
 }
 
+// What to do about each of oslo.config's parse errors (iniparser.py's own words are the keys).
+const PARSE_ERROR_HINTS: Record<string, string> = {
+  "Unexpected continuation line":
+    "a line starting with a space or tab continues the value above it, and there is none (a blank line, comment or section header comes before it): remove the indentation, or join it to its value",
+  "Invalid section (must end with ])": "a line starting with '[' must be a whole [section] header",
+  "Empty section name": "write the section's name between the brackets",
+  "No ':' or '=' found in assignment":
+    "every line that is not blank, a comment (# or ; in column 1) or a [section] must be key = value",
+  "Key cannot be empty": "write the option's name before the '=' or ':'",
+  "Section must be started before assignment": "put the option under a [section] header, e.g. [DEFAULT]",
+};
+
+/**
+ * A parse error names the file, the line and oslo.config's reason, and never quotes the line: a
+ * line that does not parse may hold a secret (a password pasted on its own, a wrapped value), and
+ * this message reaches Slack, the audit stream and logs. The operator opens the file at that line.
+ */
 function parseError(path: string, lineNumber: number, line: string, reason: string): NovaConfError {
   const bomHint =
     lineNumber === 1 && line.startsWith("\uFEFF")
       ? " The file starts with a UTF-8 byte-order mark, which oslo.config does not skip: save it without the BOM."
       : "";
-  const shown = JSON.stringify(line.replace(/^\uFEFF/, "\\uFEFF").slice(0, 120));
+  const hint = PARSE_ERROR_HINTS[reason];
   return new NovaConfError(
     "NOVA_CONF_PARSE",
-    `${path}:${lineNumber}: ${reason}: ${shown}. nova-compute (oslo.config) would refuse to start with this file; fix that line first.${bomHint}`,
+    `${path}:${lineNumber}: ${reason}${hint ? ` (${hint})` : ""}. nova-compute (oslo.config) would refuse to start with this file; fix that line first (it is not quoted here, as it may hold a secret).${bomHint}`,
     { path, line: lineNumber },
+    reason,
   );
 }
 
@@ -175,7 +207,7 @@ export function parseNovaConf(text: string, path = "nova.conf"): NovaConfDocumen
     }
     if (line.startsWith(" ") || line.startsWith("\t")) {
       if (!pending) throw parseError(path, number, lineText, "Unexpected continuation line");
-      pendingValue.push(line.replace(PY_LSTRIP_RE, ""));
+      pendingValue.push(pyLstrip(line));
       (pending as Assignment).endIndex = i + 1;
       lines.push({ number, text: lineText, eol, kind: "continuation", sectionIndex });
       continue;

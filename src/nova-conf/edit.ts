@@ -10,6 +10,7 @@ import {
   splitKeyValue,
 } from "./document";
 import { NovaConfError } from "./errors";
+import { redactConfLines, shownValue } from "./redact";
 
 /**
  * Minimal text edits of nova.conf: only the lines of the option being set change; comments, order,
@@ -209,7 +210,7 @@ function checkValue(doc: NovaConfDocument, section: string, key: string, value: 
   if (/[\r\n]/.test(value) || value !== value.trim() || /[\r\n[\]=:#;\s]/.test(key) || key === "") {
     throw new NovaConfError(
       "NOVA_CONF_UNSUPPORTED",
-      `${doc.path}: migbot only writes one-line values to plain option names; refusing [${section}] ${JSON.stringify(key)} = ${JSON.stringify(value)}.`,
+      `${doc.path}: migbot only writes one-line values to plain option names; refusing [${section}] ${JSON.stringify(key)} = ${JSON.stringify(shownValue(key, value))}.`,
     );
   }
 }
@@ -259,6 +260,27 @@ function continuationKeys(doc: NovaConfDocument, intended: IntendedChange[]): Se
 }
 
 /**
+ * The `ini` keys that may be named in a message: real oslo.config assignments with a plain name.
+ * `ini` also makes keys of what oslo reads as parts of values (a continuation line, the whole of a
+ * `password: secret` line, since `ini` knows no ':'), and those can be pieces of a secret.
+ */
+function nameableKeys(docs: NovaConfDocument[]): Set<string> {
+  const real = new Set<string>();
+  const fragments = new Set<string>();
+  for (const doc of docs) {
+    for (const a of doc.assignments) {
+      const section = doc.sections[a.sectionIndex]!.name;
+      if (/^[A-Za-z0-9_.-]+$/.test(a.key)) real.add(JSON.stringify([section, a.key]));
+      for (let i = a.lineIndex + 1; i < a.endIndex; i++) {
+        for (const k of iniView(`[${section}]\n${doc.lines[i]!.text.trim()}\n`).keys()) fragments.add(k);
+      }
+    }
+  }
+  for (const k of fragments) real.delete(k);
+  return real;
+}
+
+/**
  * Parses both texts with `ini` and throws NOVA_CONF_EDIT_UNSAFE unless the only differences are the
  * intended keys, each now holding its intended value (or gone, when the value is undefined).
  */
@@ -269,16 +291,26 @@ export function proveOnlyKeysChanged(
   path = typeof before === "string" ? "nova.conf" : before.path,
 ): void {
   const beforeDoc = typeof before === "string" ? parseNovaConf(before, path) : before;
+  const afterDoc = typeof after === "string" ? parseNovaConf(after, path) : after;
   const b = iniView(serializeNovaConf(beforeDoc));
-  const a = iniView(typeof after === "string" ? after : serializeNovaConf(after));
+  const a = iniView(serializeNovaConf(afterDoc));
   const vanishing = continuationKeys(beforeDoc, intended);
+  const nameable = nameableKeys([beforeDoc, afterDoc]);
   const problems: string[] = [];
   for (const key of new Set([...b.keys(), ...a.keys()])) {
     const change = matchesIntended(key, intended);
     if (change) continue;
     if (a.get(key) === undefined && vanishing.has(key)) continue;
-    if (b.get(key) !== a.get(key))
-      problems.push(`${JSON.parse(key).join(" ")}: ${b.get(key)} → ${a.get(key)}`);
+    if (b.get(key) !== a.get(key)) {
+      const parts = JSON.parse(key) as string[];
+      const name = parts[parts.length - 1]!;
+      const show = (v: string | undefined) => (v === undefined ? "(unset)" : shownValue(name, v));
+      problems.push(
+        nameable.has(key)
+          ? `${parts.join(" ")}: ${show(b.get(key))} → ${show(a.get(key))}`
+          : "a line that is not a plain option (not quoted: it may hold a secret)",
+      );
+    }
   }
   for (const change of intended) {
     const hits = [...a.entries()].filter(([k]) => matchesIntended(k, [change]) === change);
@@ -287,14 +319,16 @@ export function proveOnlyKeysChanged(
     } else {
       const wanted = iniValueOf(change.key, change.value);
       if (!hits.some(([, v]) => v === wanted)) {
-        problems.push(`[${change.section}] ${change.key} is not ${JSON.stringify(change.value)} afterwards`);
+        problems.push(
+          `[${change.section}] ${change.key} is not ${JSON.stringify(shownValue(change.key, change.value))} afterwards`,
+        );
       }
     }
   }
   if (problems.length > 0) {
     throw new NovaConfError(
       "NOVA_CONF_EDIT_UNSAFE",
-      `${path}: the edit would change more than intended (${problems.slice(0, 5).join("; ")}). Nothing was written; edit this file by hand and report it as a migbot bug.`,
+      `${path}: the edit would change more than intended (${[...new Set(problems)].slice(0, 5).join("; ")}). Nothing was written; edit this file by hand and report it as a migbot bug.`,
     );
   }
 }
@@ -396,16 +430,41 @@ function range(start: number, count: number): string {
   return `${count === 0 ? start - 1 : start},${count}`;
 }
 
-function show(op: Op): string {
+function show(op: Op, text: string): string {
   const hasEol = /\r?\n$|\r$/.test(op.line);
-  const text = op.line.replace(/\r?\n$|\r$/, "");
-  return `${op.kind}${text}\n${hasEol ? "" : "\\ No newline at end of file\n"}`;
+  return `${op.kind}${text.replace(/\r?\n$|\r$/, "")}\n${hasEol ? "" : "\\ No newline at end of file\n"}`;
 }
 
-/** A `diff -u` style unified diff (`--- a/…`, `+++ b/…`, 3 lines of context); "" when equal. */
-export function unifiedDiff(path: string, before: string, after: string): string {
+/** Each op's line as shown: ops are in file order, so counters find the line in either file. */
+function shownLines(ops: Op[], a: string[], b: string[]): string[] {
+  let ia = 0;
+  let ib = 0;
+  return ops.map((op) => {
+    const line = op.kind === "+" ? b[ib]! : a[ia]!;
+    if (op.kind !== "+") ia++;
+    if (op.kind !== "-") ib++;
+    return line;
+  });
+}
+
+/**
+ * A `diff -u` style unified diff (`--- a/…`, `+++ b/…`, 3 lines of context); "" when equal. With
+ * `redactSecrets` every line is shown masked as in its whole file (see redact.ts), so a change to a
+ * secret still shows as a changed line, and context lines are masked knowing what they continue.
+ */
+export function unifiedDiff(
+  path: string,
+  before: string,
+  after: string,
+  opts: { redactSecrets?: boolean } = {},
+): string {
   if (before === after) return "";
-  const ops = myers(diffLines(before), diffLines(after));
+  const beforeLines = diffLines(before);
+  const afterLines = diffLines(after);
+  const ops = myers(beforeLines, afterLines);
+  const texts = opts.redactSecrets
+    ? shownLines(ops, redactConfLines(beforeLines), redactConfLines(afterLines))
+    : ops.map((op) => op.line);
   const name = path.replace(/^\/+/, "");
   let out = `--- a/${name}\n+++ b/${name}\n`;
   let i = 0;
@@ -439,7 +498,7 @@ export function unifiedDiff(path: string, before: string, after: string): string
     const oldCount = hunk.filter((o) => o.kind !== "+").length;
     const newCount = hunk.filter((o) => o.kind !== "-").length;
     out += `@@ -${range(oldStart, oldCount)} +${range(newStart, newCount)} @@\n`;
-    for (const op of hunk) out += show(op);
+    for (let j = start; j < end; j++) out += show(ops[j]!, texts[j]!);
     i = end;
   }
   return out;

@@ -1,5 +1,6 @@
 import { type Assignment, type NovaConfDocument, normalizeGroup, parseNovaConf } from "./document";
 import { NovaConfError } from "./errors";
+import { shownValue } from "./redact";
 import { atLeast, olderThan, type ReleaseInfo, releaseLabel } from "./releases";
 
 /**
@@ -234,7 +235,7 @@ function invalid(found: Found, group: string, problem: string, fix: string): Nov
   const line = found.assignment.lineIndex + 1;
   return new NovaConfError(
     "NOVA_CONF_INVALID_VALUE",
-    `${found.doc.path}:${line}: ${optionLabel(group, found.name)} = ${JSON.stringify(found.assignment.value)} ${problem}; nova-compute would fail on it. ${fix}`,
+    `${found.doc.path}:${line}: ${optionLabel(group, found.name)} = ${JSON.stringify(shownValue(found.name, found.assignment.value))} ${problem}; nova-compute would fail on it. ${fix}`,
     { path: found.doc.path, line, key: found.name },
   );
 }
@@ -336,7 +337,7 @@ function collectWarnings(docs: NovaConfDocument[], release: ReleaseInfo): string
       if (/^[A-Za-z0-9_-]+\s*[+-]$/.test(a.key)) {
         const base = a.key.replace(/\s*[+-]$/, "");
         warnings.push(
-          `${where(doc, a)}: '${a.key}= ${a.value}' is not oslo.config syntax (there is no '+=' or '-='); nova reads an unknown option '${a.key}' and ignores it. Set ${base} to the full value instead.`,
+          `${where(doc, a)}: '${a.key}=' is not oslo.config syntax (there is no '+=' or '-='); nova reads an unknown option '${a.key}' and ignores it. Set ${base} to the full value instead.`,
         );
         continue;
       }

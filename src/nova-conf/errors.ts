@@ -14,12 +14,18 @@ export type NovaConfErrorCode =
   /** A request migbot cannot plan, e.g. an option that does not exist in that release. */
   | "NOVA_CONF_UNSUPPORTED";
 
+/**
+ * No message quotes a secret: parse errors never quote the line, and values are quoted only for
+ * options that are not secret, through `shownValue` (redact.ts).
+ */
 export class NovaConfError extends Error {
   constructor(
     readonly code: NovaConfErrorCode,
     message: string,
     /** Where the problem is, when it is in a file. */
     readonly location?: { path: string; line: number; key?: string },
+    /** For NOVA_CONF_PARSE: oslo.config's own reason (iniparser.py's words), without the line. */
+    readonly reason?: string,
   ) {
     super(message);
     this.name = "NovaConfError";

@@ -1177,11 +1177,11 @@ function virshError(text: string): HostCommandResult {
 /** The CRITICAL line nova-compute dies with when its config cannot be used. */
 function startupFailureText(err: unknown): string {
   if (err instanceof NovaConfError) {
-    const m = /^(.*?):(\d+): (.*?): (".*?")\. /.exec(err.message);
-    if (err.code === "NOVA_CONF_PARSE" && m) {
-      return `ConfigFileParseError: Failed to parse ${m[1]}: at line ${m[2]}, ${m[3]}: ${m[4]}`;
-    }
     const loc = err.location;
+    if (err.code === "NOVA_CONF_PARSE" && loc && err.reason) {
+      // oslo.config also quotes the line here; the sandbox leaves it out, as migbot's errors do.
+      return `ConfigFileParseError: Failed to parse ${loc.path}: at line ${loc.line}, ${err.reason}`;
+    }
     const first = err.message.split(/; nova-compute would fail on it\./)[0] ?? err.message;
     return loc?.key
       ? `ConfigFileValueError: Value for option ${loc.key} from LocationInfo(location=<Locations.user: (4, True)>, detail='${loc.path}') is not valid: ${first.replace(/^.*? = /, "")}`

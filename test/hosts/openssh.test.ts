@@ -65,6 +65,69 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+interface SshdOptions {
+  hostKeyType: "ed25519" | "rsa";
+  authorizedKeyLine: string;
+  /** Extra sshd_config lines, e.g. `HostKeyAlgorithms ssh-rsa`. */
+  extraConfig?: string[];
+  onLog?: (chunk: string) => void;
+}
+
+/** A real sshd on a free loopback port, with a fresh host key in `dir`, accepting one client key. */
+async function startSshd(
+  programs: { sshd: string; keygen: string },
+  dir: string,
+  opts: SshdOptions,
+): Promise<{ process: ChildProcess; port: number; fingerprint: string }> {
+  mkdirSync("/run/sshd", { recursive: true });
+  const hostKey = join(dir, `ssh_host_${opts.hostKeyType}_key`);
+  const made = spawnSync(programs.keygen, ["-q", "-t", opts.hostKeyType, "-N", "", "-f", hostKey]);
+  if (made.status !== 0) throw new Error(`ssh-keygen failed: ${made.stderr}`);
+  const listed = spawnSync(programs.keygen, ["-lf", `${hostKey}.pub`], { encoding: "utf8" });
+  const fingerprint = listed.stdout.split(" ")[1]!;
+  writeFileSync(join(dir, "authorized_keys"), `${opts.authorizedKeyLine}\n`, { mode: 0o600 });
+  const port = await freePort();
+  const config = [
+    `Port ${port}`,
+    "ListenAddress 127.0.0.1",
+    `HostKey ${hostKey}`,
+    `PidFile ${join(dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+    "UsePAM no",
+    "StrictModes no",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "PubkeyAuthentication yes",
+    "PermitRootLogin prohibit-password",
+    "LogLevel INFO",
+    ...(opts.extraConfig ?? []),
+  ].join("\n");
+  const configPath = join(dir, "sshd_config");
+  writeFileSync(configPath, `${config}\n`);
+  let log = "";
+  const child = spawn(programs.sshd, ["-D", "-e", "-f", configPath], { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr?.on("data", (chunk) => {
+    log += chunk;
+    opts.onLog?.(String(chunk));
+  });
+  const deadline = Date.now() + SSHD_START_TIMEOUT_MS;
+  while (!(await canConnect(port))) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stopSshd(child);
+      throw new Error(`sshd did not start on 127.0.0.1:${port}: ${log}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, SSHD_POLL_INTERVAL_MS));
+  }
+  return { process: child, port, fingerprint };
+}
+
+async function stopSshd(child: ChildProcess | undefined): Promise<void> {
+  if (child?.pid === undefined || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
+
 async function rejection(promise: Promise<unknown>): Promise<HostError> {
   try {
     await promise;
@@ -89,43 +152,17 @@ describe.skipIf(skipReason !== undefined)("SshExecutor against a real OpenSSH ss
   let executor: SshExecutor;
 
   beforeAll(async () => {
-    const { sshd: sshdPath, keygen } = found as { sshd: string; keygen: string };
-    mkdirSync("/run/sshd", { recursive: true });
     mkdirSync(work);
-    const hostKey = join(dir, "ssh_host_ed25519_key");
-    const made = spawnSync(keygen, ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
-    if (made.status !== 0) throw new Error(`ssh-keygen failed: ${made.stderr}`);
-    const listed = spawnSync(keygen, ["-lf", `${hostKey}.pub`], { encoding: "utf8" });
-    fingerprint = listed.stdout.split(" ")[1]!;
-    writeFileSync(join(dir, "authorized_keys"), `${keys.publicLine}\n`, { mode: 0o600 });
-    port = await freePort();
-    const config = [
-      `Port ${port}`,
-      "ListenAddress 127.0.0.1",
-      `HostKey ${hostKey}`,
-      `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-      "UsePAM no",
-      "StrictModes no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PubkeyAuthentication yes",
-      "PermitRootLogin prohibit-password",
-      "LogLevel INFO",
-    ].join("\n");
-    const configPath = join(dir, "sshd_config");
-    writeFileSync(configPath, `${config}\n`);
-    sshd = spawn(sshdPath, ["-D", "-e", "-f", configPath], { stdio: ["ignore", "ignore", "pipe"] });
-    sshd.stderr?.on("data", (chunk) => {
-      sshdLog += chunk;
+    const started = await startSshd(found as { sshd: string; keygen: string }, dir, {
+      hostKeyType: "ed25519",
+      authorizedKeyLine: keys.publicLine,
+      onLog: (chunk) => {
+        sshdLog += chunk;
+      },
     });
-    const deadline = Date.now() + SSHD_START_TIMEOUT_MS;
-    while (!(await canConnect(port))) {
-      if (Date.now() > deadline || sshd.exitCode !== null) {
-        throw new Error(`sshd did not start on 127.0.0.1:${port}: ${sshdLog}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, SSHD_POLL_INTERVAL_MS));
-    }
+    sshd = started.process;
+    port = started.port;
+    fingerprint = started.fingerprint;
     entry = {
       name: "real-sshd",
       address: "127.0.0.1",
@@ -139,11 +176,7 @@ describe.skipIf(skipReason !== undefined)("SshExecutor against a real OpenSSH ss
 
   afterAll(async () => {
     await executor?.close();
-    if (sshd?.pid !== undefined && sshd.exitCode === null) {
-      const exited = new Promise((resolve) => sshd!.once("exit", resolve));
-      sshd.kill("SIGTERM");
-      await exited;
-    }
+    await stopSshd(sshd);
     keys.dispose();
   });
 
@@ -383,3 +416,57 @@ describe.skipIf(skipReason !== undefined)("SshExecutor against a real OpenSSH ss
     rmSync(`${knownHosts}.old`, { force: true });
   });
 });
+
+describe.skipIf(skipReason !== undefined)(
+  "host key algorithms against a real OpenSSH sshd with an RSA key",
+  () => {
+    const keys = makeClientKeys("migbot-openssh-rsa-");
+    const user = userInfo().username;
+    const started: ChildProcess[] = [];
+    const executors: SshExecutor[] = [];
+
+    afterAll(async () => {
+      for (const e of executors) await e.close();
+      for (const child of started) await stopSshd(child);
+      keys.dispose();
+    });
+
+    async function executorFacing(name: string, hostKeyAlgorithms: string): Promise<SshExecutor> {
+      const dir = join(keys.dir, name);
+      mkdirSync(dir);
+      const sshd = await startSshd(found as { sshd: string; keygen: string }, dir, {
+        hostKeyType: "rsa",
+        authorizedKeyLine: keys.publicLine,
+        extraConfig: [`HostKeyAlgorithms ${hostKeyAlgorithms}`],
+      });
+      started.push(sshd.process);
+      const executor = executorFor([
+        {
+          name,
+          address: "127.0.0.1",
+          port: sshd.port,
+          user,
+          privateKeyPath: keys.keyPath,
+          hostKeyFingerprints: [sshd.fingerprint],
+        },
+      ]);
+      executors.push(executor);
+      return executor;
+    }
+
+    test("an sshd allowed only ssh-rsa is refused with HOST_KEY_ALGORITHM_REFUSED", async () => {
+      const executor = await executorFacing("rsa-sha1-only", "ssh-rsa");
+      const err = await rejection(
+        executor.run("rsa-sha1-only", { kind: "read-file", path: "/etc/hostname" }),
+      );
+      expect(err.code).toBe(HostErrorCode.HostKeyAlgorithmRefused);
+      expect(err.message).toMatch(/Enable a modern host key/);
+    });
+
+    test("the same kind of RSA key with rsa-sha2-512 works", async () => {
+      const executor = await executorFacing("rsa-sha2", "rsa-sha2-512");
+      const r = await executor.run("rsa-sha2", { kind: "stat-file", path: keys.keyPath });
+      expect(r.exitCode).toBe(0);
+    });
+  },
+);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { detectAndParse } from "../../src/migration/samples/detect";
 import { parseDomjobinfo, parseDomjobinfoSeries } from "../../src/migration/samples/domjobinfo";
 import { parseSizeBytes, SampleParseError } from "../../src/migration/samples/sample";
 import { parseHeaderTime } from "../../src/migration/samples/timestamps";
@@ -153,5 +154,58 @@ describe("parseHeaderTime", () => {
     });
     expect(parseHeaderTime("== 1764103553.5")).toEqual({ kind: "absolute", epochMs: 1764103553500 });
     expect(parseHeaderTime("== cmp1: labvm1 instance-0000002a  running")).toBeUndefined();
+  });
+});
+
+// Lines a host (or a pasted capture) could send to make the former regexes backtrack: a label line
+// whose value ran into a CR took 8 s at 2 000 blanks (cubic), long digit runs in a figure and blank
+// runs in a size were quadratic, and so was counting labels over a megabyte of blank lines. The
+// tests check the results; with the old regexes they never got that far.
+describe("hostile captures", () => {
+  const MEGABYTE = 1_000_000;
+  const blanks = " ".repeat(MEGABYTE);
+  const run3 = readFixture("libvirt/virsh-outputs/virsh-domjobinfo-live-migration-run3-completed.txt");
+  const firstBlock = run3.split("\n\n")[0]!;
+
+  it("a 1 MB label or error line broken by a CR is neither a label nor an error, as before", () => {
+    const text = `${firstBlock}\nerror:${blanks}a\rb\nJob type:${blanks}x\ry\n`;
+    const samples = parseDomjobinfoSeries(text);
+    expect(samples).toHaveLength(1);
+    expect(samples[0]).toMatchObject(parseDomjobinfo(firstBlock));
+  });
+
+  it("a 1 MB blank run inside a value is trimmed like any blank", () => {
+    const s = parseDomjobinfo(
+      `Job type:${blanks}Unbounded${blanks}\nMemory remaining:${blanks}1.5 MiB${blanks}\n`,
+    );
+    expect(s).toMatchObject({ jobType: "unbounded", memoryRemainingBytes: Math.round(1.5 * MiB) });
+    expect(parseSizeBytes(`1${blanks}x1`)).toBeUndefined();
+    expect(parseSizeBytes(`${blanks}2${blanks}KiB${blanks}`)).toBe(2048);
+  });
+
+  it("a 1 MB figure that is not a number is refused with a short message", () => {
+    const err = (() => {
+      try {
+        parseDomjobinfo(`Job type: Unbounded\nTime elapsed: ${"1".repeat(MEGABYTE)} a b\n`);
+      } catch (e) {
+        return e as SampleParseError;
+      }
+      throw new Error("expected a SampleParseError");
+    })();
+    expect(err.code).toBe("SAMPLES_BAD_VALUE");
+    expect(err.message).toMatch(/^line 2: cannot read "time elapsed: 1{80}…"/);
+    expect(err.message.length).toBeLessThan(400);
+  });
+
+  it("a megabyte of blank lines is not a capture of anything", () => {
+    const err = (() => {
+      try {
+        detectAndParse(`${"\n".repeat(MEGABYTE)}x`);
+      } catch (e) {
+        return e as SampleParseError;
+      }
+      throw new Error("expected a SampleParseError");
+    })();
+    expect(err.code).toBe("SAMPLES_UNRECOGNISED");
   });
 });

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { detectAndParse } from "../../src/migration/samples/detect";
 import { sampleFromNovaServerMigration } from "../../src/migration/samples/nova-api";
-import { parseNovaComputeLog, parseNovaProgressLine } from "../../src/migration/samples/nova-log";
+import {
+  MAX_NOVA_LOG_LINE_CHARS,
+  parseNovaComputeLog,
+  parseNovaProgressLine,
+} from "../../src/migration/samples/nova-log";
 import { SampleParseError } from "../../src/migration/samples/sample";
 import { readFixture, readJsonFixture } from "../support/fixtures";
 
@@ -212,5 +216,66 @@ describe("detectAndParse", () => {
       "SAMPLES_EMPTY",
     );
     expect(codeOf("\u0000\u0001 binary garbage \u00ff")).toBe("SAMPLES_UNRECOGNISED");
+  });
+});
+
+// A crafted line that made the former one-regex header parser quadratic: every "INFO nova [" was a
+// new start scanning to the end for a "]" (440 KB took 27 s, 1 MB 150 s on the dev machine). The
+// header is now read in pieces, and a line is cut at MAX_NOVA_LOG_LINE_CHARS before any regex: the
+// tests check what a user gets from such lines (they would time out long before with the old code).
+describe("hostile log lines", () => {
+  const HOSTILE = "INFO nova [";
+  const MEGABYTE = 1_000_000;
+
+  it("a 1 MB line of repeated level-logger-bracket has no header, and the lines around it still parse", () => {
+    const text = [
+      `${prefix("10:00:00.000", "INFO")}${mitaka(30, 24, 1, 2, 3)}`,
+      HOSTILE.repeat(Math.ceil(MEGABYTE / HOSTILE.length)),
+      `${prefix("10:00:30.000", "ERROR")}Live Migration failure: operation aborted`,
+    ].join("\n");
+    const { events, samples } = parseNovaComputeLog(text);
+    expect(events.map((e) => [e.kind, e.line])).toEqual([
+      ["progress", 1],
+      ["failure", 3],
+    ]);
+    expect(samples).toHaveLength(1);
+  });
+
+  it("a 1 MB failure line is read up to the cap: the event, its time and instance, the reason's start", () => {
+    const filler = HOSTILE.repeat(Math.ceil(MEGABYTE / HOSTILE.length));
+    const line = `${prefix("10:00:30.000", "ERROR")}Live Migration failure: ${filler}`;
+    const [event] = parseNovaComputeLog(line).events;
+    expect(event).toMatchObject({
+      kind: "failure",
+      timestamp: "2024-07-11 10:00:30.000",
+      instanceUuid: UUID,
+    });
+    const reasonStart = line.indexOf("Live Migration failure: ") + "Live Migration failure: ".length;
+    expect(event!.reason).toBe(line.slice(reasonStart, MAX_NOVA_LOG_LINE_CHARS));
+  });
+
+  it("a real line just under the cap is read whole", () => {
+    const reason = `internal error: ${"x".repeat(MAX_NOVA_LOG_LINE_CHARS - 400)}`;
+    const line = `${prefix("10:00:30.000", "ERROR")}Live Migration failure: ${reason}`;
+    expect(line.length).toBeLessThan(MAX_NOVA_LOG_LINE_CHARS);
+    expect(parseNovaComputeLog(line).events[0]).toMatchObject({ kind: "failure", reason, requestId: REQ });
+  });
+
+  it("long blank and digit runs inside the cap neither hide the header nor lose the timestamp", () => {
+    const blanks = " ".repeat(12_000);
+    const [spaced] = parseNovaComputeLog(
+      `2024-07-11 10:00:00.000${blanks}4242${blanks}WARNING${blanks}nova.virt.libvirt.migration${blanks}[req-x] Live migration not completed after 800 sec`,
+    ).events;
+    expect(spaced).toMatchObject({
+      kind: "completion-timeout",
+      seconds: 800,
+      level: "WARNING",
+      timestamp: "2024-07-11 10:00:00.000",
+    });
+    const [digits] = parseNovaComputeLog(
+      `${"1".repeat(50_000)} INFO nova.compute.manager [-] Migrating instance to c-2 finished successfully.`,
+    ).events;
+    expect(digits).toMatchObject({ kind: "finished", destination: "c-2" });
+    expect(digits!.timestamp).toBeUndefined();
   });
 });

@@ -110,3 +110,46 @@ describe("parseQmpQueryMigrate", () => {
     }
   });
 });
+
+// Every line starting with "{" is tried as a JSON value, and a try that never closes scans to the
+// end: one per line was quadratic (40 000 lines of "{" took 22 s). Past a budget of
+// FAILED_JSON_SCAN_CHARS_PER_INPUT_CHAR × the input's length, values are only looked for within
+// their own line; the tests check which replies are still found.
+describe("hostile QMP captures", () => {
+  const MEGABYTE = 1_000_000;
+  const reply = '{"return": {"status": "active", "total-time": 2000, "ram": {"remaining": 5, "total": 9}}}';
+
+  it("after a megabyte of lines that never close, a one-line reply is still found", () => {
+    const text = `${"{\n".repeat(MEGABYTE / 2)}${reply}\n`;
+    expect(parseQmpQueryMigrate(text)).toEqual([
+      {
+        t: 2,
+        source: "qmp",
+        jobType: "unbounded",
+        memoryRemainingBytes: 5,
+        memoryTotalBytes: 9,
+        dataRemainingBytes: 5,
+        dataTotalBytes: 9,
+      },
+    ]);
+  });
+
+  it("a value nested a quarter of a million deep holds no reply and does not overflow the stack", () => {
+    const text = `${"[\n".repeat(MEGABYTE / 4)}${"]".repeat(MEGABYTE / 4)}\n${reply}\n`;
+    expect(parseQmpQueryMigrate(text).map((s) => s.t)).toEqual([2]);
+  });
+
+  it("openers closed only at the very end by text that is not JSON: the reply after them is found", () => {
+    const text = `${"[\n".repeat(MEGABYTE / 4)}x${"]".repeat(MEGABYTE / 4)}\n${reply}\n`;
+    expect(parseQmpQueryMigrate(text).map((s) => s.t)).toEqual([2]);
+  });
+
+  it("a few stray openers before a pretty-printed transcript leave it whole", () => {
+    const transcript = readFixture(
+      "qemu/query-migrate-responses-during-autoconverge-migration.real-capture.txt",
+    );
+    const samples = parseQmpQueryMigrate(`{\n[ "unclosed\n{ also not closed\n${transcript}`);
+    expect(samples).toEqual(parseQmpQueryMigrate(transcript));
+    expect(samples).toHaveLength(14);
+  });
+});

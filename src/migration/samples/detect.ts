@@ -18,8 +18,10 @@ const EXPECTED =
 // A capture counts as domjobinfo when it has at least this many label lines: one block prints
 // at least `Job type` plus a figure, while stray "Iteration:"-like words in prose are single.
 const MIN_DOMJOBINFO_LABEL_LINES = 2;
+// Leading blanks stop at a line end: `^\s*` ran on over every later line from each line start,
+// which was quadratic on a capture of many blank lines.
 const DOMJOBINFO_LABEL_RE =
-  /^\s*(Job type|Time elapsed|Data remaining|Data processed|Memory processed|Memory remaining|Memory bandwidth|Iteration|Expected downtime|Dirty rate):\s+\S/m;
+  /^[^\S\r\n\u2028\u2029]*(Job type|Time elapsed|Data remaining|Data processed|Memory processed|Memory remaining|Memory bandwidth|Iteration|Expected downtime|Dirty rate):\s+\S/m;
 
 function countMatches(text: string, re: RegExp): number {
   const global = new RegExp(re.source, "gm");

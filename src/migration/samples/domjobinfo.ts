@@ -47,7 +47,12 @@ const KNOWN_LABELS = new Set([
   "vm state",
 ]);
 
-const LABEL_RE = /^\s*([A-Za-z][A-Za-z /]*?):\s*(.*?)\s*$/;
+// A label is letters, spaces and '/' before the first ':'. The line is cut at that ':' and the
+// value trimmed in code: the former single regex, `:\s*(.*?)\s*$`, backtracked cubically over a
+// blank run in a line that could not match (2 000 blanks and a CR took 8 s).
+const LABEL_RE = /^\s*[A-Za-z][A-Za-z /]*$/;
+// `.` never matched these, so a line holding one was never a label; that stays so.
+const LINE_BREAK_RE = /[\r\n\u2028\u2029]/;
 
 const JOB_TYPES: Record<string, MigrationSample["jobType"]> = {
   none: "none",
@@ -65,24 +70,34 @@ interface Block {
 }
 
 function labelOf(line: string): { label: string; value: string } | undefined {
-  const m = LABEL_RE.exec(line);
-  if (!m) return undefined;
-  const label = m[1]!.trim().toLowerCase();
+  const colon = line.indexOf(":");
+  if (colon < 0 || LINE_BREAK_RE.test(line)) return undefined;
+  const name = line.slice(0, colon);
+  if (!LABEL_RE.test(name)) return undefined;
+  const label = name.trim().toLowerCase();
   if (!KNOWN_LABELS.has(label)) return undefined;
-  return { label, value: m[2]! };
+  return { label, value: line.slice(colon + 1).trim() };
 }
 
+// Host output quoted in an error (which may reach Slack) is cut to this many characters.
+const QUOTED_VALUE_CHARS = 80;
+
 function bad(line: number, label: string, value: string): SampleParseError {
+  const shown = value.length > QUOTED_VALUE_CHARS ? `${value.slice(0, QUOTED_VALUE_CHARS)}…` : value;
   return new SampleParseError(
     "SAMPLES_BAD_VALUE",
-    `line ${line}: cannot read "${label}: ${value}" as virsh domjobinfo prints it (expected a number with B/KiB/MiB/GiB, ms, pages/s or %); check the capture is unedited virsh output`,
+    `line ${line}: cannot read "${label}: ${shown}" as virsh domjobinfo prints it (expected a number with B/KiB/MiB/GiB, ms, pages/s or %); check the capture is unedited virsh output`,
   );
 }
 
 function intValue(value: string, line: number, label: string, unit?: string): number {
-  const m = /^(\d+)\s*(\S*)$/.exec(value);
-  if (!m || (unit !== undefined && m[2] !== "" && m[2] !== unit)) throw bad(line, label, value);
-  return Number(m[1]);
+  // Digits, blanks, then one word: read in pieces (`^(\d+)\s*(\S*)$` was quadratic on long digit runs).
+  const digits = /^\d+/.exec(value)?.[0];
+  const rest = digits === undefined ? "" : value.slice(digits.length).trimStart();
+  if (digits === undefined || /\s/.test(rest) || (unit !== undefined && rest !== "" && rest !== unit)) {
+    throw bad(line, label, value);
+  }
+  return Number(digits);
 }
 
 function sizeValue(value: string, line: number, label: string): number {
@@ -226,13 +241,13 @@ export function parseDomjobinfoSeries(text: string): MigrationSample[] {
     flush();
     const line = raw.trim();
     if (line === "") continue;
-    const err = /^error:\s*(.*)$/.exec(line);
-    if (err) {
-      const state = classifyVirshError(err[1]!);
+    if (line.startsWith("error:") && !LINE_BREAK_RE.test(line)) {
+      const message = line.slice("error:".length).trimStart();
+      const state = classifyVirshError(message);
       if (state !== undefined) {
         const t = header ? clock.seconds(header) : lastT;
         lastT = t;
-        samples.push({ t, source: "domjobinfo", jobType: state, errorText: err[1]! });
+        samples.push({ t, source: "domjobinfo", jobType: state, errorText: message });
       }
       continue;
     }

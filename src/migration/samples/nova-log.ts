@@ -103,14 +103,14 @@ const RULES: Rule[] = [
   { kind: "postcopy-switch", re: /Switching to post-copy migration mode/i },
   {
     kind: "abort-failed",
-    re: /Failed to abort migration ?(.*)$/i,
+    re: /Failed to abort migration ?([\s\S]*)/i,
     read: (m) => ({ reason: m[1] || undefined }),
   },
   { kind: "completed", re: /Migration operation has completed/i },
   { kind: "aborted", re: /Migration operation has aborted/i },
   { kind: "cancelled", re: /Migration operation was cancelled/i },
-  { kind: "failure", re: /Live Migration failure: (.*)$/i, read: (m) => ({ reason: m[1] }) },
-  { kind: "pre-check-error", re: /Migration pre-check error: (.*)$/i, read: (m) => ({ reason: m[1] }) },
+  { kind: "failure", re: /Live Migration failure: ([\s\S]*)/i, read: (m) => ({ reason: m[1] }) },
+  { kind: "pre-check-error", re: /Migration pre-check error: ([\s\S]*)/i, read: (m) => ({ reason: m[1] }) },
   {
     kind: "pre-migration-failed",
     re: /Pre live migration failed at (\S+)/i,
@@ -118,7 +118,7 @@ const RULES: Rule[] = [
   },
   {
     kind: "post-migration-failed",
-    re: /Post live migration at destination (\S+) failed:? ?(.*)$/i,
+    re: /Post live migration at destination (\S+) failed:? ?([\s\S]*)/i,
     read: (m) => ({ destination: m[1], reason: m[2] || undefined }),
   },
   {
@@ -128,15 +128,90 @@ const RULES: Rule[] = [
   },
 ];
 
+/**
+ * Longest log line read, in characters; the rest of a longer line is ignored. Nova's live-migration
+ * lines are a few hundred characters (a libvirt error included); 64 KiB keeps any real line whole
+ * while bounding the work a hostile host can cause with one enormous line.
+ */
+export const MAX_NOVA_LOG_LINE_CHARS = 64 * 1024;
+
 // oslo.log's default context format: "<date> <pid> <LEVEL> <logger> [<request context>] [instance: <uuid>] <msg>",
 // possibly behind a syslog/journald prefix. The date and pid are optional so that excerpts quoted in
 // Nova's own docs ("WARNING nova.virt.libvirt.migration [req-...] [instance: ...]") still parse.
-const OSLO_RE =
-  /(?:(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?)\s+(?:\d+\s+)?)?\b(DEBUG|INFO|AUDIT|WARNING|WARN|ERROR|CRITICAL|TRACE)\s+(nova[\w.]*)\s+\[([^\]]*)\]\s*(?:\[instance: ([^\]]*)\]\s*)?(.*)$/;
+// The header is found in pieces, not with one regex: `\[([^\]]*)\]` retried from every
+// "INFO nova [" of a line without "]" was quadratic (a crafted 440 KB line took seconds). Each
+// piece below runs once per line, and none can backtrack over more than the run it just read.
+const LEVEL_RE = /\b(DEBUG|INFO|AUDIT|WARNING|WARN|ERROR|CRITICAL|TRACE)\s+(nova[\w.]*)\s+\[/;
+// The timestamp right before the level (and pid), looked for in a window this wide only.
+const TIMESTAMP_WINDOW_CHARS = 48;
+const TIMESTAMP_END_RE = /(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?)$/;
+const INSTANCE_PREFIX = "[instance: ";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REQUEST_ID_RE = /\breq-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/i;
 // Terminal colour codes that journald/syslog leave at the end of nova lines (`#033[00m`, ESC[00m).
 const ANSI_TAIL_RE = /(?:#033|\x1b)\[[0-9;]*m/g;
+
+interface OsloHeader {
+  timestamp?: string;
+  level: string;
+  logger: string;
+  context: string;
+  instance?: string;
+  message: string;
+}
+
+function isBlank(c: string | undefined): boolean {
+  return c !== undefined && /\s/.test(c);
+}
+
+function isDigit(c: string | undefined): boolean {
+  return c !== undefined && c >= "0" && c <= "9";
+}
+
+/** The oslo.log timestamp that ends, after blanks and an optional pid, right before `levelAt`. */
+function timestampBefore(line: string, levelAt: number): string | undefined {
+  const dateEndingAt = (end: number) =>
+    TIMESTAMP_END_RE.exec(line.slice(Math.max(0, end - TIMESTAMP_WINDOW_CHARS), end))?.[1];
+  let end = levelAt;
+  while (isBlank(line[end - 1])) end--;
+  if (end === levelAt) return undefined;
+  const withoutPid = dateEndingAt(end);
+  if (withoutPid !== undefined) return withoutPid;
+  let pidStart = end;
+  while (isDigit(line[pidStart - 1])) pidStart--;
+  if (pidStart === end) return undefined;
+  let dateEnd = pidStart;
+  while (isBlank(line[dateEnd - 1])) dateEnd--;
+  return dateEnd === pidStart ? undefined : dateEndingAt(dateEnd);
+}
+
+/** The oslo.log prefix of one line (in linear time), or undefined when the line has none. */
+function osloHeader(line: string): OsloHeader | undefined {
+  const head = LEVEL_RE.exec(line);
+  if (!head) return undefined;
+  const contextStart = head.index + head[0].length;
+  // The first level+logger decides: when no "]" follows it, none follows any later one either.
+  const contextEnd = line.indexOf("]", contextStart);
+  if (contextEnd < 0) return undefined;
+  let rest = line.slice(contextEnd + 1).trimStart();
+  let instance: string | undefined;
+  if (rest.startsWith(INSTANCE_PREFIX)) {
+    const close = rest.indexOf("]", INSTANCE_PREFIX.length);
+    if (close >= 0) {
+      instance = rest.slice(INSTANCE_PREFIX.length, close);
+      rest = rest.slice(close + 1);
+    }
+  }
+  const timestamp = timestampBefore(line, head.index);
+  return {
+    ...(timestamp !== undefined ? { timestamp } : {}),
+    level: head[1]!,
+    logger: head[2]!,
+    context: line.slice(contextStart, contextEnd),
+    ...(instance !== undefined ? { instance } : {}),
+    message: rest.trim(),
+  };
+}
 
 export interface NovaComputeLog {
   /** Progress samples, in log order (only those of `instanceUuid` when one was given). */
@@ -153,15 +228,15 @@ export interface NovaComputeLog {
 export function parseNovaComputeLog(text: string, opts: { instanceUuid?: string } = {}): NovaComputeLog {
   const samples: MigrationSample[] = [];
   const events: NovaLogEvent[] = [];
-  const lines = text.split(/\r?\n/);
+  const lines = text.split(/\r?\n/).map((l) => l.slice(0, MAX_NOVA_LOG_LINE_CHARS));
   for (const [i, raw] of lines.entries()) {
-    const head = OSLO_RE.exec(raw.replace(ANSI_TAIL_RE, ""));
+    const head = osloHeader(raw.replace(ANSI_TAIL_RE, ""));
     if (!head) continue;
-    let message = head[6]!.trim();
+    let message = head.message;
     // Nova's docs wrap the message onto the next line; take it when the header line has none.
     if (message === "") message = (lines[i + 1] ?? "").trim();
-    const instance = head[5]?.trim();
-    const requestId = REQUEST_ID_RE.exec(head[4]!)?.[0];
+    const instance = head.instance?.trim();
+    const requestId = REQUEST_ID_RE.exec(head.context)?.[0];
     for (const rule of RULES) {
       const m = rule.re.exec(message);
       if (!m) continue;
@@ -169,9 +244,9 @@ export function parseNovaComputeLog(text: string, opts: { instanceUuid?: string 
         kind: rule.kind,
         line: i + 1,
         message,
-        ...(head[1] !== undefined ? { timestamp: head[1] } : {}),
-        level: head[2]!,
-        logger: head[3]!,
+        ...(head.timestamp !== undefined ? { timestamp: head.timestamp } : {}),
+        level: head.level,
+        logger: head.logger,
         ...(instance !== undefined && UUID_RE.test(instance) ? { instanceUuid: instance.toLowerCase() } : {}),
         ...(requestId !== undefined ? { requestId } : {}),
         ...(rule.read ? stripUndefined(rule.read(m)) : {}),

@@ -30,8 +30,23 @@ const STATUS: Record<string, MigrationSample["jobType"]> = {
 // QEMU reports ram.mbps in megabits (10^6 bits) per second.
 const BYTES_PER_S_PER_MBPS = 1_000_000 / 8;
 
-// Upper bound on one JSON value, so a stray `{` in a huge log cannot make the scanner quadratic.
+// Upper bound on one JSON value (a lab capture's array of replies stays far below it).
 const MAX_JSON_VALUE_CHARS = 1_000_000;
+
+/**
+ * Arrays of replies are looked into this deep (captures are an array of replies, or one level more);
+ * deeper nesting holds no reply, and recursing into it could overflow the stack.
+ */
+const MAX_REPLY_ARRAY_DEPTH = 2;
+
+/**
+ * Characters, per character of input, that may be scanned for values that then turn out not to be
+ * JSON (never closing, or not parsing). Every line starting with `{` or `[` is tried, and a failed
+ * try may scan to the end of the input: one per line was quadratic (40 000 lines of "{" took 5 s).
+ * Past this budget only values that close on their own line (JSONL) are still looked for, so the
+ * scan stays linear; real captures fail a few short tries at most.
+ */
+export const FAILED_JSON_SCAN_CHARS_PER_INPUT_CHAR = 4;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -43,11 +58,10 @@ function num(v: Json | undefined): number | undefined {
   return typeof v === "number" && Number.isFinite(v) ? v : undefined;
 }
 
-/** The end index (exclusive) of the JSON object/array starting at `start`, or -1. */
-function matchingEnd(text: string, start: number): number {
+/** The end index (exclusive) of the JSON object/array starting at `start` and ending before `limit`, or -1. */
+function matchingEnd(text: string, start: number, limit: number): number {
   let depth = 0;
   let inString = false;
-  const limit = Math.min(text.length, start + MAX_JSON_VALUE_CHARS);
   for (let i = start; i < limit; i++) {
     const c = text[i];
     if (inString) {
@@ -68,6 +82,7 @@ export function scanJsonValues(text: string): { value: Json; header: HeaderTime 
   const out: { value: Json; header: HeaderTime | undefined }[] = [];
   let header: HeaderTime | undefined;
   let pos = 0;
+  let budget = text.length * FAILED_JSON_SCAN_CHARS_PER_INPUT_CHAR;
   while (pos < text.length) {
     const eol = text.indexOf("\n", pos);
     const lineEnd = eol === -1 ? text.length : eol;
@@ -76,7 +91,8 @@ export function scanJsonValues(text: string): { value: Json; header: HeaderTime 
     const first = line[indent];
     if (first === "{" || first === "[") {
       const start = pos + indent;
-      const end = matchingEnd(text, start);
+      const limit = budget > 0 ? Math.min(text.length, start + MAX_JSON_VALUE_CHARS) : lineEnd;
+      const end = matchingEnd(text, start, limit);
       if (end !== -1) {
         try {
           out.push({ value: JSON.parse(text.slice(start, end)) as Json, header });
@@ -88,6 +104,7 @@ export function scanJsonValues(text: string): { value: Json; header: HeaderTime 
           // Not JSON after all: treat it as an ordinary line.
         }
       }
+      if (end > lineEnd || (end === -1 && limit > lineEnd)) budget -= (end === -1 ? limit : end) - start;
     } else {
       const time = parseHeaderTime(line);
       if (time) header = time;
@@ -148,9 +165,10 @@ export function parseQmpQueryMigrate(text: string): MigrationSample[] {
   const clock = new SeriesClock();
   const samples: MigrationSample[] = [];
   let lastT = 0;
-  const visit = (value: Json, header: HeaderTime | undefined) => {
+  const visit = (value: Json, header: HeaderTime | undefined, depth = 0) => {
     if (Array.isArray(value)) {
-      for (const item of value) visit(item, undefined);
+      if (depth >= MAX_REPLY_ARRAY_DEPTH) return;
+      for (const item of value) visit(item, undefined, depth + 1);
       return;
     }
     if (!isObject(value)) return;

@@ -68,9 +68,10 @@ const BINARY_UNITS: Record<string, number> = {
  * the result is rounded to whole bytes (it is only as exact as the printed figure).
  */
 export function parseSizeBytes(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)?\s*$/.exec(text);
+  // Trimmed first: `^\s*…\s*([A-Za-z]+)?\s*$` backtracked quadratically over blank runs.
+  const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(text.trim());
   if (!m) return undefined;
-  const factor = BINARY_UNITS[(m[2] ?? "B").toLowerCase()];
+  const factor = BINARY_UNITS[(m[2] || "B").toLowerCase()];
   if (factor === undefined) return undefined;
   return Math.round(Number(m[1]) * factor);
 }
