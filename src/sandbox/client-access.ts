@@ -11,9 +11,7 @@ import type { Logger } from "../log";
 import type { ControlPlane } from "./control-plane";
 import type { KeystoneAccount } from "./keystone";
 import { startNovaApi } from "./nova-api";
-
-/** The name of the cloud in the clouds.yaml the sandbox writes. */
-export const SANDBOX_CLOUD_NAME = "migbot-sandbox";
+import { SANDBOX_CLOUD_NAME } from "./nova-records";
 
 /** The account with the Keystone URL it authenticates at: what clouds.yaml holds. */
 export interface SandboxClientCredentials extends KeystoneAccount {

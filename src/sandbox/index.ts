@@ -11,13 +11,13 @@ import { join } from "node:path";
 import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
 import {
-  SANDBOX_CLOUD_NAME,
   type SandboxAccess,
   type SandboxClientCredentials,
   sandboxAdminCredentials,
   serveSandboxNova,
 } from "./client-access";
 import { SandboxCloud } from "./cloud";
+import { SANDBOX_CLOUD_NAME } from "./nova-records";
 import { DEFAULT_SEED, type SandboxSeed } from "./seed";
 import { generateKeyPair, type SandboxSshServer, startSandboxSshServer } from "./ssh-server";
 

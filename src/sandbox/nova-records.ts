@@ -15,6 +15,12 @@ import {
 
 /** The user id on every sandbox record (the value Nova's fake driver uses). */
 export const SANDBOX_USER_ID = "fake";
+/**
+ * The name of the cloud in the clouds.yaml the sandbox writes (`client-access.ts`). Defined in this
+ * small module so production code (`src/runtime/nova.ts`) can recognise it without
+ * loading the sandbox.
+ */
+export const SANDBOX_CLOUD_NAME = "migbot-sandbox";
 
 /**
  * Where Nova's libvirt driver sends the reader of a failed CPU comparison (nova 13.0.0 and 26.2.2
@@ -189,6 +195,3 @@ export function computeService(p: {
     forcedDown: false,
   };
 }
-
-/** Kept here too for the modules that import it from this path; it lives in `client-access.ts`. */
-export { SANDBOX_CLOUD_NAME } from "./client-access";
