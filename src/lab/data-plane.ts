@@ -30,12 +30,12 @@ import type {
   CloudService,
   LiveMigrateRequest,
 } from "../sandbox/control-plane";
-import { ControlPlaneError } from "../sandbox/control-plane";
 import {
   assertCanHardReboot,
   assertCanLiveMigrate,
   ControlPlaneBase,
   hypervisorCpuInfo,
+  hypervisorVersion,
   isMigrationFinished,
   markHardRebooting,
   markMigrating,
@@ -43,6 +43,7 @@ import {
   type NovaMigrationState,
   type NovaServerState,
   POWER_STATE,
+  setMigrationStatus,
   settleServer,
 } from "../sandbox/control-plane-base";
 import { type CpuDef, parseCpuXml } from "../sandbox/cpu";
@@ -50,6 +51,7 @@ import { sandboxProjectId } from "../sandbox/keystone";
 import { newRequestId } from "../sandbox/nova-log";
 import {
   computeService,
+  computeServiceUnavailable,
   cpuIncompatibility,
   namedDestination,
   newLiveMigrationRecord,
@@ -121,8 +123,8 @@ export const LAB_DEFAULT_SERVERS: readonly LabServerSeed[] = [
 const FLAVOR = { name: "m1.lab", ramMb: GUEST_MEMORY_MIB, vcpus: 1, diskGb: 0 };
 /** Lab hypervisors report no local disk: the guests boot from a kernel file, with no disk image. */
 const LAB_LOCAL_DISK_GB = 0;
-/** `hypervisor_version` of the lab's QEMU (Debian 12's 7.2.0), as Nova encodes it. */
-const LAB_QEMU_VERSION = 7002000;
+/** The lab's QEMU: Debian 12's 7.2.0. */
+const LAB_QEMU = { major: 7, minor: 2, micro: 0 };
 
 interface LabServer extends NovaServerState {
   seed: LabServerSeed;
@@ -241,7 +243,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
     m.record.memoryProcessedBytes = report.memoryProcessedBytes;
     m.record.memoryRemainingBytes = report.memoryRemainingBytes;
     if (report.status !== m.record.status) {
-      this.setMigrationStatus(m, report.status);
+      setMigrationStatus(m, report.status, this.isoNow());
       if (report.status === "completed") {
         m.server.host = m.record.destCompute;
         settleServer(m.server, this.isoNow());
@@ -257,7 +259,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
   // ---------------------------------------------------------------- helpers
 
   private fail(m: LabMigration, status: "error" | "cancelled", fault: string | null): void {
-    this.setMigrationStatus(m, status);
+    setMigrationStatus(m, status, this.isoNow());
     m.server.fault = fault;
     settleServer(m.server, this.isoNow());
   }
@@ -301,13 +303,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
       dest = [...this.hosts.values()].find((h) => h.name !== source.name && this.serviceUp(h));
       if (dest === undefined) throw noValidHost();
     }
-    if (!this.serviceUp(dest)) {
-      throw new ControlPlaneError(
-        "badRequest",
-        400,
-        `Compute service of ${dest.name} is unavailable at this time.`,
-      );
-    }
+    if (!this.serviceUp(dest)) throw computeServiceUnavailable(dest.name);
     const now = this.isoNow();
     const record = newLiveMigrationRecord({
       id: ++this.migrationSeq,
@@ -343,7 +339,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
         this.fail(m, "error", cpuIncompatibility(libvirtText).message);
         return;
       }
-      this.setMigrationStatus(m, "preparing");
+      setMigrationStatus(m, "preparing", this.isoNow());
       const cast: LiveMigrationCast = {
         migrationId: m.record.id,
         instanceUuid: m.server.uuid,
@@ -427,7 +423,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
         uuid: `1ab0c0de-0000-4000-8000-${String(h.index).padStart(12, "0")}`,
         hypervisorHostname: h.name,
         hypervisorType: "QEMU",
-        hypervisorVersion: LAB_QEMU_VERSION,
+        hypervisorVersion: hypervisorVersion(LAB_QEMU),
         hostIp: h.address,
         serviceHost: h.name,
         serviceId: h.index,

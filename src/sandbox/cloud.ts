@@ -18,6 +18,7 @@ import {
   assertCanLiveMigrate,
   ControlPlaneBase,
   hypervisorCpuInfo,
+  hypervisorVersion,
   markHardRebooting,
   markServerError,
   settleServer,
@@ -52,9 +53,9 @@ export const HARD_REBOOT_S = 4;
 const PROJECT_ID = "6f70656e737461636b20697320636f6f";
 /** The local disk every sandbox hypervisor reports, GiB. */
 const HOST_LOCAL_DISK_GB = 1024;
-/** `hypervisor_version`, QEMU's version as major × 1e6 + minor × 1e3: 2.5.0 on the Mitaka hosts, 7.2.0 on Zed. */
-const QEMU_VERSION_MITAKA = 2005000;
-const QEMU_VERSION_ZED = 7002000;
+/** The QEMU of the Mitaka hosts (Ubuntu 16.04's 2.5.0) and of the Zed hosts (Debian 12's 7.2.0). */
+const QEMU_MITAKA = { major: 2, minor: 5, micro: 0 };
+const QEMU_ZED = { major: 7, minor: 2, micro: 0 };
 
 export interface SandboxCloudOptions {
   seed: SandboxSeed;
@@ -224,7 +225,7 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
         uuid: h.uuid,
         hypervisorHostname: h.name,
         hypervisorType: "QEMU",
-        hypervisorVersion: h.release.major <= 13 ? QEMU_VERSION_MITAKA : QEMU_VERSION_ZED,
+        hypervisorVersion: hypervisorVersion(h.release.major <= 13 ? QEMU_MITAKA : QEMU_ZED),
         hostIp: h.seed.hostIp,
         serviceHost: h.name,
         serviceId: h.index,

@@ -52,15 +52,21 @@ export interface NovaMigrationState {
 }
 
 /** Statuses after which a live migration no longer moves (nor holds a claim on its destination). */
-export const FINISHED_MIGRATION_STATUSES: readonly CloudMigrationStatus[] = [
+const FINISHED_MIGRATION_STATUSES: readonly CloudMigrationStatus[] = [
   "completed",
   "error",
   "failed",
   "cancelled",
 ];
 
-/** `OS-EXT-STS:power_state` values (nova/compute/power_state.py). */
+/** `OS-EXT-STS:power_state` values (nova 13.0.0 nova/compute/power_state.py; the same indexes in 26.2.2). */
 export const POWER_STATE = { RUNNING: 1, PAUSED: 3, SHUTDOWN: 4 } as const;
+
+/** A migration's new status, stamped with `now`. */
+export function setMigrationStatus(m: NovaMigrationState, status: CloudMigrationStatus, now: string): void {
+  m.record.status = status;
+  m.record.updatedAt = now;
+}
 
 /** Whether a live migration has ended, one way or another. */
 export function isMigrationFinished(status: CloudMigrationStatus): boolean {
@@ -156,6 +162,14 @@ export function hypervisorCpuInfo(
 }
 
 /**
+ * A hypervisor's `hypervisor_version`: libvirt's `getVersion()` for QEMU, which Nova passes through
+ * (nova 26.2.2 nova/virt/libvirt/host.py `get_version`): major × 1,000,000 + minor × 1,000 + micro.
+ */
+export function hypervisorVersion(qemu: { major: number; minor: number; micro: number }): number {
+  return qemu.major * 1_000_000 + qemu.minor * 1_000 + qemu.micro;
+}
+
+/**
  * The records and lookups of a {@link ControlPlane}; a subclass adds the actions (migrate, abort,
  * force-complete, reboot) and the host views (hypervisors, services) from its data plane.
  */
@@ -212,15 +226,5 @@ export abstract class ControlPlaneBase<S extends NovaServerState, M extends Nova
   /** The migration of a known server, or Nova's 404. */
   protected migrationOrThrow(serverId: string, migrationId: number): M {
     return migrationOrThrow(this.migrations, this.serverRecords.has(serverId), serverId, migrationId);
-  }
-
-  /** Migrations that have not ended yet. */
-  protected activeMigrations(): M[] {
-    return this.migrations.filter((m) => !isMigrationFinished(m.record.status));
-  }
-
-  protected setMigrationStatus(m: M, status: CloudMigrationStatus): void {
-    m.record.status = status;
-    m.record.updatedAt = this.isoNow();
   }
 }

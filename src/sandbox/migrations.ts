@@ -17,6 +17,7 @@ import {
   markMigrating,
   type NovaMigrationState,
   POWER_STATE,
+  setMigrationStatus,
   settleServer,
 } from "./control-plane-base";
 import { type NovaLogLevel, newRequestId } from "./nova-log";
@@ -98,8 +99,7 @@ export class LiveMigrations {
   }
 
   private setStatus(m: SandboxMigration, status: CloudMigrationStatus): void {
-    m.record.status = status;
-    m.record.updatedAt = this.ctx.clock.isoNow();
+    setMigrationStatus(m, status, this.ctx.clock.isoNow());
   }
 
   private fail(m: SandboxMigration, status: "error" | "cancelled" | "failed"): void {

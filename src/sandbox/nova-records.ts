@@ -143,6 +143,11 @@ export function namedDestination<H>(
   return host;
 }
 
+/** Nova's refusal of a destination whose nova-compute it does not see up. */
+export function computeServiceUnavailable(host: string): ControlPlaneError {
+  return new ControlPlaneError("badRequest", 400, `Compute service of ${host} is unavailable at this time.`);
+}
+
 /** The scheduler's answer when no host fits. */
 export function noValidHost(): ControlPlaneError {
   return new ControlPlaneError(

@@ -8,7 +8,7 @@ import type { SandboxHost, SandboxVm } from "./compute-host";
 import { ControlPlaneError } from "./control-plane";
 import { compareCpu, incompatibleText, UnknownCpuModelError } from "./cpu";
 import type { SandboxMigration } from "./migrations";
-import { cpuIncompatibility } from "./nova-records";
+import { computeServiceUnavailable, cpuIncompatibility } from "./nova-records";
 
 /**
  * RAM nova keeps for the host itself: `reserved_host_memory_mb`, default 512 (nova 13.0.0
@@ -73,15 +73,7 @@ export class Scheduler {
 
   /** Nova's pre-checks for a destination: service up, room, CPU. Returns the failure or null. */
   precheck(vm: SandboxVm, dest: SandboxHost): PrecheckFailure | null {
-    if (!dest.isUp()) {
-      return {
-        error: new ControlPlaneError(
-          "badRequest",
-          400,
-          `Compute service of ${dest.name} is unavailable at this time.`,
-        ),
-      };
-    }
+    if (!dest.isUp()) return { error: computeServiceUnavailable(dest.name) };
     const free = this.freeRamMb(dest);
     if (free < vm.seed.flavor.ramMb) {
       const message =
