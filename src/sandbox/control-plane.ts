@@ -1,9 +1,10 @@
 /**
  * The sandbox cloud's control plane, as the sandbox's Nova HTTP API sees it.
  *
- * The cloud (hosts, VMs, the pre-copy model) implements this; `nova-api.ts` turns it into Nova's
- * REST shapes. Keeping the seam here lets the model be tested without HTTP and the API without
- * the model.
+ * Two clouds implement this — the model (`cloud.ts`: hosts, VMs, the pre-copy model) and the lab's
+ * (`src/lab/data-plane.ts`: real hosts), both on `control-plane-base.ts` — and `nova-api.ts` turns
+ * it into Nova's REST shapes. Keeping the seam here lets the model be tested without HTTP and the
+ * API without the model.
  */
 
 /** Nova's server statuses the sandbox can show. */

@@ -2,6 +2,7 @@
  * The built-in sandbox cloud, started in-process by one call: compute hosts behind real SSH
  * (ssh2 servers on loopback, one host key each), a Keystone + Nova API on loopback, and the
  * model that drives migrations. Used by `npm start` without credentials, by tests and benchmarks.
+ * How the pieces fit: README.md in this folder.
  */
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
@@ -9,9 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
+import {
+  type SandboxAccess,
+  type SandboxClientCredentials,
+  sandboxAdminCredentials,
+  serveSandboxNova,
+} from "./client-access";
 import { SandboxCloud } from "./cloud";
-import { startNovaApi } from "./nova-api";
-import { SANDBOX_CLOUD_NAME, sandboxAdminCredentials, writeSandboxClientFiles } from "./nova-records";
+import { SANDBOX_CLOUD_NAME } from "./nova-records";
 import { DEFAULT_SEED, type SandboxSeed } from "./seed";
 import { generateKeyPair, type SandboxSshServer, startSandboxSshServer } from "./ssh-server";
 
@@ -39,29 +45,14 @@ export interface SandboxOptions {
   log?: Logger;
 }
 
-export interface SandboxCredentials {
-  authUrl: string;
-  username: string;
-  password: string;
-  projectName: string;
-  userDomainName: string;
-  projectDomainName: string;
-  regionName: string;
-}
+/** The admin account and the Keystone URL it authenticates at. */
+export type SandboxCredentials = SandboxClientCredentials;
 
-export interface Sandbox {
+export interface Sandbox extends SandboxAccess {
   /** Inventory entries: name, 127.0.0.1, port, user root, key, pinned host key, release. */
   hosts: HostEntry[];
   /** Client key (OpenSSH format, mode 0600) authorised on every host. */
   privateKeyPath: string;
-  keystoneUrl: string;
-  novaUrl: string;
-  credentials: SandboxCredentials;
-  /** A clouds.yaml text with one cloud named {@link SANDBOX_CLOUD_NAME}. */
-  cloudsYaml: string;
-  cloudsYamlPath: string;
-  /** The inventory as YAML (`{ hosts: HostEntry[] }`). */
-  inventoryPath: string;
   /** The live state, for tests: VMs, hosts, migrations, files, services, the clock. */
   cloud: SandboxCloud;
   /** The SSH server of each host, by name (fault tests drop connections or delay answers). */
@@ -141,21 +132,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       });
     }
 
-    const baseCredentials = sandboxAdminCredentials(randomBytes(12).toString("base64url"));
-    const api = await startNovaApi({
+    const { close: closeApi, ...access } = await serveSandboxNova({
       controlPlane: cloud,
-      credentials: baseCredentials,
+      account: sandboxAdminCredentials(randomBytes(12).toString("base64url")),
       maxMicroversion,
+      dataDir,
+      hosts,
       log,
     });
-    closers.push(() => api.close());
-    const credentials: SandboxCredentials = { authUrl: api.keystoneUrl, ...baseCredentials };
-
-    const { cloudsYaml, cloudsYamlPath, inventoryPath } = await writeSandboxClientFiles(
-      dataDir,
-      credentials,
-      hosts,
-    );
+    closers.push(closeApi);
 
     if (timeScale > 0) {
       let last = performance.now();
@@ -166,21 +151,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       }, CLOCK_TICK_MS);
       ticker.unref();
     }
-    log.info("sandbox started", { hosts: hosts.length, novaUrl: api.novaUrl, timeScale });
+    log.info("sandbox started", { hosts: hosts.length, novaUrl: access.novaUrl, timeScale });
 
-    return {
-      hosts,
-      privateKeyPath,
-      keystoneUrl: api.keystoneUrl,
-      novaUrl: api.novaUrl,
-      credentials,
-      cloudsYaml,
-      cloudsYamlPath,
-      inventoryPath,
-      cloud,
-      sshServers,
-      stop,
-    };
+    return { ...access, hosts, privateKeyPath, cloud, sshServers, stop };
   } catch (err) {
     await stop();
     throw err;

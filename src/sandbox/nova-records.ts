@@ -1,13 +1,10 @@
 /**
- * What both sandbox control planes (the model in `cloud.ts`, the lab in `data-plane-lab.ts`) say as
- * Nova: the records Nova keeps for a live migration and a compute service, the migration listing,
- * and Nova's own wording for a refused request. Kept in one place so the two clouds cannot drift
+ * What both sandbox control planes (the model in `cloud.ts`, the lab's in `src/lab/data-plane.ts`)
+ * say as Nova: the records Nova keeps for a live migration and a compute service, the migration
+ * listing, and Nova's own wording for a refused request. Kept in one place so the two clouds cannot drift
  * apart in what the bot sees through the Nova API.
  */
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { stringify } from "yaml";
-import type { HostEntry } from "../hosts/inventory";
+import { randomUUID } from "node:crypto";
 import {
   type CloudMigration,
   type CloudMigrationStatus,
@@ -18,21 +15,35 @@ import {
 
 /** The user id on every sandbox record (the value Nova's fake driver uses). */
 export const SANDBOX_USER_ID = "fake";
-/** The name of the cloud in the clouds.yaml the sandbox writes. */
+/**
+ * The name of the cloud in the clouds.yaml the sandbox writes (`client-access.ts`). Defined in this
+ * small module so production code (`src/runtime/nova.ts`) can recognise it without
+ * loading the sandbox.
+ */
 export const SANDBOX_CLOUD_NAME = "migbot-sandbox";
 
-/** Statuses Nova counts as in progress (`GET /os-migrations?...` for a live migration still moving). */
+/**
+ * Where Nova's libvirt driver sends the reader of a failed CPU comparison (nova 13.0.0 and 26.2.2
+ * nova/virt/libvirt/driver.py, `_compare_cpu`).
+ */
+const LIBVIRT_CPU_COMPARE_URL = "http://libvirt.org/html/libvirt-libvirt-host.html#virCPUCompareResult";
+
+/** Statuses Nova counts as in progress (`GET /servers/{id}/migrations` lists a live migration in them). */
 const IN_PROGRESS: readonly CloudMigrationStatus[] = ["queued", "preparing", "running", "post-migrating"];
+
+/** Whether Nova counts a live migration in this status as in progress. */
+export function isInProgress(status: CloudMigrationStatus): boolean {
+  return IN_PROGRESS.includes(status);
+}
 
 /** A timestamp as Nova prints it: ISO 8601 to the second, UTC. */
 export function novaTimestamp(at: Date): string {
   return at.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** Nova's record of a live migration just accepted (queued, no bytes moved yet). */
+/** Nova's record of a live migration just accepted (queued, no bytes moved yet), with a fresh uuid. */
 export function newLiveMigrationRecord(p: {
   id: number;
-  uuid: string;
   serverId: string;
   source: string;
   dest: string;
@@ -43,7 +54,7 @@ export function newLiveMigrationRecord(p: {
 }): CloudMigration {
   return {
     id: p.id,
-    uuid: p.uuid,
+    uuid: randomUUID(),
     serverId: p.serverId,
     migrationType: "live-migration",
     status: "queued",
@@ -75,7 +86,7 @@ export function listMigrations(
   return migrations
     .filter((m) => filter.instanceUuid === undefined || m.record.serverId === filter.instanceUuid)
     .filter((m) => filter.migrationType === undefined || m.record.migrationType === filter.migrationType)
-    .filter((m) => !filter.inProgressOnly || IN_PROGRESS.includes(m.record.status))
+    .filter((m) => !filter.inProgressOnly || isInProgress(m.record.status))
     .map((m) => ({ ...m.record }));
 }
 
@@ -132,6 +143,11 @@ export function namedDestination<H>(
   return host;
 }
 
+/** Nova's refusal of a destination whose nova-compute it does not see up. */
+export function computeServiceUnavailable(host: string): ControlPlaneError {
+  return new ControlPlaneError("badRequest", 400, `Compute service of ${host} is unavailable at this time.`);
+}
+
 /** The scheduler's answer when no host fits. */
 export function noValidHost(): ControlPlaneError {
   return new ControlPlaneError(
@@ -155,6 +171,16 @@ export function wrongMigrationState(
   );
 }
 
+/**
+ * Nova's pre-check failure for a CPU the destination cannot run: `reason` is what the libvirt driver
+ * logs (`_compare_cpu`, nova/virt/libvirt/driver.py), `message` what the API and the fault say.
+ * @param libvirtText libvirt's own explanation (`virsh cpu-compare`'s text)
+ */
+export function cpuIncompatibility(libvirtText: string): { reason: string; message: string } {
+  const reason = `CPU doesn't have compatibility.\n\n${libvirtText}\n\nRefer to ${LIBVIRT_CPU_COMPARE_URL}`;
+  return { reason, message: `Migration pre-check error: ${reason}` };
+}
+
 /** Nova's os-services record of a host's nova-compute. */
 export function computeService(p: {
   id: number;
@@ -173,49 +199,4 @@ export function computeService(p: {
     disabledReason: null,
     forcedDown: false,
   };
-}
-
-/** The admin account every sandbox Keystone serves; only the password differs per start. */
-export function sandboxAdminCredentials(password: string) {
-  return {
-    username: "admin",
-    password,
-    projectName: "admin",
-    userDomainName: "Default",
-    projectDomainName: "Default",
-    regionName: "RegionOne",
-  };
-}
-
-/**
- * Writes the files a user points migbot at: clouds.yaml (one cloud named {@link SANDBOX_CLOUD_NAME},
- * mode 0600 as it holds the password) and the inventory (`{ hosts }`), both into `dataDir`.
- */
-export async function writeSandboxClientFiles(
-  dataDir: string,
-  credentials: ReturnType<typeof sandboxAdminCredentials> & { authUrl: string },
-  hosts: HostEntry[],
-): Promise<{ cloudsYaml: string; cloudsYamlPath: string; inventoryPath: string }> {
-  const cloudsYaml = stringify({
-    clouds: {
-      [SANDBOX_CLOUD_NAME]: {
-        auth: {
-          auth_url: credentials.authUrl,
-          username: credentials.username,
-          password: credentials.password,
-          project_name: credentials.projectName,
-          user_domain_name: credentials.userDomainName,
-          project_domain_name: credentials.projectDomainName,
-        },
-        region_name: credentials.regionName,
-        interface: "public",
-        identity_api_version: 3,
-      },
-    },
-  });
-  const cloudsYamlPath = join(dataDir, "clouds.yaml");
-  await writeFile(cloudsYamlPath, cloudsYaml, { mode: 0o600 });
-  const inventoryPath = join(dataDir, "inventory.yaml");
-  await writeFile(inventoryPath, stringify({ hosts }));
-  return { cloudsYaml, cloudsYamlPath, inventoryPath };
 }

@@ -3,9 +3,10 @@
  * workers with fixes and diagnosis — with the lab data plane (`startLabCloud`) as the cloud: the
  * worker reaches Nova over HTTP and the lab hosts' real sshd with the lab inventory.
  */
+
+import { type LabCloudOptions, type LabSandbox, startLabCloud } from "../../src/lab/data-plane";
 import type { Logger } from "../../src/log";
 import { type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
-import { type LabCloudOptions, type LabSandbox, startLabCloud } from "../../src/sandbox/data-plane-lab";
 
 /** The tracker polls Nova and `virsh domjobinfo` this often (the agents poll every 0.5 s, like Nova). */
 export const LAB_POLL_INTERVAL_MS = 1_000;

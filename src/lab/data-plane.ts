@@ -8,8 +8,11 @@
  *
  * Why a control plane of its own rather than a switch inside `SandboxCloud`: everything that cloud
  * holds — its in-memory host files, services, guests and model clock — *is* its data plane; in the
- * lab all of that lives on the hosts. What both share is the {@link ControlPlane} seam the Nova API
- * serves, so the API and the bot see no difference.
+ * lab all of that lives on the hosts. What both share — the records, lookups, Nova's refusals and
+ * server states (`ControlPlaneBase` in `src/sandbox/control-plane-base.ts`), Nova's wording
+ * (`nova-records.ts`) and the Keystone + Nova API with its client files (`client-access.ts`) — is
+ * the sandbox's, used from here; the API and the bot see no difference. The sandbox imports
+ * nothing from the lab.
  */
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -18,6 +21,45 @@ import { cpus, setPriority, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { HostEntry } from "../hosts/inventory";
+import { type Logger, silentLogger } from "../log";
+import { type Sandbox, ZED_MAX_MICROVERSION } from "../sandbox";
+import { sandboxAdminCredentials, serveSandboxNova } from "../sandbox/client-access";
+import type {
+  CloudHypervisor,
+  CloudMigration,
+  CloudService,
+  LiveMigrateRequest,
+} from "../sandbox/control-plane";
+import {
+  assertCanHardReboot,
+  assertCanLiveMigrate,
+  ControlPlaneBase,
+  hypervisorCpuInfo,
+  hypervisorVersion,
+  isMigrationFinished,
+  markHardRebooting,
+  markMigrating,
+  markServerError,
+  type NovaMigrationState,
+  type NovaServerState,
+  POWER_STATE,
+  setMigrationStatus,
+  settleServer,
+} from "../sandbox/control-plane-base";
+import { type CpuDef, parseCpuXml } from "../sandbox/cpu";
+import { sandboxProjectId } from "../sandbox/keystone";
+import { newRequestId } from "../sandbox/nova-log";
+import {
+  computeService,
+  computeServiceUnavailable,
+  cpuIncompatibility,
+  namedDestination,
+  newLiveMigrationRecord,
+  noValidHost,
+  novaTimestamp,
+  wrongMigrationState,
+} from "../sandbox/nova-records";
+import { RESERVED_HOST_MEMORY_MB } from "../sandbox/scheduler";
 import {
   type AgentHeartbeat,
   type AgentMigrationReport,
@@ -27,50 +69,13 @@ import {
   type PrecheckAnswer,
   readJsonBody,
   socketRequest,
-} from "../lab/agent-protocol";
-import { LabError } from "../lab/errors";
-import {
-  buildGuest,
-  DEFAULT_SPIN_ITERATIONS,
-  GUEST_MEMORY_MIB,
-  instanceName,
-  startGuest,
-} from "../lab/guest";
-import { virsh } from "../lab/host-exec";
-import { readLabState } from "../lab/lab";
-import { bindSourceDir } from "../lab/plan";
-import type { LabState } from "../lab/state";
-import { type Logger, silentLogger } from "../log";
-import {
-  type CloudHypervisor,
-  type CloudMigration,
-  type CloudMigrationStatus,
-  type CloudServer,
-  type CloudService,
-  type ControlPlane,
-  ControlPlaneError,
-  type LiveMigrateRequest,
-  type MigrationFilter,
-} from "./control-plane";
-import { type CpuDef, featureSet, parseCpuXml } from "./cpu";
-import { type Sandbox, type SandboxCredentials, ZED_MAX_MICROVERSION } from "./index";
-import { sandboxProjectId, startNovaApi } from "./nova-api";
-import { newRequestId } from "./nova-log";
-import {
-  computeService,
-  findMigration,
-  instanceNotFound,
-  listMigrations,
-  migrationOrThrow,
-  namedDestination,
-  newLiveMigrationRecord,
-  noValidHost,
-  novaTimestamp,
-  SANDBOX_USER_ID,
-  sandboxAdminCredentials,
-  writeSandboxClientFiles,
-  wrongMigrationState,
-} from "./nova-records";
+} from "./agent-protocol";
+import { LabError } from "./errors";
+import { buildGuest, DEFAULT_SPIN_ITERATIONS, GUEST_MEMORY_MIB, instanceName, startGuest } from "./guest";
+import { virsh } from "./host-exec";
+import { readLabState } from "./lab";
+import { bindSourceDir } from "./plan";
+import type { LabState } from "./state";
 
 /** Nova's `service_down_time` for the lab: three missed heartbeats (the agents beat every second). */
 export const LAB_SERVICE_DOWN_TIME_MS = 3_000;
@@ -81,11 +86,8 @@ const AGENT_CALL_TIMEOUT_MS = 20_000;
 /** Tearing the seeded guests down at stop: destroy + undefine per guest. */
 const GUEST_TEARDOWN_TIMEOUT_MS = 20_000;
 const POLL_INTERVAL_MS = 200;
-/** Nova keeps this much RAM for the host itself (`reserved_host_memory_mb`). */
-const RESERVED_HOST_MEMORY_MB = 512;
 /** Lowest CPU priority: a guest that should not take CPU from the others (see `niced`). */
 const NICEST_PRIORITY = 19;
-const LIBVIRT_COMPARE_URL = "http://libvirt.org/html/libvirt-libvirt-host.html#virCPUCompareResult";
 
 export interface LabServerSeed {
   name: string;
@@ -119,19 +121,13 @@ export const LAB_DEFAULT_SERVERS: readonly LabServerSeed[] = [
 ];
 
 const FLAVOR = { name: "m1.lab", ramMb: GUEST_MEMORY_MIB, vcpus: 1, diskGb: 0 };
+/** Lab hypervisors report no local disk: the guests boot from a kernel file, with no disk image. */
+const LAB_LOCAL_DISK_GB = 0;
+/** The lab's QEMU: Debian 12's 7.2.0. */
+const LAB_QEMU = { major: 7, minor: 2, micro: 0 };
 
-interface LabServer {
+interface LabServer extends NovaServerState {
   seed: LabServerSeed;
-  uuid: string;
-  domain: string;
-  host: string;
-  status: CloudServer["status"];
-  taskState: string | null;
-  vmState: string;
-  powerState: number;
-  created: string;
-  updated: string;
-  fault: string | null;
 }
 
 interface LabHost {
@@ -145,8 +141,7 @@ interface LabHost {
   heartbeatAtMs: number;
 }
 
-interface LabMigration {
-  record: CloudMigration;
+interface LabMigration extends NovaMigrationState {
   server: LabServer;
   requestId: string;
   /** The agent accepted the cast: from then on aborts go to it. */
@@ -154,24 +149,17 @@ interface LabMigration {
   report: AgentMigrationReport | null;
 }
 
-function isoNow(): string {
-  return novaTimestamp(new Date());
-}
-
-const FINISHED: readonly CloudMigrationStatus[] = ["completed", "error", "failed", "cancelled"];
-
 /** The control plane over the lab's hosts; state comes from the agents' heartbeats and reports. */
-export class LabCloud implements ControlPlane {
+export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
   readonly hosts = new Map<string, LabHost>();
-  readonly servers = new Map<string, LabServer>();
-  readonly migrations: LabMigration[] = [];
   private migrationSeq = 0;
 
   constructor(
     readonly state: LabState,
-    private readonly projectId: string,
+    projectId: string,
     private readonly log: Logger,
   ) {
+    super(projectId);
     state.hosts.forEach((h, i) => {
       const cpuXml = readFileSync(join(state.stateDir, h.name, "declared-cpu.xml"), "utf8");
       this.hosts.set(h.name, {
@@ -187,19 +175,31 @@ export class LabCloud implements ControlPlane {
     });
   }
 
+  /** Servers by uuid. */
+  get servers(): Map<string, LabServer> {
+    return this.serverRecords;
+  }
+
+  /** The lab runs on real time. */
+  wallTime(): Date {
+    return new Date();
+  }
+
   /** Adds a server whose domain already runs on its host. */
   addServer(seed: LabServerSeed): LabServer {
     const uuid = `1ab0c0de-7e57-4b1d-9c1a-${seed.instanceId.toString(16).padStart(12, "0")}`;
-    const now = isoNow();
+    const now = this.isoNow();
     const server: LabServer = {
       seed,
       uuid,
-      domain: instanceName(seed.instanceId),
+      name: seed.name,
+      instanceName: instanceName(seed.instanceId),
+      flavor: FLAVOR,
       host: seed.host,
       status: "ACTIVE",
       taskState: null,
       vmState: "active",
-      powerState: 1,
+      powerState: POWER_STATE.RUNNING,
       created: now,
       updated: now,
       fault: null,
@@ -237,20 +237,20 @@ export class LabCloud implements ControlPlane {
     const m = this.migrations.find(
       (x) => x.record.id === report.migrationId && x.record.sourceCompute === hostName,
     );
-    if (m === undefined || FINISHED.includes(m.record.status)) return;
+    if (m === undefined || isMigrationFinished(m.record.status)) return;
     m.report = report;
     m.record.memoryTotalBytes = report.memoryTotalBytes;
     m.record.memoryProcessedBytes = report.memoryProcessedBytes;
     m.record.memoryRemainingBytes = report.memoryRemainingBytes;
     if (report.status !== m.record.status) {
-      this.setStatus(m, report.status);
+      setMigrationStatus(m, report.status, this.isoNow());
       if (report.status === "completed") {
         m.server.host = m.record.destCompute;
-        this.serverDone(m.server);
+        settleServer(m.server, this.isoNow());
         if (m.server.seed.niced) void this.renice(m.server);
       } else if (report.status === "error" || report.status === "cancelled") {
         m.server.fault = report.fault ?? null;
-        this.serverDone(m.server);
+        settleServer(m.server, this.isoNow());
       }
       this.log.info("lab migration status", { id: m.record.id, status: report.status });
     }
@@ -258,22 +258,10 @@ export class LabCloud implements ControlPlane {
 
   // ---------------------------------------------------------------- helpers
 
-  private setStatus(m: LabMigration, status: CloudMigrationStatus): void {
-    m.record.status = status;
-    m.record.updatedAt = isoNow();
-  }
-
-  private serverDone(server: LabServer): void {
-    server.status = "ACTIVE";
-    server.taskState = null;
-    server.powerState = 1;
-    server.updated = isoNow();
-  }
-
   private fail(m: LabMigration, status: "error" | "cancelled", fault: string | null): void {
-    this.setStatus(m, status);
+    setMigrationStatus(m, status, this.isoNow());
     m.server.fault = fault;
-    this.serverDone(m.server);
+    settleServer(m.server, this.isoNow());
   }
 
   private agent<T>(host: string, path: string, body: unknown): Promise<T> {
@@ -291,7 +279,7 @@ export class LabCloud implements ControlPlane {
     const pidFile = join(
       bindSourceDir(join(this.state.stateDir, server.host), "/run/libvirt"),
       "qemu",
-      `${server.domain}.pid`,
+      `${server.instanceName}.pid`,
     );
     try {
       const pid = Number(readFileSync(pidFile, "utf8").trim());
@@ -304,46 +292,9 @@ export class LabCloud implements ControlPlane {
 
   // ---------------------------------------------------------------- ControlPlane
 
-  listServers(): CloudServer[] {
-    return [...this.servers.values()].map((s) => this.toServer(s));
-  }
-
-  getServer(id: string): CloudServer | undefined {
-    const s = this.servers.get(id);
-    return s ? this.toServer(s) : undefined;
-  }
-
-  private toServer(s: LabServer): CloudServer {
-    return {
-      id: s.uuid,
-      name: s.seed.name,
-      status: s.status,
-      host: s.host,
-      hypervisorHostname: s.host,
-      instanceName: s.domain,
-      taskState: s.taskState,
-      vmState: s.vmState,
-      powerState: s.powerState,
-      flavor: { ...FLAVOR },
-      tenantId: this.projectId,
-      userId: SANDBOX_USER_ID,
-      created: s.created,
-      updated: s.updated,
-    };
-  }
-
   liveMigrate(serverId: string, request: LiveMigrateRequest): CloudMigration {
-    const server = this.servers.get(serverId);
-    if (!server) throw instanceNotFound(serverId);
-    if (server.status !== "ACTIVE" || server.taskState !== null) {
-      const [attr, value] =
-        server.taskState !== null ? ["task_state", server.taskState] : ["vm_state", server.vmState];
-      throw new ControlPlaneError(
-        "conflict",
-        409,
-        `Cannot 'os-migrateLive' instance ${server.uuid} while it is in ${attr} ${value}`,
-      );
-    }
+    const server = this.serverOrThrow(serverId);
+    assertCanLiveMigrate(server);
     const source = this.hosts.get(server.host)!;
     let dest: LabHost | undefined;
     if (request.host !== null) {
@@ -352,30 +303,20 @@ export class LabCloud implements ControlPlane {
       dest = [...this.hosts.values()].find((h) => h.name !== source.name && this.serviceUp(h));
       if (dest === undefined) throw noValidHost();
     }
-    if (!this.serviceUp(dest)) {
-      throw new ControlPlaneError(
-        "badRequest",
-        400,
-        `Compute service of ${dest.name} is unavailable at this time.`,
-      );
-    }
-    const now = isoNow();
+    if (!this.serviceUp(dest)) throw computeServiceUnavailable(dest.name);
+    const now = this.isoNow();
     const record = newLiveMigrationRecord({
       id: ++this.migrationSeq,
-      uuid: randomUUID(),
       serverId: server.uuid,
       source: source.name,
       dest: dest.name,
       destHost: dest.address,
-      projectId: this.projectId,
+      projectId: this.tenantId,
       now,
     });
     const m: LabMigration = { record, server, requestId: newRequestId(), cast: false, report: null };
     this.migrations.push(m);
-    server.status = "MIGRATING";
-    server.taskState = "migrating";
-    server.fault = null;
-    server.updated = now;
+    markMigrating(server, now);
     // The pre-check (a CPU comparison on the destination) needs the real virsh there, so it runs
     // after the API answers, as Nova does from microversion 2.34.
     void this.run(m, source, dest);
@@ -395,18 +336,14 @@ export class LabCloud implements ControlPlane {
           .map((l) => l.replace(/^error:\s*/, ""))
           .filter((l) => l.trim() !== "" && !/^Failed to compare/.test(l))
           .join("\n");
-        this.fail(
-          m,
-          "error",
-          `Migration pre-check error: CPU doesn't have compatibility.\n\n${libvirtText}\n\nRefer to ${LIBVIRT_COMPARE_URL}`,
-        );
+        this.fail(m, "error", cpuIncompatibility(libvirtText).message);
         return;
       }
-      this.setStatus(m, "preparing");
+      setMigrationStatus(m, "preparing", this.isoNow());
       const cast: LiveMigrationCast = {
         migrationId: m.record.id,
         instanceUuid: m.server.uuid,
-        domain: m.server.domain,
+        domain: m.server.instanceName,
         dest: dest.name,
         memoryMb: FLAVOR.ramMb,
         requestId: m.requestId,
@@ -414,23 +351,10 @@ export class LabCloud implements ControlPlane {
       await this.agent(source.name, "/live-migration", cast);
       m.cast = true;
     } catch (err) {
-      if (!FINISHED.includes(m.record.status)) {
+      if (!isMigrationFinished(m.record.status)) {
         this.fail(m, "error", `nova-compute did not take the migration: ${(err as Error).message}`);
       }
     }
-  }
-
-  listMigrations(filter: MigrationFilter): CloudMigration[] {
-    return listMigrations(this.migrations, filter);
-  }
-
-  getMigration(serverId: string, migrationId: number): CloudMigration | undefined {
-    const m = findMigration(this.migrations, serverId, migrationId);
-    return m ? { ...m.record } : undefined;
-  }
-
-  private migrationOrThrow(serverId: string, migrationId: number): LabMigration {
-    return migrationOrThrow(this.migrations, this.servers.has(serverId), serverId, migrationId);
   }
 
   forceComplete(serverId: string, migrationId: number): void {
@@ -459,38 +383,24 @@ export class LabCloud implements ControlPlane {
   }
 
   hardReboot(serverId: string): void {
-    const server = this.servers.get(serverId);
-    if (!server) throw instanceNotFound(serverId);
-    if (server.taskState !== null) {
-      throw new ControlPlaneError(
-        "conflict",
-        409,
-        `Cannot 'reboot' instance ${server.uuid} while it is in task_state ${server.taskState}`,
-      );
-    }
-    server.status = "HARD_REBOOT";
-    server.taskState = "rebooting_hard";
-    server.updated = isoNow();
+    const server = this.serverOrThrow(serverId);
+    assertCanHardReboot(server);
+    markHardRebooting(server, this.isoNow());
     void this.agent<{ ok: boolean; error?: string }>(server.host, "/reboot", {
-      domain: server.domain,
+      domain: server.instanceName,
       instanceUuid: server.uuid,
     })
       .then((answer) => {
         if (answer.ok) {
           server.vmState = "active";
-          this.serverDone(server);
+          settleServer(server, this.isoNow());
           if (server.seed.niced) void this.renice(server);
         } else {
-          Object.assign(server, {
-            status: "ERROR",
-            vmState: "error",
-            taskState: null,
-            powerState: 4,
-            fault: answer.error,
-          });
+          markServerError(server, answer.error ?? null, this.isoNow());
         }
       })
       .catch((err: Error) => {
+        // The agent did not answer: the guest's power state is not known, so it is left as it was.
         Object.assign(server, { status: "ERROR", vmState: "error", taskState: null, fault: err.message });
       });
   }
@@ -513,7 +423,7 @@ export class LabCloud implements ControlPlane {
         uuid: `1ab0c0de-0000-4000-8000-${String(h.index).padStart(12, "0")}`,
         hypervisorHostname: h.name,
         hypervisorType: "QEMU",
-        hypervisorVersion: 7002000,
+        hypervisorVersion: hypervisorVersion(LAB_QEMU),
         hostIp: h.address,
         serviceHost: h.name,
         serviceId: h.index,
@@ -524,17 +434,11 @@ export class LabCloud implements ControlPlane {
         memoryMb,
         memoryMbUsed: used,
         freeRamMb: memoryMb - used,
-        localGb: 0,
+        localGb: LAB_LOCAL_DISK_GB,
         localGbUsed: 0,
-        freeDiskGb: 0,
+        freeDiskGb: LAB_LOCAL_DISK_GB,
         runningVms: running,
-        cpuInfo: {
-          arch: h.cpu.arch ?? "x86_64",
-          model: h.cpu.model ?? "",
-          vendor: h.cpu.vendor ?? "",
-          features: [...featureSet(h.cpu)].sort(),
-          topology: { cores: vcpus, threads: 1, sockets: 1 },
-        },
+        cpuInfo: hypervisorCpuInfo(h.cpu, { cores: vcpus, threads: 1, sockets: 1 }),
       };
     });
   }
@@ -545,7 +449,7 @@ export class LabCloud implements ControlPlane {
         id: h.index,
         host: h.name,
         up: this.serviceUp(h),
-        updatedAt: h.heartbeatAtMs > 0 ? novaTimestamp(new Date(h.heartbeatAtMs)) : isoNow(),
+        updatedAt: h.heartbeatAtMs > 0 ? novaTimestamp(new Date(h.heartbeatAtMs)) : this.isoNow(),
       }),
     );
   }
@@ -605,8 +509,8 @@ export async function startLabCloud(opts: LabCloudOptions): Promise<LabSandbox> 
   const log = opts.log ?? silentLogger;
   const state = readLabState(opts.labStateDir);
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "migbot-lab-cloud-"));
-  const baseCredentials = sandboxAdminCredentials(randomUUID());
-  const cloud = new LabCloud(state, sandboxProjectId(baseCredentials), log);
+  const account = sandboxAdminCredentials(randomUUID());
+  const cloud = new LabCloud(state, sandboxProjectId(account), log);
   const closers: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const close of closers.splice(0).reverse())
@@ -646,8 +550,8 @@ export async function startLabCloud(opts: LabCloudOptions): Promise<LabSandbox> 
       const server = cloud.addServer(seed);
       closers.push(async () => {
         for (const args of [
-          ["destroy", server.domain],
-          ["undefine", server.domain],
+          ["destroy", server.instanceName],
+          ["undefine", server.instanceName],
         ]) {
           await virsh(state, server.host, args, GUEST_TEARDOWN_TIMEOUT_MS).catch(() => undefined);
         }
@@ -655,33 +559,28 @@ export async function startLabCloud(opts: LabCloudOptions): Promise<LabSandbox> 
       if (seed.niced) await cloud.renice(server);
     }
 
-    const api = await startNovaApi({
-      controlPlane: cloud,
-      credentials: baseCredentials,
-      maxMicroversion: opts.novaMaxMicroversion ?? ZED_MAX_MICROVERSION,
-      log,
-    });
-    closers.push(() => api.close());
-    const credentials: SandboxCredentials = { authUrl: api.keystoneUrl, ...baseCredentials };
     const labInventory = join(state.stateDir, "inventory.yaml");
     if (!existsSync(labInventory))
       throw new LabError("LAB_NOT_UP", `${labInventory} is missing — run \`npm run lab -- up\` again`);
     const hosts = (parseYaml(readFileSync(labInventory, "utf8")) as { hosts: HostEntry[] }).hosts;
-    const { cloudsYaml, cloudsYamlPath, inventoryPath } = await writeSandboxClientFiles(
+    const { close: closeApi, ...access } = await serveSandboxNova({
+      controlPlane: cloud,
+      account,
+      maxMicroversion: opts.novaMaxMicroversion ?? ZED_MAX_MICROVERSION,
       dataDir,
-      credentials,
       hosts,
-    );
-    log.info("lab cloud started", { hosts: hosts.length, novaUrl: api.novaUrl, servers: cloud.servers.size });
+      log,
+    });
+    closers.push(closeApi);
+    log.info("lab cloud started", {
+      hosts: hosts.length,
+      novaUrl: access.novaUrl,
+      servers: cloud.servers.size,
+    });
     return {
+      ...access,
       hosts,
       privateKeyPath: join(state.stateDir, "client_ed25519"),
-      keystoneUrl: api.keystoneUrl,
-      novaUrl: api.novaUrl,
-      credentials,
-      cloudsYaml,
-      cloudsYamlPath,
-      inventoryPath,
       cloud,
       lab: state,
       stop,

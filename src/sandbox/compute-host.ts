@@ -1,0 +1,298 @@
+/**
+ * One sandbox compute host and the guests on it: the host's files (nova config as Debian or a
+ * Mitaka-era install lays them out, the nova-compute log), its nova-compute process (which reads
+ * its config only at (re)start, and dies shortly after a start it cannot survive), the CPU a guest
+ * gets when it starts there, and the VM records Nova keeps for those guests.
+ */
+import { randomUUID } from "node:crypto";
+import { DEFAULT_NOVA_COMPUTE_LOG_PATH, DEFAULT_NOVA_CONF_PATHS } from "../hosts/inventory";
+import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
+import { NovaConfError } from "../nova-conf/errors";
+import { type ReleaseInfo, releaseFromVersion } from "../nova-conf/releases";
+import type { ModelClock } from "./clock";
+import type { CloudServer } from "./control-plane";
+import { type NovaServerState, POWER_STATE } from "./control-plane-base";
+import { type CpuDef, compareCpu, guestCpuFor, hostCpu, incompatibleText, UnknownCpuModelError } from "./cpu";
+import { readSandboxData } from "./data-files";
+import { HostFilesystem } from "./filesystem";
+import { formatNovaLog, type NovaLogLevel } from "./nova-log";
+import type { SeedHost, SeedVm } from "./seed";
+
+/** Nova's `report_interval`: a restarted nova-compute shows `up` in os-services after its first report. */
+export const SERVICE_REPORT_INTERVAL_S = 10;
+/** A nova-compute that cannot load its config dies this long after systemd started it. */
+export const SERVICE_CRASH_DELAY_S = 2;
+/** First pid of host N's nova-compute is above `N × this` (pids differ per host, as on real hosts). */
+const PIDS_PER_HOST = 100;
+/** A restart gets a pid up to this much above the last one (other processes started meanwhile). */
+const PID_JITTER = 50;
+
+export interface ServiceState {
+  /** What `systemctl is-active` says. */
+  unit: "active" | "inactive" | "failed";
+  /** Model time from which Nova sees the service up (its first report after start). */
+  upFromS: number | null;
+  pid: number;
+}
+
+/** What a guest got when it started: its CPU, and the cpu_mode / model it was started under. */
+export interface GuestStart {
+  guestCpu: CpuDef;
+  cpuMode: string;
+  cpuModel: string | null;
+  domainId: number;
+}
+
+export class SandboxHost {
+  readonly fs = new HostFilesystem();
+  readonly release: ReleaseInfo;
+  readonly cpu: CpuDef;
+  readonly uuid = randomUUID();
+  readonly novaConfPaths: string[];
+  readonly logPath = DEFAULT_NOVA_COMPUTE_LOG_PATH;
+  service: ServiceState;
+  /** The config as nova-compute read it at its last (successful) start; null while it is down. */
+  settings: LiveMigrationSettings | null = null;
+  nextDomainId = 1;
+
+  constructor(
+    readonly seed: SeedHost,
+    readonly index: number,
+    private readonly clock: ModelClock,
+  ) {
+    this.release = releaseFromVersion(seed.novaVersion);
+    this.cpu = hostCpu(seed.cpuModel);
+    this.novaConfPaths =
+      this.release.major <= 13 ? [DEFAULT_NOVA_CONF_PATHS[0]!] : [...DEFAULT_NOVA_CONF_PATHS];
+    this.service = { unit: "inactive", upFromS: null, pid: 2000 + index * PIDS_PER_HOST };
+    this.installNovaFiles();
+  }
+
+  get name(): string {
+    return this.seed.name;
+  }
+
+  /** The files nova-compute reads, in its `--config-file` order. */
+  configFiles(): { path: string; text: string }[] {
+    return this.novaConfPaths.flatMap((path) => {
+      const f = this.fs.get(path);
+      return f ? [{ path, text: f.content }] : [];
+    });
+  }
+
+  private installNovaFiles(): void {
+    this.fs.mkdirs("/var/lib/nova");
+    this.fs.mkdirs("/tmp");
+    if (this.release.major <= 13) {
+      this.fs.put(
+        "/etc/nova/nova.conf",
+        readSandboxData("nova-conf/nova.conf.config-reference-example-liberty-mitaka-era.conf"),
+        "root",
+        "nova",
+        0o640,
+      );
+    } else {
+      this.fs.put(
+        "/etc/nova/nova.conf",
+        readSandboxData("nova-conf/nova.conf.sample-zed-26.2.2-debian-bookworm.conf"),
+        "root",
+        "nova",
+        0o640,
+      );
+      this.fs.put(
+        "/etc/nova/nova-compute.conf",
+        readSandboxData("nova-conf/nova-compute.conf-zed-26.2.2-debian-kvm.conf"),
+        "root",
+        "nova",
+        0o640,
+      );
+    }
+    this.fs.put(this.logPath, "", "nova", "adm", 0o640);
+  }
+
+  /** Appends a line to nova-compute's log, in this release's oslo.log format. */
+  novaLog(
+    level: NovaLogLevel,
+    logger: string,
+    message: string,
+    opts: { requestId?: string | null; instance?: string | null } = {},
+  ): void {
+    this.fs.append(
+      this.logPath,
+      formatNovaLog(
+        {
+          time: this.clock.wallTime(),
+          pid: this.service.pid,
+          level,
+          logger,
+          requestId: opts.requestId ?? null,
+          instanceUuid: opts.instance ?? null,
+          message,
+        },
+        this.release.major,
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------- nova-compute
+
+  /** Whether Nova sees this host's nova-compute up now. */
+  isUp(): boolean {
+    return (
+      this.service.unit === "active" &&
+      this.service.upFromS !== null &&
+      this.clock.nowS >= this.service.upFromS
+    );
+  }
+
+  /** systemd starting nova-compute: it reads its config files; a bad one makes it die shortly after. */
+  startService(opts: { initial?: boolean } = {}): void {
+    this.service = {
+      unit: "active",
+      upFromS: null,
+      pid: this.service.pid + 1 + Math.floor(Math.random() * PID_JITTER),
+    };
+    const pid = this.service.pid;
+    this.novaLog("INFO", "nova.service", `Starting compute node (version ${this.seed.novaVersion})`);
+    let failure: string | null = null;
+    let settings: LiveMigrationSettings | null = null;
+    try {
+      settings = effectiveSettings(this.configFiles(), this.release, { unknownFlags: "error" });
+      failure = this.checkCpuConfig(settings);
+    } catch (err) {
+      failure = startupFailureText(err);
+    }
+    if (failure !== null) {
+      if (opts.initial) throw new Error(`${this.name}: seed config does not start: ${failure}`);
+      this.settings = null;
+      const text = failure;
+      this.clock.at(SERVICE_CRASH_DELAY_S, () => {
+        if (this.service.pid !== pid) return;
+        this.novaLog("CRITICAL", "nova", text);
+        this.service = { unit: "failed", upFromS: null, pid };
+      });
+      return;
+    }
+    this.settings = settings;
+    this.service.upFromS = opts.initial ? 0 : this.clock.nowS + SERVICE_REPORT_INTERVAL_S;
+  }
+
+  /**
+   * `systemctl restart nova-compute`: SIGTERM, then a fresh start. Aborting the migrations it was
+   * monitoring is the caller's part (they belong to the cloud).
+   */
+  restartService(): void {
+    this.novaLog("INFO", "nova.service", "Caught SIGTERM, stopping children");
+    this.service = { unit: "inactive", upFromS: null, pid: this.service.pid };
+    this.startService();
+  }
+
+  /** Train+ nova-compute refuses to start with a CPU model the host cannot run (`_check_cpu_compatibility`). */
+  private checkCpuConfig(s: LiveMigrationSettings): string | null {
+    if (s.cpuMode !== "custom") return null;
+    if (s.cpuModels.length === 0) {
+      return "InvalidCPUInfo: Unacceptable CPU info: Config requested a custom CPU model, but no model name was provided.";
+    }
+    if (this.release.major < 20) return null;
+    for (const model of s.cpuModels) {
+      const guest = guestCpuFor(this.cpu, "custom", model);
+      let verdict: ReturnType<typeof compareCpu>;
+      try {
+        verdict = compareCpu(this.cpu, guest);
+      } catch (err) {
+        if (err instanceof UnknownCpuModelError) {
+          return `InvalidCPUInfo: Unacceptable CPU info: Configured CPU model: ${model} is not correct, or your host CPU arch does not support this model. Please correct your config and try again.`;
+        }
+        throw err;
+      }
+      if (verdict.result === "incompatible") {
+        return `InvalidCPUInfo: Unacceptable CPU info: Configured CPU model: ${model} is not compatible with host CPU. Please correct your config and try again. ${incompatibleText(verdict.reason)}`;
+      }
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------- guests
+
+  /** A guest starting here: its CPU follows the host's current effective cpu_mode / model. Returns libvirt's error text if it cannot. */
+  startGuest(): GuestStart | string {
+    const s = this.settings;
+    const cpuMode = s?.cpuMode ?? "host-model";
+    const cpuModel = cpuMode === "custom" ? (s?.cpuModels[0] ?? null) : null;
+    const guestCpu = guestCpuFor(this.cpu, cpuMode, cpuModel);
+    try {
+      const verdict = compareCpu(this.cpu, guestCpu);
+      if (verdict.result === "incompatible")
+        return `unsupported configuration: guest CPU doesn't match specification: ${verdict.reason}`;
+    } catch (err) {
+      if (err instanceof UnknownCpuModelError) return err.message;
+      throw err;
+    }
+    return { guestCpu, cpuMode, cpuModel, domainId: this.nextDomainId++ };
+  }
+}
+
+/** A VM of the sandbox cloud: Nova's record of it and the guest it runs as. */
+export class SandboxVm implements NovaServerState {
+  status: CloudServer["status"] = "ACTIVE";
+  taskState: string | null = null;
+  vmState = "active";
+  powerState: number = POWER_STATE.RUNNING;
+  /** The CPU the guest got at its last (re)start, and the cpu_mode / model it was started under (set by {@link startedWith}). */
+  guestCpu!: CpuDef;
+  cpuMode!: string;
+  cpuModel!: string | null;
+  /** The libvirt domain id while the guest runs; null while it is shut off. */
+  domainId!: number | null;
+  readonly created: string;
+  updated: string;
+  fault: string | null = null;
+
+  constructor(
+    readonly seed: SeedVm,
+    public host: string,
+    started: GuestStart & { at: string },
+  ) {
+    this.startedWith(started);
+    this.created = started.at;
+    this.updated = started.at;
+  }
+
+  get uuid(): string {
+    return this.seed.uuid;
+  }
+  get name(): string {
+    return this.seed.name;
+  }
+  get flavor(): CloudServer["flavor"] {
+    return this.seed.flavor;
+  }
+  get instanceName(): string {
+    return `instance-${this.seed.instanceId.toString(16).padStart(8, "0")}`;
+  }
+
+  /** The guest (re)started with a new CPU and domain. */
+  startedWith(started: GuestStart): void {
+    this.guestCpu = started.guestCpu;
+    this.cpuMode = started.cpuMode;
+    this.cpuModel = started.cpuModel;
+    this.domainId = started.domainId;
+  }
+}
+
+/** The CRITICAL line nova-compute dies with when its config cannot be used. */
+function startupFailureText(err: unknown): string {
+  if (err instanceof NovaConfError) {
+    const loc = err.location;
+    if (err.code === "NOVA_CONF_PARSE" && loc && err.reason) {
+      // oslo.config also quotes the line here; the sandbox leaves it out, as migbot's errors do.
+      return `ConfigFileParseError: Failed to parse ${loc.path}: at line ${loc.line}, ${err.reason}`;
+    }
+    const first = err.message.split(/; nova-compute would fail on it\./)[0] ?? err.message;
+    return loc?.key
+      ? `ConfigFileValueError: Value for option ${loc.key} from LocationInfo(location=<Locations.user: (4, True)>, detail='${loc.path}') is not valid: ${first.replace(/^.*? = /, "")}`
+      : `ConfigFileValueError: ${first}`;
+  }
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}

@@ -1,0 +1,214 @@
+/**
+ * The sandbox hosts' shell: answers one command of the host catalogue (`src/hosts/catalogue.ts`,
+ * already parsed from its command line by the SSH server) as the real tool would on that host —
+ * virsh (list, capabilities, cpu-compare, cpu-baseline, domjobinfo), the file commands with
+ * coreutils' texts and permissions, systemctl for nova-compute, `nova-compute --version` and tail.
+ */
+import type { HostCommand } from "../hosts/catalogue";
+import type { SandboxHost, SandboxVm } from "./compute-host";
+import { POWER_STATE } from "./control-plane-base";
+import {
+  baselineCpuXml,
+  type CpuDef,
+  type CpuXmlError,
+  compareCpu,
+  incompatibleText,
+  parseCpuXml,
+  UnknownCpuModelError,
+} from "./cpu";
+import { jobStats, type SandboxMigration } from "./migrations";
+import { isFinished } from "./precopy-model";
+import { formatCapabilities, formatDomainList, formatDomJobInfo } from "./virsh-format";
+
+/** What one host command printed and returned. */
+export interface HostCommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Who runs the command: root, or another user with or without sudo. */
+export interface HostCommandUser {
+  user: string;
+  sudo: boolean;
+}
+
+/** What the shell needs from the cloud beyond the host itself. */
+export interface HostCommandsView {
+  vms: ReadonlyMap<string, SandboxVm>;
+  /** The newest migration of `vm` that involved the host as source or destination. */
+  latestMigration(vm: SandboxVm, hostName: string): SandboxMigration | undefined;
+  /** `systemctl restart nova-compute` on the host, with what it does to migrations under way. */
+  restartNovaCompute(host: SandboxHost): void;
+}
+
+/** Sorts domains without an id (shut off) after the running ones, as `virsh list --all` does. */
+const NO_DOMAIN_ID_LAST = 1e9;
+
+/** Answers one catalogue command on a host, as the real tools would. */
+export function runHostCommand(
+  view: HostCommandsView,
+  host: SandboxHost,
+  cmd: HostCommand,
+  ctx: HostCommandUser,
+): HostCommandResult {
+  const root = ctx.user === "root" || ctx.sudo;
+  switch (cmd.kind) {
+    case "virsh-domjobinfo":
+      return domJobInfo(view, host, cmd.domain, cmd.completed === true);
+    case "virsh-list":
+      return ok(
+        formatDomainList(
+          [...view.vms.values()]
+            .filter((v) => v.host === host.name)
+            .sort((a, b) => (a.domainId ?? NO_DOMAIN_ID_LAST) - (b.domainId ?? NO_DOMAIN_ID_LAST))
+            .map((v) => ({
+              id: v.domainId,
+              name: v.instanceName,
+              state:
+                v.domainId === null ? "shut off" : v.powerState === POWER_STATE.PAUSED ? "paused" : "running",
+            })),
+        ),
+      );
+    case "virsh-capabilities":
+      return ok(
+        formatCapabilities({
+          uuid: host.uuid,
+          cpu: host.cpu,
+          memoryKiB: host.seed.memoryMb * 1024,
+          cpus: host.seed.vcpus,
+        }),
+      );
+    case "virsh-cpu-compare":
+      return cpuCompare(host, cmd.cpuXml);
+    case "virsh-cpu-baseline":
+      try {
+        return ok(baselineCpuXml(parseCpuXml(cmd.cpusXml)));
+      } catch (err) {
+        return virshError(`error: ${(err as Error).message}`);
+      }
+    case "read-file":
+      return host.fs.cat(cmd.path);
+    case "stat-file":
+      return host.fs.stat(cmd.path);
+    case "write-file":
+      if (!root)
+        return { stdout: "", stderr: `dd: failed to open '${cmd.path}': Permission denied\n`, exitCode: 1 };
+      return host.fs.write(cmd.path, cmd.content);
+    case "copy-file":
+      if (!root)
+        return {
+          stdout: "",
+          stderr: `cp: cannot create regular file '${cmd.to}': Permission denied\n`,
+          exitCode: 1,
+        };
+      return host.fs.copyPreserving(cmd.from, cmd.to);
+    case "rename-file":
+      if (!root)
+        return {
+          stdout: "",
+          stderr: `mv: cannot move '${cmd.from}' to '${cmd.to}': Permission denied\n`,
+          exitCode: 1,
+        };
+      return host.fs.rename(cmd.from, cmd.to);
+    case "remove-temp-file":
+      return host.fs.remove(cmd.path);
+    case "systemctl-is-active": {
+      if (cmd.service !== "nova-compute")
+        return {
+          stdout: cmd.service === "libvirtd" ? "active\n" : "inactive\n",
+          stderr: "",
+          exitCode: cmd.service === "libvirtd" ? 0 : 3,
+        };
+      const unit = host.service.unit;
+      return { stdout: `${unit}\n`, stderr: "", exitCode: unit === "active" ? 0 : 3 };
+    }
+    case "systemctl-restart":
+      if (!root) {
+        return {
+          stdout: "",
+          stderr:
+            "Failed to restart nova-compute.service: Access denied\nSee system logs and 'systemctl status nova-compute.service' for details.\n",
+          exitCode: 1,
+        };
+      }
+      if (cmd.service === "openstack-nova-compute") {
+        return {
+          stdout: "",
+          stderr:
+            "Failed to restart openstack-nova-compute.service: Unit openstack-nova-compute.service not found.\n",
+          exitCode: 5,
+        };
+      }
+      if (cmd.service === "nova-compute") view.restartNovaCompute(host);
+      return ok("");
+    case "nova-compute-version":
+      // Mitaka's nova runs on Python 2.7, whose argparse prints --version on stderr.
+      return host.release.major <= 13
+        ? { stdout: "", stderr: `${host.seed.novaVersion}\n`, exitCode: 0 }
+        : ok(`${host.seed.novaVersion}\n`);
+    case "tail-log":
+      return host.fs.tail(cmd.path, cmd.lines);
+  }
+}
+
+function cpuCompare(host: SandboxHost, xml: string): HostCommandResult {
+  const failed = "error: Failed to compare host CPU with /dev/stdin";
+  let cpus: CpuDef[];
+  try {
+    cpus = parseCpuXml(xml);
+  } catch (err) {
+    return virshError(`${failed}\nerror: ${(err as CpuXmlError).message}`);
+  }
+  try {
+    const verdict = compareCpu(host.cpu, cpus[0]!);
+    if (verdict.result === "incompatible")
+      return virshError(`${failed}\nerror: ${incompatibleText(verdict.reason)}`);
+    return ok(
+      verdict.result === "identical"
+        ? "CPU described in /dev/stdin is identical to host CPU\n\n"
+        : "Host CPU is a superset of CPU described in /dev/stdin\n\n",
+    );
+  } catch (err) {
+    if (err instanceof UnknownCpuModelError) return virshError(`${failed}\nerror: ${err.message}`);
+    throw err;
+  }
+}
+
+/** `virsh domjobinfo [--completed]`: the running job on either side, or the one that ended. */
+function domJobInfo(
+  view: HostCommandsView,
+  host: SandboxHost,
+  domain: string,
+  completed: boolean,
+): HostCommandResult {
+  const vm = [...view.vms.values()].find((v) => v.instanceName === domain || v.uuid === domain);
+  const migration = vm ? view.latestMigration(vm, host.name) : undefined;
+  const inbound =
+    migration !== undefined &&
+    migration.record.destCompute === host.name &&
+    migration.record.status === "running" &&
+    vm!.host !== host.name;
+  if (!vm || (vm.host !== host.name && !inbound))
+    return virshError(`error: failed to get domain '${domain}'`);
+  if (completed) {
+    const stats = migration?.completedJobs.get(host.name);
+    return ok(formatDomJobInfo(stats ?? null));
+  }
+  if (migration?.record.status !== "running" || migration.job === null || isFinished(migration.job)) {
+    return ok(formatDomJobInfo(null));
+  }
+  return ok(
+    formatDomJobInfo(
+      jobStats(migration.job, inbound ? "Incoming migration" : "Outgoing migration", "Unbounded"),
+    ),
+  );
+}
+
+function ok(stdout: string): HostCommandResult {
+  return { stdout, stderr: "", exitCode: 0 };
+}
+
+function virshError(text: string): HostCommandResult {
+  return { stdout: "", stderr: `${text}\n\n`, exitCode: 1 };
+}

@@ -1,0 +1,409 @@
+/**
+ * The sandbox's Nova API routes: one table of (method, path, first microversion) with a handler per
+ * resource — servers (list, show, actions: os-migrateLive with its body schema per microversion, and
+ * HARD reboot), server migrations (list, show, force-complete, abort), os-migrations,
+ * os-hypervisors and os-services — each answering from the cloud's {@link ControlPlane} in Nova's
+ * shapes (`nova-views.ts`), with Nova's filters, limit/marker paging and error texts. A path no
+ * route takes answers 404, and so does a route newer than the request's microversion, as in Nova.
+ */
+import type { IncomingMessage } from "node:http";
+import { atLeast, MV } from "../openstack/microversion";
+import { type ApiResult, isObject, notFound, novaFault, readJson } from "./api-common";
+import type { CloudMigration, CloudServer, ControlPlane, LiveMigrateRequest } from "./control-plane";
+import { isInProgress } from "./nova-records";
+import {
+  type NovaLinks,
+  renderHypervisor,
+  renderOsMigration,
+  renderServer,
+  renderServerMigration,
+  renderService,
+} from "./nova-views";
+
+/** Nova's `[api] max_limit`: the most items one list page holds. */
+const NOVA_MAX_LIMIT = 1000;
+/** A server id in a path: anything but `detail`, which is the list's own path. */
+const SERVER = "((?!detail(?:/|$))[^/]+)";
+/** A migration id in a path. */
+const MIGRATION = "([^/]+)";
+
+const NOVA_BOOLEAN_TRUE = new Set(["true", "1", "on", "yes"]);
+const NOVA_BOOLEAN_FALSE = new Set(["false", "0", "off", "no"]);
+
+/** Nova's `parameter_types.boolean`: JSON booleans or their usual string spellings. */
+function novaBoolean(value: unknown): boolean | undefined {
+  if (typeof value === "boolean") return value;
+  if (typeof value === "string") {
+    const lower = value.toLowerCase();
+    if (NOVA_BOOLEAN_TRUE.has(lower)) return true;
+    if (NOVA_BOOLEAN_FALSE.has(lower)) return false;
+  }
+  return undefined;
+}
+
+/** One request as a handler sees it. */
+interface RouteRequest {
+  /** The path's captures: server id, migration id. */
+  params: string[];
+  query: URLSearchParams;
+  req: IncomingMessage;
+  /** The negotiated microversion. */
+  mv: string;
+}
+
+interface Route {
+  method: "GET" | "POST" | "DELETE";
+  path: RegExp;
+  /** The first microversion with this route; older requests get Nova's 404. */
+  since?: string;
+  handle: (r: RouteRequest) => ApiResult | Promise<ApiResult>;
+}
+
+function route(method: Route["method"], path: string, handle: Route["handle"], since?: string): Route {
+  return { method, path: new RegExp(`^${path}$`), handle, ...(since !== undefined && { since }) };
+}
+
+export class NovaRoutes {
+  private readonly routes: readonly Route[];
+
+  /** @param links where links point; known once the server listens */
+  constructor(
+    private readonly controlPlane: ControlPlane,
+    private readonly links: () => NovaLinks,
+  ) {
+    this.routes = [
+      route("GET", "servers/detail", (r) => this.listServers(r)),
+      route("GET", `servers/${SERVER}`, (r) => this.showServer(r)),
+      route("POST", `servers/${SERVER}/action`, (r) => this.serverAction(r)),
+      route("GET", `servers/${SERVER}/migrations`, (r) => this.listServerMigrations(r), MV.SERVER_MIGRATIONS),
+      route(
+        "GET",
+        `servers/${SERVER}/migrations/${MIGRATION}`,
+        (r) => this.showServerMigration(r),
+        MV.SERVER_MIGRATIONS,
+      ),
+      route(
+        "POST",
+        `servers/${SERVER}/migrations/${MIGRATION}/action`,
+        (r) => this.forceComplete(r),
+        MV.FORCE_COMPLETE,
+      ),
+      route(
+        "DELETE",
+        `servers/${SERVER}/migrations/${MIGRATION}`,
+        (r) => this.abortMigration(r),
+        MV.ABORT_MIGRATION,
+      ),
+      route("GET", "os-migrations", (r) => this.listOsMigrations(r)),
+      route("GET", "os-hypervisors/detail", (r) => this.listHypervisors(r)),
+      route("GET", "os-services", (r) => this.listServices(r)),
+    ];
+  }
+
+  /** Answers one authenticated request under `/compute/v2.1/` (`segments`: the path after it). */
+  async dispatch(
+    method: string,
+    segments: string[],
+    query: URLSearchParams,
+    req: IncomingMessage,
+    mv: string,
+  ): Promise<ApiResult> {
+    const path = segments.join("/");
+    for (const r of this.routes) {
+      if (r.method !== method) continue;
+      const match = r.path.exec(path);
+      if (!match) continue;
+      // Nova's VersionNotFoundForAPIMethod renders as a 404.
+      if (r.since !== undefined && !atLeast(mv, r.since)) {
+        throw novaFault(404, `API version ${mv} is not supported on this method.`);
+      }
+      return r.handle({ params: match.slice(1), query, req, mv });
+    }
+    throw notFound();
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  private findServer(id: string): CloudServer {
+    const server = this.controlPlane.getServer(id);
+    if (!server) throw novaFault(404, `Instance ${id} could not be found.`);
+    return server;
+  }
+
+  /** An in-progress live migration of the server, or Nova's 404 for any other. */
+  private migrationOf(serverId: string, migrationIdText: string): CloudMigration {
+    const migrationId = Number(migrationIdText);
+    const migration = Number.isInteger(migrationId)
+      ? this.controlPlane.getMigration(serverId, migrationId)
+      : undefined;
+    if (!migration || !isInProgress(migration.status) || migration.migrationType !== "live-migration") {
+      throw novaFault(
+        404,
+        `In-progress live migration ${migrationIdText} is not found for server ${serverId}.`,
+      );
+    }
+    return migration;
+  }
+
+  // ---------------------------------------------------------------- servers
+
+  private listServers({ query, mv }: RouteRequest): ApiResult {
+    const links = this.links();
+    const allTenants = query.has("all_tenants") && novaBoolean(query.get("all_tenants") || "true") !== false;
+    const nameFilter = query.get("name");
+    let nameRe: RegExp | null = null;
+    if (nameFilter !== null) {
+      try {
+        // Nova matches `name` as a regular expression (a search, not anchored), as MySQL's REGEXP does.
+        nameRe = new RegExp(nameFilter);
+      } catch {
+        throw novaFault(400, `Invalid regular expression in name filter: ${nameFilter}`);
+      }
+    }
+    const host = query.get("host");
+    const status = query.get("status");
+    const servers = this.controlPlane
+      .listServers()
+      .filter(
+        (s) =>
+          (allTenants || s.tenantId === links.projectId) &&
+          (nameRe === null || nameRe.test(s.name)) &&
+          (host === null || s.host === host) &&
+          (status === null || s.status === status.toUpperCase()),
+      );
+    const page = paginate(servers, (s) => s.id, query, "servers/detail", true, links);
+    const services = this.controlPlane.services();
+    const body: Record<string, unknown> = {
+      servers: page.items.map((s) => renderServer(s, mv, links, services)),
+    };
+    if (page.next) body.servers_links = [{ href: page.next, rel: "next" }];
+    return { status: 200, body };
+  }
+
+  private showServer({ params: [id], mv }: RouteRequest): ApiResult {
+    const server = this.findServer(id!);
+    return {
+      status: 200,
+      body: { server: renderServer(server, mv, this.links(), this.controlPlane.services()) },
+    };
+  }
+
+  private async serverAction({ params: [id], req, mv }: RouteRequest): Promise<ApiResult> {
+    this.findServer(id!);
+    const body = await readJson(req, (m) => novaFault(400, m));
+    if (!isObject(body) || Object.keys(body).length !== 1) {
+      throw novaFault(400, "Malformed request body");
+    }
+    const [action, args] = Object.entries(body)[0]!;
+    if (action === "os-migrateLive") {
+      this.controlPlane.liveMigrate(id!, validateLiveMigrate(args, mv));
+      return { status: 202 };
+    }
+    if (action === "reboot") {
+      const type = isObject(args) ? args.type : undefined;
+      if (typeof type !== "string" || !["HARD", "SOFT"].includes(type.toUpperCase())) {
+        throw novaFault(
+          400,
+          `Invalid input for field/attribute type. Value: ${String(type)}. ${JSON.stringify(type)} is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']`,
+        );
+      }
+      if (type.toUpperCase() !== "HARD") {
+        // The control plane models hard reboots only; saying so beats pretending a soft one happened.
+        throw novaFault(400, "The sandbox cloud models only HARD reboots.");
+      }
+      this.controlPlane.hardReboot(id!);
+      return { status: 202 };
+    }
+    throw novaFault(400, `There is no such action: ${action}`);
+  }
+
+  // ---------------------------------------------------------------- server migrations
+
+  private listServerMigrations({ params: [id], mv }: RouteRequest): ApiResult {
+    this.findServer(id!);
+    const migrations = this.controlPlane
+      .listMigrations({ instanceUuid: id, migrationType: "live-migration", inProgressOnly: true })
+      .filter((m) => isInProgress(m.status));
+    return { status: 200, body: { migrations: migrations.map((m) => renderServerMigration(m, mv)) } };
+  }
+
+  private showServerMigration({ params: [id, mid], mv }: RouteRequest): ApiResult {
+    this.findServer(id!);
+    return { status: 200, body: { migration: renderServerMigration(this.migrationOf(id!, mid!), mv) } };
+  }
+
+  private async forceComplete({ params: [id, mid], req }: RouteRequest): Promise<ApiResult> {
+    this.findServer(id!);
+    const body = await readJson(req, (m) => novaFault(400, m));
+    if (!isObject(body) || !("force_complete" in body) || body.force_complete !== null) {
+      throw novaFault(
+        400,
+        `Invalid input for field/attribute force_complete. Value: ${JSON.stringify(body)}. 'force_complete' is a required property`,
+      );
+    }
+    const migration = this.migrationOf(id!, mid!);
+    this.controlPlane.forceComplete(id!, migration.id);
+    return { status: 202 };
+  }
+
+  private abortMigration({ params: [id, mid] }: RouteRequest): ApiResult {
+    this.findServer(id!);
+    const migration = this.migrationOf(id!, mid!);
+    this.controlPlane.abortMigration(id!, migration.id);
+    return { status: 202 };
+  }
+
+  // ---------------------------------------------------------------- os-migrations, hypervisors, services
+
+  private listOsMigrations({ query, mv }: RouteRequest): ApiResult {
+    const links = this.links();
+    const instanceUuid = query.get("instance_uuid") ?? undefined;
+    const migrationType = query.get("migration_type") ?? undefined;
+    const status = query.get("status");
+    const sourceCompute = query.get("source_compute");
+    let migrations = this.controlPlane
+      .listMigrations({ instanceUuid, migrationType })
+      .filter(
+        (m) =>
+          (status === null || m.status === status) &&
+          (sourceCompute === null || m.sourceCompute === sourceCompute) &&
+          (instanceUuid === undefined || m.serverId === instanceUuid) &&
+          (migrationType === undefined || m.migrationType === migrationType),
+      );
+    const paged = atLeast(mv, MV.MIGRATION_UUID);
+    if (paged) {
+      // From 2.59 Nova sorts newest first (created_at, then id, descending) and pages.
+      migrations = [...migrations].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id - a.id);
+    }
+    const page = paged
+      ? paginate(migrations, (m) => m.uuid, query, "os-migrations", false, links)
+      : { items: migrations, next: null };
+    const body: Record<string, unknown> = {
+      migrations: page.items.map((m) => renderOsMigration(m, mv, links)),
+    };
+    if (page.next) body.migrations_links = [{ href: page.next, rel: "next" }];
+    return { status: 200, body };
+  }
+
+  private listHypervisors({ query, mv }: RouteRequest): ApiResult {
+    const services = this.controlPlane.services();
+    const hypervisors = this.controlPlane.hypervisors();
+    const paged = atLeast(mv, MV.HYPERVISOR_PAGING);
+    const uuids = atLeast(mv, MV.UUID_IDS);
+    const page = paged
+      ? paginate(
+          hypervisors,
+          (h) => (uuids ? h.uuid : String(h.id)),
+          query,
+          "os-hypervisors/detail",
+          false,
+          this.links(),
+        )
+      : { items: hypervisors, next: null };
+    const body: Record<string, unknown> = {
+      hypervisors: page.items.map((h) => renderHypervisor(h, services, mv)),
+    };
+    if (page.next) body.hypervisors_links = [{ href: page.next, rel: "next" }];
+    return { status: 200, body };
+  }
+
+  private listServices({ query, mv }: RouteRequest): ApiResult {
+    const binary = query.get("binary");
+    const host = query.get("host");
+    const services = this.controlPlane
+      .services()
+      .filter((s) => (binary === null || s.binary === binary) && (host === null || s.host === host));
+    return { status: 200, body: { services: services.map((s) => renderService(s, mv)) } };
+  }
+}
+
+/** os-migrateLive's body schema per microversion (nova/api/openstack/compute/schemas/migrate_server.py). */
+function validateLiveMigrate(args: unknown, mv: string): LiveMigrateRequest {
+  const invalid = (detail: string) =>
+    novaFault(
+      400,
+      `Invalid input for field/attribute os-migrateLive. Value: ${JSON.stringify(args)}. ${detail}`,
+    );
+  if (!isObject(args)) throw invalid(`${JSON.stringify(args)} is not of type 'object'`);
+  const allowed = new Set(["host", "block_migration"]);
+  const required = ["block_migration", "host"];
+  const autoAllowed = atLeast(mv, MV.BLOCK_MIGRATION_AUTO);
+  if (!autoAllowed) {
+    allowed.add("disk_over_commit");
+    required.push("disk_over_commit");
+  }
+  if (atLeast(mv, MV.LIVE_MIGRATE_FORCE) && !atLeast(mv, MV.LIVE_MIGRATE_NO_FORCE)) allowed.add("force");
+  for (const key of required) if (!(key in args)) throw invalid(`'${key}' is a required property`);
+  const extra = Object.keys(args).filter((k) => !allowed.has(k));
+  if (extra.length > 0) {
+    throw invalid(
+      `Additional properties are not allowed (${extra.map((k) => `'${k}'`).join(", ")} ${extra.length === 1 ? "was" : "were"} unexpected)`,
+    );
+  }
+  const host = args.host;
+  if (host !== null && (typeof host !== "string" || host.length === 0 || host.length > 255)) {
+    throw novaFault(
+      400,
+      `Invalid input for field/attribute host. Value: ${JSON.stringify(host)}. ${JSON.stringify(host)} is not of type 'string', 'null'`,
+    );
+  }
+  let blockMigration: boolean | "auto";
+  if (autoAllowed && args.block_migration === "auto") {
+    blockMigration = "auto";
+  } else {
+    const parsed = novaBoolean(args.block_migration);
+    if (parsed === undefined) {
+      throw novaFault(
+        400,
+        `Invalid input for field/attribute block_migration. Value: ${String(args.block_migration)}. ${JSON.stringify(args.block_migration)} is not a valid boolean${autoAllowed ? " or 'auto'" : ""}`,
+      );
+    }
+    blockMigration = parsed;
+  }
+  for (const key of ["disk_over_commit", "force"]) {
+    if (key in args && novaBoolean(args[key]) === undefined) {
+      throw novaFault(
+        400,
+        `Invalid input for field/attribute ${key}. Value: ${String(args[key])}. ${JSON.stringify(args[key])} is not a valid boolean`,
+      );
+    }
+  }
+  return { host, blockMigration, asyncPrecheck: atLeast(mv, MV.ASYNC_LIVE_MIGRATION_PRECHECK) };
+}
+
+/** Nova's limit/marker paging: a `next` link whenever a page came back full. */
+function paginate<T>(
+  items: T[],
+  idOf: (item: T) => string,
+  query: URLSearchParams,
+  resource: string,
+  capAtMaxLimit: boolean,
+  links: NovaLinks,
+): { items: T[]; next: string | null } {
+  const marker = query.get("marker");
+  const limitText = query.get("limit");
+  let start = 0;
+  if (marker !== null) {
+    const index = items.findIndex((item) => idOf(item) === marker);
+    if (index < 0) throw novaFault(400, `marker [${marker}] not found`);
+    start = index + 1;
+  }
+  let limit = capAtMaxLimit ? NOVA_MAX_LIMIT : Number.POSITIVE_INFINITY;
+  if (limitText !== null) {
+    const parsed = Number(limitText);
+    if (!Number.isInteger(parsed) || parsed < 0) throw novaFault(400, "limit param must be an integer");
+    limit = Math.min(parsed, NOVA_MAX_LIMIT);
+  }
+  const pageItems = items.slice(start, start + limit);
+  const full = pageItems.length === limit && pageItems.length > 0;
+  const last = pageItems[pageItems.length - 1];
+  let next: string | null = null;
+  if (full && last !== undefined && (limitText !== null || start + limit < items.length)) {
+    // Like Nova's _get_next_link: the request's own parameters (filters included) plus the marker.
+    const params = new URLSearchParams(query);
+    params.set("limit", String(limit));
+    params.set("marker", idOf(last));
+    next = `${links.baseUrl}/compute/v2.1/${links.projectId}/${resource}?${params.toString()}`;
+  }
+  return { items: pageItems, next };
+}
