@@ -105,6 +105,8 @@ export interface Config {
     lockDurationMs: number;
   };
   logLevel: "debug" | "info" | "warn" | "error";
+  /** MIGBOT_LOG_LEVEL was set: the sandbox's console chat then also writes logs to stderr. */
+  logLevelGiven: boolean;
   /** Settings given to a role that does not use them: said at start, never fatal. */
   warnings: string[];
 }
@@ -314,6 +316,7 @@ export function loadConfig(env: Env = process.env, opts: { role?: Role } = {}): 
       lockDurationMs: int(env, "MIGBOT_JOB_LOCK_MS", DEFAULT_JOB_LOCK_MS, 1000, 600_000),
     },
     logLevel,
+    logLevelGiven: str(env, "MIGBOT_LOG_LEVEL") !== undefined,
     warnings: UNNEEDED_BY_ROLE[role]
       .filter((name) => str(env, name) !== undefined)
       .map(

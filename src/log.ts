@@ -43,19 +43,19 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
-function minLevel(): number {
-  const env = (process.env.MIGBOT_LOG_LEVEL ?? "info") as LogLevel;
-  return LEVELS[env] ?? LEVELS.info;
-}
-
-/** A logger writing JSON lines to stderr (or to `sink`, for tests and the console chat). */
+/**
+ * A logger writing JSON lines to stderr (or to `sink`, for tests and the console chat), dropping
+ * lines below `level` (the config's MIGBOT_LOG_LEVEL).
+ */
 export function createLogger(
   name: string,
   base: Record<string, unknown> = {},
   sink: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  level: LogLevel = "info",
 ): Logger {
+  const min = LEVELS[level] ?? LEVELS.info;
   const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[level] < minLevel()) return;
+    if (LEVELS[level] < min) return;
     const entry = redact({ time: new Date().toISOString(), level, name, msg: msg, ...base, ...fields });
     sink(JSON.stringify(entry));
   };
@@ -64,7 +64,7 @@ export function createLogger(
     info: (m, f) => write("info", m, f),
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
-    child: (fields) => createLogger(name, { ...base, ...fields }, sink),
+    child: (fields) => createLogger(name, { ...base, ...fields }, sink, level),
   };
 }
 

@@ -7,6 +7,7 @@
 import { createInterface } from "node:readline";
 import { SANDBOX_CHANNEL, SANDBOX_USERS, type SandboxStack } from "../runtime/stack";
 import type { SlackMessageEvent } from "../sandbox/slack/emulator";
+import { CONSOLE_HELP } from "./console-help";
 
 /** `click <label>` waits this long for such a button to appear. */
 export const CLICK_WAIT_TIMEOUT_MS = 120_000;
@@ -24,15 +25,7 @@ export interface ConsoleOptions {
   interactive?: boolean;
 }
 
-export const CONSOLE_HELP = [
-  "Type what you would type in Slack, in #ops:",
-  "  /migrate vm-42 to compute-3        /migrate db-1 to compute-2       /migrate status",
-  "  /diagnose web-7 to compute-5       /migrate help",
-  "  click <label> [in <text>]          press a button (waits for it to appear), e.g. click Abort,",
-  "                                     click Approve in VM restart (the message must contain <text>)",
-  "  as <user> <line>                   act as another user: alice (operator), bob (approver), carol (no role)",
-  "  help, quit",
-].join("\n");
+export { CONSOLE_HELP };
 
 function userName(id: string | undefined): string {
   return SANDBOX_USERS.find((u) => u.id === id)?.name ?? id ?? "?";

@@ -3,27 +3,11 @@
  * console chat; with credentials, the bot and/or a worker against the configured Slack, cloud and
  * host inventory (`--role bot|worker|all`, so docker compose can scale workers).
  */
-import { webApi } from "@slack/bolt";
-import { Redis } from "ioredis";
-import { registerApprovalActions } from "../../bot/actions/approval";
-import { startBot } from "../../bot/app";
-import { ConfigError, loadConfig } from "../config";
-import { createProposalService } from "../fixes/service";
-import { SshExecutor } from "../hosts/executor";
-import { loadInventory } from "../hosts/inventory-file";
+import { type Config, ConfigError, loadConfig } from "../config";
 import { createLogger } from "../log";
-import { MigrationStore } from "../migration/store";
-import { createNotifier } from "../notify/notifier";
-import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
-import { responseUrlOrigins } from "../queue/reply";
-import { createEnqueuer } from "../queue/worker";
-import { createNovaFromEnv } from "../runtime/nova";
-import { redisTlsOptions } from "../runtime/redis-options";
 import { ProgramMissingError } from "../runtime/redis-server";
-import { bullConnection, hostsPort, startSandboxStack } from "../runtime/stack";
-import { need, trustOf } from "../runtime/trust";
-import { startWorkerSide } from "../runtime/worker-side";
-import { CONSOLE_HELP, runConsole } from "./console-chat";
+import { startRoles } from "../runtime/roles";
+import { CONSOLE_HELP } from "./console-help";
 import type { CliCommand } from "./main";
 
 const USAGE = `usage: migbot start [--role all|bot|worker] [--json] [--as <user>] [--time-scale N]
@@ -66,18 +50,49 @@ function parseArgs(argv: string[]): StartArgs | string {
   return args;
 }
 
-async function runSandbox(args: StartArgs): Promise<number> {
-  const interactive = process.stdin.isTTY === true;
-  const log = createLogger("migbot", {}, (line) => {
-    // The console is for the chat; logs go to stderr only when asked for.
-    if (process.env.MIGBOT_LOG_LEVEL) process.stderr.write(`${line}\n`);
+/** Exit code after a second SIGTERM/SIGINT: the operator wants out now, not a graceful stop. */
+const EXIT_ON_SECOND_SIGNAL = 130;
+
+/**
+ * Resolves at the first SIGTERM or SIGINT; a second one exits the process at once (a stop that
+ * hangs on an unreachable host must not keep the operator waiting).
+ */
+function firstSignal(log: { warn(msg: string): void }): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let seen = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (seen) {
+        log.warn(`second ${signal}: exiting now`);
+        process.exit(EXIT_ON_SECOND_SIGNAL);
+      }
+      seen = true;
+      resolve(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
   });
+}
+
+async function runSandbox(args: StartArgs, config: Config): Promise<number> {
+  const interactive = process.stdin.isTTY === true;
+  const log = createLogger(
+    "migbot",
+    {},
+    (line) => {
+      // The console is for the chat; logs go to stderr only when asked for.
+      if (config.logLevelGiven) process.stderr.write(`${line}\n`);
+    },
+    config.logLevel,
+  );
   if (!args.json)
     process.stdout.write(
       "Starting the sandbox: redis, 5 compute hosts over SSH, Nova, Slack emulator, bot, worker…\n",
     );
+  // Loaded only here: production start never loads the sandbox.
+  const { startSandboxStack } = await import("../runtime/stack");
+  const { runConsole } = await import("./console-chat");
   const stack = await startSandboxStack({
-    ...(process.env.REDIS_URL && { redisUrl: process.env.REDIS_URL }),
+    ...(config.redisUrl !== undefined && { redisUrl: config.redisUrl }),
     ...(args.timeScale !== undefined && { timeScale: args.timeScale }),
     log,
   });
@@ -87,8 +102,7 @@ async function runSandbox(args: StartArgs): Promise<number> {
     stopping = true;
     await stack.stop();
   };
-  process.once("SIGINT", () => void stop().then(() => process.exit(130)));
-  process.once("SIGTERM", () => void stop().then(() => process.exit(143)));
+  void firstSignal(log).then(() => stop().then(() => process.exit(143)));
   try {
     return await runConsole(stack, { json: args.json, user: args.user, interactive });
   } finally {
@@ -98,81 +112,19 @@ async function runSandbox(args: StartArgs): Promise<number> {
 
 async function runProduction(args: StartArgs): Promise<number> {
   const config = loadConfig(process.env, { role: args.role });
-  const log = createLogger("migbot");
+  const log = createLogger("migbot", {}, undefined, config.logLevel);
   for (const warning of config.warnings) log.warn(warning);
-  const trust = trustOf(config);
-  const tls = redisTlsOptions(config);
-  const redis = new Redis(config.redisUrl!, { ...tls, maxRetriesPerRequest: 3 });
-  const store = new MigrationStore(redis, config.redisPrefix);
-  const conn = { connection: bullConnection(config.redisUrl!, tls), prefix: `${config.redisPrefix}:bull` };
-  const stops: (() => Promise<void>)[] = [async () => redis.disconnect(), () => conn.connection.closeAll()];
-  if (args.role === "all" || args.role === "bot") {
-    const enqueuer = createEnqueuer(conn, store, need(trust.signer, "MIGBOT_BOT_SIGNING_KEY"));
-    const bot = await startBot({
-      config,
-      enqueue: enqueuer,
-      store,
-      redis,
-      log: log.child({ component: "bot" }),
-      // fixes behind approval: Approve / Reject / Retry buttons.
-      registerExtra: registerApprovalActions(
-        createProposalService({
-          redis,
-          prefix: config.redisPrefix,
-          presenter: null,
-          sealer: null,
-          ttlS: config.proposalTtlS,
-          log,
-        }),
-      ),
-    });
-    stops.push(
-      () => bot.stop(),
-      () => enqueuer.close(),
-    );
-  }
-  if (args.role === "all" || args.role === "worker") {
-    const inventory = loadInventory(config.inventoryPath!);
-    const exec = new SshExecutor(inventory, {
-      log,
-      ...(config.knownHostsPath !== undefined && { knownHostsPath: config.knownHostsPath }),
-    });
-    const hosts = hostsPort(inventory, exec);
-    const web = new webApi.WebClient(config.slack.botToken, slackWebClientOptions(config.slack.apiUrl));
-    const notifier = createNotifier({ redis, api: webClientSlackApi(web), prefix: config.redisPrefix, log });
-    const nova = await createNovaFromEnv(process.env, log);
-    const { workers } = startWorkerSide({
-      redis,
-      prefix: config.redisPrefix,
-      conn,
-      store,
-      nova,
-      hosts,
-      inventory,
-      notifier,
-      log,
-      sealer: need(trust.sealer, "MIGBOT_WORKER_KEY"),
-      verifier: need(trust.verifier, "MIGBOT_BOT_VERIFY_KEY"),
-      proposalTtlS: config.proposalTtlS,
-      responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
-      pollIntervalMs: config.worker.pollIntervalMs,
+  const roles = await startRoles(config, log);
+  if (roles.workers) {
+    log.info("worker started", {
+      hosts: roles.inventory?.length ?? 0,
       concurrency: config.worker.concurrency,
-      lockDurationMs: config.worker.lockDurationMs,
-      startWorkers: true,
     });
-    stops.push(
-      () => workers!.close(),
-      () => notifier.close(),
-      () => hosts.close(),
-    );
-    log.info("worker started", { hosts: inventory.length, concurrency: config.worker.concurrency });
   }
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-  });
-  log.info("shutting down");
-  for (const s of stops.reverse()) await s().catch((err) => log.warn("shutdown step failed", { err }));
+  const signal = await firstSignal(log);
+  log.info("shutting down: no new work is taken; running migrations are handed back", { signal });
+  await roles.stop();
+  log.info("stopped");
   return 0;
 }
 
@@ -189,14 +141,15 @@ export const command: CliCommand = {
       return 2;
     }
     try {
-      if (!process.env.SLACK_BOT_TOKEN) {
+      const config = loadConfig(process.env, { role: args.role });
+      if (config.mode === "sandbox") {
         if (args.role !== "all") {
           console.error(
             "migbot start: --role needs SLACK_BOT_TOKEN and the rest of the configuration (see .env.example)",
           );
           return 2;
         }
-        return await runSandbox(args);
+        return await runSandbox(args, config);
       }
       return await runProduction(args);
     } catch (err) {

@@ -1,33 +1,21 @@
-/**
- * Wires migbot's parts together: Redis, the Nova client, the SSH executor, the notifier, the Bolt
- * app and the workers. `startSandboxStack` runs the whole product on the built-in cloud and Slack
- * emulator (for `npm start`, tests and benchmarks), or on another cloud handed in through `cloud`
- * (the lab's data plane); production wiring lives in src/cli/start.ts.
- */
-import { webApi } from "@slack/bolt";
-import { Redis, type RedisOptions } from "ioredis";
-import { registerApprovalActions } from "../../bot/actions/approval";
-import { type Bot, startBot } from "../../bot/app";
+import type { Redis } from "ioredis";
+import type { Bot } from "../../bot/app";
 import type { Config } from "../config";
 import { loadConfig } from "../config";
-import { createProposalService, type ProposalService } from "../fixes/service";
-import { SshExecutor } from "../hosts/executor";
+import type { ProposalService } from "../fixes/service";
 import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
 import type { HostsPort, NovaPort } from "../migration/ports";
-import { MigrationStore } from "../migration/store";
-import { createNotifier, type Notifier, type NotifierOptions } from "../notify/notifier";
-import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
-import { responseUrlOrigins } from "../queue/reply";
-import { createEnqueuer, type Workers } from "../queue/worker";
+import type { MigrationStore } from "../migration/store";
+import type { Notifier, NotifierOptions } from "../notify/notifier";
+import type { Workers } from "../queue/worker";
 import { SANDBOX_CLOUD_NAME, type Sandbox, type SandboxSeed, startSandbox } from "../sandbox";
 import { type SlackEmulator, type SlackLimits, startSlackEmulator } from "../sandbox/slack/emulator";
 import { generateKeySet } from "../signing/keys";
 import type { JobSigner } from "../signing/signatures";
-import { createNovaForSandbox } from "./nova";
+import { createNova } from "./nova";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server";
-import { need, trustOf } from "./trust";
-import { startWorkerSide } from "./worker-side";
+import { startRoles } from "./roles";
 
 /** The sandbox's people: one operator, one approver (also an operator), one with neither role. */
 export const SANDBOX_USERS = [
@@ -128,35 +116,9 @@ function workerRoleEnv(env: Record<string, string>): Record<string, string> {
   return rest;
 }
 
-/** Adapts the SSH executor to the migration code's port, which also asks whether a host is known. */
-export function hostsPort(entries: HostEntry[], exec: SshExecutor): HostsPort & { close(): Promise<void> } {
-  const names = new Set(entries.map((e) => e.name));
-  return {
-    run: (host, command, opts) => exec.run(host, command, opts),
-    has: (host) => names.has(host),
-    close: () => exec.close(),
-  };
-}
-
-/** A BullMQ connection factory (BullMQ wants maxRetriesPerRequest: null on its own connections). */
-export function bullConnection(
-  url: string,
-  options: RedisOptions = {},
-): (() => Redis) & { closeAll(): Promise<void> } {
-  // BullMQ does not close connections it was handed, so keep them to close at shutdown: a leftover
-  // one keeps the process alive and reconnects forever once Redis is gone.
-  const made: Redis[] = [];
-  const factory = () => {
-    const r = new Redis(url, { ...options, maxRetriesPerRequest: null });
-    made.push(r);
-    return r;
-  };
-  return Object.assign(factory, {
-    async closeAll() {
-      for (const r of made.splice(0)) r.disconnect();
-    },
-  });
-}
+/** Moved to their production modules; re-exported for the tests and benchmarks that import them here. */
+export { bullConnection } from "./connections";
+export { hostsPort } from "./hosts";
 
 /** Starts Redis (unless given), the sandbox cloud, the Slack emulator, the bot and a worker. */
 export async function startSandboxStack<C extends CloudLike = Sandbox>(
@@ -178,10 +140,6 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       redisUrl = privateRedis.url;
       cleanups.push(() => privateRedis!.stop());
     }
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
-    cleanups.push(async () => {
-      redis.disconnect();
-    });
 
     // Without `cloud`, C is its default, Sandbox; TypeScript cannot tie the default to the parameter.
     const startCloud =
@@ -206,6 +164,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
     });
     cleanups.push(() => slack.close());
 
+    // The sandbox is configured exactly as a user would configure production, through the env.
     const env: Record<string, string> = {
       SLACK_BOT_TOKEN: SANDBOX_BOT_TOKEN,
       SLACK_SIGNING_SECRET: SANDBOX_SIGNING_SECRET,
@@ -225,91 +184,42 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       ...opts.env,
     };
     const config = loadConfig(env);
-    const trust = trustOf(config);
-    const store = new MigrationStore(redis, prefix);
-    const conn = { connection: bullConnection(redisUrl), prefix: `${prefix}:bull` };
-    cleanups.push(() => conn.connection.closeAll());
-    const signer = need(trust.signer, "the bot's signing key");
-    const enqueuer = createEnqueuer(conn, store, signer);
-    cleanups.push(() => enqueuer.close());
-
-    const bot = await startBot({
-      config,
-      enqueue: enqueuer,
-      store,
-      redis,
-      log: log.child({ component: "bot" }),
-      port: 0,
-      // fixes behind approval: Approve / Reject / Retry buttons (the bot only decides, never posts).
-      registerExtra: registerApprovalActions(
-        createProposalService({
-          redis,
-          prefix,
-          presenter: null,
-          sealer: null,
-          ttlS: config.proposalTtlS,
-          log,
-        }),
-      ),
-    });
-    cleanups.push(() => bot.stop());
-    slack.setDeliveryUrl(bot.url!);
-
-    const web = new webApi.WebClient(SANDBOX_BOT_TOKEN, slackWebClientOptions(slack.apiUrl));
-    const notifier = createNotifier({
-      redis,
-      api: webClientSlackApi(web),
-      prefix,
-      log,
-      ...opts.notifierPacing,
-    });
-    cleanups.push(() => notifier.close());
-    const exec = new SshExecutor(sandbox.hosts, { log });
-    const hosts = hostsPort(sandbox.hosts, exec);
-    cleanups.push(() => hosts.close());
-    const nova = await createNovaForSandbox(sandbox, log);
-    const { proposals, workers } = startWorkerSide({
-      redis,
-      prefix,
-      conn,
-      store,
-      nova,
-      hosts,
-      inventory: sandbox.hosts,
-      notifier,
-      log,
-      sealer: need(trust.sealer, "the workers' plan key"),
-      verifier: need(trust.verifier, "the bot's public key"),
-      proposalTtlS: config.proposalTtlS,
-      responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
-      pollIntervalMs: config.worker.pollIntervalMs,
-      concurrency: opts.concurrency ?? config.worker.concurrency,
-      ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
+    const roles = await startRoles(config, log, {
+      botPort: 0,
       startWorkers: opts.workers !== false,
+      ...(opts.concurrency !== undefined && { concurrency: opts.concurrency }),
+      ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
       applyTiming: { serviceSettleMs: opts.serviceSettleMs ?? SANDBOX_SERVICE_SETTLE_MS },
+      ...(opts.notifierPacing && { notifierPacing: opts.notifierPacing }),
     });
-    if (workers) cleanups.push(() => workers.close());
+    cleanups.push(() => roles.stop());
+    slack.setDeliveryUrl(roles.bot!.url!);
     return {
       config,
       redisUrl,
       prefix,
-      redis,
+      redis: roles.redis,
       sandbox,
       slack,
-      bot,
-      workers,
-      notifier,
-      nova,
-      hosts,
-      store,
-      proposals,
+      bot: roles.bot!,
+      workers: roles.workers,
+      notifier: roles.notifier!,
+      nova: roles.nova!,
+      hosts: roles.hosts!,
+      store: roles.store,
+      proposals: roles.proposals!,
       workerEnv: workerRoleEnv(env),
-      queueCounts: () => enqueuer.pending(),
-      signer,
+      queueCounts: roles.queueCounts!,
+      signer: roles.signer!,
       stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** Nova for a sandbox cloud, through the clouds.yaml it wrote (as a user would point migbot at it). */
+export function novaForSandbox(sandbox: Pick<Sandbox, "cloudsYamlPath">, log: Logger): Promise<NovaPort> {
+  return createNova({ cloud: SANDBOX_CLOUD_NAME, cloudsFile: sandbox.cloudsYamlPath, env: {} }, log);
 }

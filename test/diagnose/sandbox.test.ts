@@ -10,8 +10,7 @@ import { draftsOf, evaluate, type Finding } from "../../src/diagnose/rules";
 import { SshExecutor } from "../../src/hosts/executor";
 import { silentLogger } from "../../src/log";
 import type { NovaPort } from "../../src/migration/ports";
-import { createNovaForSandbox } from "../../src/runtime/nova";
-import { hostsPort } from "../../src/runtime/stack";
+import { hostsPort, novaForSandbox } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
 import { sha256Hex } from "../../src/signing/signatures";
 
@@ -23,7 +22,7 @@ beforeAll(async () => {
   // timeScale 0: the model clock only moves when a test says so; nothing migrates behind our back.
   sandbox = await startSandbox({ timeScale: 0 });
   const exec = new SshExecutor(sandbox.hosts, { log: silentLogger });
-  nova = await createNovaForSandbox(sandbox, silentLogger);
+  nova = await novaForSandbox(sandbox, silentLogger);
   deps = { nova, hosts: hostsPort(sandbox.hosts, exec), inventory: sandbox.hosts };
 });
 

@@ -18,8 +18,7 @@ import { silentLogger } from "../../src/log";
 import type { NotifierPort, SlackText } from "../../src/migration/ports";
 import type { MigrationRecord } from "../../src/migration/store";
 import type { DiagnoseJob } from "../../src/queue/jobs";
-import { createNovaForSandbox } from "../../src/runtime/nova";
-import { hostsPort } from "../../src/runtime/stack";
+import { hostsPort, novaForSandbox } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
 
 let sandbox: Sandbox;
@@ -29,7 +28,7 @@ beforeAll(async () => {
   sandbox = await startSandbox({ timeScale: 0 });
   const exec = new SshExecutor(sandbox.hosts, { log: silentLogger });
   base = {
-    nova: await createNovaForSandbox(sandbox, silentLogger),
+    nova: await novaForSandbox(sandbox, silentLogger),
     hosts: hostsPort(sandbox.hosts, exec),
     inventory: sandbox.hosts,
   };

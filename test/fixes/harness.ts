@@ -13,8 +13,7 @@ import { silentLogger } from "../../src/log";
 import type { HostsPort, NovaPort } from "../../src/migration/ports";
 import { MigrationStore } from "../../src/migration/store";
 import { releaseByName } from "../../src/nova-conf/releases";
-import { createNovaForSandbox } from "../../src/runtime/nova";
-import { hostsPort } from "../../src/runtime/stack";
+import { hostsPort, novaForSandbox } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
 import { until } from "../support/until";
 
@@ -33,7 +32,7 @@ export async function startApplyHarness(redisUrl: string, timeScale = 20): Promi
   const sandbox = await startSandbox({ timeScale });
   const exec = new SshExecutor(sandbox.hosts, { log: silentLogger });
   const hosts = hostsPort(sandbox.hosts, exec);
-  const nova = await createNovaForSandbox(sandbox, silentLogger);
+  const nova = await novaForSandbox(sandbox, silentLogger);
   const redis = new Redis(redisUrl);
   const prefix = `fixes-${randomUUID()}`;
   return {

@@ -16,8 +16,7 @@ import { parseNovaComputeLog } from "../../src/migration/samples/nova-log";
 import { type MigrationRecord, MigrationStore } from "../../src/migration/store";
 import { PROGRESS_EDIT_MIN_INTERVAL_MS } from "../../src/migration/tracker";
 import type { MigrateJob } from "../../src/queue/jobs";
-import { createNovaForSandbox } from "../../src/runtime/nova";
-import { hostsPort } from "../../src/runtime/stack";
+import { hostsPort, novaForSandbox } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
 
 /** Production's default poll interval; one model second per real (fake) second. */
@@ -90,7 +89,7 @@ let nova: RunMigrationDeps["nova"];
 beforeAll(async () => {
   sandbox = await startSandbox({ timeScale: 0 });
   hosts = hostsPort(sandbox.hosts, new SshExecutor(sandbox.hosts, { log: silentLogger }));
-  nova = await createNovaForSandbox(sandbox, silentLogger);
+  nova = await novaForSandbox(sandbox, silentLogger);
   redis = new Redis(inject("redisUrl"));
 });
 

@@ -1,0 +1,205 @@
+/**
+ * The composition root: one function that builds a migbot process from its config — the bot
+ * (Slack-facing: Bolt app, signed enqueuer, approval buttons), the worker side (SSH hosts, Nova,
+ * notifier, presenters, BullMQ workers), or both — for production and the sandbox alike. The
+ * sandbox only differs in the config it hands in (its clouds.yaml, inventory, emulator URL) and a
+ * few timing overrides; nothing here imports src/sandbox or the test tree.
+ *
+ * Shutdown runs in dependency order: stop taking work (the bot's receiver, then the workers, which
+ * hand their jobs back), then what the workers used while finishing (enqueuer, notifier, hosts),
+ * then Redis.
+ */
+import { webApi } from "@slack/bolt";
+import type { Redis } from "ioredis";
+import { registerApprovalActions } from "../../bot/actions/approval";
+import { type Bot, startBot } from "../../bot/app";
+import type { Config } from "../config";
+import type { ApplyTiming } from "../fixes/apply";
+import { createProposalService, type ProposalService } from "../fixes/service";
+import { SshExecutor } from "../hosts/executor";
+import type { HostEntry } from "../hosts/inventory";
+import { loadInventory } from "../hosts/inventory-file";
+import type { Logger } from "../log";
+import type { HostsPort, NovaPort } from "../migration/ports";
+import { MigrationStore } from "../migration/store";
+import { createNotifier, type Notifier, type NotifierOptions } from "../notify/notifier";
+import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
+import { responseUrlOrigins } from "../queue/reply";
+import { createEnqueuer, type Workers } from "../queue/worker";
+import type { JobSigner } from "../signing/signatures";
+import { connectRedis } from "./connections";
+import { hostsPort } from "./hosts";
+import { createNova } from "./nova";
+import { need, trustOf } from "./trust";
+import { startWorkerSide } from "./worker-side";
+
+export interface RoleOverrides {
+  /** HTTP port of the bot's receiver; 0 = a free one. @defaultValue config.slack.port */
+  botPort?: number;
+  /** Start BullMQ workers in this process. @defaultValue true when the role runs a worker */
+  startWorkers?: boolean;
+  /** @defaultValue config.worker.concurrency */
+  concurrency?: number;
+  /** @defaultValue config.worker.lockDurationMs */
+  lockDurationMs?: number;
+  applyTiming?: Partial<ApplyTiming>;
+  /** Pacing of the notifier (only for scenarios that also run Slack's clock faster). */
+  notifierPacing?: Pick<NotifierOptions, "rules" | "minUpdateIntervalMs" | "retryBaseMs">;
+}
+
+/** A running migbot process. Fields of a role the process does not run are null. */
+export interface RunningRoles {
+  config: Config;
+  redis: Redis;
+  store: MigrationStore;
+  bot: Bot | null;
+  /** Signs jobs as the bot does (bot roles only). */
+  signer: JobSigner | null;
+  /** Jobs not finished yet across the queues (bot roles only). */
+  queueCounts: (() => Promise<number>) | null;
+  inventory: HostEntry[] | null;
+  notifier: Notifier | null;
+  hosts: (HostsPort & { close(): Promise<void> }) | null;
+  nova: NovaPort | null;
+  /** Proposals as the worker side stores and posts them. */
+  proposals: ProposalService | null;
+  workers: Workers | null;
+  /** Stops everything in dependency order; a second call does nothing. */
+  stop(): Promise<void>;
+}
+
+/** Builds and starts the roles the config names (`config.role`). */
+export async function startRoles(
+  config: Config,
+  log: Logger,
+  overrides: RoleOverrides = {},
+): Promise<RunningRoles> {
+  const runsBot = config.role !== "worker";
+  const runsWorker = config.role !== "bot";
+  const trust = trustOf(config);
+  const connections = connectRedis(config);
+  const { redis } = connections;
+  const store = new MigrationStore(redis, config.redisPrefix);
+  const conn = { connection: connections.bull, prefix: `${config.redisPrefix}:bull` };
+
+  // Stop steps by stage: lower stages stop first (taking work, then finishing it, then the rest).
+  const stages: (() => Promise<void>)[][] = [[], [], [], []];
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const stage of stages) {
+      for (const fn of stage.reverse()) await fn().catch((err) => log.warn("shutdown step failed", { err }));
+    }
+  };
+  stages[3]!.push(() => connections.close());
+
+  try {
+    let bot: Bot | null = null;
+    let signer: JobSigner | null = null;
+    let queueCounts: (() => Promise<number>) | null = null;
+    if (runsBot) {
+      signer = need(trust.signer, "MIGBOT_BOT_SIGNING_KEY");
+      const enqueuer = createEnqueuer(conn, store, signer);
+      stages[2]!.push(() => enqueuer.close());
+      queueCounts = () => enqueuer.pending();
+      bot = await startBot({
+        config,
+        enqueue: enqueuer,
+        store,
+        redis,
+        log: log.child({ component: "bot" }),
+        ...(overrides.botPort !== undefined && { port: overrides.botPort }),
+        // Approve / Reject / Retry: the bot decides, it never posts proposals or seals plans.
+        registerExtra: registerApprovalActions(
+          createProposalService({
+            redis,
+            prefix: config.redisPrefix,
+            presenter: null,
+            sealer: null,
+            ttlS: config.proposalTtlS,
+            log,
+          }),
+        ),
+      });
+      const running = bot;
+      stages[0]!.push(() => running.stop());
+    }
+
+    let inventory: HostEntry[] | null = null;
+    let notifier: Notifier | null = null;
+    let hosts: RunningRoles["hosts"] = null;
+    let nova: NovaPort | null = null;
+    let proposals: ProposalService | null = null;
+    let workers: Workers | null = null;
+    if (runsWorker) {
+      inventory = loadInventory(need(config.inventoryPath ?? null, "MIGBOT_INVENTORY"));
+      const exec = new SshExecutor(inventory, {
+        log,
+        ...(config.knownHostsPath !== undefined && { knownHostsPath: config.knownHostsPath }),
+        // The agent socket comes from the config only (never read from the environment here).
+        env: {},
+        ...(config.sshAuthSock !== undefined && { agentSocket: config.sshAuthSock }),
+      });
+      const sshHosts = hostsPort(inventory, exec);
+      hosts = sshHosts;
+      stages[2]!.push(() => sshHosts.close());
+      const web = new webApi.WebClient(config.slack.botToken, slackWebClientOptions(config.slack.apiUrl));
+      const slackNotifier = createNotifier({
+        redis,
+        api: webClientSlackApi(web),
+        prefix: config.redisPrefix,
+        log,
+        ...overrides.notifierPacing,
+      });
+      notifier = slackNotifier;
+      // After the workers: a tracker finishing its poll during shutdown still posts.
+      stages[2]!.push(() => slackNotifier.close());
+      nova = await createNova(config.openstack, log);
+      const side = startWorkerSide({
+        redis,
+        prefix: config.redisPrefix,
+        conn,
+        store,
+        nova,
+        hosts: sshHosts,
+        inventory,
+        notifier: slackNotifier,
+        log,
+        sealer: need(trust.sealer, "MIGBOT_WORKER_KEY"),
+        verifier: need(trust.verifier, "MIGBOT_BOT_VERIFY_KEY"),
+        proposalTtlS: config.proposalTtlS,
+        responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
+        pollIntervalMs: config.worker.pollIntervalMs,
+        concurrency: overrides.concurrency ?? config.worker.concurrency,
+        lockDurationMs: overrides.lockDurationMs ?? config.worker.lockDurationMs,
+        startWorkers: overrides.startWorkers !== false,
+        ...(overrides.applyTiming && { applyTiming: overrides.applyTiming }),
+      });
+      proposals = side.proposals;
+      workers = side.workers;
+      if (workers) {
+        const running = workers;
+        stages[1]!.push(() => running.close());
+      }
+    }
+    return {
+      config,
+      redis,
+      store,
+      bot,
+      signer,
+      queueCounts,
+      inventory,
+      notifier,
+      hosts,
+      nova,
+      proposals,
+      workers,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
