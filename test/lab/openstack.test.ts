@@ -100,168 +100,205 @@ async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | u
   }
 }
 
-describe.skipIf(skipReason !== null)("lab with real OpenStack Zed: boot and live-migrate through Nova's API", () => {
-  let state: LabState;
-  let auth: KeystoneAuth;
-  let nova: NovaClient;
-  let upOutput = "";
-  let serverId = "";
-  let releaseLock: (() => void) | undefined;
+describe.skipIf(skipReason !== null)(
+  "lab with real OpenStack Zed: boot and live-migrate through Nova's API",
+  () => {
+    let state: LabState;
+    let auth: KeystoneAuth;
+    let nova: NovaClient;
+    let upOutput = "";
+    let serverId = "";
+    let releaseLock: (() => void) | undefined;
 
-  beforeAll(
-    async () => {
-      releaseLock = await acquireLabLock("test/lab/openstack.test.ts", LAB_LOCK_WAIT_MS);
-      const started = Date.now();
-      const up = await cli(
-        ["up", "--openstack", "--hosts", String(HOSTS.length), "--state-dir", STATE_DIR],
-        UP_TIMEOUT_MS,
-      );
-      timings.upMs = Date.now() - started;
-      upOutput = up.stdout;
-      if (up.code !== 0) throw new Error(`lab up --openstack failed (exit ${up.code}): ${up.stderr}`);
-      state = readLabState(STATE_DIR);
-      const cloudsYamlPath = join(STATE_DIR, "clouds.yaml");
-      auth = new KeystoneAuth({
-        credentials: credentialsFromCloudsYaml({
-          cloud: CLOUD_NAME,
-          cloudsYaml: readFileSync(cloudsYamlPath, "utf8"),
-          cloudsYamlPath,
-        }),
-      });
-      nova = await NovaClient.connect({ auth });
-    },
-    LAB_LOCK_WAIT_MS + UP_TIMEOUT_MS + 30_000,
-  );
-
-  afterAll(async () => {
-    // Only when a test failed before the down test ran: never leave a lab behind.
-    if (existsSync(join(STATE_DIR, "state.json"))) await labDown(STATE_DIR, () => {});
-    releaseLock?.();
-    console.log(`[lab-openstack] measured: ${JSON.stringify(timings)}`);
-  }, DOWN_TIMEOUT_MS);
-
-  it("real Nova lists each host's real nova-compute up; the host's systemctl and log are the real service's", async () => {
-    expect(upOutput).toContain(join(STATE_DIR, "clouds.yaml"));
-    const services = await nova.computeServices();
-    for (const host of HOSTS) {
-      expect(services.find((s) => s.host === host)).toMatchObject({
-        binary: "nova-compute",
-        state: "up",
-        status: "enabled",
-      });
-      const active = ssh(host, "systemctl is-active nova-compute; nova-compute --version; hostname");
-      expect(active.status, active.stderr).toBe(0);
-      expect(active.stdout.split("\n").slice(0, 3)).toEqual(["active", "26.2.2", host]);
-      const log = ssh(host, "grep -c 'nova.virt.libvirt.driver\\|nova.compute' /var/log/nova/nova-compute.log");
-      expect(Number(log.stdout.trim())).toBeGreaterThan(0);
-    }
-    const inventory = (parseYaml(readFileSync(join(STATE_DIR, "inventory.yaml"), "utf8")) as { hosts: HostEntry[] })
-      .hosts;
-    expect(inventory.map((h) => [h.name, h.release])).toEqual(HOSTS.map((h) => [h, "zed"]));
-    // Nova 26 (Zed) offers microversions up to 2.93; migbot's client picks the highest both know.
-    expect(nova.microversion).toBe("2.93");
-  });
-
-  it("boots a server from the Glance image with networks none on cmp1", async () => {
-    const token = (await auth.token()).value;
-    const images = (await (
-      await fetch(`${GLANCE_URL}/v2/images?name=${CALM_IMAGE_NAME}`, { headers: { "X-Auth-Token": token } })
-    ).json()) as { images: { id: string }[] };
-    expect(images.images).toHaveLength(1);
-    const started = Date.now();
-    const response = await fetch(`${NOVA_URL}/servers`, {
-      method: "POST",
-      headers: {
-        "X-Auth-Token": token,
-        "Content-Type": "application/json",
-        "OpenStack-API-Version": "compute 2.74",
+    beforeAll(
+      async () => {
+        releaseLock = await acquireLabLock("test/lab/openstack.test.ts", LAB_LOCK_WAIT_MS);
+        const started = Date.now();
+        const up = await cli(
+          ["up", "--openstack", "--hosts", String(HOSTS.length), "--state-dir", STATE_DIR],
+          UP_TIMEOUT_MS,
+        );
+        timings.upMs = Date.now() - started;
+        upOutput = up.stdout;
+        if (up.code !== 0) throw new Error(`lab up --openstack failed (exit ${up.code}): ${up.stderr}`);
+        state = readLabState(STATE_DIR);
+        const cloudsYamlPath = join(STATE_DIR, "clouds.yaml");
+        auth = new KeystoneAuth({
+          credentials: credentialsFromCloudsYaml({
+            cloud: CLOUD_NAME,
+            cloudsYaml: readFileSync(cloudsYamlPath, "utf8"),
+            cloudsYamlPath,
+          }),
+        });
+        nova = await NovaClient.connect({ auth });
       },
-      body: JSON.stringify({
-        server: {
-          name: "lab-calm-1",
-          imageRef: images.images[0]!.id,
-          flavorRef: LAB_FLAVOR.id,
-          networks: "none",
-          host: "cmp1",
-        },
-      }),
-    });
-    expect(response.status, await response.clone().text()).toBe(202);
-    serverId = ((await response.json()) as { server: { id: string } }).server.id;
-    const server = await until("the server ACTIVE", ACTIVE_TIMEOUT_MS, async () => {
-      const s = await nova.getServer(serverId);
-      if (s.status === "ERROR") throw new Error(`the server went to ERROR: ${JSON.stringify(s)}`);
-      return s.status === "ACTIVE" ? s : undefined;
-    });
-    timings.serverActiveMs = Date.now() - started;
-    expect(server.host).toBe("cmp1");
-    expect(await listDomains(state, "cmp1")).toEqual({ [server.instanceName!]: "running" });
-  }, ACTIVE_TIMEOUT_MS + 30_000);
-
-  it("live-migrates it to cmp2 through os-migrateLive: the migration completes and cmp2's libvirt runs it", async () => {
-    const before = await nova.getServer(serverId);
-    const domain = before.instanceName!;
-    const started = Date.now();
-    await nova.liveMigrate(serverId, { host: "cmp2" });
-    const migration = await until("Nova's migration record completed", MIGRATION_TIMEOUT_MS, async () => {
-      const [m] = await nova.listMigrations({ instanceUuid: serverId, migrationType: "live-migration" });
-      if (m && (m.status === "error" || m.status === "failed" || m.status === "cancelled")) {
-        throw new Error(`the live migration ended ${m.status}: ${JSON.stringify(m)}`);
-      }
-      return m?.status === "completed" ? m : undefined;
-    });
-    timings.liveMigrationMs = Date.now() - started;
-    expect(migration).toMatchObject({ sourceCompute: "cmp1", destCompute: "cmp2" });
-    const after = await until("the server ACTIVE on cmp2", 60_000, async () => {
-      const s = await nova.getServer(serverId);
-      return s.status === "ACTIVE" && s.taskState === null ? s : undefined;
-    });
-    expect(after.host).toBe("cmp2");
-    expect(await listDomains(state, "cmp2")).toEqual({ [domain]: "running" });
-    expect(await listDomains(state, "cmp1")).toEqual({});
-    // Block migration: the instance folder (disk, kernel, console log) now lives in cmp2's own /var/lib/nova.
-    const consoleLog = join(bindSourceDir(join(STATE_DIR, "cmp2"), "/var/lib/nova"), "instances", serverId, "console.log");
-    const size = () => (existsSync(consoleLog) ? statSync(consoleLog).size : 0);
-    const first = size();
-    await until("the guest writing to its console on cmp2", CONSOLE_GROWTH_TIMEOUT_MS, async () =>
-      size() > first ? true : undefined,
+      LAB_LOCK_WAIT_MS + UP_TIMEOUT_MS + 30_000,
     );
-    const sourceLog = readFileSync(join(bindSourceDir(join(STATE_DIR, "cmp1"), "/var/log/nova"), "nova-compute.log"), "utf8");
-    expect(sourceLog).toMatch(/Migration operation has completed/);
-  }, MIGRATION_TIMEOUT_MS + 120_000);
 
-  it("the host's own `systemctl restart nova-compute` starts a new real nova-compute that Nova sees up", async () => {
-    const pidPath = join(STATE_DIR, "cmp1", "nova-compute.pid");
-    const oldPid = Number(readFileSync(pidPath, "utf8"));
-    const since = new Date().toISOString();
-    const started = Date.now();
-    const restart = ssh("cmp1", "systemctl restart nova-compute && systemctl is-active nova-compute");
-    expect(restart.status, restart.stderr).toBe(0);
-    expect(restart.stdout.trim()).toBe("active");
-    const newPid = Number(readFileSync(pidPath, "utf8"));
-    expect(newPid).not.toBe(oldPid);
-    expect(processStartTime(oldPid)).toBeNull();
-    expect(readFileSync(`/proc/${newPid}/cmdline`, "utf8").split("\0")).toContain("/usr/local/sbin/nova-compute");
-    await until("Nova showing cmp1's restarted nova-compute up", RESTART_UP_TIMEOUT_MS, async () => {
-      const s = (await nova.computeServices()).find((x) => x.host === "cmp1");
-      return s?.state === "up" && s.updatedAt !== null && `${s.updatedAt}Z` > since ? true : undefined;
+    afterAll(async () => {
+      // Only when a test failed before the down test ran: never leave a lab behind.
+      if (existsSync(join(STATE_DIR, "state.json"))) await labDown(STATE_DIR, () => {});
+      releaseLock?.();
+      console.log(`[lab-openstack] measured: ${JSON.stringify(timings)}`);
+    }, DOWN_TIMEOUT_MS);
+
+    it("real Nova lists each host's real nova-compute up; the host's systemctl and log are the real service's", async () => {
+      expect(upOutput).toContain(join(STATE_DIR, "clouds.yaml"));
+      const services = await nova.computeServices();
+      for (const host of HOSTS) {
+        expect(services.find((s) => s.host === host)).toMatchObject({
+          binary: "nova-compute",
+          state: "up",
+          status: "enabled",
+        });
+        const active = ssh(host, "systemctl is-active nova-compute; nova-compute --version; hostname");
+        expect(active.status, active.stderr).toBe(0);
+        expect(active.stdout.split("\n").slice(0, 3)).toEqual(["active", "26.2.2", host]);
+        const log = ssh(
+          host,
+          "grep -c 'nova.virt.libvirt.driver\\|nova.compute' /var/log/nova/nova-compute.log",
+        );
+        expect(Number(log.stdout.trim())).toBeGreaterThan(0);
+      }
+      const inventory = (
+        parseYaml(readFileSync(join(STATE_DIR, "inventory.yaml"), "utf8")) as { hosts: HostEntry[] }
+      ).hosts;
+      expect(inventory.map((h) => [h.name, h.release])).toEqual(HOSTS.map((h) => [h, "zed"]));
+      // Nova 26 (Zed) offers microversions up to 2.93; migbot's client picks the highest both know.
+      expect(nova.microversion).toBe("2.93");
     });
-    timings.restartUpMs = Date.now() - started;
-  }, RESTART_UP_TIMEOUT_MS + SSH_TIMEOUT_MS);
 
-  it("down stops every process (the control plane's too) and leaves no namespace, mount or folder", async () => {
-    const recorded = readLabState(STATE_DIR).processes.map((p) => p.pid);
-    const all = [...recorded, ...liveDescendants(recorded)].filter((pid) => processStartTime(pid) !== null);
-    expect(all.length).toBeGreaterThan(20);
-    const started = Date.now();
-    const down = await cli(["down", "--state-dir", STATE_DIR], DOWN_TIMEOUT_MS);
-    timings.downMs = Date.now() - started;
-    expect(down.code, down.stderr).toBe(0);
-    expect(all.filter((pid) => processStartTime(pid) !== null)).toEqual([]);
-    expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toMatch(/^cmp\d/m);
-    expect(readFileSync("/proc/mounts", "utf8")).not.toContain(STATE_DIR);
-    expect(existsSync(STATE_DIR)).toBe(false);
-    // Nothing listens on the bridge address any more (the bridge itself is gone).
-    expect(spawnSync("ip", ["link", "show", "mgblab0"]).status).not.toBe(0);
-  }, DOWN_TIMEOUT_MS + 10_000);
-});
+    it(
+      "boots a server from the Glance image with networks none on cmp1",
+      async () => {
+        const token = (await auth.token()).value;
+        const images = (await (
+          await fetch(`${GLANCE_URL}/v2/images?name=${CALM_IMAGE_NAME}`, {
+            headers: { "X-Auth-Token": token },
+          })
+        ).json()) as { images: { id: string }[] };
+        expect(images.images).toHaveLength(1);
+        const started = Date.now();
+        const response = await fetch(`${NOVA_URL}/servers`, {
+          method: "POST",
+          headers: {
+            "X-Auth-Token": token,
+            "Content-Type": "application/json",
+            "OpenStack-API-Version": "compute 2.74",
+          },
+          body: JSON.stringify({
+            server: {
+              name: "lab-calm-1",
+              imageRef: images.images[0]!.id,
+              flavorRef: LAB_FLAVOR.id,
+              networks: "none",
+              host: "cmp1",
+            },
+          }),
+        });
+        expect(response.status, await response.clone().text()).toBe(202);
+        serverId = ((await response.json()) as { server: { id: string } }).server.id;
+        const server = await until("the server ACTIVE", ACTIVE_TIMEOUT_MS, async () => {
+          const s = await nova.getServer(serverId);
+          if (s.status === "ERROR") throw new Error(`the server went to ERROR: ${JSON.stringify(s)}`);
+          return s.status === "ACTIVE" ? s : undefined;
+        });
+        timings.serverActiveMs = Date.now() - started;
+        expect(server.host).toBe("cmp1");
+        expect(await listDomains(state, "cmp1")).toEqual({ [server.instanceName!]: "running" });
+      },
+      ACTIVE_TIMEOUT_MS + 30_000,
+    );
+
+    it(
+      "live-migrates it to cmp2 through os-migrateLive: the migration completes and cmp2's libvirt runs it",
+      async () => {
+        const before = await nova.getServer(serverId);
+        const domain = before.instanceName!;
+        const started = Date.now();
+        await nova.liveMigrate(serverId, { host: "cmp2" });
+        const migration = await until("Nova's migration record completed", MIGRATION_TIMEOUT_MS, async () => {
+          const [m] = await nova.listMigrations({ instanceUuid: serverId, migrationType: "live-migration" });
+          if (m && (m.status === "error" || m.status === "failed" || m.status === "cancelled")) {
+            throw new Error(`the live migration ended ${m.status}: ${JSON.stringify(m)}`);
+          }
+          return m?.status === "completed" ? m : undefined;
+        });
+        timings.liveMigrationMs = Date.now() - started;
+        expect(migration).toMatchObject({ sourceCompute: "cmp1", destCompute: "cmp2" });
+        const after = await until("the server ACTIVE on cmp2", 60_000, async () => {
+          const s = await nova.getServer(serverId);
+          return s.status === "ACTIVE" && s.taskState === null ? s : undefined;
+        });
+        expect(after.host).toBe("cmp2");
+        expect(await listDomains(state, "cmp2")).toEqual({ [domain]: "running" });
+        expect(await listDomains(state, "cmp1")).toEqual({});
+        // Block migration: the instance folder (disk, kernel, console log) now lives in cmp2's own /var/lib/nova.
+        const consoleLog = join(
+          bindSourceDir(join(STATE_DIR, "cmp2"), "/var/lib/nova"),
+          "instances",
+          serverId,
+          "console.log",
+        );
+        const size = () => (existsSync(consoleLog) ? statSync(consoleLog).size : 0);
+        const first = size();
+        await until("the guest writing to its console on cmp2", CONSOLE_GROWTH_TIMEOUT_MS, async () =>
+          size() > first ? true : undefined,
+        );
+        const sourceLog = readFileSync(
+          join(bindSourceDir(join(STATE_DIR, "cmp1"), "/var/log/nova"), "nova-compute.log"),
+          "utf8",
+        );
+        expect(sourceLog).toMatch(/Migration operation has completed/);
+      },
+      MIGRATION_TIMEOUT_MS + 120_000,
+    );
+
+    it(
+      "the host's own `systemctl restart nova-compute` starts a new real nova-compute that Nova sees up",
+      async () => {
+        const pidPath = join(STATE_DIR, "cmp1", "nova-compute.pid");
+        const oldPid = Number(readFileSync(pidPath, "utf8"));
+        const since = new Date().toISOString();
+        const started = Date.now();
+        const restart = ssh("cmp1", "systemctl restart nova-compute && systemctl is-active nova-compute");
+        expect(restart.status, restart.stderr).toBe(0);
+        expect(restart.stdout.trim()).toBe("active");
+        const newPid = Number(readFileSync(pidPath, "utf8"));
+        expect(newPid).not.toBe(oldPid);
+        expect(processStartTime(oldPid)).toBeNull();
+        expect(readFileSync(`/proc/${newPid}/cmdline`, "utf8").split("\0")).toContain(
+          "/usr/local/sbin/nova-compute",
+        );
+        await until("Nova showing cmp1's restarted nova-compute up", RESTART_UP_TIMEOUT_MS, async () => {
+          const s = (await nova.computeServices()).find((x) => x.host === "cmp1");
+          return s?.state === "up" && s.updatedAt !== null && `${s.updatedAt}Z` > since ? true : undefined;
+        });
+        timings.restartUpMs = Date.now() - started;
+      },
+      RESTART_UP_TIMEOUT_MS + SSH_TIMEOUT_MS,
+    );
+
+    it(
+      "down stops every process (the control plane's too) and leaves no namespace, mount or folder",
+      async () => {
+        const recorded = readLabState(STATE_DIR).processes.map((p) => p.pid);
+        const all = [...recorded, ...liveDescendants(recorded)].filter(
+          (pid) => processStartTime(pid) !== null,
+        );
+        expect(all.length).toBeGreaterThan(20);
+        const started = Date.now();
+        const down = await cli(["down", "--state-dir", STATE_DIR], DOWN_TIMEOUT_MS);
+        timings.downMs = Date.now() - started;
+        expect(down.code, down.stderr).toBe(0);
+        expect(all.filter((pid) => processStartTime(pid) !== null)).toEqual([]);
+        expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toMatch(/^cmp\d/m);
+        expect(readFileSync("/proc/mounts", "utf8")).not.toContain(STATE_DIR);
+        expect(existsSync(STATE_DIR)).toBe(false);
+        // Nothing listens on the bridge address any more (the bridge itself is gone).
+        expect(spawnSync("ip", ["link", "show", "mgblab0"]).status).not.toBe(0);
+      },
+      DOWN_TIMEOUT_MS + 10_000,
+    );
+  },
+);

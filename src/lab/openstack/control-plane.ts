@@ -257,11 +257,11 @@ function python(ctx: ControlPlaneContext, entry: keyof typeof UNPACKED): string[
 }
 
 /**
- * uwsgi serving one WSGI entry point, as OPENSTACK-LAB.md found to work: one process, four threads,
- * and `Connection: close` (without it, clients that reuse pooled connections got
- * `ConnectionResetError(104)` and nova-conductor `RemoteDisconnected`).
+ * uwsgi serving one WSGI entry point, as OPENSTACK-LAB.md found to work, with `Connection: close`
+ * (without it, clients that reuse pooled connections got `ConnectionResetError(104)` and
+ * nova-conductor `RemoteDisconnected`). Threads per process: see {@link NOVA_API_PROCESSES}.
  */
-function uwsgi(name: string, port: number, wsgiFile: string): string[] {
+function uwsgi(name: string, port: number, wsgiFile: string, shape = { processes: 1, threads: 4 }): string[] {
   return [
     "/usr/bin/uwsgi",
     "--plugins",
@@ -272,9 +272,9 @@ function uwsgi(name: string, port: number, wsgiFile: string): string[] {
     wsgiFile,
     "--master",
     "--processes",
-    "1",
+    String(shape.processes),
     "--threads",
-    "4",
+    String(shape.threads),
     "--enable-threads",
     "--lazy-apps",
     "--die-on-term",
@@ -286,6 +286,16 @@ function uwsgi(name: string, port: number, wsgiFile: string): string[] {
     name,
   ];
 }
+
+/**
+ * nova-api runs one thread per uwsgi process. nova/api/openstack/__init__.py (nova 26.2.2) imports
+ * nova.monkey_patch, so the app runs on eventlet; oslo.messaging's RPC reply listener is a green
+ * thread living in the hub of the uwsgi thread that first made an RPC call. With 4 threads, a
+ * synchronous call (e.g. os-migrateLive below 2.34) made from another thread never saw its reply:
+ * HTTP 500 `MessagingTimeout` after 60 s although the conductor had answered within a second
+ * (seen in this lab). Two processes keep one slow call from blocking every other request.
+ */
+const NOVA_API_PROCESSES = { processes: 2, threads: 1 };
 
 /** Writes every control-plane config file and copies Debian's paste files next to them. */
 export function writeControlPlaneFiles(
@@ -551,7 +561,11 @@ async function startNeutron(ctx: ControlPlaneContext, token: Promise<string>): P
   mark(ctx, "neutron");
 }
 
-async function startNova(ctx: ControlPlaneContext): Promise<void> {
+/**
+ * Nova's databases and cells first; its services only once the catalog is complete: nova-scheduler
+ * looks Placement up in the catalog at start and exits (EndpointNotFound) when it is not there yet.
+ */
+async function startNova(ctx: ControlPlaneContext, catalog: Promise<string>): Promise<void> {
   const dir = ctx.layout.etc("nova");
   const conf = ["--config-file", join(dir, "nova.conf")];
   const nm = (...args: string[]) => [...python(ctx, "novaManage"), ...conf, ...args];
@@ -560,10 +574,11 @@ async function startNova(ctx: ControlPlaneContext): Promise<void> {
   await manage(ctx, "nova-manage cell_v2 create_cell", nm("cell_v2", "create_cell", "--name", "cell1"));
   await manage(ctx, "nova-manage db sync", nm("db", "sync"));
   mark(ctx, "novaDatabases");
+  await catalog;
   const api = startDaemon(
     ctx,
     "nova-api",
-    uwsgi("nova-api", PORTS.nova, join(ctx.layout.root, UNPACKED.novaApiWsgi)),
+    uwsgi("nova-api", PORTS.nova, join(ctx.layout.root, UNPACKED.novaApiWsgi), NOVA_API_PROCESSES),
     {
       env: { OS_NOVA_CONFIG_DIR: dir },
     },
@@ -591,6 +606,7 @@ async function startNova(ctx: ControlPlaneContext): Promise<void> {
  */
 export async function startControlPlane(ctx: ControlPlaneContext): Promise<string> {
   const rabbit = startRabbitmq(ctx);
+  rabbit.catch(() => {});
   await startMariadb(ctx);
   const keystone = setUpKeystone(ctx);
   // Mark the promise handled at once: a failure is rethrown by Promise.all below.
@@ -601,12 +617,24 @@ export async function startControlPlane(ctx: ControlPlaneContext): Promise<strin
     startPlacement(ctx),
     startGlance(ctx),
     startNeutron(ctx, keystone),
-    startNova(ctx),
+    startNova(ctx, keystone),
   ]);
   ctx.say(
     `migbot lab: OpenStack control plane up on ${CONTROL_ADDRESS} after ${Date.now() - ctx.startedAt} ms`,
   );
   return keystone;
+}
+
+/** Throws, quoting its log, when a control-plane process has died since it started. */
+export function assertControlPlaneRunning(ctx: ControlPlaneContext): void {
+  for (const proc of ctx.state.processes) {
+    if (proc.host !== "control" || processStartTime(proc.pid) === proc.startTime) continue;
+    const log = join(ctx.layout.logDir, `${proc.role}.out`);
+    throw new LabError(
+      "LAB_COMMAND_FAILED",
+      `${proc.role} (pid ${proc.pid}) has exited; ${log} ends:\n${logTail(log)}\n(the service's own log is beside it)`,
+    );
+  }
 }
 
 /** `nova-manage cell_v2 discover_hosts`: maps the new computes into cell1 so the scheduler can use them. */

@@ -16,6 +16,7 @@ import { type LabState, processStartTime, recordProcess, saveState } from "../st
 import { createFlavor, type LabImages, mapComputes, uploadGuestImages, waitComputesUp } from "./cloud-setup";
 import { renderCloudsYaml } from "./config-files";
 import {
+  assertControlPlaneRunning,
   type ControlPlaneContext,
   computeHostFiles,
   discoverHosts,
@@ -170,6 +171,7 @@ export async function finishOpenStack(
   await createFlavor(token);
   const uploaded = await images;
   ctx.timings.imagesAndFlavor = Date.now() - ctx.startedAt;
+  assertControlPlaneRunning(ctx);
   const clouds = renderCloudsYaml(ctx.secrets);
   writeFileSync(plan.cloudsYamlPath, clouds, { mode: 0o600 });
   return uploaded;
