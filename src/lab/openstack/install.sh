@@ -64,6 +64,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ ${#unpack_missing[@]} -gt 0 ]; then
   download_dir=$(mktemp -d)
+  # apt-get download fetches as the _apt user when it can write the folder (else it warns).
+  chown _apt "$download_dir" 2>/dev/null || true
   (cd "$download_dir" && apt-get download -qq "${unpack_missing[@]}")
   mkdir -p "$OPENSTACK_ROOT/.unpacked"
   for deb in "${unpack_missing[@]}"; do
