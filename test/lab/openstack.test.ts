@@ -51,6 +51,8 @@ const MIGRATION_TIMEOUT_MS = 300_000;
 /** A restarted nova-compute reports its service within seconds (report_interval 10 s). */
 const RESTART_UP_TIMEOUT_MS = 120_000;
 const SSH_TIMEOUT_MS = 30_000;
+/** Two hosts × two ssh calls that each start Python (`nova-compute --version`), plus `lab status`. */
+const FIRST_CHECKS_TIMEOUT_MS = 90_000;
 const POLL_MS = 1_000;
 /** The calm guest writes one character per 4 MiB dirtied at ~1.7 MiB/s: a few per 15 s. */
 const CONSOLE_GROWTH_TIMEOUT_MS = 30_000;
@@ -142,31 +144,39 @@ describe.skipIf(skipReason !== null)(
       console.log(`[lab-openstack] measured: ${JSON.stringify(timings)}`);
     }, DOWN_TIMEOUT_MS);
 
-    it("real Nova lists each host's real nova-compute up; the host's systemctl and log are the real service's", async () => {
-      expect(upOutput).toContain(join(STATE_DIR, "clouds.yaml"));
-      const services = await nova.computeServices();
-      for (const host of HOSTS) {
-        expect(services.find((s) => s.host === host)).toMatchObject({
-          binary: "nova-compute",
-          state: "up",
-          status: "enabled",
-        });
-        const active = ssh(host, "systemctl is-active nova-compute; nova-compute --version; hostname");
-        expect(active.status, active.stderr).toBe(0);
-        expect(active.stdout.split("\n").slice(0, 3)).toEqual(["active", "26.2.2", host]);
-        const log = ssh(
-          host,
-          "grep -c 'nova.virt.libvirt.driver\\|nova.compute' /var/log/nova/nova-compute.log",
-        );
-        expect(Number(log.stdout.trim())).toBeGreaterThan(0);
-      }
-      const inventory = (
-        parseYaml(readFileSync(join(STATE_DIR, "inventory.yaml"), "utf8")) as { hosts: HostEntry[] }
-      ).hosts;
-      expect(inventory.map((h) => [h.name, h.release])).toEqual(HOSTS.map((h) => [h, "zed"]));
-      // Nova 26 (Zed) offers microversions up to 2.93; migbot's client picks the highest both know.
-      expect(nova.microversion).toBe("2.93");
-    });
+    it(
+      "real Nova lists each host's real nova-compute up; the host's systemctl and log are the real service's",
+      async () => {
+        expect(upOutput).toContain(join(STATE_DIR, "clouds.yaml"));
+        const services = await nova.computeServices();
+        for (const host of HOSTS) {
+          expect(services.find((s) => s.host === host)).toMatchObject({
+            binary: "nova-compute",
+            state: "up",
+            status: "enabled",
+          });
+          const active = ssh(host, "systemctl is-active nova-compute; nova-compute --version; hostname");
+          expect(active.status, active.stderr).toBe(0);
+          expect(active.stdout.split("\n").slice(0, 3)).toEqual(["active", "26.2.2", host]);
+          const log = ssh(
+            host,
+            "grep -c 'nova.virt.libvirt.driver\\|nova.compute' /var/log/nova/nova-compute.log",
+          );
+          expect(Number(log.stdout.trim())).toBeGreaterThan(0);
+        }
+        const inventory = (
+          parseYaml(readFileSync(join(STATE_DIR, "inventory.yaml"), "utf8")) as { hosts: HostEntry[] }
+        ).hosts;
+        expect(inventory.map((h) => [h.name, h.release])).toEqual(HOSTS.map((h) => [h, "zed"]));
+        // Nova 26 (Zed) offers microversions up to 2.93; migbot's client picks the highest both know.
+        expect(nova.microversion).toBe("2.93");
+        const status = await cli(["status", "--state-dir", STATE_DIR], SSH_TIMEOUT_MS);
+        expect(status.code, status.stdout).toBe(0);
+        expect(status.stdout).toMatch(/control plane \(real OpenStack Zed\): mariadb up .*nova-scheduler up/);
+        expect(status.stdout).not.toContain("DOWN");
+      },
+      FIRST_CHECKS_TIMEOUT_MS,
+    );
 
     it(
       "boots a server from the Glance image with networks none on cmp1",

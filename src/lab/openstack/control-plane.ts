@@ -15,11 +15,12 @@ import {
   readFileSync,
   writeFileSync,
 } from "node:fs";
+import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { LabError } from "../errors";
 import { runCommand, sleep } from "../exec";
 import type { LabHostPlan } from "../plan";
-import { type ControlPlaneRole, type LabState, processStartTime, recordProcess, saveState } from "../state";
+import { type ControlPlaneRole, type LabState, processStartTime, saveState } from "../state";
 import {
   renderComputeNovaConf,
   renderDatabaseSql,
@@ -198,9 +199,17 @@ function startDaemon(
   child.unref();
   if (child.pid === undefined)
     throw new LabError("LAB_COMMAND_FAILED", `could not start ${role} (${program})`);
-  ctx.state.processes.push(recordProcess(role, "control", child.pid));
+  const pid = child.pid;
+  const start = processStartTime(pid);
+  if (start === null) {
+    throw new LabError(
+      "LAB_COMMAND_FAILED",
+      `${role} exited right after starting; ${log} ends:\n${logTail(log)}`,
+    );
+  }
+  ctx.state.processes.push({ role, host: "control", pid, startTime: start });
   saveState(ctx.statePath, ctx.state);
-  return { pid: child.pid, log };
+  return { pid, log };
 }
 
 async function waitFor(
@@ -239,7 +248,6 @@ async function answers(url: string): Promise<boolean> {
 
 /** True once a TCP connection to the address opens. */
 async function listens(port: number): Promise<boolean> {
-  const { connect } = await import("node:net");
   return new Promise((resolve) => {
     const socket = connect({ host: CONTROL_ADDRESS, port, timeout: PROBE_TIMEOUT_MS });
     const done = (ok: boolean) => {

@@ -13,7 +13,8 @@
 # Idempotent: a second run installs and unpacks nothing. Root only. Prints the time apt took.
 set -euo pipefail
 
-OPENSTACK_ROOT=${MIGBOT_OPENSTACK_ROOT:-/opt/migbot-openstack-zed}
+# DEFAULT_OPENSTACK_ROOT in src/lab/openstack/layout.ts.
+OPENSTACK_ROOT=/opt/migbot-openstack-zed
 
 # Libraries and daemons, installed (`apt-get install --no-install-recommends`).
 openstack_debs=(
