@@ -4,7 +4,10 @@ import { DEFAULT_HOST_COUNT, DEFAULT_STATE_DIR } from "../lab/plan";
 import type { CliCommand } from "./main";
 
 const USAGE = [
-  "usage: migbot lab up [--hosts N] [--state-dir DIR]   start N compute hosts (default 3) in network namespaces",
+  "usage: migbot lab up [--hosts N] [--state-dir DIR] [--openstack]",
+  "                                                    start N compute hosts (default 3) in network namespaces;",
+  "                                                    --openstack: real OpenStack Zed (Debian's packages) in",
+  "                                                    front of them, a real nova-compute in each (docs/lab.md)",
   "       migbot lab down [--state-dir DIR]             stop them all by recorded PID; leaves nothing behind",
   "       migbot lab status [--state-dir DIR]           what is running",
   "",
@@ -17,6 +20,7 @@ interface LabArgs {
   action: "up" | "down" | "status";
   hosts: number;
   stateDir: string;
+  openstack: boolean;
 }
 
 function parseArgs(argv: string[]): LabArgs {
@@ -24,11 +28,13 @@ function parseArgs(argv: string[]): LabArgs {
   if (action !== "up" && action !== "down" && action !== "status") {
     throw new LabError("LAB_USAGE", `expected up, down or status, got '${action ?? ""}'\n\n${USAGE}`);
   }
-  const args: LabArgs = { action, hosts: DEFAULT_HOST_COUNT, stateDir: DEFAULT_STATE_DIR };
+  const args: LabArgs = { action, hosts: DEFAULT_HOST_COUNT, stateDir: DEFAULT_STATE_DIR, openstack: false };
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
     const value = rest[i + 1];
-    if (flag === "--hosts" && action === "up" && value !== undefined) {
+    if (flag === "--openstack" && action === "up") {
+      args.openstack = true;
+    } else if (flag === "--hosts" && action === "up" && value !== undefined) {
       args.hosts = Number(value);
       i++;
     } else if (flag === "--state-dir" && value !== undefined) {
@@ -60,7 +66,7 @@ export const command: CliCommand = {
         );
       }
       if (args.action === "up") {
-        await labUp({ hosts: args.hosts, stateDir: args.stateDir });
+        await labUp({ hosts: args.hosts, stateDir: args.stateDir, openstack: args.openstack });
         return 0;
       }
       if (args.action === "down") {

@@ -17,6 +17,7 @@ import { agentPidPath, agentUnitStatePath } from "./agent-protocol";
 
 /** Where the scripts appear inside each host. */
 export const HOST_SCRIPTS_TARGET = "/usr/local/sbin";
+const HOST_SCRIPTS_TARGET_DIR = HOST_SCRIPTS_TARGET;
 /** After SIGTERM, how long `systemctl stop` waits for the agent (tenths of a second) before SIGKILL. */
 const STOP_WAIT_TENTHS = 100;
 
@@ -26,6 +27,40 @@ export interface HostScriptContext {
   releases: Record<string, string>;
   /** Absolute path of node. @defaultValue process.execPath */
   nodePath?: string;
+  /**
+   * Openstack mode: `systemctl` drives the real nova-compute (Debian's entry point, copied to
+   * /usr/local/sbin/nova-compute in every host) as Debian's Type=notify unit, through this starter.
+   */
+  openstack?: { notifyStartPath: string };
+}
+
+/** Debian's nova-compute.service: TimeoutStopSec=15 (in tenths of a second, as the script counts). */
+const DEBIAN_NOVA_COMPUTE_STOP_WAIT_TENTHS = 150;
+/** Where a real nova-compute's entry point sits inside each host (openstack mode). */
+export const REAL_NOVA_COMPUTE_PATH = `${HOST_SCRIPTS_TARGET_DIR}/nova-compute`;
+
+/**
+ * How the real nova-compute starts: `ExecStart=/etc/init.d/nova-compute systemd-start` of Debian's
+ * unit, which runs `nova-compute --config-file=/etc/nova/nova.conf` plus nova-compute.conf when
+ * present, and `--log-file=/var/log/nova/nova-compute.log` (openstack-pkg-tools' init template, in
+ * nova-compute 2:26.2.2-1~deb12u5's /etc/init.d/nova-compute).
+ */
+function realNovaStart(ctx: HostScriptContext & { openstack: { notifyStartPath: string } }): string {
+  return `nova_start() {
+  agent_pid >/dev/null && return 0
+  mkdir -p /var/log/nova /var/lib/nova
+  set -- --config-file=/etc/nova/nova.conf
+  [ -f /etc/nova/nova-compute.conf ] && set -- "$@" --config-file=/etc/nova/nova-compute.conf
+  echo active > "$unit_file"
+  # Type=notify: start returns once nova-compute says READY=1, or fails like systemd does.
+  if ! /usr/bin/python3 ${shellQuote(ctx.openstack.notifyStartPath)} "$pid_file" "${ctx.stateDir}/$host/nova-compute.out" \
+    /usr/bin/python3 ${REAL_NOVA_COMPUTE_PATH} "$@" --log-file=/var/log/nova/nova-compute.log; then
+    echo failed > "$unit_file"
+    echo "Job for nova-compute.service failed because the control process exited with error code." >&2
+    echo "See "systemctl status nova-compute.service" and /var/log/nova/nova-compute.log for details." >&2
+    return 1
+  fi
+}`;
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -46,11 +81,27 @@ export function renderSystemctl(ctx: HostScriptContext): string {
   const pidFile = agentPidPath(ctx.stateDir, "$host");
   const unitFile = agentUnitStatePath(ctx.stateDir, "$host");
   const libvirtdPid = `${ctx.stateDir}/$host/libvirtd.pid`;
+  const real = ctx.openstack !== undefined;
+  // The real service's command line names its entry point; the agent's names agent-main.
+  const processMark = real ? REAL_NOVA_COMPUTE_PATH : "agent-main";
+  const stopWaitTenths = real ? DEBIAN_NOVA_COMPUTE_STOP_WAIT_TENTHS : STOP_WAIT_TENTHS;
+  const description = real ? "OpenStack Nova Compute (nova-compute)" : "OpenStack Compute (migbot lab agent)";
+  const novaStart = ctx.openstack
+    ? realNovaStart({ ...ctx, openstack: ctx.openstack })
+    : `nova_start() {
+  agent_pid >/dev/null && return 0
+  mkdir -p /var/log/nova
+  echo active > "$unit_file"
+  # Type=simple: systemd reports the unit started as soon as the process runs.
+  setsid ${nodeCommand(ctx, "agent-main.ts")} --host "$host" --state-dir ${shellQuote(ctx.stateDir)} --release "$release" \\
+    </dev/null >>"${ctx.stateDir}/$host/nova-compute.out" 2>&1 &
+  echo $! > "$pid_file"
+}`;
   const releases = Object.entries(ctx.releases)
     .map(([host, release]) => `  ${host}) release=${release} ;;`)
     .join("\n");
   return `#!/bin/sh
-# migbot lab: systemctl for this host's nova-compute agent and libvirtd (see docs/lab.md).
+# migbot lab: systemctl for this host's ${real ? "real nova-compute" : "nova-compute agent"} and libvirtd (see docs/lab.md).
 host=$(hostname)
 case "$host" in
 ${releases}
@@ -63,7 +114,7 @@ agent_pid() {
   [ -f "$pid_file" ] || return 1
   pid=$(cat "$pid_file")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  grep -q agent-main "/proc/$pid/cmdline" 2>/dev/null || return 1
+  grep -q ${processMark} "/proc/$pid/cmdline" 2>/dev/null || return 1
   echo "$pid"
 }
 
@@ -76,22 +127,15 @@ nova_state() {
   esac
 }
 
-nova_start() {
-  agent_pid >/dev/null && return 0
-  mkdir -p /var/log/nova
-  echo active > "$unit_file"
-  # Type=simple: systemd reports the unit started as soon as the process runs.
-  setsid ${nodeCommand(ctx, "agent-main.ts")} --host "$host" --state-dir ${shellQuote(ctx.stateDir)} --release "$release" \\
-    </dev/null >>"${ctx.stateDir}/$host/nova-compute.out" 2>&1 &
-  echo $! > "$pid_file"
-}
+${novaStart}
 
 nova_stop() {
   pid=$(agent_pid) || { [ "$(cat "$unit_file" 2>/dev/null)" = failed ] || echo inactive > "$unit_file"; return 0; }
   kill -TERM "$pid" 2>/dev/null
   i=0
-  while kill -0 "$pid" 2>/dev/null && [ $i -lt ${STOP_WAIT_TENTHS} ]; do sleep 0.1; i=$((i + 1)); done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  # A zombie (PID 1 here reaps late) has an empty cmdline: it counts as stopped.
+  while grep -q ${processMark} "/proc/$pid/cmdline" 2>/dev/null && [ $i -lt ${stopWaitTenths} ]; do sleep 0.1; i=$((i + 1)); done
+  grep -q ${processMark} "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
   echo inactive > "$unit_file"
 }
 
@@ -101,12 +145,12 @@ case "$unit" in
   nova-compute)
     case "$verb" in
       is-active) s=$(nova_state); echo "$s"; [ "$s" = active ] && exit 0 || exit 3 ;;
-      start) nova_start ;;
+      start) nova_start || exit 1 ;;
       stop) nova_stop ;;
-      restart) nova_stop; nova_start ;;
+      restart) nova_stop; nova_start || exit 1 ;;
       status)
         s=$(nova_state)
-        echo "* nova-compute.service - OpenStack Compute (migbot lab agent)"
+        echo "* nova-compute.service - ${description}"
         echo "     Active: $s"
         [ "$s" = active ] && echo "   Main PID: $(agent_pid)"
         [ "$s" = active ] && exit 0 || exit 3 ;;
@@ -176,11 +220,11 @@ exec ${REAL_VIRSH} "$@"
 `;
 }
 
-/** All scripts, by file name. */
+/** All scripts, by file name (openstack mode: the real nova-compute entry point is copied in instead). */
 export function renderHostScripts(ctx: HostScriptContext): Record<string, string> {
   return {
     systemctl: renderSystemctl(ctx),
-    "nova-compute": renderNovaCompute(ctx),
+    ...(ctx.openstack ? {} : { "nova-compute": renderNovaCompute(ctx) }),
     virsh: renderVirsh(ctx),
   };
 }

@@ -12,6 +12,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -24,7 +25,17 @@ import { LabError } from "./errors";
 import { labPath, mustRun, runCommand, sleep } from "./exec";
 import { buildGuest, DEFAULT_SPIN_ITERATIONS, listDomains } from "./guest";
 import { inHost, virsh } from "./host-exec";
-import { renderHostScripts } from "./host-scripts";
+import { REAL_NOVA_COMPUTE_PATH, renderHostScripts } from "./host-scripts";
+import {
+  describeOpenStack,
+  finishOpenStack,
+  makeMountPoint,
+  type OpenStackRun,
+  openStackPreflight,
+  prepareOpenStack,
+  startOpenStackControlPlane,
+  writeComputeHostFiles,
+} from "./openstack/lab-mode";
 import {
   bindSourceDir,
   DEFAULT_STATE_DIR,
@@ -52,6 +63,7 @@ import {
 import {
   isRunning,
   type LabState,
+  liveDescendants,
   loadState,
   processStartTime,
   type RecordedProcess,
@@ -231,14 +243,20 @@ async function checkNothingInTheWay(plan: LabPlan): Promise<void> {
   }
 }
 
-async function makeHostFiles(plan: LabPlan, host: LabHostPlan, hostKeys: Map<string, string>): Promise<void> {
+async function makeHostFiles(
+  plan: LabPlan,
+  host: LabHostPlan,
+  hostKeys: Map<string, string>,
+  openstack: OpenStackRun | null,
+): Promise<void> {
   const etc = host.etcUpperDir;
   writeFile(join(etc, "hostname"), `${host.name}\n`);
   writeFile(join(etc, "hosts"), renderEtcHosts(plan));
   writeFile(join(etc, "ssh", "sshd_config"), renderSshdConfig(plan, host));
   writeFile(join(etc, "ssh", "ssh_config"), renderHostSshClientConfig(plan));
   writeFile(join(etc, "ssh", "ssh_known_hosts"), renderKnownHosts(plan, hostKeys));
-  writeFile(join(etc, "nova", "nova.conf"), renderNovaConf(host), 0o640);
+  if (openstack === null) writeFile(join(etc, "nova", "nova.conf"), renderNovaConf(host), 0o640);
+  else writeComputeHostFiles(openstack, host);
   writeFile(join(etc, "libvirt", "libvirtd.conf"), renderLibvirtdConf(host));
   writeFile(join(etc, "libvirt", "qemu.conf"), renderQemuConf());
   const accounts = withLibvirtQemuAccount(
@@ -253,7 +271,11 @@ async function makeHostFiles(plan: LabPlan, host: LabHostPlan, hostKeys: Map<str
   mkdirSync(join(bindSourceDir(host.dir, "/var/log/libvirt"), "qemu"), { recursive: true });
   writeFile(host.declaredCpuPath, readSandboxData(`cputestdata/${host.declaredCpuFile}`));
   const releases = Object.fromEntries(plan.hosts.map((h) => [h.name, h.release]));
-  const scripts = renderHostScripts({ stateDir: plan.stateDir, releases });
+  const scripts = renderHostScripts({
+    stateDir: plan.stateDir,
+    releases,
+    ...(openstack && { openstack: { notifyStartPath: openstack.ctx.layout.notifyStartPath } }),
+  });
   for (const [name, text] of Object.entries(scripts)) {
     writeFile(join(bindSourceDir(host.dir, "/usr/local/sbin"), name), text, 0o755);
   }
@@ -284,7 +306,8 @@ export function liveAgentPid(stateDir: string, host: string): number | null {
   const pid = Number(readFileIfThere(agentPidPath(stateDir, host)) ?? "");
   if (!Number.isInteger(pid) || pid <= 1) return null;
   const cmdline = readFileIfThere(`/proc/${pid}/cmdline`);
-  return cmdline?.includes("agent-main") ? pid : null;
+  // The lab agent, or (openstack mode) the real nova-compute started from the host's entry point.
+  return cmdline?.includes("agent-main") || cmdline?.includes(REAL_NOVA_COMPUTE_PATH) ? pid : null;
 }
 
 function readFileIfThere(path: string): string | null {
@@ -443,6 +466,7 @@ export interface LabUpOptions extends LabOptions {
 export async function labUp(options: LabUpOptions = {}, say: Say = console.log): Promise<LabState> {
   const plan = planLab(options);
   await preflight();
+  if (plan.openstack) openStackPreflight();
   await checkNothingInTheWay(plan);
   const started = Date.now();
   mkdirSync(plan.stateDir, { recursive: true, mode: 0o700 });
@@ -458,7 +482,9 @@ export async function labUp(options: LabUpOptions = {}, say: Say = console.log):
     complete: false,
   };
   saveState(plan.statePath, state);
+  let openstack: OpenStackRun | null = null;
   try {
+    if (plan.openstack) openstack = prepareOpenStack(plan, state, say, started);
     await mustRun(
       ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "migbot-lab-client", "-f", plan.clientKeyPath],
       {
@@ -466,15 +492,20 @@ export async function labUp(options: LabUpOptions = {}, say: Say = console.log):
         what: "generating the lab client key",
       },
     );
-    await buildGuest(plan.guestDir, options.spinIterations ?? DEFAULT_SPIN_ITERATIONS);
+    const spinIterations = options.spinIterations ?? DEFAULT_SPIN_ITERATIONS;
+    const guestKernel = await buildGuest(plan.guestDir, spinIterations);
     const hostKeys = new Map<string, string>();
     for (const host of plan.hosts) hostKeys.set(host.name, await generateHostKey(host));
     const fingerprints = new Map([...hostKeys].map(([name, key]) => [name, publicKeyFingerprint(key)]));
     for (const h of state.hosts) h.hostKeyFingerprint = fingerprints.get(h.name);
-    for (const host of plan.hosts) await makeHostFiles(plan, host, hostKeys);
+    for (const host of plan.hosts) await makeHostFiles(plan, host, hostKeys, openstack);
     // Mount points must exist in the shared root filesystem before a host can bind over them.
     for (const target of [...PER_HOST_BIND_TARGETS, "/run/sshd"]) mkdirSync(target, { recursive: true });
+    for (const bind of plan.hosts[0]?.binds ?? []) makeMountPoint(state, bind.target);
+    saveState(plan.statePath, state);
     await addNetwork(plan, state);
+    // The control plane needs only the bridge address: it comes up while the hosts do.
+    if (openstack !== null) startOpenStackControlPlane(openstack);
 
     const sshdPids = new Map<string, number>();
     for (const host of plan.hosts) {
@@ -501,10 +532,14 @@ export async function labUp(options: LabUpOptions = {}, say: Say = console.log):
     }
     await Promise.all(others.map((host) => startLibvirtd(state, host, sshdPids.get(host.name)!)));
     saveState(plan.statePath, state);
-    const agentPids = await Promise.all(plan.hosts.map((host) => startAgent(state, host)));
-    plan.hosts.forEach((host, i) => {
-      state.processes.push(recordProcess("nova-compute", host.name, agentPids[i]!));
-    });
+    if (openstack !== null) {
+      await finishOpenStack(openstack, plan, state, guestKernel, spinIterations);
+    } else {
+      const agentPids = await Promise.all(plan.hosts.map((host) => startAgent(state, host)));
+      plan.hosts.forEach((host, i) => {
+        state.processes.push(recordProcess("nova-compute", host.name, agentPids[i]!));
+      });
+    }
     saveState(plan.statePath, state);
 
     writeFile(plan.knownHostsPath, renderKnownHosts(plan, hostKeys));
@@ -513,8 +548,13 @@ export async function labUp(options: LabUpOptions = {}, say: Say = console.log):
     state.complete = true;
     saveState(plan.statePath, state);
     say(describeLab(plan, state, Date.now() - started));
+    if (openstack !== null) {
+      say(describeOpenStack(plan, openstack.ctx.layout, openstack.ctx.timings).join("\n"));
+    }
     return state;
   } catch (err) {
+    // A control plane still starting in the background must not add processes while down runs.
+    await openstack?.controlPlane?.catch(() => {});
     say(`migbot lab: up failed, taking down what was made: ${(err as Error).message}`);
     await labDown(plan.stateDir, () => {}).catch((downErr: Error) =>
       say(`migbot lab: cleanup after the failed up also failed: ${downErr.message}`),
@@ -535,7 +575,9 @@ function describeLab(plan: LabPlan, state: LabState, elapsedMs: number): string 
     `known hosts:  ${plan.knownHostsPath}`,
     `inventory:    ${plan.inventoryPath}`,
     `guest kernel: ${join(plan.guestDir, "dirty.elf")}`,
-    "nova-compute: one agent per host (`systemctl is-active nova-compute` inside; log /var/log/nova/nova-compute.log)",
+    state.openstack
+      ? "nova-compute: real nova-compute 26.2.2 per host (`systemctl is-active nova-compute` inside; log /var/log/nova/nova-compute.log)"
+      : "nova-compute: one agent per host (`systemctl is-active nova-compute` inside; log /var/log/nova/nova-compute.log)",
     `try:          ssh -F ${plan.sshConfigPath} cmp1 virsh list --all`,
     `take down:    npm run lab -- down --state-dir ${plan.stateDir}`,
   ].join("\n");
@@ -606,6 +648,13 @@ export async function labDown(
   for (let round = 0; round < MAX_KILL_ROUNDS; round++) {
     const targets = new Map<number, RecordedProcess>();
     for (const proc of state.processes) if (isRunning(proc)) targets.set(proc.pid, proc);
+    // Workers and helpers of recorded processes (uwsgi and neutron-server workers, RabbitMQ's port
+    // programs, nova-compute's privsep daemon) go with them.
+    for (const pid of liveDescendants([...targets.keys()])) {
+      const start = processStartTime(pid);
+      if (start !== null && !targets.has(pid))
+        targets.set(pid, { role: "descendant", host: "-", pid, startTime: start });
+    }
     for (const host of state.hosts) {
       // An agent restarted by the host's `systemctl restart nova-compute` has a PID `up` never saw.
       const agentPid = liveAgentPid(stateDir, host.name);
@@ -691,6 +740,10 @@ export async function labDown(
     );
   }
   rmSync(stateDir, { recursive: true, force: true });
+  for (const dir of state.openstack?.createdMountPoints ?? []) {
+    // Only an empty folder `up` itself created; anything else there is someone else's.
+    if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
+  }
   say(
     `migbot lab: down — ${killed.length} processes stopped, namespaces ${namespacesDeleted.join(" ") || "none"} and links ${linksDeleted.join(" ") || "none"} deleted, ${stateDir} removed`,
   );
@@ -715,6 +768,8 @@ export interface LabStatus {
   stateDir: string;
   complete: boolean;
   hosts: LabHostStatus[];
+  /** Openstack mode: each control-plane service → running. */
+  controlPlane?: Record<string, boolean>;
 }
 
 /** What is running, host by host. */
@@ -738,7 +793,12 @@ export async function labStatus(stateDir: string = DEFAULT_STATE_DIR): Promise<L
       domains: sshd && libvirtd ? await listDomains(state, h.name) : {},
     });
   }
-  return { stateDir, complete: state.complete, hosts };
+  const controlPlane = state.openstack
+    ? Object.fromEntries(
+        state.processes.filter((p) => p.host === "control").map((p) => [p.role, isRunning(p)]),
+      )
+    : undefined;
+  return { stateDir, complete: state.complete, hosts, ...(controlPlane && { controlPlane }) };
 }
 
 /** Text for `migbot lab status`. */
@@ -748,12 +808,25 @@ export function describeStatus(status: LabStatus): string {
     const domains = Object.entries(h.domains).map(([name, st]) => `${name} (${st})`);
     return `  ${h.name}  ${h.address}  ${h.release.padEnd(7)} netns ${mark(h.namespace)}  sshd ${mark(h.sshd)}  libvirtd ${mark(h.libvirtd)}  nova-compute ${mark(h.novaCompute)}  domains: ${domains.join(", ") || "none"}`;
   });
-  return [`migbot lab in ${status.stateDir}${status.complete ? "" : " (not completely up)"}:`, ...rows].join(
-    "\n",
-  );
+  const control = status.controlPlane
+    ? [
+        `  control plane (real OpenStack Zed): ${Object.entries(status.controlPlane)
+          .map(([role, ok]) => `${role} ${mark(ok)}`)
+          .join("  ")}`,
+      ]
+    : [];
+  return [
+    `migbot lab in ${status.stateDir}${status.complete ? "" : " (not completely up)"}:`,
+    ...rows,
+    ...control,
+  ].join("\n");
 }
 
 /** True when every host's namespace, sshd and libvirtd are running. */
 export function allUp(status: LabStatus): boolean {
-  return status.complete && status.hosts.every((h) => h.namespace && h.sshd && h.libvirtd && h.novaCompute);
+  return (
+    status.complete &&
+    status.hosts.every((h) => h.namespace && h.sshd && h.libvirtd && h.novaCompute) &&
+    Object.values(status.controlPlane ?? {}).every(Boolean)
+  );
 }

@@ -64,11 +64,22 @@ export const PER_HOST_BIND_TARGETS = [
   "/usr/local/sbin",
 ] as const;
 
+/**
+ * Per-host folders a real nova-compute also needs (openstack mode): its state_path, which holds
+ * instances_path and lock_path. Separate instance folders are what makes Nova choose block migration.
+ */
+export const OPENSTACK_EXTRA_BIND_TARGETS = ["/var/lib/nova"] as const;
+
 export interface LabOptions {
   /** @defaultValue 3 */
   hosts?: number;
   /** @defaultValue "/run/migbot-lab" */
   stateDir?: string;
+  /**
+   * Real OpenStack Zed (Debian 12's packages) instead of the imitation agents: a control plane on
+   * the bridge address and a real nova-compute in every host, all hosts Zed. @defaultValue false
+   */
+  openstack?: boolean;
 }
 
 export interface LabHostPlan {
@@ -98,6 +109,8 @@ export interface LabHostPlan {
 
 export interface LabPlan {
   stateDir: string;
+  /** Real OpenStack mode (`up --openstack`). */
+  openstack: boolean;
   hosts: LabHostPlan[];
   statePath: string;
   clientKeyPath: string;
@@ -105,6 +118,8 @@ export interface LabPlan {
   sshConfigPath: string;
   inventoryPath: string;
   guestDir: string;
+  /** `clouds.yaml` of the real control plane (openstack mode only). */
+  cloudsYamlPath: string;
 }
 
 /** Checks the options and lays the lab out. */
@@ -123,6 +138,10 @@ export function planLab(options: LabOptions = {}): LabPlan {
       `--state-dir must be an absolute path without spaces or quotes (it is written into sshd_config and mount options), got '${stateDir}'`,
     );
   }
+  const openstack = options.openstack ?? false;
+  const bindTargets: readonly string[] = openstack
+    ? [...PER_HOST_BIND_TARGETS, ...OPENSTACK_EXTRA_BIND_TARGETS]
+    : PER_HOST_BIND_TARGETS;
   const hosts: LabHostPlan[] = [];
   for (let index = 1; index <= count; index++) {
     const name = `cmp${index}`;
@@ -132,12 +151,13 @@ export function planLab(options: LabOptions = {}): LabPlan {
       name,
       address: `10.99.0.1${index}`,
       vethName: `mgb-${name}`,
-      release: index % 2 === 1 ? MITAKA_RELEASE : NEWTON_PLUS_RELEASE,
+      // Debian 12 ships one OpenStack release (Zed): in openstack mode every host runs it.
+      release: openstack || index % 2 === 0 ? NEWTON_PLUS_RELEASE : MITAKA_RELEASE,
       hostUuid: hostUuidFor(name),
       dir,
       etcUpperDir: join(dir, "etc-upper"),
       etcWorkDir: join(dir, "etc-work"),
-      binds: PER_HOST_BIND_TARGETS.map((target) => ({
+      binds: bindTargets.map((target) => ({
         target,
         source: bindSourceDir(dir, target),
       })),
@@ -150,6 +170,7 @@ export function planLab(options: LabOptions = {}): LabPlan {
   }
   return {
     stateDir,
+    openstack,
     hosts,
     statePath: join(stateDir, "state.json"),
     clientKeyPath: join(stateDir, "client_ed25519"),
@@ -157,6 +178,7 @@ export function planLab(options: LabOptions = {}): LabPlan {
     sshConfigPath: join(stateDir, "ssh_config"),
     inventoryPath: join(stateDir, "inventory.yaml"),
     guestDir: join(stateDir, "guest"),
+    cloudsYamlPath: join(stateDir, "clouds.yaml"),
   };
 }
 
@@ -298,6 +320,17 @@ export function renderNovaConf(host: LabHostPlan): string {
   return [
     `# nova.conf of ${host.name} (migbot lab): Newton-and-later live-migration settings`,
     ...common,
+    ...zedLibvirtSection(host),
+    "",
+  ].join("\n");
+}
+
+/**
+ * The `[libvirt]` section of a Newton-and-later host: the same live-migration settings whether the
+ * host runs the lab agent or a real nova-compute (`up --openstack`), so the bot meets one config.
+ */
+export function zedLibvirtSection(host: Pick<LabHostPlan, "name">): string[] {
+  return [
     "[libvirt]",
     "virt_type = qemu",
     "live_migration_scheme = ssh",
@@ -310,8 +343,7 @@ export function renderNovaConf(host: LabHostPlan): string {
     `live_migration_completion_timeout = ${LAB_COMPLETION_TIMEOUT_S_PER_GIB}`,
     "live_migration_permit_post_copy = false",
     "live_migration_permit_auto_converge = false",
-    "",
-  ].join("\n");
+  ];
 }
 
 /**
