@@ -3,7 +3,7 @@
  * and sent privately through the reply transport (response_url, else chat.postEphemeral; see
  * src/queue/reply.ts).
  */
-import type { ReplyPort } from "../../src/migration/ports";
+import type { ReplyPort } from "../../src/notify/port";
 import type { AnswerPort } from "../../src/queue/answers";
 import { renderAnswer } from "../render/answers";
 

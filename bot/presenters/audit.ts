@@ -1,6 +1,6 @@
 /** The audit port for Slack: `/migrate audit` answered privately through response_url. */
 import type { AuditPresenter } from "../../src/audit/presenter";
-import type { ReplyPort } from "../../src/migration/ports";
+import type { ReplyPort } from "../../src/notify/port";
 import { renderAuditAnswer } from "../render/audit";
 
 /** An {@link AuditPresenter} that answers in Slack. */

@@ -3,7 +3,7 @@
  * notifier with a de-duplication key per diagnosis, or answers privately through response_url.
  */
 import type { DiagnosisPresenter } from "../../src/diagnose/presenter";
-import type { NotifierPort, ReplyPort } from "../../src/migration/ports";
+import type { NotifierPort, ReplyPort } from "../../src/notify/port";
 import { renderChecklist, renderDiagnosisRoot, renderUnknownTarget } from "../render/diagnose";
 
 export interface DiagnosisPresenterDeps {

@@ -7,8 +7,9 @@
  * notifier (src/notify), with the dedupe keys that make a post happen once per job whatever the
  * retries, and the notifier's urgency (thread replies and prompt edits before routine traffic).
  */
-import type { NotifierPort } from "../../src/migration/ports";
+
 import { type MigrationPresenter, replySlot } from "../../src/migration/presenter";
+import type { NotifierPort } from "../../src/notify/port";
 import { renderMigrationMessage, renderRetryNotice } from "../render/migration";
 
 /** The migration presenter on a notifier. */

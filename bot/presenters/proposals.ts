@@ -5,7 +5,7 @@
  */
 
 import type { ProposalPresenter } from "../../src/fixes/presenter";
-import type { NotifierPort, ReplyPort } from "../../src/migration/ports";
+import type { NotifierPort, ReplyPort } from "../../src/notify/port";
 import { renderApplyAnswer, renderProposal, renderProposalNote } from "../render/proposal";
 
 export interface ProposalPresenterDeps {

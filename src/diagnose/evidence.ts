@@ -8,18 +8,17 @@
 import type { HostCommand } from "../hosts/catalogue";
 import { HostError } from "../hosts/errors";
 import { DEFAULT_NOVA_COMPUTE_LOG_PATH, DEFAULT_NOVA_CONF_PATHS, type HostEntry } from "../hosts/inventory";
+import type { HostCommandResult, HostsPort } from "../hosts/port";
+import { type ConfigFile, effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
+import { NovaConfError } from "../nova-conf/errors";
+import { type ReleaseInfo, releaseByName, releaseFromVersion } from "../nova-conf/releases";
 import type {
-  HostCommandResult,
-  HostsPort,
   NovaComputeService,
   NovaHypervisor,
   NovaMigration,
   NovaPort,
   NovaServer,
-} from "../migration/ports";
-import { type ConfigFile, effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
-import { NovaConfError } from "../nova-conf/errors";
-import { type ReleaseInfo, releaseByName, releaseFromVersion } from "../nova-conf/releases";
+} from "../openstack/port";
 import {
   type CpuCompareVerdict,
   cpuModelOf,

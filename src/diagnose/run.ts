@@ -7,8 +7,8 @@
 import { createHash } from "node:crypto";
 import type { Proposal, ProposalDraft } from "../fixes/drafts";
 import type { Logger } from "../log";
-import type { NovaServer } from "../migration/ports";
 import type { MigrationRecord } from "../migration/store";
+import type { NovaServer } from "../openstack/port";
 import type { ActionJob, DiagnoseJob } from "../queue/jobs";
 import { type DiagnoseTarget, type EvidenceDeps, gatherEvidence } from "./evidence";
 import type {

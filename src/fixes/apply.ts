@@ -7,10 +7,11 @@
 import { randomBytes } from "node:crypto";
 import type { AuditLog } from "../audit/stream";
 import type { ServiceName } from "../hosts/catalogue";
+import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
-import type { HostsPort, NovaMigration, NovaPort } from "../migration/ports";
 import type { MigrationStore } from "../migration/store";
 import type { ConfigFile } from "../nova-conf/effective";
+import type { NovaMigration, NovaPort } from "../openstack/port";
 import { sha256Hex } from "../signing/signatures";
 import { FixError } from "./errors";
 import type { ProgressSink } from "./progress";

@@ -4,7 +4,7 @@
  */
 import type { AuditLog } from "../audit/stream";
 import type { Logger } from "../log";
-import type { NovaPort } from "../migration/ports";
+import type { NovaPort } from "../openstack/port";
 import type { ProgressSink } from "./progress";
 import type { Proposal } from "./proposal";
 

@@ -4,6 +4,7 @@
  * convergence analyzer and for the warning's "what Nova will do if nobody acts".
  */
 import { DEFAULT_NOVA_CONF_PATHS } from "../hosts/inventory";
+import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
 import { releaseFromVersion } from "../nova-conf/releases";
@@ -14,7 +15,6 @@ import {
   downtimeSchedule,
 } from "./convergence";
 import { EVIDENCE_TIMEOUT_MS } from "./host-evidence";
-import type { HostsPort } from "./ports";
 
 /**
  * A host's nova.conf figures are read again after this long. Short, because an approved fix changes

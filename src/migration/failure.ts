@@ -4,9 +4,10 @@
  * nova-compute logs of the hosts involved) and the log lines quoted under it. No Slack syntax: the
  * failure renderer escapes all of it and formats the command.
  */
+
+import type { NovaMigration } from "../openstack/port";
 import type { HostEvidence } from "./host-evidence";
 import { type ExplainingLine, explainNovaEnd, explanationText } from "./instance-log";
-import type { NovaMigration } from "./ports";
 import type { MigrationFailure } from "./view";
 
 /** Log lines quoted in a failure reply. */

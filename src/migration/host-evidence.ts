@@ -4,9 +4,9 @@
  * costs one timeout every {@link HOST_RETRY_AFTER_MS}, not one per poll.
  */
 import { DEFAULT_NOVA_COMPUTE_LOG_PATH } from "../hosts/inventory";
+import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { type LogReading, readInstanceLog } from "./instance-log";
-import type { HostsPort } from "./ports";
 
 /** An SSH call during tracking that takes longer is skipped for this poll. */
 export const EVIDENCE_TIMEOUT_MS = 10_000;

@@ -3,7 +3,7 @@
  * else the one in progress, else the newest since the trigger), what its status means for the
  * tracker, and what the destination's hypervisor reports free for the reservation reply.
  */
-import type { NovaHypervisor, NovaMigration, NovaPort } from "./ports";
+import type { NovaHypervisor, NovaMigration, NovaPort } from "../openstack/port";
 import type { MigrationView } from "./view";
 
 /** Nova may take a moment to create the migration record after accepting the request. */

@@ -3,8 +3,9 @@
  * report and Nova's own counters, without mixing sources: once a source has given a figure, Nova's
  * counters no longer stand in for it.
  */
+
+import type { NovaMigration } from "../openstack/port";
 import type { ConvergenceReport } from "./convergence";
-import type { NovaMigration } from "./ports";
 import type { MigrationSample } from "./samples/sample";
 import { emptyPrecopy, type PrecopyProgress } from "./view";
 

@@ -3,8 +3,9 @@
  * VM already there, a VM that is not ACTIVE give a typed rejection, worded by the answer renderer),
  * the record it starts with, and, for a retry, its link back to the earlier attempt.
  */
+
+import type { NovaPort, NovaServer } from "../openstack/port";
 import type { MigrateJob } from "../queue/jobs";
-import type { NovaPort, NovaServer } from "./ports";
 import type { MessageRef } from "./presenter";
 import type { MigrationRecord, MigrationStore } from "./store";
 import { type MigrationView, type RetryNote, vmLabel } from "./view";

@@ -5,8 +5,8 @@
  * bounded series per source for the convergence analyzer.
  */
 import type { Logger } from "../log";
+import type { NovaMigration } from "../openstack/port";
 import type { HostEvidence } from "./host-evidence";
-import type { NovaMigration } from "./ports";
 import { parseDomjobinfo } from "./samples/domjobinfo";
 import type { MigrationSample } from "./samples/sample";
 import type { MigrationView } from "./view";

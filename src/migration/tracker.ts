@@ -5,7 +5,10 @@
  * the outcome explained (failure.ts). What it shows goes to its thread (thread.ts) as typed
  * messages through the {@link MigrationPresenter}; the record in Redis says how far it got.
  */
+
+import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
+import type { NovaMigration, NovaPort } from "../openstack/port";
 import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import { type DowntimeFigures, type DowntimeSource, novaWillDo, sharedNovaConfDowntime } from "./downtime";
 import {
@@ -18,7 +21,6 @@ import {
 } from "./failure";
 import { EVIDENCE_TIMEOUT_MS, HostEvidence } from "./host-evidence";
 import { findNovaMigration, MIGRATION_RECORD_WAIT_MS, novaStage, reservationOf } from "./nova-migration";
-import type { HostsPort, NovaMigration, NovaPort } from "./ports";
 import { toProgress } from "./precopy-progress";
 import type { MigrationPresenter } from "./presenter";
 import type { RetryLink } from "./request";

@@ -3,7 +3,7 @@
  * minutes, 5 uses), falling back to chat.postEphemeral when there is none or it has run out.
  */
 import type { Logger } from "../log";
-import type { ReplyPort, SlackText } from "../migration/ports";
+import type { ReplyPort, SlackText } from "../notify/port";
 
 /** A response_url call that takes longer is abandoned for the fallback. */
 export const RESPONSE_URL_TIMEOUT_MS = 5000;

@@ -6,12 +6,13 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { AuditLog } from "../audit/stream";
+import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
-import type { HostsPort, NovaPort } from "../migration/ports";
 import type { MigrationPresenter } from "../migration/presenter";
 import { type RunMigrationDeps, runMigration } from "../migration/run-migration";
 import type { MigrationStore } from "../migration/store";
 import { type MigrationOutcome, WorkerShuttingDown } from "../migration/tracker";
+import type { NovaPort } from "../openstack/port";
 import type { JobSigner, JobVerifier } from "../signing/signatures";
 import { handleAction } from "./actions";
 import type { AnswerPort } from "./answers";

@@ -2,10 +2,10 @@
 import { homedir } from "node:os";
 import type { Config } from "../config";
 import type { Logger } from "../log";
-import type { NovaPort } from "../migration/ports";
 import { loadOpenStackCredentials, readFileIfExists } from "../openstack/config";
 import { KeystoneAuth } from "../openstack/keystone";
 import { NovaClient } from "../openstack/nova";
+import type { NovaPort } from "../openstack/port";
 
 /** Nova from `OS_CLOUD` + clouds.yaml (`OS_CLIENT_CONFIG_FILE` first) or the `OS_*` variables. */
 export async function createNova(openstack: Config["openstack"], log: Logger): Promise<NovaPort> {

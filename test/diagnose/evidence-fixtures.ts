@@ -4,9 +4,9 @@
  */
 import type { CpuComparison, Evidence, HostEvidence } from "../../src/diagnose/evidence";
 import { cpuModelOf, readCpuCompare } from "../../src/diagnose/libvirt-cpu";
-import type { NovaServer } from "../../src/migration/ports";
 import { effectiveSettings } from "../../src/nova-conf/effective";
 import { releaseByName } from "../../src/nova-conf/releases";
+import type { NovaServer } from "../../src/openstack/port";
 import { readFixture } from "../support/fixtures";
 
 export interface TranscriptBlock {

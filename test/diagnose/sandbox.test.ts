@@ -9,7 +9,7 @@ import { type EvidenceDeps, gatherEvidence } from "../../src/diagnose/evidence";
 import { draftsOf, evaluate, type Finding } from "../../src/diagnose/rules";
 import { SshExecutor } from "../../src/hosts/executor";
 import { silentLogger } from "../../src/log";
-import type { NovaPort } from "../../src/migration/ports";
+import type { NovaPort } from "../../src/openstack/port";
 import { hostsPort, novaForSandbox } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
 import { sha256Hex } from "../../src/signing/signatures";

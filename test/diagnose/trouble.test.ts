@@ -15,8 +15,8 @@ import {
 import type { Proposal, ProposalDraft } from "../../src/fixes/proposal";
 import { SshExecutor } from "../../src/hosts/executor";
 import { silentLogger } from "../../src/log";
-import type { NotifierPort, SlackText } from "../../src/migration/ports";
 import type { MigrationRecord } from "../../src/migration/store";
+import type { NotifierPort, SlackText } from "../../src/notify/port";
 import type { DiagnoseJob } from "../../src/queue/jobs";
 import { hostsPort, novaForSandbox } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";

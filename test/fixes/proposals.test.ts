@@ -13,7 +13,7 @@ import type { ProposalDraft } from "../../src/fixes/proposal";
 import { createProposalService, type ProposalService } from "../../src/fixes/service";
 import { PROPOSAL_ID_RE } from "../../src/fixes/store";
 import { silentLogger } from "../../src/log";
-import type { NotifierPort, SlackText } from "../../src/migration/ports";
+import type { NotifierPort, SlackText } from "../../src/notify/port";
 import { PlanSealer, sha256Hex } from "../../src/signing/signatures";
 
 let redis: Redis;

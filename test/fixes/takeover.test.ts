@@ -13,7 +13,7 @@ import type { ProposalDraft } from "../../src/fixes/proposal";
 import { ProposalStore } from "../../src/fixes/store";
 import { createFixActions } from "../../src/fixes/worker";
 import { silentLogger } from "../../src/log";
-import type { NotifierPort, ReplyPort } from "../../src/migration/ports";
+import type { NotifierPort, ReplyPort } from "../../src/notify/port";
 import type { ActionJob } from "../../src/queue/jobs";
 import { PlanSealer } from "../../src/signing/signatures";
 import { type ApplyHarness, draftOf, planChanges, startApplyHarness } from "./harness";

@@ -8,7 +8,7 @@ import { applyProposal } from "../../src/fixes/apply";
 import { followUpVmRestart } from "../../src/fixes/drafts/vm-restart";
 import { type RebootPort, runVmRestarts } from "../../src/fixes/vm-restarts";
 import { silentLogger } from "../../src/log";
-import type { NovaPort } from "../../src/migration/ports";
+import type { NovaPort } from "../../src/openstack/port";
 import { type ApplyHarness, approved, draftOf, planChanges, startApplyHarness } from "./harness";
 
 let h: ApplyHarness;

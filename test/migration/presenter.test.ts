@@ -4,8 +4,8 @@
  */
 import { describe, expect, test } from "vitest";
 import { createMigrationPresenter } from "../../bot/presenters/migration";
-import type { NotifierPort } from "../../src/migration/ports";
 import { emptyPrecopy, type MigrationView } from "../../src/migration/view";
+import type { NotifierPort } from "../../src/notify/port";
 
 function recorder() {
   const calls: {

@@ -1,5 +1,5 @@
 /** The VM itself: found, on a host Nova names, and in a state live migration accepts. */
-import type { NovaServer } from "../../migration/ports";
+import type { NovaServer } from "../../openstack/port";
 import type { Evidence } from "../evidence";
 import type { DiagnosisFocus, Finding } from "./finding";
 

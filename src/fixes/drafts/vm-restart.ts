@@ -6,7 +6,7 @@
  * VM-restart proposal posted after it.
  */
 import type { Evidence } from "../../diagnose/evidence";
-import type { NovaPort, NovaServer } from "../../migration/ports";
+import type { NovaPort, NovaServer } from "../../openstack/port";
 import type { Proposal, ProposalDraft, VmRestart } from "../proposal";
 import { VM_RESTART_BATCH_SIZE } from "../vm-restarts";
 

@@ -1,0 +1,41 @@
+/** The ports of Slack posting: the notifier (paced, shared limits) and private answers. */
+
+export interface SlackText {
+  text: string;
+  blocks?: unknown[];
+}
+
+/**
+ * What the Slack presenters need from the notifier (bot/presenters use it; the domain shows things
+ * through its own presenter ports and never posts itself).
+ */
+export interface NotifierPort {
+  post(
+    channel: string,
+    msg: SlackText & { thread_ts?: string },
+    opts: {
+      dedupeKey: string;
+      /**
+       * Jump the channel's post queue. The runner sets it on replies in an existing thread: with many
+       * migrations requested at once, their roots and first replies queue for minutes (Slack allows
+       * about one post per second per channel), and in arrival order a migration Nova finishes early
+       * would wait behind all of them before its final state shows (src/bench/slack.ts: 9 of 50 final
+       * states more than 60 s late, the worst 133 s; with thread replies first, the worst 7 s).
+       */
+      urgent?: boolean;
+    },
+  ): Promise<string>;
+  update(channel: string, ts: string, msg: SlackText, opts?: { urgent?: boolean }): Promise<void>;
+}
+
+/**
+ * Sends a private answer through Slack's response_url (else an ephemeral message): the transport
+ * under the answer presenter (bot/presenters/answers.ts). The migration and queue code answer with
+ * typed values through their answer ports instead.
+ */
+export type ReplyPort = (
+  responseUrl: string | undefined,
+  user: string,
+  channel: string,
+  msg: SlackText,
+) => Promise<void>;

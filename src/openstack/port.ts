@@ -1,0 +1,50 @@
+/**
+ * What the rest of migbot needs from Nova: the port NovaClient (src/openstack/nova.ts) satisfies
+ * structurally. Consumers pick the methods they use (`Pick<NovaPort, …>`), so fakes stay small.
+ */
+import type { ComputeService, Hypervisor, Server, ServerMigration } from "./nova";
+
+// The data shapes are the clients' own (type-only imports, nothing runs); the ports pick the fields
+// migration code reads, so fakes in tests need only those.
+export type NovaServer = Server;
+export type NovaMigration = Pick<
+  ServerMigration,
+  | "id"
+  | "status"
+  | "sourceCompute"
+  | "destCompute"
+  | "memoryTotalBytes"
+  | "memoryProcessedBytes"
+  | "memoryRemainingBytes"
+  | "createdAt"
+  | "updatedAt"
+>;
+export type NovaHypervisor = Pick<
+  Hypervisor,
+  | "hostname"
+  | "serviceHost"
+  | "state"
+  | "status"
+  | "vcpus"
+  | "vcpusUsed"
+  | "freeRamMb"
+  | "memoryMb"
+  | "memoryMbUsed"
+>;
+export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state" | "status">;
+
+/** What migration tracking needs from Nova. */
+export interface NovaPort {
+  findServer(nameOrId: string): Promise<NovaServer | null>;
+  getServer(id: string): Promise<NovaServer>;
+  liveMigrate(serverId: string, opts: { host: string | null }): Promise<void>;
+  listServerMigrations(serverId: string): Promise<NovaMigration[]>;
+  getServerMigration(serverId: string, migrationId: number): Promise<NovaMigration | null>;
+  listMigrations(filter: { instanceUuid?: string; migrationType?: string }): Promise<NovaMigration[]>;
+  forceComplete(serverId: string, migrationId: number): Promise<void>;
+  abortMigration(serverId: string, migrationId: number): Promise<void>;
+  hypervisors(): Promise<NovaHypervisor[]>;
+  computeServices(): Promise<NovaComputeService[]>;
+  /** Servers Nova places on a compute host, all projects (diagnosis: capacity, VMs to restart). */
+  listServers(filter: { host: string }): Promise<NovaServer[]>;
+}
