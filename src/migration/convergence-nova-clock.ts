@@ -102,8 +102,8 @@ export function novaClock(input: NovaClockInput, samples: readonly MigrationSamp
     (schedule ? downtimeAllowedAt(schedule, t) : undefined) === undefined;
   const finalDowntimeMs = (now: number) =>
     input.finalDowntimeMs ?? schedule?.at(-1)?.downtimeMs ?? Math.max(limitMsAt(now), 0);
-  const progressTimeoutS =
-    input.progressTimeoutS ?? (release !== null ? (timeoutOptions(release).progress?.defaultS ?? 0) : 0);
+  const timeouts = release !== null ? timeoutOptions(release) : null;
+  const progressTimeoutS = input.progressTimeoutS ?? timeouts?.progress?.defaultS ?? 0;
   const completion =
     input.completionTimeoutS ??
     (release !== null && dataGiB !== null ? completionTimeoutS(release, { dataGiB }) : 0);
@@ -113,10 +113,12 @@ export function novaClock(input: NovaClockInput, samples: readonly MigrationSamp
     limitMsAt,
     limitAssumed,
     finalDowntimeMs,
-    // Stein removed the progress timeout: a figure passed for a later release is ignored, as Nova does.
-    progressTimeoutS: release !== null && release.major >= 19 ? 0 : Math.max(0, progressTimeoutS),
+    // A release without the option (Stein removed it) has no progress timeout, whatever was passed.
+    progressTimeoutS: timeouts !== null && timeouts.progress === null ? 0 : Math.max(0, progressTimeoutS),
     completionAbortS: completion > 0 ? completion : null,
-    completionForces: input.timeoutAction === "force_complete" && (release === null || release.major >= 19),
+    // Before Stein there is no timeout action: the completion timeout always aborts.
+    completionForces:
+      input.timeoutAction === "force_complete" && (timeouts === null || timeouts.action !== null),
   };
 }
 

@@ -15,7 +15,7 @@ import {
   type SyncEstimate,
   syncEstimates,
 } from "./convergence-dirty-sets";
-import { type NovaClock, novaAbortAt, novaClock } from "./convergence-nova-clock";
+import { novaAbortAt, novaClock } from "./convergence-nova-clock";
 import { formatBytes, type MigrationSample } from "./samples/sample";
 
 /**
@@ -168,7 +168,7 @@ export const MIN_ESTIMATES_AT_MAX_THROTTLE = 2;
 const ITERATION_TIME_WINDOW_SAMPLES = 30;
 /** QEMU raises the throttle once per this many sync periods that dirtied too much (`dirty_rate_high_cnt`). */
 const SYNC_PERIODS_PER_THROTTLE_STEP = 2;
-/** QEMU's dirty-rate periods last at least a second (`migration_bitmap_sync`: `end_time > start_time + 1000`). */
+/** QEMU closes a dirty-rate period (and may raise the throttle) only once a second has passed (`migration_bitmap_sync`). */
 const MIN_SYNC_PERIOD_S = 1;
 
 export class ConvergenceInputError extends Error {
@@ -642,9 +642,4 @@ export function analyzeConvergence(
       reason: `Converging: ${why}; ${etaText}.`,
     };
   }
-}
-
-/** Nova's clock for these options and samples (exported for the tracker's wording and tests). */
-export function novaClockFor(samples: MigrationSample[], opts: ConvergenceOptions = {}): NovaClock {
-  return novaClock(opts, runningOf(samples));
 }

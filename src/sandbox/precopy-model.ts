@@ -479,6 +479,7 @@ function timeouts(s: PrecopyState, release: NovaRelease | null, events: PrecopyE
   const sinceProgressS = s.elapsedS - s.watermarkAtS;
   let progressFired: boolean;
   let completionFired: boolean;
+  let action: "abort" | "force_complete" = p.timeoutAction;
   if (release === null) {
     if (s.phase !== "active") return true;
     progressFired = p.progressTimeoutS > 0 && sinceProgressS > p.progressTimeoutS;
@@ -494,6 +495,8 @@ function timeouts(s: PrecopyState, release: NovaRelease | null, events: PrecopyE
     });
     progressFired = verdict.fired.includes("progress");
     completionFired = verdict.fired.includes("completion");
+    // Before Stein the completion timeout always aborts; from Stein the option decides.
+    action = verdict.action === "force-complete" ? "force_complete" : "abort";
   }
   if (progressFired) {
     events.push({ kind: "stuck", forS: Math.floor(sinceProgressS) });
@@ -504,7 +507,6 @@ function timeouts(s: PrecopyState, release: NovaRelease | null, events: PrecopyE
   }
   if (!completionFired || s.completionTimeoutHandled) return true;
   s.completionTimeoutHandled = true;
-  const action = release === null || release.major >= 19 ? p.timeoutAction : "abort";
   events.push({ kind: "not-completed", afterS: p.completionTimeoutS, action });
   if (action === "abort") {
     s.phase = "cancelled";
