@@ -25,8 +25,8 @@ import {
  * The pre-copy live-migration model the sandbox's migrations follow: QEMU's RAM migration loop
  * (passes over the dirty bitmap, bitmap syncs, auto-converge throttling, stop-and-copy once what
  * remains fits the allowed downtime) driven by Nova's libvirt monitor (downtime schedule, progress
- * and completion timeouts, post-copy switch, polled every 0.5 s), with every Nova and QEMU rule
- * taken from src/nova-facts for the source's release.
+ * and completion timeouts, post-copy switch, polled every 0.5 s), with Nova's and QEMU's rules
+ * and defaults taken from src/nova-facts for the source's release.
  *
  * Pure: no timers, no I/O. The cloud's clock calls {@link step} with the time that passed; the
  * returned events are what Nova and QEMU would log. Outcomes depend only on sizes, rates and
@@ -437,6 +437,8 @@ function novaPoll(s: PrecopyState, events: PrecopyEvent[]): void {
     s.watermarkBytes = remaining;
     s.watermarkAtS = elapsed;
   }
+  // The INFO progress line every 60th poll. Nova also logs it at DEBUG every 10th and counts polls
+  // from 0 (nova-facts `progressLogLine`); the sandbox cloud formats this event itself.
   if (s.polls % NOVA_MONITOR_INFO_EVERY_POLLS === 0) {
     const total = p.memoryBytes;
     events.push({
