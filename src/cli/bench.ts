@@ -29,6 +29,10 @@ const SCENARIOS: Record<string, { about: string; load: () => Promise<() => Promi
     about: "200 commands over one pooled SSH connection vs a connection each",
     load: async () => (await import("../../src/bench/ssh")).runSshBench,
   },
+  verdicts: {
+    about: "260 model migrations and the real captures judged as the tracker does: right, missed aborts",
+    load: async () => (await import("../../src/bench/verdicts")).runVerdictsBench,
+  },
 };
 
 export const command: CliCommand = {
@@ -38,7 +42,9 @@ export const command: CliCommand = {
     if (argv.includes("--help")) {
       console.log(
         `usage: migbot bench [NAME]\n\n${Object.entries(SCENARIOS)
-          .map(([n, s]) => `  ${n.padEnd(6)} ${s.about}`)
+          .map(
+            ([n, s]) => `  ${n.padEnd(Math.max(...Object.keys(SCENARIOS).map((k) => k.length)))} ${s.about}`,
+          )
           .join("\n")}`,
       );
       return 0;

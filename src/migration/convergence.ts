@@ -1,19 +1,43 @@
+import {
+  type DowntimeStage,
+  downtimeOptions,
+  NOVA_MONITOR_POLL_INTERVAL_MS,
+  type NovaReleaseRef,
+  downtimeSchedule as novaDowntimeSchedule,
+  QEMU_AUTO_CONVERGE_INCREMENT_PERCENT,
+  QEMU_AUTO_CONVERGE_INITIAL_PERCENT,
+  QEMU_AUTO_CONVERGE_MAX_PERCENT,
+} from "../nova-facts";
+import {
+  groupIterations,
+  processedOf,
+  remainingOf,
+  type SyncEstimate,
+  syncEstimates,
+} from "./convergence-dirty-sets";
+import { novaAbortAt, novaClock } from "./convergence-nova-clock";
 import { formatBytes, type MigrationSample } from "./samples/sample";
 
 /**
  * Will this live migration ever finish, and why (not)? Judged from the samples the tracker collects
  * (domjobinfo, QMP, Nova's byte counters or its log), the way LAB.md says they must be read:
  *
- * - `Data remaining` is a sawtooth. Within one pre-copy iteration it only falls (pages are sent and
- *   the dirty bitmap is not re-read); at each dirty-bitmap sync it jumps back up to what the guest
- *   dirtied meanwhile. The low points inside an iteration say only when the poll happened: QEMU
- *   re-syncs as soon as remaining drops below bandwidth × downtime limit, so those minima approach
- *   that threshold by construction. What decides convergence is the amount found at each sync.
+ * - `Data remaining` is a sawtooth. Within one pre-copy iteration it only falls; at each dirty-bitmap
+ *   sync it jumps back up to what the guest dirtied meanwhile. When several iterations pass between
+ *   two polls, a sample is a random point on that sawtooth. So the dirty set at each sync is read
+ *   from counters that do not depend on where a poll lands: the iteration counter and the bytes
+ *   processed between two polls (see convergence-dirty-sets.ts). What decides convergence is that
+ *   set: QEMU stops the guest only once what it found at a sync fits the allowed downtime.
  * - `Dirty rate` (pages/s) is capped by working set / sync period, so it is a lower bound of the
  *   guest's write rate, and it saturates near the transfer rate when the guest re-dirties its whole
  *   working set every iteration.
  * - Nova raises the allowed downtime in steps; a migration that cannot finish now may finish once
- *   the final downtime applies, so "never" is judged against the final allowed downtime.
+ *   a later step applies, so "never" is judged against the final allowed downtime — unless Nova's
+ *   own timeouts (the progress timeout up to Newton, the completion timeout) end the migration
+ *   before the step it needs comes (see convergence-nova-clock.ts, fed from src/nova-facts).
+ * - With auto-converge, QEMU throttles the guest one step per two syncs up to its maximum; the
+ *   migration is only hopeless when it still does not converge at the maximum throttle, or when
+ *   Nova will abort it before the throttle can get there.
  */
 
 export type Verdict = "converging" | "not-converging" | "stalled" | "throttling" | "completed" | "failed";
@@ -27,11 +51,16 @@ export interface ConvergenceReport {
   /** The iteration numbers the per-iteration arrays refer to (polls can miss short iterations). */
   sampledIterations: number[];
   /**
-   * Estimated remaining right at each dirty sync of the sampled iterations from 2 on, bytes: the
-   * iteration's first sample plus what was sent in half the poll gap before it. This is what a
-   * stop-and-copy at that sync would have had to send, and what the verdict uses.
+   * Estimated remaining right after the dirty syncs, bytes, one figure for each sampled iteration
+   * from 2 on: from the byte counters between the poll before that iteration's first sample and
+   * it (the average over the syncs in between when several passed), or for the first sync off the
+   * sawtooth. This is what a stop-and-copy at a sync would have had to send, and what the verdict uses.
    */
   remainingAtSyncPerIteration: number[];
+  /** The allowed downtime the dirty set needs (smallest recent estimate / transfer rate), ms. */
+  neededDowntimeMs: number | null;
+  /** When Nova's own timeouts will end the migration if nothing changes (seconds), when known. */
+  novaAbortAtS: number | null;
   transferRateBytesPerS: number | null;
   /** Lower bound (see the module comment). */
   dirtyRateBytesPerS: number | null;
@@ -55,19 +84,43 @@ export interface ConvergenceReport {
   reason: string;
 }
 
-export interface DowntimeStep {
-  /** Seconds after the start of the migration at which Nova sets this downtime. */
-  atS: number;
-  downtimeMs: number;
-}
+/** One stage of Nova's downtime schedule (nova-facts' `DowntimeStage`): from `atS` seconds, `downtimeMs`. */
+export type DowntimeStep = DowntimeStage;
 
 export interface ConvergenceOptions {
-  /** The downtime allowed now (ms). Default: from `downtimeSchedule` at `now`, else QEMU's 300 ms. */
+  /** The downtime allowed now (ms), for every moment. Default: Nova's schedule at that moment, else QEMU's 300 ms. */
   downtimeLimitMs?: number;
   /** The largest downtime that will ever be allowed (ms). Default: the schedule's last step, else the limit. */
   finalDowntimeMs?: number;
-  /** Nova's downtime steps (see `downtimeSchedule`). */
-  downtimeSchedule?: DowntimeStep[];
+  /**
+   * Nova's downtime stages for this migration, computed by nova-facts' `downtimeSchedule`. Default:
+   * computed here from {@link ConvergenceOptions.release} and the VM's size.
+   */
+  downtimeSchedule?: readonly DowntimeStage[];
+  /**
+   * The source's nova release ("mitaka", 13, "26.2.2" …). Gives Nova's downtime schedule (with
+   * `memoryMb` or the samples' memory total), its progress timeout and its completion timeout, for
+   * whatever the other options do not set. Default: none of Nova's rules are assumed.
+   */
+  release?: NovaReleaseRef;
+  /** The flavor's RAM, MiB, for Nova's data size. @defaultValue the samples' memory total */
+  memoryMb?: number;
+  /** Apparent sizes of the disks a block migration copies, bytes (Nova counts them in its data size). */
+  copiedDiskBytes?: readonly number[];
+  /** [libvirt] live_migration_downtime / _steps / _delay on the source, when not the release's defaults. */
+  downtimeConfig?: { downtimeMs?: number; steps?: number; delayS?: number };
+  /**
+   * [libvirt] live_migration_progress_timeout in effect (0 = off; Stein and later have none).
+   * @defaultValue the release's default (150 s up to Newton, 0 from Ocata), 0 without a release
+   */
+  progressTimeoutS?: number;
+  /**
+   * This migration's completion timeout, seconds (already × Nova's data size; 0 = none).
+   * @defaultValue from the release and the VM's size (800 s per GiB), none without a release
+   */
+  completionTimeoutS?: number;
+  /** [libvirt] live_migration_timeout_action (Stein+): force_complete means no abort. @defaultValue "abort" */
+  timeoutAction?: "abort" | "force_complete";
   /** Page size for `Dirty rate` when the samples do not say. @defaultValue 4096 */
   pageSizeBytes?: number;
   /** Seconds since the start, on the samples' clock. Default: the last sample's `t`. */
@@ -75,20 +128,18 @@ export interface ConvergenceOptions {
   /**
    * The source permits auto-converge (from its effective nova.conf). QEMU then throttles the guest
    * once it keeps dirtying as fast as it sends, so "never" is only said once the throttle is at its
-   * maximum and it still does not converge.
+   * maximum and it still does not converge (or Nova will abort before the throttle gets there).
    */
   autoConverge?: boolean;
 }
 
-/** QEMU's `downtime-limit` default. */
-export const QEMU_DEFAULT_DOWNTIME_LIMIT_MS = 300;
 /** x86 page size, used when a source does not report `Page size`. */
 export const DEFAULT_PAGE_SIZE_BYTES = 4096;
 /** QEMU's `max-cpu-throttle` default: at this throttle auto-converge has nothing left to give. */
-export const AUTO_CONVERGE_MAX_THROTTLE_PERCENT = 99;
+export const AUTO_CONVERGE_MAX_THROTTLE_PERCENT = QEMU_AUTO_CONVERGE_MAX_PERCENT;
 /**
- * Remaining at a sync must fall below this share of the best earlier sync to count as falling: the
- * sync estimates carry the poll's phase error, so a few percent either way is noise.
+ * Remaining at a sync must fall below this share of the best earlier sync to count as falling: real
+ * guests do not dirty the same set every pass, so a few percent either way is noise.
  */
 export const REMAINING_FALL_RATIO = 0.9;
 /**
@@ -103,9 +154,22 @@ export const STALLED_MIN_SECONDS = 5;
 export const TRANSFER_RATE_WINDOW_SAMPLES = 5;
 /** The ETA projection gives up after this many projected iterations. */
 export const MAX_ETA_ITERATIONS = 1000;
-
-/** Float noise tolerated when truncating downtime steps like Python does. */
-const TRUNCATION_EPSILON_MS = 1e-6;
+/**
+ * The dirty set QEMU will have to send is judged on the smallest of this many latest sync
+ * estimates: one good sync is all QEMU needs, so a single high poll interval must not condemn it.
+ */
+export const RECENT_SYNC_ESTIMATES = 3;
+/**
+ * With auto-converge at its maximum, "never" needs this many sync estimates measured entirely at
+ * that throttle: the estimates before it describe a guest that was still running faster.
+ */
+export const MIN_ESTIMATES_AT_MAX_THROTTLE = 2;
+/** Samples the recent iteration time is measured over. */
+const ITERATION_TIME_WINDOW_SAMPLES = 30;
+/** QEMU raises the throttle once per this many sync periods that dirtied too much (`dirty_rate_high_cnt`). */
+const SYNC_PERIODS_PER_THROTTLE_STEP = 2;
+/** QEMU closes a dirty-rate period (and may raise the throttle) only once a second has passed (`migration_bitmap_sync`). */
+const MIN_SYNC_PERIOD_S = 1;
 
 export class ConvergenceInputError extends Error {
   readonly code = "CONVERGENCE_NO_SAMPLES";
@@ -116,12 +180,11 @@ export class ConvergenceInputError extends Error {
 }
 
 /**
- * Nova's downtime steps: `steps + 1` stages, stage i at `i × int(delayS × dataGiB)` seconds.
- * `exponential` is Mitaka/Newton (`_migration_downtime_steps` in driver.py): `offset + base^i` with
- * `offset = downtime / (steps + 1)`, `base = (downtime − offset)^(1/steps)`. `linear` is Ocata and
- * later (nova commit bcd584f "Change exponential function to linear", `migration.downtime_steps`):
- * `base + offset × i` with `base = downtime / steps`, `offset = (downtime − base) / steps`. Values are
- * truncated like Python's int(). Nova uses a step once elapsed time is strictly greater than `atS`.
+ * Nova's downtime steps, for callers that hold the three options but not the release: kept for
+ * src/migration/run-migration.ts. Prefer nova-facts' `downtimeSchedule(release, …)`, which knows
+ * the release's formula, minimums and Python. This maps `exponential` to Newton and `linear` to
+ * Zed (Python 3), and raises values below the options' minimums to them as Mitaka–Ocata do (a
+ * nova-compute from Pike on refuses to start with them), so it never throws on a host's config.
  */
 export function downtimeSchedule(opts: {
   downtimeMs: number;
@@ -129,83 +192,24 @@ export function downtimeSchedule(opts: {
   delayS: number;
   dataGiB: number;
   formula?: "exponential" | "linear";
+  release?: NovaReleaseRef;
 }): DowntimeStep[] {
-  const { downtimeMs, steps } = opts;
-  // Python's int() truncates; V8's `**` can land one ulp below C's pow (e.g. 499.99999999999983
-  // instead of 500.0000000000004 for the last step of 500 ms), so nudge by far less than 1 ms.
-  const trunc = (x: number) => Math.trunc(x + TRUNCATION_EPSILON_MS);
-  const delay = Math.trunc(opts.delayS * opts.dataGiB);
-  const out: DowntimeStep[] = [];
-  if (opts.formula === "linear") {
-    const base = downtimeMs / steps;
-    const offset = (downtimeMs - base) / steps;
-    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: trunc(base + offset * i) });
-  } else {
-    const offset = downtimeMs / (steps + 1);
-    const base = (downtimeMs - offset) ** (1 / steps);
-    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: trunc(offset + base ** i) });
-  }
-  return out;
+  const release = opts.release ?? (opts.formula === "linear" ? "zed" : "newton");
+  const min = downtimeOptions(release);
+  const whole = (value: number, floor: number) => Math.max(floor, Math.trunc(value));
+  return novaDowntimeSchedule(release, {
+    dataGiB: opts.dataGiB,
+    downtimeMs: whole(opts.downtimeMs, min.downtimeMs.min),
+    steps: whole(opts.steps, min.steps.min),
+    delayS: whole(opts.delayS, min.delayS.min),
+  });
 }
 
-function scheduleAt(schedule: DowntimeStep[], elapsedS: number): number | undefined {
-  let current: number | undefined;
-  for (const step of schedule) if (elapsedS > step.atS) current = step.downtimeMs;
-  return current;
-}
-
-const remainingOf = (s: MigrationSample) => s.memoryRemainingBytes ?? s.dataRemainingBytes;
-const processedOf = (s: MigrationSample) => s.memoryProcessedBytes ?? s.dataProcessedBytes;
 const isEnd = (s: MigrationSample) =>
   s.jobType === "completed" ||
   s.jobType === "failed" ||
   s.jobType === "cancelled" ||
   s.errorText !== undefined;
-
-interface IterationStats {
-  iteration: number;
-  firstT: number;
-  lastT: number;
-  /** Largest remaining seen: the sample closest to the sync that started the iteration. */
-  firstRemaining: number;
-  minRemaining: number;
-}
-
-/**
- * Groups running samples by iteration. Sources without an iteration counter (Nova) get one
- * inferred from the sawtooth: remaining only rises at a dirty sync. A sync between two polls
- * that does not show as a rise is missed, so Nova-sourced iteration counts are lower bounds.
- */
-function groupIterations(running: MigrationSample[]): IterationStats[] {
-  const byIteration = new Map<number, IterationStats>();
-  let inferred = 1;
-  let prevRemaining: number | undefined;
-  for (const s of running) {
-    const remaining = remainingOf(s);
-    if (s.iteration === undefined && remaining !== undefined && prevRemaining !== undefined) {
-      if (remaining > prevRemaining) inferred += 1;
-    }
-    if (remaining !== undefined) prevRemaining = remaining;
-    const iteration = s.iteration ?? inferred;
-    if (remaining === undefined) continue;
-    const stats = byIteration.get(iteration);
-    if (stats === undefined) {
-      byIteration.set(iteration, {
-        iteration,
-        firstT: s.t,
-        lastT: s.t,
-        firstRemaining: remaining,
-        minRemaining: remaining,
-      });
-    } else {
-      stats.lastT = s.t;
-      stats.minRemaining = Math.min(stats.minRemaining, remaining);
-      // Remaining falls within an iteration, so the largest value is the one closest to the sync.
-      stats.firstRemaining = Math.max(stats.firstRemaining, remaining);
-    }
-  }
-  return [...byIteration.values()].sort((a, b) => a.iteration - b.iteration);
-}
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
@@ -233,9 +237,10 @@ function transferRate(running: MigrationSample[]): number | null {
 function stall(running: MigrationSample[]): { seconds: number; samples: number } | null {
   const last = running.at(-1);
   if (last === undefined) return null;
-  const key = (s: MigrationSample) => processedOf(s) ?? remainingOf(s);
+  // Both figures: a long job's processed bytes print in TiB and repeat for seconds while data moves.
+  const key = (s: MigrationSample) => `${processedOf(s)}/${remainingOf(s)}`;
   const lastKey = key(last);
-  if (lastKey === undefined) return null;
+  if (processedOf(last) === undefined && remainingOf(last) === undefined) return null;
   let first = last;
   let count = 1;
   for (let i = running.length - 2; i >= 0; i--) {
@@ -275,6 +280,69 @@ function projectEta(
   return null;
 }
 
+/** Running samples in time order (stable; already sorted in the usual case). */
+function runningOf(samples: MigrationSample[]): MigrationSample[] {
+  const running = samples.filter((s) => !isEnd(s) && s.jobType !== "none");
+  for (let i = 1; i < running.length; i++) {
+    if (running[i]!.t < running[i - 1]!.t) {
+      return running
+        .map((s, j) => ({ s, j }))
+        .sort((a, b) => a.s.t - b.s.t || a.j - b.j)
+        .map(({ s }) => s);
+    }
+  }
+  return running;
+}
+
+/** One figure per sampled iteration from 2 on, aligned with `sampledIterations` (see the report field). */
+function alignedSyncs(
+  iterations: ReturnType<typeof groupIterations>,
+  estimates: SyncEstimate[],
+  rate: number | null,
+): number[] {
+  const byIteration = new Map(estimates.map((e) => [e.iteration, e.atSyncBytes]));
+  return iterations
+    .filter((it) => it.iteration >= 2)
+    .map((it) => {
+      const known = byIteration.get(it.iteration);
+      if (known !== undefined) return known;
+      const prev = iterations.find((p) => p.iteration === it.iteration - 1);
+      const gapS = prev !== undefined && rate !== null ? Math.max(0, it.firstT - prev.lastT) : 0;
+      return Math.round(it.firstRemaining + ((rate ?? 0) * gapS) / 2);
+    });
+}
+
+/**
+ * How long one pre-copy iteration takes lately, from the iteration counter over the last
+ * {@link ITERATION_TIME_WINDOW_SAMPLES} samples after the first pass (0 when unknown). With no sync
+ * in that window an iteration is at least as long as the window.
+ */
+function recentSecondsPerIteration(running: MigrationSample[]): number {
+  const recent = running
+    .slice(-ITERATION_TIME_WINDOW_SAMPLES)
+    .filter((s) => s.iteration !== undefined && s.iteration >= 2);
+  const first = recent[0];
+  const last = recent.at(-1);
+  if (first === undefined || last === undefined || last.t <= first.t) return 0;
+  const syncs = last.iteration! - first.iteration!;
+  return syncs > 0 ? (last.t - first.t) / syncs : last.t - first.t;
+}
+
+/** Seconds QEMU needs to take the throttle from `throttle` to its maximum, one step per two sync periods. */
+function secondsToMaxThrottle(throttle: number, secondsPerIteration: number): number {
+  const steps =
+    throttle <= 0
+      ? 1 +
+        Math.ceil(
+          (QEMU_AUTO_CONVERGE_MAX_PERCENT - QEMU_AUTO_CONVERGE_INITIAL_PERCENT) /
+            QEMU_AUTO_CONVERGE_INCREMENT_PERCENT,
+        )
+      : Math.ceil(
+          Math.max(0, QEMU_AUTO_CONVERGE_MAX_PERCENT - throttle) / QEMU_AUTO_CONVERGE_INCREMENT_PERCENT,
+        );
+  return steps * SYNC_PERIODS_PER_THROTTLE_STEP * Math.max(MIN_SYNC_PERIOD_S, secondsPerIteration);
+}
+
 /** Judges a migration from its samples (in capture order); see the module comment for the rules. */
 export function analyzeConvergence(
   samples: MigrationSample[],
@@ -283,12 +351,10 @@ export function analyzeConvergence(
   const last = samples.at(-1);
   if (last === undefined) throw new ConvergenceInputError();
 
-  const running = samples
-    .filter((s) => !isEnd(s) && s.jobType !== "none")
-    .map((s, i) => ({ s, i }))
-    .sort((a, b) => a.s.t - b.s.t || a.i - b.i)
-    .map(({ s }) => s);
-  const elapsedS = opts.now ?? Math.max(...samples.map((s) => s.t));
+  const running = runningOf(samples);
+  let elapsedS = opts.now ?? last.t;
+  if (opts.now === undefined) for (const s of samples) elapsedS = Math.max(elapsedS, s.t);
+  const clock = novaClock(opts, running);
   const iterations = groupIterations(running);
   const rate =
     transferRate(running) ??
@@ -300,43 +366,39 @@ export function analyzeConvergence(
   const dirtyPages = lastRunning?.dirtyRatePagesPerS;
   const dirtyRate = dirtyPages !== undefined && dirtyPages > 0 ? dirtyPages * pageSize : null;
 
-  const scheduleNow = opts.downtimeSchedule ? scheduleAt(opts.downtimeSchedule, elapsedS) : undefined;
-  const downtimeLimitAssumed = opts.downtimeLimitMs === undefined && scheduleNow === undefined;
-  const downtimeLimitMs = opts.downtimeLimitMs ?? scheduleNow ?? QEMU_DEFAULT_DOWNTIME_LIMIT_MS;
-  const finalDowntimeMs =
-    opts.finalDowntimeMs ?? opts.downtimeSchedule?.at(-1)?.downtimeMs ?? Math.max(downtimeLimitMs, 0);
+  const downtimeLimitMs = clock.limitMsAt(elapsedS);
+  const downtimeLimitAssumed = clock.limitAssumed(elapsedS);
+  const finalDowntimeMs = clock.finalDowntimeMs(elapsedS);
 
-  // Iteration 1 is the bulk copy of all memory: its start says nothing about the dirty set. The
-  // sync happened somewhere between the previous iteration's last poll and this one's first, and
-  // remaining fell at the transfer rate since: add back half that gap (the expected phase error).
-  // QEMU's own `expected-downtime` is not used here: QEMU 7.2 refreshes it from the remaining of
-  // its last query, so it moves with the polling, not with the syncs.
-  const syncs = iterations
-    .filter((it) => it.iteration >= 2)
-    .map((it) => {
-      const prev = iterations.find((p) => p.iteration === it.iteration - 1);
-      const gapS = prev !== undefined && rate !== null ? Math.max(0, it.firstT - prev.lastT) : 0;
-      return Math.round(it.firstRemaining + ((rate ?? 0) * gapS) / 2);
-    });
+  const estimates = syncEstimates(running, iterations, { rate, limitMsAt: clock.limitMsAt });
+  const syncs = alignedSyncs(iterations, estimates, rate);
   const minRemainingPerIteration = iterations.map((it) => it.minRemaining);
-  const iterationCount = Math.max(
-    0,
-    ...samples.map((s) => s.iteration ?? 0),
-    ...iterations.map((it) => it.iteration),
-  );
+  let iterationCount = 0;
+  for (const s of samples) iterationCount = Math.max(iterationCount, s.iteration ?? 0);
+  for (const it of iterations) iterationCount = Math.max(iterationCount, it.iteration);
+  const throttle = lastRunning?.throttlePercent ?? null;
+  const recentEstimates = estimates.slice(-RECENT_SYNC_ESTIMATES);
+  const smallestRecent =
+    recentEstimates.length > 0 ? Math.min(...recentEstimates.map((e) => e.atSyncBytes)) : null;
+  const neededDowntimeMs =
+    smallestRecent !== null && rate !== null ? Math.round((smallestRecent / rate) * 1000) : null;
   const expectedDowntimeMs =
     lastRunning?.expectedDowntimeMs !== undefined && (lastRunning.iteration ?? 2) >= 2
       ? lastRunning.expectedDowntimeMs
-      : syncs.length > 0 && rate !== null
-        ? Math.round((syncs.at(-1)! / rate) * 1000)
+      : estimates.length > 0 && rate !== null
+        ? Math.round((estimates.at(-1)!.atSyncBytes / rate) * 1000)
         : null;
-  const throttle = lastRunning?.throttlePercent ?? null;
+  const floorBytesAt = (t: number) => ((rate ?? 0) * clock.limitMsAt(t)) / 1000;
+  const novaResolutionBytes = ((rate ?? 0) * NOVA_MONITOR_POLL_INTERVAL_MS) / 1000;
+  const abort = lastRunning ? novaAbortAt(clock, running, elapsedS, floorBytesAt, novaResolutionBytes) : null;
 
   const base = {
     iterations: iterationCount,
     minRemainingPerIteration,
     sampledIterations: iterations.map((it) => it.iteration),
     remainingAtSyncPerIteration: syncs,
+    neededDowntimeMs,
+    novaAbortAtS: abort === null ? null : Math.round(abort.atS),
     transferRateBytesPerS: rate === null ? null : Math.round(rate),
     dirtyRateBytesPerS: dirtyRate,
     expectedDowntimeMs,
@@ -415,9 +477,18 @@ export function analyzeConvergence(
       };
     }
 
-    const smallestSync = syncs.length > 0 ? Math.min(...syncs) : null;
-    const lastSync = syncs.at(-1) ?? null;
-    const earlierBest = syncs.length >= 2 ? Math.min(...syncs.slice(0, -1)) : null;
+    const throttled = throttle !== null && throttle > 0;
+    const atMaxThrottle = throttle !== null && throttle >= AUTO_CONVERGE_MAX_THROTTLE_PERCENT;
+    // At the maximum throttle only what was measured there counts: earlier syncs saw a faster guest.
+    const basis = atMaxThrottle
+      ? estimates.filter((e) => e.throttleFrom >= AUTO_CONVERGE_MAX_THROTTLE_PERCENT)
+      : estimates;
+    const enoughEvidence = atMaxThrottle ? basis.length >= MIN_ESTIMATES_AT_MAX_THROTTLE : basis.length >= 2;
+    const recent = basis.slice(-RECENT_SYNC_ESTIMATES).map((e) => e.atSyncBytes);
+    const smallestSync = recent.length > 0 ? Math.min(...recent) : null;
+    const lastSync = basis.at(-1)?.atSyncBytes ?? null;
+    const earlier = basis.slice(0, -1).map((e) => e.atSyncBytes);
+    const earlierBest = earlier.length > 0 ? Math.min(...earlier) : null;
     const falling =
       earlierBest !== null && lastSync !== null ? lastSync < REMAINING_FALL_RATIO * earlierBest : null;
     const dirtyOutpaces =
@@ -426,32 +497,45 @@ export function analyzeConvergence(
     const cannotAbsorb = neededMs !== null && neededMs > finalDowntimeMs;
     // Two syncs (iteration 3) before any "never": QEMU's auto-converge only reacts at the second
     // sync, so earlier the samples cannot tell a hopeless migration from one about to be throttled.
-    const notConverging = syncs.length >= 2 && (falling === false || dirtyOutpaces) && cannotAbsorb;
+    const notConverging = enoughEvidence && (falling === false || dirtyOutpaces) && cannotAbsorb;
+    const firstShown = basis[0]?.iteration ?? iterations.at(-1)?.iteration ?? iterationCount;
     const trend =
-      syncs.length >= 2
-        ? `${formatBytes(syncs[0]!)} → ${formatBytes(lastSync!)} over iterations 2–${iterations.at(-1)!.iteration}`
+      basis.length >= 2
+        ? `${formatBytes(basis[0]!.atSyncBytes)} → ${formatBytes(lastSync!)} over iterations ${firstShown}–${basis.at(-1)!.iteration}`
         : null;
     const rates = `the guest dirties ${dirtyRate === null ? "memory at an unmeasured rate" : `at least ${fmtRate(dirtyRate)}`} against ${fmtRate(rate)} sent`;
+    // A pass sends what the sync added at the transfer rate: phase-free, unlike the time between polls.
+    const lastNew = basis.at(-1)?.newDirtyBytes ?? null;
+    const secondsPerIteration =
+      lastNew !== null && rate !== null ? lastNew / rate : recentSecondsPerIteration(running);
+    const novaEnds = (what: string) =>
+      abort === null
+        ? ""
+        : abort.why === "progress"
+          ? `Nova's progress timeout (${clock.progressTimeoutS} s without a new low of data remaining) will abort it at about ${fmtS(abort.atS)}, ${what}`
+          : `Nova's completion timeout aborts it at ${fmtS(abort.atS)}, ${what}`;
 
-    if (notConverging && opts.autoConverge === true && (throttle === null || throttle <= 0)) {
+    if (notConverging && opts.autoConverge === true && !throttled) {
+      const maxAt = elapsedS + secondsToMaxThrottle(0, secondsPerIteration);
+      if (abort !== null && abort.why === "progress" && maxAt >= abort.atS) {
+        return {
+          verdict: "not-converging",
+          eta: null,
+          reason: `Not converging in time: the remaining memory at each dirty sync is not falling (${trend}) and ${rates}; auto-converge has yet to throttle the guest, and ${novaEnds(`before QEMU can reach its ${AUTO_CONVERGE_MAX_THROTTLE_PERCENT}% throttle (about ${fmtS(maxAt)})`)}.`,
+        };
+      }
       return {
         verdict: "throttling",
         eta: null,
         reason: `Auto-converge is enabled on the source and about to act: the remaining memory at each dirty sync is not falling (${trend}) and ${rates}, so QEMU will throttle the guest's vCPUs until it fits the downtime.`,
       };
     }
-    if (
-      notConverging &&
-      (throttle === null || throttle <= 0 || throttle >= AUTO_CONVERGE_MAX_THROTTLE_PERCENT)
-    ) {
-      const throttled =
-        throttle !== null && throttle > 0
-          ? `, even with auto-converge throttling the guest to ${throttle}%`
-          : "";
+    if (notConverging && (!throttled || atMaxThrottle)) {
+      const throttledText = throttled ? `, even with auto-converge throttling the guest to ${throttle}%` : "";
       return {
         verdict: "not-converging",
         eta: null,
-        reason: `Not converging${throttled}: after ${iterationCount} iterations the remaining memory at each dirty sync is not falling (${trend}) and ${rates}, so even the smallest final copy (${formatBytes(smallestSync!)}) would take ${fmtMs(neededMs!)} against an allowed downtime of at most ${finalDowntimeMs} ms.`,
+        reason: `Not converging${throttledText}: after ${iterationCount} iterations the remaining memory at each dirty sync is not falling (${trend}) and ${rates}, so even the smallest final copy (${formatBytes(smallestSync!)}) would take ${fmtMs(neededMs!)} against an allowed downtime of at most ${finalDowntimeMs} ms.`,
       };
     }
 
@@ -460,7 +544,7 @@ export function analyzeConvergence(
     if (rate !== null && lastSync === null) {
       // First pass: nothing measured about the dirty set yet; the pass itself is a lower bound.
       eta = current / rate;
-    } else if (rate !== null && lastSync !== null && syncs.length === 1) {
+    } else if (rate !== null && lastSync !== null && basis.length === 1) {
       // One sync: only QEMU's dirty rate (a lower bound) hints at the ratio; trust it only when it
       // is clearly below the transfer rate.
       const fromRates = dirtyRate !== null ? dirtyRate / rate : null;
@@ -469,14 +553,41 @@ export function analyzeConvergence(
           ? projectEta(current, lastSync, fromRates, rate, threshold)
           : null;
     } else if (rate !== null && lastSync !== null) {
-      const measured = syncs.length >= 2 ? (lastSync / syncs[0]!) ** (1 / (syncs.length - 1)) : null;
+      // The current pace: what the throttle or the guest does now, not since the first sync.
+      const first = basis.at(-Math.min(basis.length, RECENT_SYNC_ESTIMATES))!;
+      const span = Math.max(1, basis.at(-1)!.iteration - first.iteration);
+      const measured = first.atSyncBytes > 0 ? (lastSync / first.atSyncBytes) ** (1 / span) : null;
       const fromRates = dirtyRate !== null ? dirtyRate / rate : null;
       const ratio = measured !== null && measured < 1 ? measured : fromRates;
       eta = ratio === null ? null : projectEta(current, lastSync, ratio, rate, threshold);
     }
     const etaText = eta === null ? "no ETA yet" : `about ${fmtS(eta)} to go at ${fmtRate(rate)}`;
 
-    if (throttle !== null && throttle > 0) {
+    if (throttled) {
+      // Not at the maximum yet, or not enough evidence there: QEMU still has throttle to give,
+      // unless Nova's progress timeout fires before the throttle can reach its maximum.
+      const maxAt = elapsedS + (atMaxThrottle ? 0 : secondsToMaxThrottle(throttle, secondsPerIteration));
+      if (
+        falling !== true &&
+        neededMs !== null &&
+        neededMs > downtimeLimitMs &&
+        abort !== null &&
+        abort.why === "progress" &&
+        maxAt >= abort.atS
+      ) {
+        return {
+          verdict: "not-converging",
+          eta: null,
+          reason: `Not converging in time: auto-converge holds the guest's vCPUs at ${throttle}% and the remaining memory at each dirty sync is not falling (${trend ?? formatBytes(lastSync ?? current)}); ${novaEnds(`before QEMU can reach its ${AUTO_CONVERGE_MAX_THROTTLE_PERCENT}% throttle (about ${fmtS(maxAt)})`)}.`,
+        };
+      }
+      if (falling === true && eta !== null && abort !== null && elapsedS + eta > abort.atS) {
+        return {
+          verdict: "not-converging",
+          eta: null,
+          reason: `Not converging in time: auto-converge holds the guest's vCPUs at ${throttle}% and the remaining memory at each dirty sync is falling (${trend}), but at this pace it needs ${etaText.replace(/^about /, "about ")}; ${novaEnds("before that")}.`,
+        };
+      }
       const state =
         falling === true
           ? `the remaining memory at each dirty sync is falling (${trend}), ${etaText}`
@@ -497,7 +608,7 @@ export function analyzeConvergence(
         reason: `First pass over memory: ${formatBytes(current)}${total !== undefined ? ` of ${formatBytes(total)}` : ""} left at ${fmtRate(rate)}${eta === null ? "" : ` (at least ${fmtS(eta)})`}; too early to judge convergence before the second dirty sync.`,
       };
     }
-    if (syncs.length === 1) {
+    if (basis.length === 1) {
       return {
         verdict: "converging",
         eta,
@@ -506,13 +617,20 @@ export function analyzeConvergence(
     }
     if (!falling && neededMs !== null && neededMs > downtimeLimitMs) {
       // Not shrinking, but small enough for a later, larger allowed downtime: it finishes when Nova
-      // reaches that step (if a schedule says when).
-      const step = opts.downtimeSchedule?.find((st) => st.downtimeMs >= neededMs);
-      const waitS = step !== undefined ? Math.max(0, step.atS - elapsedS) : null;
+      // reaches that step (if a schedule says when) — unless Nova's timeouts end it first.
+      const stage = clock.schedule?.find((st) => st.downtimeMs >= neededMs);
+      if (stage !== undefined && abort !== null && stage.atS >= abort.atS) {
+        return {
+          verdict: "not-converging",
+          eta: null,
+          reason: `Not converging in time: ${formatBytes(smallestSync!)} at each dirty sync needs ${fmtMs(neededMs)} of downtime, which Nova allows only from ${fmtS(stage.atS)}; ${novaEnds("before that")}.`,
+        };
+      }
+      const waitS = stage !== undefined ? Math.max(0, stage.atS - elapsedS) : null;
       return {
         verdict: "converging",
         eta: waitS,
-        reason: `Converging late: ${formatBytes(smallestSync!)} at each dirty sync needs ${fmtMs(neededMs)} of downtime, more than the ${downtimeLimitMs} ms allowed now but within the final ${finalDowntimeMs} ms${step !== undefined ? `, which Nova allows from ${fmtS(step.atS)}` : ""}.`,
+        reason: `Converging late: ${formatBytes(smallestSync!)} at each dirty sync needs ${fmtMs(neededMs)} of downtime, more than the ${downtimeLimitMs} ms allowed now but within the final ${finalDowntimeMs} ms${stage !== undefined ? `, which Nova allows from ${fmtS(stage.atS)}` : ""}.`,
       };
     }
     const why = falling

@@ -1,42 +1,63 @@
+import {
+  type DowntimeStage,
+  downtimeOptions,
+  downtimeSchedule,
+  forceCompleteEffect,
+  liveMigrationDataGiB,
+  monitorTimeoutVerdict,
+  NOVA_MONITOR_INFO_EVERY_POLLS,
+  NOVA_MONITOR_POLL_INTERVAL_MS,
+  type NovaRelease,
+  type NovaReleaseRef,
+  novaRelease,
+  POST_COPY_STATUS,
+  postCopyEnabled,
+  QEMU_AUTO_CONVERGE_INCREMENT_PERCENT,
+  QEMU_AUTO_CONVERGE_INITIAL_PERCENT,
+  QEMU_AUTO_CONVERGE_MAX_PERCENT,
+  QEMU_DEFAULT_DOWNTIME_LIMIT_MS,
+  QEMU_THROTTLE_TRIGGER_THRESHOLD_PERCENT,
+  resetsProgressWatermark,
+  shouldSwitchToPostCopy,
+} from "../nova-facts";
+
 /**
  * The pre-copy live-migration model the sandbox's migrations follow: QEMU's RAM migration loop
  * (passes over the dirty bitmap, bitmap syncs, auto-converge throttling, stop-and-copy once what
  * remains fits the allowed downtime) driven by Nova's libvirt monitor (downtime schedule, progress
- * and completion timeouts, polled every 0.5 s).
+ * and completion timeouts, post-copy switch, polled every 0.5 s), with Nova's and QEMU's rules
+ * and defaults taken from src/nova-facts for the source's release.
  *
  * Pure: no timers, no I/O. The cloud's clock calls {@link step} with the time that passed; the
  * returned events are what Nova and QEMU would log. Outcomes depend only on sizes, rates and
  * config, never on a VM's name. Behaviour is checked against the real QEMU runs in LAB.md.
+ *
+ * Two invariants keep it honest: {@link step} always advances the clock by the time asked (unless
+ * the migration ended), so Nova's timeouts always get their chance; and dirty pages join a pass in
+ * whole pages, as QEMU's bitmap counts them, so a pass that ends on the threshold finishes instead
+ * of chasing an ever smaller remainder.
  */
 
 /** QEMU's target page size on x86. */
 export const PAGE_SIZE_BYTES = 4096;
-/** QEMU's `downtime-limit` before anyone sets one (Nova's first stage replaces it at its first poll). */
-export const QEMU_DEFAULT_DOWNTIME_LIMIT_MS = 300;
-/** QEMU `cpu-throttle-initial`, `cpu-throttle-increment`, `max-cpu-throttle` defaults. */
-export const AUTO_CONVERGE_INITIAL_PERCENT = 20;
-export const AUTO_CONVERGE_INCREMENT_PERCENT = 10;
-export const AUTO_CONVERGE_MAX_PERCENT = 99;
-/** QEMU `throttle-trigger-threshold`: a period counts as "dirtying too fast" above this share of the bytes sent. */
-export const AUTO_CONVERGE_TRIGGER_SHARE = 0.5;
-/** QEMU raises the throttle after this many such periods in a row. */
+/** QEMU raises the throttle after this many "dirtying too fast" sync periods in a row (`dirty_rate_high_cnt >= 2`). */
 export const AUTO_CONVERGE_PERIODS_PER_STEP = 2;
 /** QEMU only evaluates dirty-rate statistics over periods at least this long. */
 export const QEMU_SYNC_PERIOD_MIN_S = 1;
-/** Nova's libvirt monitor polls the job every half second. */
-export const NOVA_MONITOR_POLL_S = 0.5;
-/** Nova logs "Migration running for ..." at INFO every 60th poll. */
-export const NOVA_INFO_EVERY_POLLS = 60;
+/** Nova's libvirt monitor polls the job this often. */
+export const NOVA_MONITOR_POLL_S = NOVA_MONITOR_POLL_INTERVAL_MS / 1000;
 /** Device state and the last round trip add a little to the pure RAM stop-and-copy time. */
 export const STOP_AND_COPY_OVERHEAD_MS = 6;
-/** Bounds the inner loop of one step (passes that end inside one poll interval). */
-const MAX_SYNCS_PER_POLL = 10_000;
+/**
+ * Bounds the bitmap syncs modelled inside one advance. A pass that keeps ending at the threshold
+ * with a page or two re-dirtied can sync thousands of times; past this bound the rest of the
+ * interval is spent re-sending at the threshold, so the model's clock still moves on.
+ */
+const MAX_SYNCS_PER_ADVANCE = 10_000;
+/** Below this, two model times are the same instant (float noise of summed intervals). */
+const TIME_EPSILON_S = 1e-9;
 
-/** One stage of Nova's downtime schedule: from `atS` seconds of elapsed time, allow `downtimeMs`. */
-export interface DowntimeStage {
-  atS: number;
-  downtimeMs: number;
-}
+export type { DowntimeStage };
 
 export interface PrecopyParams {
   /** Guest RAM. */
@@ -56,9 +77,20 @@ export interface PrecopyParams {
   linkBytesPerS?: number;
   /** QEMU auto-converge enabled on this migration (from the source's effective nova config). */
   autoConverge: boolean;
-  /** Post-copy permitted: the monitor switches after the first full pass. */
+  /**
+   * [libvirt] live_migration_permit_post_copy in effect on the source (and the host able to). When
+   * Nova switches is the release's rule ({@link PrecopyParams.release}).
+   */
   postCopy: boolean;
-  /** Nova's downtime stages; empty = QEMU's default limit throughout. */
+  /**
+   * The source's nova release: decides when Nova switches to post-copy (Newton–Rocky on a poll that
+   * shows < 10 % progress, never on its own from Stein, no post-copy on Mitaka), what force-complete
+   * does, and which timeouts the monitor checks. @defaultValue none: Stein-and-later post-copy rules
+   * (switch only on force-complete or a force_complete timeout action), and both timeouts checked
+   * exactly as given
+   */
+  release?: NovaReleaseRef;
+  /** Nova's downtime stages (nova-facts `downtimeSchedule`); empty = QEMU's default limit throughout. */
   downtimeSchedule: DowntimeStage[];
   /** Nova aborts when remaining data has not hit a new low for this long; 0 = off. */
   progressTimeoutS: number;
@@ -94,10 +126,12 @@ export interface PrecopyState {
   /** QEMU's dirty_rate_high_cnt. */
   highDirtyPeriods: number;
   periodStartS: number;
+  /** Pages newly set in the migration bitmap this period (QEMU's num_dirty_pages_period), bytes. */
   periodDirtiedBytes: number;
   periodSentBytes: number;
   /** Last measured dirty rate (virsh `Dirty rate`), pages/s. */
   dirtyRatePagesPerS: number;
+  /** QEMU's expected downtime: remaining right after the last sync over the bandwidth. */
   expectedDowntimeMs: number;
   allowedDowntimeMs: number;
   /** Index of the last downtime stage applied; -1 before Nova's first poll. */
@@ -105,6 +139,8 @@ export interface PrecopyState {
   polls: number;
   watermarkBytes: number | null;
   watermarkAtS: number;
+  /** Remaining at Nova's previous poll (−1 before the first), for Newton–Rocky's post-copy rule. */
+  previousPollRemainingBytes: number;
   /** The guest is paused (force-complete): it dirties nothing, stop-and-copy follows. */
   paused: boolean;
   pausedAtS: number | null;
@@ -158,6 +194,7 @@ export function initialState(params: PrecopyParams): PrecopyState {
     polls: 0,
     watermarkBytes: null,
     watermarkAtS: 0,
+    previousPollRemainingBytes: -1,
     paused: false,
     pausedAtS: null,
     completionTimeoutHandled: false,
@@ -171,10 +208,42 @@ export function isFinished(state: PrecopyState): boolean {
   return state.phase === "completed" || state.phase === "cancelled";
 }
 
-/** Pauses the guest, as Nova's force-complete does: it stops dirtying and stop-and-copy follows. */
+function releaseOf(p: PrecopyParams): NovaRelease | null {
+  return p.release === undefined ? null : novaRelease(p.release);
+}
+
+/** Whether Nova would let this migration switch to post-copy at all (release and permit option). */
+function postCopyAllowed(p: PrecopyParams): boolean {
+  const release = releaseOf(p);
+  return release === null ? p.postCopy : postCopyEnabled(release, { permitPostCopy: p.postCopy });
+}
+
+/** Nova's migration status for the job, as its post-copy and timeout rules read it. */
+function migrationStatus(s: PrecopyState): string {
+  return s.phase === "postcopy" ? POST_COPY_STATUS : "running";
+}
+
+/**
+ * Force-complete, as the source's Nova does it (nova-facts `forceCompleteEffect`): Mitaka pauses the
+ * guest; from Newton a migration allowed post-copy switches to it, any other is paused; without a
+ * release, post-copy when permitted, else pause.
+ */
 export function forceComplete(state: PrecopyState): PrecopyState {
-  if (isFinished(state) || state.paused) return state;
-  return { ...state, paused: true, pausedAtS: state.elapsedS };
+  if (isFinished(state) || state.paused || state.phase === "postcopy") return state;
+  const p = state.params;
+  const release = releaseOf(p);
+  const effect =
+    release === null
+      ? p.postCopy
+        ? "switch-to-post-copy"
+        : "pause"
+      : forceCompleteEffect(release, {
+          postCopyEnabled: postCopyAllowed(p),
+          migrationStatus: migrationStatus(state),
+        });
+  if (effect === "switch-to-post-copy") return { ...state, phase: "postcopy" };
+  if (effect === "pause") return { ...state, paused: true, pausedAtS: state.elapsedS };
+  return state;
 }
 
 /** Cancels the job (libvirt abortJob): the guest keeps running on the source. */
@@ -186,61 +255,64 @@ export function cancel(state: PrecopyState): { state: PrecopyState; events: Prec
   };
 }
 
-/** Advances the migration by `dtS` seconds of model time. */
+/** Advances the migration by `dtS` seconds of model time (always all of it, unless it ends). */
 export function step(input: PrecopyState, dtS: number): { state: PrecopyState; events: PrecopyEvent[] } {
   const s: PrecopyState = { ...input };
   const events: PrecopyEvent[] = [];
-  let left = Math.max(0, dtS);
+  const until = s.elapsedS + Math.max(0, dtS);
   // Split at Nova's poll boundaries so its checks see the job exactly when the real monitor would.
-  let guard = Math.ceil(left / NOVA_MONITOR_POLL_S) + 2;
-  while (left > 1e-12 && !isFinished(s) && guard-- > 0) {
+  // advance() always reaches the boundary it is given, so this runs once per poll interval.
+  const bound = Math.ceil(Math.max(0, dtS) / NOVA_MONITOR_POLL_S) + 2;
+  for (let i = 0; i < bound && !isFinished(s) && s.elapsedS < until - TIME_EPSILON_S; i++) {
     const nextPollAt = (s.polls + 1) * NOVA_MONITOR_POLL_S;
-    const chunk = Math.min(left, Math.max(0, nextPollAt - s.elapsedS));
-    advance(s, chunk, events);
-    left -= chunk;
-    if (!isFinished(s) && s.elapsedS >= nextPollAt - 1e-9) novaPoll(s, events);
+    const target = Math.min(until, nextPollAt);
+    advance(s, target - s.elapsedS, events);
+    if (!isFinished(s) && s.elapsedS >= nextPollAt - TIME_EPSILON_S) novaPoll(s, events);
   }
   return { state: s, events };
 }
 
+/** QEMU's migration thread for `dtS` seconds; ends with `s.elapsedS` advanced by exactly `dtS` unless finished. */
 function advance(s: PrecopyState, dtS: number, events: PrecopyEvent[]): void {
   const p = s.params;
   const bw = Math.max(1, p.bandwidthBytesPerS);
-  let t = 0;
+  const end = s.elapsedS + dtS;
   let syncs = 0;
-  while (t < dtS - 1e-12 && !isFinished(s)) {
-    const h = dtS - t;
+  while (s.elapsedS < end - TIME_EPSILON_S && !isFinished(s)) {
+    const h = end - s.elapsedS;
     if (s.phase === "postcopy") {
       // The guest runs on the destination and pulls what is missing; nothing is dirtied on the source.
-      const send = Math.min(s.remainingBytes, bw * h);
+      const used = Math.min(h, s.remainingBytes / bw);
+      const send = Math.min(s.remainingBytes, bw * used);
       sendBytes(s, send);
-      const used = send / bw;
       s.elapsedS += used;
-      t += used;
       s.postcopyRequests += Math.ceil(send / PAGE_SIZE_BYTES / 64);
-      if (s.remainingBytes <= 0) {
-        complete(s, STOP_AND_COPY_OVERHEAD_MS, events);
-        return;
-      }
+      if (s.remainingBytes <= 0) complete(s, STOP_AND_COPY_OVERHEAD_MS, events);
+      else s.elapsedS = end;
       continue;
     }
     const thresholdBytes = (bw * s.allowedDowntimeMs) / 1000;
+    if (syncs >= MAX_SYNCS_PER_ADVANCE) {
+      // Re-sending at the threshold for the rest of the interval: the guest keeps dirtying, QEMU
+      // keeps sending, remaining stays where it is.
+      resendAtThreshold(s, h);
+      continue;
+    }
     const passRate = bw / Math.max(0.001, s.remainingNormalShare);
     const toThreshold = Math.max(0, (s.remainingBytes - thresholdBytes) / passRate);
-    const tau = Math.min(h, toThreshold);
-    if (tau > 0) {
-      const passed = passRate * tau;
-      const normal = Math.min(s.remainingBytes, passed) * s.remainingNormalShare;
-      s.zeroPages += Math.round((Math.min(s.remainingBytes, passed) - normal) / PAGE_SIZE_BYTES);
-      s.remainingBytes = Math.max(0, s.remainingBytes - passed);
-      sendBytes(s, normal, false);
-      dirty(s, tau);
-      s.elapsedS += tau;
-      t += tau;
+    if (toThreshold > h) {
+      passFor(s, h);
+      s.elapsedS = end;
+      return;
     }
-    if (tau >= h - 1e-12 && toThreshold > h - 1e-12) return;
-    // The pass got below the threshold: sync the bitmap, then either stop-and-copy or go on.
-    if (++syncs > MAX_SYNCS_PER_POLL) return;
+    if (toThreshold > 0) {
+      passFor(s, toThreshold);
+      // The pass stops where it fits the threshold; no float remainder may keep it above.
+      s.remainingBytes = Math.min(s.remainingBytes, thresholdBytes);
+      s.elapsedS += toThreshold;
+    }
+    // The pass got down to the threshold: sync the bitmap, then either stop-and-copy or go on.
+    syncs += 1;
     sync(s, events);
     if (s.remainingBytes <= thresholdBytes) {
       const pending = s.remainingBytes;
@@ -250,11 +322,26 @@ function advance(s: PrecopyState, dtS: number, events: PrecopyEvent[]): void {
       complete(s, pausedFor + (pending / link) * 1000 + STOP_AND_COPY_OVERHEAD_MS, events);
       return;
     }
-    if (p.postCopy && s.iteration >= 2 && !s.paused) {
-      s.phase = "postcopy";
-      events.push({ kind: "switch-postcopy", afterS: s.elapsedS });
-    }
   }
+}
+
+/** Sends the current pass for `tauS` seconds (not past what it holds) while the guest dirties. */
+function passFor(s: PrecopyState, tauS: number): void {
+  const bw = Math.max(1, s.params.bandwidthBytesPerS);
+  const passRate = bw / Math.max(0.001, s.remainingNormalShare);
+  const passed = Math.min(s.remainingBytes, passRate * tauS);
+  const normal = passed * s.remainingNormalShare;
+  s.zeroPages += Math.round((passed - normal) / PAGE_SIZE_BYTES);
+  s.remainingBytes = Math.max(0, s.remainingBytes - passed);
+  sendBytes(s, normal, false);
+  dirty(s, tauS);
+}
+
+function resendAtThreshold(s: PrecopyState, seconds: number): void {
+  const bw = Math.max(1, s.params.bandwidthBytesPerS);
+  sendBytes(s, bw * seconds, false);
+  dirty(s, seconds);
+  s.elapsedS += seconds;
 }
 
 function sendBytes(s: PrecopyState, normalBytes: number, fromPending = true): void {
@@ -268,9 +355,7 @@ function dirty(s: PrecopyState, dtS: number): void {
   if (s.paused) return;
   const rate = s.params.dirtyRateBytesPerS * (1 - s.throttlePercent / 100);
   const room = Math.max(0, s.params.workingSetBytes - s.dirtiedBytes);
-  const dirtied = Math.min(room, rate * dtS);
-  s.dirtiedBytes += dirtied;
-  s.periodDirtiedBytes += dirtied;
+  s.dirtiedBytes += Math.min(room, rate * dtS);
 }
 
 function sync(s: PrecopyState, events: PrecopyEvent[]): void {
@@ -281,25 +366,32 @@ function sync(s: PrecopyState, events: PrecopyEvent[]): void {
   // the first pass both sets live in the working set; during it the leftover is spread over all RAM.
   const pool = s.iteration === 1 ? p.memoryBytes : Math.max(p.workingSetBytes, 1);
   const overlap = Math.min(s.remainingBytes, s.dirtiedBytes, (s.remainingBytes * s.dirtiedBytes) / pool);
-  const pending = s.remainingBytes + s.dirtiedBytes - overlap;
-  s.remainingNormalShare = pending > 0 ? Math.min(1, (normalLeft + s.dirtiedBytes - overlap) / pending) : 1;
+  // QEMU's bitmap holds whole pages: less than a page of new writes is no new page yet, and carries
+  // over to the next sync instead of joining this pass.
+  const added = Math.max(0, s.dirtiedBytes - overlap);
+  const addedPages = Math.floor(added / PAGE_SIZE_BYTES);
+  const addedBytes = addedPages * PAGE_SIZE_BYTES;
+  const pending = s.remainingBytes + addedBytes;
+  s.remainingNormalShare = pending > 0 ? Math.min(1, (normalLeft + addedBytes) / pending) : 1;
   s.remainingBytes = pending;
-  s.dirtiedBytes = 0;
+  s.dirtiedBytes = added - addedBytes;
+  s.periodDirtiedBytes += addedBytes;
   s.iteration += 1;
   s.expectedDowntimeMs = Math.round((pending / bw) * 1000);
   const periodS = s.elapsedS - s.periodStartS;
   if (periodS >= QEMU_SYNC_PERIOD_MIN_S) {
     s.dirtyRatePagesPerS = Math.round(s.periodDirtiedBytes / PAGE_SIZE_BYTES / periodS);
-    if (p.autoConverge && s.periodDirtiedBytes > AUTO_CONVERGE_TRIGGER_SHARE * s.periodSentBytes) {
+    const triggerShare = QEMU_THROTTLE_TRIGGER_THRESHOLD_PERCENT / 100;
+    if (p.autoConverge && s.periodDirtiedBytes > triggerShare * s.periodSentBytes) {
       s.highDirtyPeriods += 1;
       if (s.highDirtyPeriods >= AUTO_CONVERGE_PERIODS_PER_STEP) {
         s.highDirtyPeriods = 0;
-        const initial = p.autoConvergeInitialPercent ?? AUTO_CONVERGE_INITIAL_PERCENT;
-        const increment = p.autoConvergeIncrementPercent ?? AUTO_CONVERGE_INCREMENT_PERCENT;
+        const initial = p.autoConvergeInitialPercent ?? QEMU_AUTO_CONVERGE_INITIAL_PERCENT;
+        const increment = p.autoConvergeIncrementPercent ?? QEMU_AUTO_CONVERGE_INCREMENT_PERCENT;
         const next =
           s.throttlePercent === 0
             ? initial
-            : Math.min(AUTO_CONVERGE_MAX_PERCENT, s.throttlePercent + increment);
+            : Math.min(QEMU_AUTO_CONVERGE_MAX_PERCENT, s.throttlePercent + increment);
         if (next !== s.throttlePercent) {
           s.throttlePercent = next;
           events.push({ kind: "throttle", percent: next });
@@ -322,24 +414,32 @@ function complete(s: PrecopyState, downtimeMs: number, events: PrecopyEvent[]): 
   events.push({ kind: "completed", downtimeMs: s.downtimeMs, afterS: s.elapsedS });
 }
 
-/** Nova's `_live_migration_monitor` body, once per poll. */
+function switchToPostCopy(s: PrecopyState, events: PrecopyEvent[]): void {
+  s.phase = "postcopy";
+  events.push({ kind: "switch-postcopy", afterS: s.elapsedS });
+}
+
+/**
+ * Nova's `_live_migration_monitor` body, once per poll, in Nova's order: the progress watermark,
+ * the timeouts, the post-copy switch (Newton–Rocky), then the downtime stage.
+ */
 function novaPoll(s: PrecopyState, events: PrecopyEvent[]): void {
   const p = s.params;
+  const release = releaseOf(p);
   s.polls += 1;
   const elapsed = s.elapsedS;
-  const next = p.downtimeSchedule[s.stageIndex + 1];
-  // Nova pops one stage per poll once elapsed passes its start, and logs the real elapsed seconds.
-  if (next !== undefined && elapsed > next.atS) {
-    s.stageIndex += 1;
-    s.allowedDowntimeMs = next.downtimeMs;
-    events.push({ kind: "downtime-increased", downtimeMs: next.downtimeMs, afterS: Math.floor(elapsed) });
-  }
   const remaining = s.remainingBytes;
-  if (s.watermarkBytes === null || remaining < s.watermarkBytes) {
+  const newLow =
+    release === null
+      ? s.watermarkBytes === null || remaining < s.watermarkBytes
+      : resetsProgressWatermark(release, s.watermarkBytes, remaining);
+  if (newLow) {
     s.watermarkBytes = remaining;
     s.watermarkAtS = elapsed;
   }
-  if (s.polls % NOVA_INFO_EVERY_POLLS === 0) {
+  // The INFO progress line every 60th poll. Nova also logs it at DEBUG every 10th and counts polls
+  // from 0 (nova-facts `progressLogLine`); the sandbox cloud formats this event itself.
+  if (s.polls % NOVA_MONITOR_INFO_EVERY_POLLS === 0) {
     const total = p.memoryBytes;
     events.push({
       kind: "progress",
@@ -350,33 +450,88 @@ function novaPoll(s: PrecopyState, events: PrecopyEvent[]): void {
       total,
     });
   }
-  if (s.phase !== "active") return;
-  if (p.progressTimeoutS > 0 && elapsed - s.watermarkAtS > p.progressTimeoutS) {
-    events.push({ kind: "stuck", forS: Math.floor(elapsed - s.watermarkAtS) });
-    s.phase = "cancelled";
-    s.outcome = "progress-timeout";
-    events.push({ kind: "cancelled", reason: "progress-timeout" });
-    return;
+  if (!timeouts(s, release, events)) return;
+  if (
+    release !== null &&
+    s.phase === "active" &&
+    !s.paused &&
+    shouldSwitchToPostCopy(release, {
+      postCopyEnabled: postCopyAllowed(p),
+      memoryIteration: s.iteration,
+      dataRemainingBytes: remaining,
+      previousDataRemainingBytes: s.previousPollRemainingBytes,
+      migrationStatus: migrationStatus(s),
+    })
+  ) {
+    switchToPostCopy(s, events);
   }
-  if (p.completionTimeoutS > 0 && elapsed > p.completionTimeoutS && !s.completionTimeoutHandled) {
-    s.completionTimeoutHandled = true;
-    events.push({ kind: "not-completed", afterS: p.completionTimeoutS, action: p.timeoutAction });
-    if (p.timeoutAction === "abort") {
-      s.phase = "cancelled";
-      s.outcome = "completion-timeout";
-      events.push({ kind: "cancelled", reason: "completion-timeout" });
-    } else if (p.postCopy) {
-      s.phase = "postcopy";
-      events.push({ kind: "switch-postcopy", afterS: elapsed });
-    } else {
-      s.paused = true;
-      s.pausedAtS = elapsed;
-    }
+  s.previousPollRemainingBytes = remaining;
+  const next = p.downtimeSchedule[s.stageIndex + 1];
+  // Nova applies a stage once elapsed passes its start and logs the stage's own time.
+  if (next !== undefined && elapsed > next.atS) {
+    s.stageIndex += 1;
+    s.allowedDowntimeMs = next.downtimeMs;
+    events.push({ kind: "downtime-increased", downtimeMs: next.downtimeMs, afterS: next.atS });
   }
 }
 
-/** Nova's data size for its per-GiB timeouts: RAM in GiB, at least 2 (`_live_migration_data_gb`). */
-export function novaDataGiB(memoryBytes: number): number {
+/** The monitor's timeout check; false when the job ended here. */
+function timeouts(s: PrecopyState, release: NovaRelease | null, events: PrecopyEvent[]): boolean {
+  const p = s.params;
+  const sinceProgressS = s.elapsedS - s.watermarkAtS;
+  let progressFired: boolean;
+  let completionFired: boolean;
+  let action: "abort" | "force_complete" = p.timeoutAction;
+  if (release === null) {
+    if (s.phase !== "active") return true;
+    progressFired = p.progressTimeoutS > 0 && sinceProgressS > p.progressTimeoutS;
+    completionFired = p.completionTimeoutS > 0 && s.elapsedS > p.completionTimeoutS;
+  } else {
+    const verdict = monitorTimeoutVerdict(release, {
+      elapsedS: s.elapsedS,
+      sinceProgressS,
+      progressTimeoutS: p.progressTimeoutS,
+      completionTimeoutS: p.completionTimeoutS,
+      migrationStatus: migrationStatus(s),
+      timeoutAction: p.timeoutAction,
+    });
+    progressFired = verdict.fired.includes("progress");
+    completionFired = verdict.fired.includes("completion");
+    // Before Stein the completion timeout always aborts; from Stein the option decides.
+    action = verdict.action === "force-complete" ? "force_complete" : "abort";
+  }
+  if (progressFired) {
+    events.push({ kind: "stuck", forS: Math.floor(sinceProgressS) });
+    s.phase = "cancelled";
+    s.outcome = "progress-timeout";
+    events.push({ kind: "cancelled", reason: "progress-timeout" });
+    return false;
+  }
+  if (!completionFired || s.completionTimeoutHandled) return true;
+  s.completionTimeoutHandled = true;
+  events.push({ kind: "not-completed", afterS: p.completionTimeoutS, action });
+  if (action === "abort") {
+    s.phase = "cancelled";
+    s.outcome = "completion-timeout";
+    events.push({ kind: "cancelled", reason: "completion-timeout" });
+    return false;
+  }
+  const forced = forceComplete(s);
+  if (forced.phase === "postcopy" && s.phase !== "postcopy") switchToPostCopy(s, events);
+  s.paused = forced.paused;
+  s.pausedAtS = forced.pausedAtS;
+  return true;
+}
+
+/**
+ * Nova's data size for its per-GiB timeouts and downtime delay. With a release, nova-facts'
+ * `liveMigrationDataGiB` (whole MiB of RAM, Python 2's floor division where that release runs it);
+ * without one, RAM in GiB as a float, at least 2 (Python 3's arithmetic).
+ */
+export function novaDataGiB(memoryBytes: number, release?: NovaReleaseRef): number {
+  if (release !== undefined) {
+    return liveMigrationDataGiB(release, { memoryMb: Math.round(memoryBytes / 1024 ** 2) });
+  }
   return Math.max(2, memoryBytes / 1024 ** 3);
 }
 
@@ -387,27 +542,24 @@ export interface DowntimeConfig {
 }
 
 /**
- * Nova's downtime schedule. Mitaka (13.x) grows it exponentially (`offset + base^i`, LAB.md);
- * Newton and later use the linear form of `nova/virt/libvirt/migration.py:downtime_steps`.
+ * Nova's downtime schedule for a source of nova `releaseMajor`: nova-facts' `downtimeSchedule`
+ * (exponential up to Newton 14.x, linear from Ocata, computed with that release's Python). Values
+ * nova-compute would refuse at start (below an option's minimum from Pike) are raised to the
+ * minimum, so a sandbox host misconfigured on purpose still migrates instead of crashing the model.
  */
 export function novaDowntimeSchedule(
   cfg: DowntimeConfig,
   dataGiB: number,
   releaseMajor: number,
 ): DowntimeStage[] {
-  const steps = Math.max(1, Math.floor(cfg.steps));
-  const delay = Math.trunc(cfg.delayS * dataGiB);
-  const out: DowntimeStage[] = [];
-  if (releaseMajor <= 13) {
-    const offset = cfg.downtimeMs / (steps + 1);
-    const base = (cfg.downtimeMs - offset) ** (1 / steps);
-    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: Math.trunc(offset + base ** i) });
-  } else {
-    const base = cfg.downtimeMs / steps;
-    const offset = (cfg.downtimeMs - base) / steps;
-    for (let i = 0; i <= steps; i++) out.push({ atS: delay * i, downtimeMs: Math.trunc(base + offset * i) });
-  }
-  return out;
+  const opts = downtimeOptions(releaseMajor);
+  const whole = (value: number, min: number) => Math.max(min, Math.trunc(value));
+  return downtimeSchedule(releaseMajor, {
+    dataGiB,
+    downtimeMs: whole(cfg.downtimeMs, opts.downtimeMs.min),
+    steps: whole(cfg.steps, opts.steps.min),
+    delayS: whole(cfg.delayS, opts.delayS.min),
+  });
 }
 
 function clamp(v: number, lo: number, hi: number): number {

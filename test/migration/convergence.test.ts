@@ -278,6 +278,31 @@ describe("downtimeSchedule", () => {
     expect(steps.at(-1)!.atS).toBe(900);
   });
 
+  it("computes as Nova's Python does (correctly rounded pow, no nudge): 100 ms in 18 steps ends at 99 ms", () => {
+    const steps = downtimeSchedule({ downtimeMs: 100, steps: 18, delayS: 75, dataGiB: 2 });
+    expect(steps.at(-1)).toEqual({ atS: 18 * 150, downtimeMs: 99 });
+    // With a release the formula follows it: Newton exponential, Ocata linear.
+    expect(
+      downtimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3, release: "newton" })[1],
+    ).toEqual({
+      atS: 90,
+      downtimeMs: 38,
+    });
+    expect(
+      downtimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3, release: "ocata" })[1],
+    ).toEqual({
+      atS: 90,
+      downtimeMs: 76,
+    });
+  });
+
+  it("never throws on a host's config: values below Nova's minimums are raised to them", () => {
+    const steps = downtimeSchedule({ downtimeMs: 20, steps: 1, delayS: 1, dataGiB: 2, formula: "linear" });
+    // Zed's minimums: 100 ms, 3 steps, 3 s per GiB.
+    expect(steps).toHaveLength(4);
+    expect(steps.at(-1)).toEqual({ atS: 18, downtimeMs: 100 });
+  });
+
   it("Nova's defaults for an 8 GiB VM: 500 ms reached after 6000 s", () => {
     const steps = downtimeSchedule({ downtimeMs: 500, steps: 10, delayS: 75, dataGiB: 8 });
     expect(steps).toHaveLength(11);
@@ -293,6 +318,19 @@ describe("when the source permits auto-converge", () => {
     const withAc = analyzeConvergence(samples, { autoConverge: true });
     expect(withAc.verdict).toBe("throttling");
     expect(withAc.reason).toMatch(/Auto-converge is enabled on the source/);
+  });
+
+  it("at the maximum throttle, judges only on syncs measured there", () => {
+    // The QMP run's figures, as if QEMU had reached 99 % at the start of iteration 10.
+    const samples = qmpNoAc().map((s) => ({
+      ...s,
+      throttlePercent: (s.iteration ?? 0) >= 10 ? AUTO_CONVERGE_MAX_THROTTLE_PERCENT : 90,
+    }));
+    const justThere = analyzeConvergence(upToFirstOf(samples, 10), { autoConverge: true });
+    expect(justThere.verdict).toBe("throttling");
+    const twoSyncsLater = analyzeConvergence(upToFirstOf(samples, 12), { autoConverge: true });
+    expect(twoSyncsLater.verdict).toBe("not-converging");
+    expect(twoSyncsLater.reason).toContain("even with auto-converge throttling the guest to 99%");
   });
 
   it("is still not converging once the throttle is at its maximum", () => {

@@ -156,6 +156,35 @@ describe("pre-copy model against the lab's real QEMU runs", () => {
   });
 });
 
+describe("the model's clock", () => {
+  it("keeps running when remaining settles exactly on the threshold (the migration ends, it does not freeze)", () => {
+    // A 4 GiB guest rewriting an 80 MiB hot set at 80 MiB/s over 100 MiB/s with 50 ms allowed:
+    // each pass ends exactly at the threshold and finds a smaller dirty set at the next sync, so
+    // remaining closes in on the threshold. Before the fix the model's clock stopped at ~44 s and
+    // neither the completion nor the 150 s progress timeout ever fired.
+    const params = labGuest({
+      memoryBytes: 4 * 1024 * MiB,
+      zeroPageFraction: 0,
+      dirtyRateBytesPerS: 80 * MiB,
+      workingSetBytes: 80 * MiB,
+      bandwidthBytesPerS: 100 * MiB,
+      linkBytesPerS: 100 * MiB,
+      downtimeSchedule: [{ atS: 0, downtimeMs: 50 }],
+      progressTimeoutS: 150,
+      completionTimeoutS: 3200,
+    });
+    let state = initialState(params);
+    let stepped = 0;
+    for (let i = 0; i < 600 && state.phase === "active"; i++) {
+      state = step(state, 2).state;
+      stepped += 2;
+      if (state.phase === "active") expect(state.elapsedS).toBeCloseTo(stepped, 6);
+    }
+    expect(state.phase).not.toBe("active");
+    expect(state.elapsedS).toBeLessThan(200);
+  });
+});
+
 describe("Nova's monitor in the model", () => {
   it("computes LAB.md's Mitaka downtime schedule example (3 GiB, 400 ms, 30 s delay)", () => {
     const stages = novaDowntimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30 }, 3, 13);
@@ -166,7 +195,17 @@ describe("Nova's monitor in the model", () => {
     expect(stages[10]).toEqual({ atS: 900, downtimeMs: 400 });
   });
 
-  it("uses the linear schedule from Newton on (Zed defaults: 50 ms rising by 45 to 500)", () => {
+  it("Newton 14.x is still exponential, computed as Nova's Python does (defaults, 2 GiB)", () => {
+    const stages = novaDowntimeSchedule({ downtimeMs: 500, steps: 10, delayS: 75 }, 2, 14);
+    expect(stages.map((s) => s.downtimeMs).slice(0, 4)).toEqual([46, 47, 48, 51]);
+    expect(stages.at(-1)).toEqual({ atS: 1500, downtimeMs: 500 });
+    // Nova's minimums: Newton rounds a 50 ms downtime up to 100 ms.
+    expect(novaDowntimeSchedule({ downtimeMs: 50, steps: 10, delayS: 75 }, 2, 14).at(-1)!.downtimeMs).toBe(
+      100,
+    );
+  });
+
+  it("uses the linear schedule from Ocata on (Zed defaults: 50 ms rising by 45 to 500)", () => {
     const stages = novaDowntimeSchedule({ downtimeMs: 500, steps: 10, delayS: 75 }, 2, 26);
     expect(stages.map((s) => s.downtimeMs)).toEqual([50, 95, 140, 185, 230, 275, 320, 365, 410, 455, 500]);
     expect(stages.map((s) => s.atS).slice(0, 3)).toEqual([0, 150, 300]);
@@ -216,10 +255,49 @@ describe("Nova's monitor in the model", () => {
     expect(cancelled.events).toEqual([{ kind: "cancelled", reason: "cancelled" }]);
   });
 
-  it("switches to post-copy after the first pass when permitted, and then completes", () => {
-    const model = run(labGuest({ postCopy: true }), 120);
-    expect(model.events.some((e) => e.kind === "switch-postcopy")).toBe(true);
+  it("Newton–Rocky switch to post-copy on their own once a poll after the first pass shows < 10 % progress", () => {
+    for (const release of ["newton", "rocky"]) {
+      const model = run(labGuest({ postCopy: true, release }), 120);
+      const switched = model.events.find((e) => e.kind === "switch-postcopy");
+      expect(switched, release).toBeDefined();
+      expect(model.final.phase).toBe("completed");
+      // The switch comes at the first poll of iteration 2: remaining jumped back up at the sync.
+      expect(model.final.iteration).toBe(2);
+    }
+  });
+
+  it("Mitaka has no post-copy, and from Stein Nova never switches on its own", () => {
+    for (const release of ["mitaka", "stein", "zed"]) {
+      const model = run(labGuest({ postCopy: true, release }), 60);
+      expect(
+        model.events.some((e) => e.kind === "switch-postcopy"),
+        release,
+      ).toBe(false);
+      expect(model.final.phase).toBe("active");
+    }
+    // Without a release the model follows the Stein-and-later rule.
+    expect(run(labGuest({ postCopy: true }), 60).events.some((e) => e.kind === "switch-postcopy")).toBe(
+      false,
+    );
+  });
+
+  it("force-complete switches to post-copy from Newton when post-copy is allowed, and pauses on Mitaka", () => {
+    const at30 = (release: string, postCopy: boolean) =>
+      step(initialState(labGuest({ postCopy, release })), 30).state;
+    expect(forceComplete(at30("zed", true))).toMatchObject({ phase: "postcopy", paused: false });
+    expect(forceComplete(at30("zed", false))).toMatchObject({ phase: "active", paused: true });
+    expect(forceComplete(at30("mitaka", true))).toMatchObject({ phase: "active", paused: true });
+  });
+
+  it("Stein+: live_migration_timeout_action = force_complete switches to post-copy when allowed", () => {
+    const model = run(
+      labGuest({ postCopy: true, release: "zed", completionTimeoutS: 60, timeoutAction: "force_complete" }),
+      300,
+    );
+    expect(model.events).toContainEqual({ kind: "not-completed", afterS: 60, action: "force_complete" });
+    expect(model.events.find((e) => e.kind === "switch-postcopy")).toMatchObject({ kind: "switch-postcopy" });
     expect(model.final.phase).toBe("completed");
-    expect(model.final.iteration).toBe(2);
+    // Post-copy: the guest ran on the destination, so no long pause.
+    expect(model.final.downtimeMs!).toBeLessThan(100);
   });
 });
