@@ -39,10 +39,11 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { BenchResult } from "../cli/bench";
 import { analyzeConvergence, type ConvergenceOptions, type Verdict } from "../migration/convergence";
-import { MAX_SAMPLES, VERDICT_CONFIRM_POLLS } from "../migration/run-migration";
+import { MAX_SAMPLES } from "../migration/sampler";
 import { detectAndParse } from "../migration/samples/detect";
 import { parseDomjobinfo } from "../migration/samples/domjobinfo";
 import type { MigrationSample } from "../migration/samples/sample";
+import { VERDICT_CONFIRM_POLLS } from "../migration/verdict";
 import {
   completionTimeoutS,
   downtimeSchedule,

@@ -19,8 +19,8 @@ import { createServer, type Server } from "node:http";
 import { dirname } from "node:path";
 import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
 import { type ReleaseInfo, releaseByName } from "../nova-conf/releases";
+import { type DowntimeStage, migrationFigures } from "../nova-facts";
 import { formatNovaLog, type NovaLogLevel } from "../sandbox/nova-log";
-import { novaDataGiB, novaDowntimeSchedule } from "../sandbox/precopy-model";
 import {
   type AgentHeartbeat,
   type AgentMigrationReport,
@@ -128,16 +128,24 @@ export function virshMigrateArgsFor(settings: LiveMigrationSettings, domain: str
   return args;
 }
 
-/** Nova's timeouts for one migration of `memoryMb` of RAM (seconds; 0 = none). */
+/** Nova's figures for one migration of `memoryMb` of RAM from a source with these settings (src/nova-facts). */
 export function novaTimeouts(
   settings: LiveMigrationSettings,
   memoryMb: number,
-): { progressTimeoutS: number; completionTimeoutS: number; dataGiB: number } {
-  const dataGiB = novaDataGiB(memoryMb * 1024 * 1024);
-  return {
+): { progressTimeoutS: number; completionTimeoutS: number; dataGiB: number; stages: DowntimeStage[] } {
+  const f = migrationFigures(settings.release.major, {
+    memoryMb,
+    downtimeMs: settings.downtimeMs,
+    downtimeSteps: settings.downtimeSteps,
+    downtimeDelayS: settings.downtimeDelayS,
+    completionTimeoutSPerGiB: settings.completionTimeoutS,
     progressTimeoutS: settings.progressTimeoutS,
-    completionTimeoutS: Math.trunc(settings.completionTimeoutS * dataGiB),
-    dataGiB,
+  });
+  return {
+    progressTimeoutS: f.progressTimeoutS,
+    completionTimeoutS: f.completionTimeoutS,
+    dataGiB: f.dataGiB,
+    stages: f.downtimeStages,
   };
 }
 
@@ -431,12 +439,7 @@ export class NovaComputeAgent {
     const mitaka = this.release.major <= 13;
     const driver = "nova.virt.libvirt.driver";
     const migrationLogger = mitaka ? driver : "nova.virt.libvirt.migration";
-    const { progressTimeoutS, completionTimeoutS, dataGiB } = novaTimeouts(settings, m.cast.memoryMb);
-    const stages = novaDowntimeSchedule(
-      { downtimeMs: settings.downtimeMs, steps: settings.downtimeSteps, delayS: settings.downtimeDelayS },
-      dataGiB,
-      this.release.major,
-    );
+    const { progressTimeoutS, completionTimeoutS, stages } = novaTimeouts(settings, m.cast.memoryMb);
     this.log("INFO", driver, `Starting live migration: virsh ${args.join(" ")}`, ctx);
     await this.report(m);
 

@@ -179,32 +179,6 @@ export class ConvergenceInputError extends Error {
   }
 }
 
-/**
- * Nova's downtime steps, for callers that hold the three options but not the release: kept for
- * src/migration/run-migration.ts. Prefer nova-facts' `downtimeSchedule(release, …)`, which knows
- * the release's formula, minimums and Python. This maps `exponential` to Newton and `linear` to
- * Zed (Python 3), and raises values below the options' minimums to them as Mitaka–Ocata do (a
- * nova-compute from Pike on refuses to start with them), so it never throws on a host's config.
- */
-export function downtimeSchedule(opts: {
-  downtimeMs: number;
-  steps: number;
-  delayS: number;
-  dataGiB: number;
-  formula?: "exponential" | "linear";
-  release?: NovaReleaseRef;
-}): DowntimeStep[] {
-  const release = opts.release ?? (opts.formula === "linear" ? "zed" : "newton");
-  const min = downtimeOptions(release);
-  const whole = (value: number, floor: number) => Math.max(floor, Math.trunc(value));
-  return novaDowntimeSchedule(release, {
-    dataGiB: opts.dataGiB,
-    downtimeMs: whole(opts.downtimeMs, min.downtimeMs.min),
-    steps: whole(opts.steps, min.steps.min),
-    delayS: whole(opts.delayS, min.delayS.min),
-  });
-}
-
 const isEnd = (s: MigrationSample) =>
   s.jobType === "completed" ||
   s.jobType === "failed" ||

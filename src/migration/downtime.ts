@@ -8,12 +8,8 @@ import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
 import { releaseFromVersion } from "../nova-conf/releases";
-import {
-  type ConvergenceOptions,
-  type ConvergenceReport,
-  type DowntimeStep,
-  downtimeSchedule,
-} from "./convergence";
+import { type DowntimeStage, migrationFigures } from "../nova-facts";
+import type { ConvergenceOptions, ConvergenceReport } from "./convergence";
 import { EVIDENCE_TIMEOUT_MS } from "./host-evidence";
 
 /**
@@ -23,12 +19,12 @@ import { EVIDENCE_TIMEOUT_MS } from "./host-evidence";
  */
 export const NOVA_CONF_CACHE_TTL_MS = 10_000;
 
-const GIB = 1024 ** 3;
+const MIB = 1024 ** 2;
 
 /** The downtime and timeout figures of a source host's nova-compute, for the analyzer and the warning. */
 export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimitMs" | "finalDowntimeMs"> {
-  /** Nova's steps for this migration (depend on the VM's size). */
-  downtimeSchedule?: DowntimeStep[];
+  /** Nova's stages for this migration (they depend on the VM's size). */
+  downtimeSchedule?: DowntimeStage[];
   /** Nova aborts after this long without a new low in remaining (0 = off). */
   progressTimeoutS?: number;
   /** Nova gives up on the whole migration after this long (already × GiB; 0 = off). */
@@ -36,6 +32,8 @@ export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimit
   timeoutAction?: "abort" | "force_complete";
   /** The release the figures were read for, e.g. `mitaka`. */
   release?: string;
+  /** The release as nova-facts takes it (major and, when read from the host, the point version). */
+  releaseRef?: { major: number; version?: string };
   /** The source lets QEMU throttle the guest (auto-converge on, and not overridden by post-copy). */
   autoConverge?: boolean;
 }
@@ -46,38 +44,42 @@ export type DowntimeSource = (
   memoryBytes: number | null,
 ) => Promise<DowntimeFigures | undefined>;
 
-/** Nova's `_live_migration_data_gb` for RAM only: GiB of RAM, at least 2. */
-export function novaDataGiB(memoryBytes: number): number {
-  return Math.max(2, memoryBytes / GIB);
-}
-
-/** Nova's downtime schedule formula by release: exponential up to Newton, linear from Ocata (nova 15). */
-export function downtimeFormula(releaseMajor: number): "exponential" | "linear" {
-  return releaseMajor < 15 ? "exponential" : "linear";
-}
-
-/** The analyzer's figures from a host's effective live-migration settings, for a VM of `memoryBytes`. */
+/**
+ * The analyzer's figures from a host's effective live-migration settings, for a VM of
+ * `memoryBytes`: Nova's own data size, stages and timeouts (src/nova-facts). Settings nova-compute
+ * itself would refuse give no schedule rather than a guessed one.
+ */
 export function downtimeFiguresOf(
   settings: LiveMigrationSettings,
   memoryBytes: number | null,
+  version?: string,
 ): DowntimeFigures {
-  const dataGiB = novaDataGiB(memoryBytes ?? 0);
-  const schedule = downtimeSchedule({
-    downtimeMs: settings.downtimeMs,
-    steps: settings.downtimeSteps,
-    delayS: settings.downtimeDelayS,
-    dataGiB,
-    formula: downtimeFormula(settings.release.major),
-  });
-  return {
-    downtimeSchedule: schedule,
-    finalDowntimeMs: schedule.at(-1)?.downtimeMs ?? settings.downtimeMs,
+  const releaseRef = { major: settings.release.major, ...(version !== undefined && { version }) };
+  const base: DowntimeFigures = {
     progressTimeoutS: settings.progressTimeoutS,
-    completionTimeoutS: Math.trunc(settings.completionTimeoutS * dataGiB),
     timeoutAction: settings.timeoutAction,
     release: settings.release.name,
+    releaseRef,
     autoConverge: settings.autoConvergeEffective,
   };
+  try {
+    const figures = migrationFigures(releaseRef, {
+      memoryMb: (memoryBytes ?? 0) / MIB,
+      downtimeMs: settings.downtimeMs,
+      downtimeSteps: settings.downtimeSteps,
+      downtimeDelayS: settings.downtimeDelayS,
+      completionTimeoutSPerGiB: settings.completionTimeoutS,
+      progressTimeoutS: settings.progressTimeoutS,
+    });
+    return {
+      ...base,
+      downtimeSchedule: figures.downtimeStages,
+      finalDowntimeMs: figures.finalDowntimeMs,
+      completionTimeoutS: figures.completionTimeoutS,
+    };
+  } catch {
+    return base;
+  }
 }
 
 /**
@@ -98,21 +100,25 @@ export function novaConfDowntime(
 ): DowntimeSource {
   const now = opts.now ?? Date.now;
   const timeoutMs = opts.timeoutMs ?? EVIDENCE_TIMEOUT_MS;
-  const cache = new Map<string, { at: number; settings: Promise<LiveMigrationSettings | null> }>();
-  const read = async (host: string): Promise<LiveMigrationSettings | null> => {
+  type Read = { settings: LiveMigrationSettings; version?: string };
+  const cache = new Map<string, { at: number; settings: Promise<Read | null> }>();
+  const read = async (host: string): Promise<Read | null> => {
     if (!(hosts.has?.(host) ?? true)) return null;
     try {
       const run = { timeoutMs, allowNonZeroExit: true };
       const version = await hosts.run(host, { kind: "nova-compute-version" }, run);
       // Mitaka's nova (Python 2.7 argparse) prints its version on stderr.
-      const release = releaseFromVersion(`${version.stdout}${version.stderr}`.trim());
+      const versionText = `${version.stdout}${version.stderr}`.trim();
+      const release = releaseFromVersion(versionText);
       const files: { path: string; text: string }[] = [];
       for (const path of opts.confPaths?.(host) ?? DEFAULT_NOVA_CONF_PATHS) {
         const res = await hosts.run(host, { kind: "read-file", path }, run);
         if (res.exitCode === 0) files.push({ path, text: res.stdout });
       }
       if (files.length === 0) return null;
-      return effectiveSettings(files, release, { unknownFlags: "ignore", cpuConsistency: "warn" });
+      const settings = effectiveSettings(files, release, { unknownFlags: "ignore", cpuConsistency: "warn" });
+      const point = /\b(\d+\.\d+\.\d+)\b/.exec(versionText)?.[1];
+      return { settings, ...(point !== undefined && { version: point }) };
     } catch (err) {
       opts.log?.warn("nova.conf figures unavailable; assuming QEMU's default downtime", { host, err });
       return null;
@@ -124,8 +130,8 @@ export function novaConfDowntime(
       entry = { at: now(), settings: read(host) };
       cache.set(host, entry);
     }
-    const settings = await entry.settings;
-    return settings === null ? undefined : downtimeFiguresOf(settings, memoryBytes);
+    const got = await entry.settings;
+    return got === null ? undefined : downtimeFiguresOf(got.settings, memoryBytes, got.version);
   };
 }
 

@@ -344,10 +344,18 @@ export class Tracker {
       this.downtime = await this.downtimeFor(this.view.source, ramMb === null ? null : ramMb * 1024 * 1024);
     }
     const d = this.downtime;
+    const ramMb = this.view.flavor?.ramMb ?? null;
+    // Nova's clock for this migration: the release (with its point version when the host told it),
+    // the VM's size, the stages and both timeouts, so a run Nova will abort is called in time.
     return analyzeConvergence(samples, {
+      ...(d?.releaseRef !== undefined && { release: d.releaseRef }),
+      ...(ramMb !== null && { memoryMb: ramMb }),
       ...(d?.downtimeLimitMs !== undefined && { downtimeLimitMs: d.downtimeLimitMs }),
       ...(d?.finalDowntimeMs !== undefined && { finalDowntimeMs: d.finalDowntimeMs }),
       ...(d?.downtimeSchedule !== undefined && { downtimeSchedule: d.downtimeSchedule }),
+      ...(d?.progressTimeoutS !== undefined && { progressTimeoutS: d.progressTimeoutS }),
+      ...(d?.completionTimeoutS !== undefined && { completionTimeoutS: d.completionTimeoutS }),
+      ...(d?.timeoutAction !== undefined && { timeoutAction: d.timeoutAction }),
       ...(d?.autoConverge !== undefined && { autoConverge: d.autoConverge }),
     });
   }

@@ -7,7 +7,9 @@
  * Nova's log lines on the source and the record's status. Also: force-complete, abort, and the
  * abort a nova-compute restart causes.
  */
+
 import type { Logger } from "../log";
+import { migrationFigures } from "../nova-facts";
 import type { ModelClock } from "./clock";
 import { MODEL_STEP_S } from "./clock";
 import type { SandboxHost, SandboxVm } from "./compute-host";
@@ -27,8 +29,6 @@ import {
   forceComplete as forceCompleteJob,
   initialState,
   isFinished,
-  novaDataGiB,
-  novaDowntimeSchedule,
   PAGE_SIZE_BYTES,
   type PrecopyEvent,
   type PrecopyState,
@@ -189,7 +189,14 @@ export class LiveMigrations {
     }
     const seed = m.vm.seed;
     const memoryBytes = seed.flavor.ramMb * BYTES_PER_MIB;
-    const dataGiB = novaDataGiB(memoryBytes);
+    const figures = migrationFigures(source.release.major, {
+      memoryMb: seed.flavor.ramMb,
+      downtimeMs: s.downtimeMs,
+      downtimeSteps: s.downtimeSteps,
+      downtimeDelayS: s.downtimeDelayS,
+      completionTimeoutSPerGiB: s.completionTimeoutS,
+      progressTimeoutS: s.progressTimeoutS,
+    });
     const linkBps = this.ctx.linkBandwidthMiBps(m.record.sourceCompute, m.record.destCompute) * BYTES_PER_MIB;
     const capBps = s.bandwidthMiBps > 0 ? s.bandwidthMiBps * BYTES_PER_MIB : Number.POSITIVE_INFINITY;
     m.job = initialState({
@@ -201,14 +208,12 @@ export class LiveMigrations {
       linkBytesPerS: linkBps,
       autoConverge: s.autoConvergeEffective,
       postCopy: s.postCopy,
-      downtimeSchedule: novaDowntimeSchedule(
-        { downtimeMs: s.downtimeMs, steps: s.downtimeSteps, delayS: s.downtimeDelayS },
-        dataGiB,
-        source.release.major,
-      ),
-      progressTimeoutS: s.progressTimeoutS,
-      completionTimeoutS: Math.trunc(s.completionTimeoutS * dataGiB),
+      downtimeSchedule: figures.downtimeStages,
+      progressTimeoutS: figures.progressTimeoutS,
+      completionTimeoutS: figures.completionTimeoutS,
       timeoutAction: s.timeoutAction,
+      // Post-copy and the monitor's rules as this release has them (src/nova-facts).
+      release: source.release.major,
     });
     m.jobStartS = this.ctx.clock.nowS;
     m.record.memoryTotalBytes = memoryBytes;

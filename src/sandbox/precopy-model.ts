@@ -523,45 +523,6 @@ function timeouts(s: PrecopyState, release: NovaRelease | null, events: PrecopyE
   return true;
 }
 
-/**
- * Nova's data size for its per-GiB timeouts and downtime delay. With a release, nova-facts'
- * `liveMigrationDataGiB` (whole MiB of RAM, Python 2's floor division where that release runs it);
- * without one, RAM in GiB as a float, at least 2 (Python 3's arithmetic).
- */
-export function novaDataGiB(memoryBytes: number, release?: NovaReleaseRef): number {
-  if (release !== undefined) {
-    return liveMigrationDataGiB(release, { memoryMb: Math.round(memoryBytes / 1024 ** 2) });
-  }
-  return Math.max(2, memoryBytes / 1024 ** 3);
-}
-
-export interface DowntimeConfig {
-  downtimeMs: number;
-  steps: number;
-  delayS: number;
-}
-
-/**
- * Nova's downtime schedule for a source of nova `releaseMajor`: nova-facts' `downtimeSchedule`
- * (exponential up to Newton 14.x, linear from Ocata, computed with that release's Python). Values
- * nova-compute would refuse at start (below an option's minimum from Pike) are raised to the
- * minimum, so a sandbox host misconfigured on purpose still migrates instead of crashing the model.
- */
-export function novaDowntimeSchedule(
-  cfg: DowntimeConfig,
-  dataGiB: number,
-  releaseMajor: number,
-): DowntimeStage[] {
-  const opts = downtimeOptions(releaseMajor);
-  const whole = (value: number, min: number) => Math.max(min, Math.trunc(value));
-  return downtimeSchedule(releaseMajor, {
-    dataGiB,
-    downtimeMs: whole(cfg.downtimeMs, opts.downtimeMs.min),
-    steps: whole(cfg.steps, opts.steps.min),
-    delayS: whole(cfg.delayS, opts.delayS.min),
-  });
-}
-
 function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));
 }

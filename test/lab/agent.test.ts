@@ -95,10 +95,15 @@ describe("virsh migrate flags, as nova-compute's libvirt driver derives them", (
   });
 
   it("Nova's timeouts for the 128 MiB guest: at least 2 GiB counted, so completion is twice the per-GiB value", () => {
-    expect(novaTimeouts(settings(renderNovaConf(cmp1)), 128)).toEqual({
+    expect(novaTimeouts(settings(renderNovaConf(cmp1)), 128)).toMatchObject({
       progressTimeoutS: 60,
       completionTimeoutS: 120,
       dataGiB: 2,
+    });
+    // Mitaka's exponential stages over the lab's 500 ms / 10 steps / 75 s per GiB, 2 GiB counted.
+    expect(novaTimeouts(settings(renderNovaConf(cmp1)), 128).stages.at(-1)).toEqual({
+      atS: 1500,
+      downtimeMs: 500,
     });
     // Zed has no progress timeout any more (removed in Stein).
     expect(novaTimeouts(settings(renderNovaConf(cmp2), ZED), 128).progressTimeoutS).toBe(0);

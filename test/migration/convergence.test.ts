@@ -3,11 +3,11 @@ import {
   AUTO_CONVERGE_MAX_THROTTLE_PERCENT,
   analyzeConvergence,
   ConvergenceInputError,
-  downtimeSchedule,
 } from "../../src/migration/convergence";
 import { parseDomjobinfoSeries } from "../../src/migration/samples/domjobinfo";
 import { parseQmpQueryMigrate } from "../../src/migration/samples/qmp";
 import type { MigrationSample } from "../../src/migration/samples/sample";
+import { downtimeSchedule } from "../../src/nova-facts";
 import { readFixture } from "../support/fixtures";
 
 const MiB = 1024 ** 2;
@@ -244,7 +244,7 @@ describe("synthetic edge cases", () => {
   });
 
   it("a schedule gives the downtime allowed now and the final one", () => {
-    const schedule = downtimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3 });
+    const schedule = downtimeSchedule("mitaka", { downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3 });
     const report = analyzeConvergence(upToFirstOf(qmpNoAc(), 3), { downtimeSchedule: schedule, now: 100 });
     expect(report).toMatchObject({ downtimeLimitMs: 38, finalDowntimeMs: 400, downtimeLimitAssumed: false });
   });
@@ -254,60 +254,20 @@ describe("synthetic edge cases", () => {
   });
 });
 
-describe("downtimeSchedule", () => {
+describe("the analyzer takes Nova's schedule from src/nova-facts", () => {
   it("Mitaka's exponential steps: LAB.md's worked example (3 GiB, 400 ms, 30 s delay)", () => {
-    const steps = downtimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3 });
-    expect(steps).toEqual([
-      { atS: 0, downtimeMs: 37 },
-      { atS: 90, downtimeMs: 38 },
-      { atS: 180, downtimeMs: 39 },
-      { atS: 270, downtimeMs: 42 },
-      { atS: 360, downtimeMs: 46 },
-      { atS: 450, downtimeMs: 55 },
-      { atS: 540, downtimeMs: 70 },
-      { atS: 630, downtimeMs: 98 },
-      { atS: 720, downtimeMs: 148 },
-      { atS: 810, downtimeMs: 238 },
-      { atS: 900, downtimeMs: 400 },
-    ]);
-  });
-
-  it("Ocata and later: linear steps (nova's own docstring example)", () => {
-    const steps = downtimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3, formula: "linear" });
-    expect(steps.map((s) => s.downtimeMs)).toEqual([40, 76, 112, 148, 184, 220, 256, 292, 328, 364, 400]);
+    const steps = downtimeSchedule("mitaka", { downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3 });
+    expect(steps.map((s) => s.downtimeMs)).toEqual([37, 38, 39, 42, 46, 55, 70, 98, 148, 238, 400]);
     expect(steps.at(-1)!.atS).toBe(900);
   });
 
-  it("computes as Nova's Python does (correctly rounded pow, no nudge): 100 ms in 18 steps ends at 99 ms", () => {
-    const steps = downtimeSchedule({ downtimeMs: 100, steps: 18, delayS: 75, dataGiB: 2 });
-    expect(steps.at(-1)).toEqual({ atS: 18 * 150, downtimeMs: 99 });
-    // With a release the formula follows it: Newton exponential, Ocata linear.
-    expect(
-      downtimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3, release: "newton" })[1],
-    ).toEqual({
+  it("Ocata and later: linear steps (nova's own docstring example); Newton is still exponential", () => {
+    const steps = downtimeSchedule("ocata", { downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3 });
+    expect(steps.map((s) => s.downtimeMs)).toEqual([40, 76, 112, 148, 184, 220, 256, 292, 328, 364, 400]);
+    expect(downtimeSchedule("newton", { downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3 })[1]).toEqual({
       atS: 90,
       downtimeMs: 38,
     });
-    expect(
-      downtimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3, release: "ocata" })[1],
-    ).toEqual({
-      atS: 90,
-      downtimeMs: 76,
-    });
-  });
-
-  it("never throws on a host's config: values below Nova's minimums are raised to them", () => {
-    const steps = downtimeSchedule({ downtimeMs: 20, steps: 1, delayS: 1, dataGiB: 2, formula: "linear" });
-    // Zed's minimums: 100 ms, 3 steps, 3 s per GiB.
-    expect(steps).toHaveLength(4);
-    expect(steps.at(-1)).toEqual({ atS: 18, downtimeMs: 100 });
-  });
-
-  it("Nova's defaults for an 8 GiB VM: 500 ms reached after 6000 s", () => {
-    const steps = downtimeSchedule({ downtimeMs: 500, steps: 10, delayS: 75, dataGiB: 8 });
-    expect(steps).toHaveLength(11);
-    expect(steps[0]).toEqual({ atS: 0, downtimeMs: 46 });
-    expect(steps.at(-1)).toEqual({ atS: 6000, downtimeMs: 500 });
   });
 });
 

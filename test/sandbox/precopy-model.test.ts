@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { downtimeSchedule } from "../../src/nova-facts";
 import {
   cancel,
   forceComplete,
   initialState,
-  novaDowntimeSchedule,
   type PrecopyEvent,
   type PrecopyParams,
   type PrecopyState,
@@ -187,7 +187,7 @@ describe("the model's clock", () => {
 
 describe("Nova's monitor in the model", () => {
   it("computes LAB.md's Mitaka downtime schedule example (3 GiB, 400 ms, 30 s delay)", () => {
-    const stages = novaDowntimeSchedule({ downtimeMs: 400, steps: 10, delayS: 30 }, 3, 13);
+    const stages = downtimeSchedule(13, { downtimeMs: 400, steps: 10, delayS: 30, dataGiB: 3 });
     expect(stages[0]).toEqual({ atS: 0, downtimeMs: 37 });
     expect(stages[1]).toEqual({ atS: 90, downtimeMs: 38 });
     expect(stages[8]).toEqual({ atS: 720, downtimeMs: 148 });
@@ -196,23 +196,23 @@ describe("Nova's monitor in the model", () => {
   });
 
   it("Newton 14.x is still exponential, computed as Nova's Python does (defaults, 2 GiB)", () => {
-    const stages = novaDowntimeSchedule({ downtimeMs: 500, steps: 10, delayS: 75 }, 2, 14);
+    const stages = downtimeSchedule(14, { downtimeMs: 500, steps: 10, delayS: 75, dataGiB: 2 });
     expect(stages.map((s) => s.downtimeMs).slice(0, 4)).toEqual([46, 47, 48, 51]);
     expect(stages.at(-1)).toEqual({ atS: 1500, downtimeMs: 500 });
     // Nova's minimums: Newton rounds a 50 ms downtime up to 100 ms.
-    expect(novaDowntimeSchedule({ downtimeMs: 50, steps: 10, delayS: 75 }, 2, 14).at(-1)!.downtimeMs).toBe(
-      100,
-    );
+    expect(
+      downtimeSchedule(14, { downtimeMs: 50, steps: 10, delayS: 75, dataGiB: 2 }).at(-1)!.downtimeMs,
+    ).toBe(100);
   });
 
   it("uses the linear schedule from Ocata on (Zed defaults: 50 ms rising by 45 to 500)", () => {
-    const stages = novaDowntimeSchedule({ downtimeMs: 500, steps: 10, delayS: 75 }, 2, 26);
+    const stages = downtimeSchedule(26, { downtimeMs: 500, steps: 10, delayS: 75, dataGiB: 2 });
     expect(stages.map((s) => s.downtimeMs)).toEqual([50, 95, 140, 185, 230, 275, 320, 365, 410, 455, 500]);
     expect(stages.map((s) => s.atS).slice(0, 3)).toEqual([0, 150, 300]);
   });
 
   it("logs each downtime stage once the monitor passes it", () => {
-    const schedule = novaDowntimeSchedule({ downtimeMs: 500, steps: 10, delayS: 75 }, 2, 13);
+    const schedule = downtimeSchedule(13, { downtimeMs: 500, steps: 10, delayS: 75, dataGiB: 2 });
     const model = run(labGuest({ downtimeSchedule: schedule }), 400);
     const raised = model.events.flatMap((e) => (e.kind === "downtime-increased" ? [e] : []));
     expect(raised[0]).toEqual({ kind: "downtime-increased", downtimeMs: schedule[0]!.downtimeMs, afterS: 0 });
