@@ -1,9 +1,7 @@
 import {
   type DowntimeStage,
-  downtimeOptions,
   NOVA_MONITOR_POLL_INTERVAL_MS,
   type NovaReleaseRef,
-  downtimeSchedule as novaDowntimeSchedule,
   QEMU_AUTO_CONVERGE_INCREMENT_PERCENT,
   QEMU_AUTO_CONVERGE_INITIAL_PERCENT,
   QEMU_AUTO_CONVERGE_MAX_PERCENT,

@@ -1,9 +1,6 @@
 import {
   type DowntimeStage,
-  downtimeOptions,
-  downtimeSchedule,
   forceCompleteEffect,
-  liveMigrationDataGiB,
   monitorTimeoutVerdict,
   NOVA_MONITOR_INFO_EVERY_POLLS,
   NOVA_MONITOR_POLL_INTERVAL_MS,
