@@ -1,7 +1,7 @@
 import { defaultPython } from "./data-size";
 import type { DowntimeStage } from "./downtime";
 import { type PythonMajor, pythonInt } from "./python-float";
-import { type NovaReleaseRef, novaRelease } from "./releases";
+import { type NovaReleaseRef, novaRelease, versionAtLeast } from "./releases";
 import type { TimeoutAction } from "./timeouts";
 
 /**
@@ -29,7 +29,8 @@ export function monitorLoggers(release: NovaReleaseRef): { driver: string; migra
 /**
  * Whether this poll sets a new low watermark of data remaining (and restarts the progress clock):
  * `progress_watermark is None or progress_watermark > info.data_remaining`, plus
- * `progress_watermark == 0` from 14.0.0 to 18.x. Stein dropped the watermark with the progress timeout.
+ * `progress_watermark == 0` from 13.1.2 (backported to Mitaka; 13.1.1's driver.py has no such test,
+ * 13.1.2's does) to 18.x. Stein dropped the watermark with the progress timeout.
  */
 export function resetsProgressWatermark(
   release: NovaReleaseRef,
@@ -39,7 +40,7 @@ export function resetsProgressWatermark(
   const r = novaRelease(release);
   if (r.major >= 19) return false;
   if (watermarkBytes === null || watermarkBytes > dataRemainingBytes) return true;
-  return r.major >= 14 && watermarkBytes === 0;
+  return watermarkBytes === 0 && versionAtLeast(r, "13.1.2");
 }
 
 export interface TimeoutCheckInput {

@@ -78,10 +78,12 @@ describe("monitor timeouts", () => {
     expect(v.logs[0]!.message.toLowerCase()).toBe(quoted![2]!.toLowerCase());
   });
 
-  it("keeps a progress watermark until Stein; Newton also resets a zero one", () => {
+  it("keeps a progress watermark until Stein; from 13.1.2 (a Mitaka backport) a zero one is reset too", () => {
     expect(resetsProgressWatermark("mitaka", null, 10)).toBe(true);
     expect(resetsProgressWatermark("mitaka", 20, 10)).toBe(true);
-    expect(resetsProgressWatermark("mitaka", 0, 10)).toBe(false);
+    expect(resetsProgressWatermark("13.1.1", 0, 10)).toBe(false);
+    expect(resetsProgressWatermark("13.1.2", 0, 10)).toBe(true);
+    expect(resetsProgressWatermark("mitaka", 0, 10)).toBe(true);
     expect(resetsProgressWatermark("newton", 0, 10)).toBe(true);
     expect(resetsProgressWatermark("rocky", 5, 10)).toBe(false);
     expect(resetsProgressWatermark("stein", null, 10)).toBe(false);
