@@ -240,7 +240,7 @@ export function renderPhase(
       const r = v.reservation;
       const dest = codeSpan(v.destination ?? "?");
       const facts = r
-        ? `free RAM ${r.freeRamMb !== null ? formatBytes(r.freeRamMb * 1024 * 1024) : "?"}, free vCPUs ${r.freeVcpus ?? "?"}${r.hypervisorState ? `, hypervisor ${escapeMrkdwn(r.hypervisorState)}` : ""}`
+        ? `free RAM ${r.freeRamMb !== null ? formatBytes(r.freeRamMb * 1024 * 1024) : "not reported"}, ${r.freeVcpus === null ? "free vCPUs not reported" : r.freeVcpus < 0 ? `vCPUs overcommitted by ${-r.freeVcpus} (more in use than physical; Nova allows it up to cpu_allocation_ratio)` : `free vCPUs ${r.freeVcpus}`}${r.hypervisorState ? `, hypervisor ${escapeMrkdwn(r.hypervisorState)}` : ""}`
         : "capacity not reported";
       const need = v.flavor?.ramMb ? ` — the VM needs ${formatBytes(v.flavor.ramMb * 1024 * 1024)}` : "";
       const text = `${title}: ${dest} reserved resources for the VM (${facts}${need}).`;
@@ -261,48 +261,100 @@ export function renderPhase(
   }
 }
 
+/**
+ * The pre-copy reply. What it shows, and what each figure means (said in the reply's footnote):
+ * - the bar and its percentage are the share of the guest's memory NOT still to copy, i.e. Nova's
+ *   own "memory N% remaining" turned around (1 − remaining / RAM). It can fall again: at each dirty
+ *   sync the pages the guest wrote meanwhile are to copy once more;
+ * - "sent" counts every byte sent so far, re-sent pages included, so it grows past the RAM size;
+ * - a figure nothing has measured yet says so in words, never "?".
+ * Once pre-copy is over (stop-and-copy reached, or the migration ended) the reply becomes a summary
+ * of what pre-copy did and never goes back to an iteration's live figures or a stale verdict.
+ */
 function renderPrecopy(v: MigrationView, now: number, notes: PhaseNotes): RenderedMessage {
   const p = v.precopy;
   const title = `*${PHASE_TITLES.precopy}*`;
+  const over = isFinished(v.status) || PHASES.indexOf(v.phase) > PHASES.indexOf("precopy");
   if (p === null) {
-    const text = `${title}: copying memory…`;
+    const text = over
+      ? `${title}: over before migbot's first figures (it passed between two polls).`
+      : `${title}: copying memory…`;
     return { text: stripMrkdwn(text), blocks: [section(text)] };
   }
   const total = p.memoryTotalBytes;
-  const processed = p.memoryProcessedBytes;
-  const fraction =
-    total && p.memoryRemainingBytes !== null
-      ? 1 - p.memoryRemainingBytes / total
-      : total && processed !== null
-        ? processed / total
-        : 0;
-  const lines = [
-    `${title}${p.iteration !== null ? ` — iteration ${p.iteration}` : ""}`,
-    `\`${progressBar(v.status === "completed" ? 1 : fraction)}\``,
-    `transferred ${formatBytes(processed)} of ${formatBytes(total)} · remaining ${formatBytes(p.memoryRemainingBytes)}`,
-    `dirty rate ${formatRate(p.dirtyRateBytesPerS)} against bandwidth ${formatRate(p.transferRateBytesPerS)}`,
-  ];
-  if (p.expectedDowntimeMs !== null) {
+  const remaining = p.memoryRemainingBytes;
+  const sent = p.memoryProcessedBytes;
+  const notYet = "not measured yet";
+  const lines: string[] = [];
+  if (over) {
+    const iterations =
+      p.iteration !== null ? `${p.iteration} iteration${p.iteration === 1 ? "" : "s"}` : null;
+    // Done: completed, or still running past pre-copy (stop-and-copy, commitment). Else it stopped.
+    const done = v.status === "completed" || !isFinished(v.status);
     lines.push(
-      `expected downtime ${formatDuration(p.expectedDowntimeMs)}${p.downtimeLimitMs !== null ? ` (allowed now ${formatDuration(p.downtimeLimitMs)})` : ""}`,
+      `${title} — ${done ? "done" : `stopped (${v.status})`}${iterations ? ` after ${iterations}` : ""}`,
     );
-  }
-  if (p.throttlePercent) lines.push(`auto-converge throttling the guest's vCPUs at ${p.throttlePercent}%`);
-  if (p.verdict) {
+    if (v.status === "completed") lines.push(`\`${progressBar(1)}\` of memory copied`);
+    else if (done) {
+      lines.push(
+        remaining !== null
+          ? `the last ${formatBytes(remaining)} are copied with the VM paused (stop-and-copy)`
+          : "the rest is copied with the VM paused (stop-and-copy)",
+      );
+    } else if (total && remaining !== null) {
+      lines.push(
+        `\`${progressBar(1 - remaining / total)}\` of memory copied when it stopped — ${formatBytes(remaining)} of ${formatBytes(total)} still to copy`,
+      );
+    }
+    const rate =
+      p.transferRateBytesPerS !== null ? ` at a bandwidth of ${formatRate(p.transferRateBytesPerS)}` : "";
     lines.push(
-      `verdict: ${bold(p.verdict)}${p.etaSeconds !== null && p.verdict === "converging" ? ` — about ${formatDuration(p.etaSeconds * 1000)} to go` : ""}`,
+      sent !== null
+        ? `sent ${formatBytes(sent)} in all (re-sent pages included)${rate}`
+        : `bytes sent not reported${rate}`,
     );
+    if (p.throttlePercent)
+      lines.push(`auto-converge had throttled the guest's vCPUs to ${p.throttlePercent}%`);
+    if (!done && p.verdict) lines.push(`last verdict before the end: ${bold(p.verdict)}`);
+  } else {
+    lines.push(`${title} — ${p.iteration !== null ? `iteration ${p.iteration}` : "first pass over memory"}`);
+    if (total && remaining !== null) {
+      lines.push(
+        `\`${progressBar(1 - remaining / total)}\` of memory copied — ${formatBytes(remaining)} of ${formatBytes(total)} still to copy`,
+      );
+    } else if (total && sent !== null && (p.iteration ?? 1) <= 1) {
+      lines.push(`\`${progressBar(sent / total)}\` of memory copied in the first pass`);
+    } else {
+      lines.push(`memory still to copy: ${notYet}`);
+    }
+    lines.push(
+      `sent ${sent !== null ? `${formatBytes(sent)} so far (re-sent pages included)` : notYet} · dirty rate ${p.dirtyRateBytesPerS !== null ? formatRate(p.dirtyRateBytesPerS) : `${notYet} (QEMU measures it from the first dirty sync)`} against bandwidth ${p.transferRateBytesPerS !== null ? formatRate(p.transferRateBytesPerS) : notYet}`,
+    );
+    if (p.expectedDowntimeMs !== null) {
+      lines.push(
+        `expected downtime ${formatDuration(p.expectedDowntimeMs)}${p.downtimeLimitMs !== null ? ` (allowed now ${formatDuration(p.downtimeLimitMs)})` : ""}`,
+      );
+    }
+    if (p.throttlePercent) lines.push(`auto-converge throttling the guest's vCPUs at ${p.throttlePercent}%`);
+    if (p.verdict) {
+      lines.push(
+        `verdict: ${bold(p.verdict)}${p.etaSeconds !== null && p.verdict === "converging" ? ` — about ${formatDuration(p.etaSeconds * 1000)} to go` : ""}`,
+      );
+    }
+    if (p.reason && (p.verdict === "not-converging" || p.verdict === "stalled")) {
+      lines.push(`> ${escapeMrkdwn(p.reason)}`);
+    }
   }
-  if (p.reason && (p.verdict === "not-converging" || p.verdict === "stalled")) {
-    lines.push(`> ${escapeMrkdwn(p.reason)}`);
-  }
+  const from =
+    p.source === null
+      ? "figures: none measured (pre-copy ran between two polls)"
+      : `figures from ${describeSource(p.source, v.source, notes.sourceDetail)}`;
   const blocks: Block[] = [section(lines.join("\n"))];
   blocks.push(
     context(
-      `updated ${formatDuration(now - v.startedAt)} after start · figures from ${describeSource(p.source, v.source, notes.sourceDetail)}${v.novaStatus ? ` · Nova: ${escapeMrkdwn(v.novaStatus)}` : ""}`,
+      `${over ? "final" : `updated ${formatDuration(now - v.startedAt)} after start`} · ${from}${v.novaStatus ? ` · Nova: ${escapeMrkdwn(v.novaStatus)}` : ""} · the bar is the share of RAM not still to copy (it drops when the guest re-dirties pages)`,
     ),
   );
-  const from = `figures from ${describeSource(p.source, v.source, notes.sourceDetail)}`;
   return { text: stripMrkdwn([...lines, from].join(" · ")), blocks };
 }
 

@@ -61,8 +61,9 @@ describe("/migrate vm-42 to compute-3", () => {
     expect(replies.find((t) => t.startsWith("Reservation"))).toMatch(/free RAM .*free vCPUs \d+/);
     expect(replies.find((t) => t.startsWith("Stop-and-copy"))).toMatch(/downtime \d+/);
     const precopy = done.replies.find((r) => r.text.startsWith("Iterative pre-copy"))!;
-    expect(precopy.text).toMatch(/100%/);
-    expect(precopy.text).toMatch(/bandwidth/);
+    // Once over, the reply is a summary of pre-copy: never an iteration's live figures or a verdict.
+    expect(precopy.text).toMatch(/^Iterative pre-copy — done after \d+ iterations? · \S+ 100% of memory copied · sent /);
+    expect(precopy.text).not.toMatch(/verdict|to go|\?/);
     // Nova agrees: the VM is on the destination, and exactly one migration was made for it.
     const server = await stack.nova.findServer("vm-42");
     expect(server?.host).toBe("compute-3");

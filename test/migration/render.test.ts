@@ -211,3 +211,108 @@ describe("every message of a hostile VM's thread is inert", () => {
     expect(JSON.stringify(odd.blocks)).toContain("Requested by &lt;!channel&gt;");
   });
 });
+
+describe("the pre-copy reply says what is true at every moment", () => {
+  const GIB = 1024 ** 3;
+  const running = (precopy: Partial<MigrationView["precopy"] & object>, over: Partial<MigrationView> = {}) =>
+    renderPhase(
+      view({
+        serverName: "db-1",
+        source: "compute-1",
+        destination: "compute-2",
+        ...over,
+        precopy: { ...emptyPrecopy(), ...precopy },
+      }),
+      "precopy",
+      NOW,
+    ).text;
+
+  test("in the first pass nothing is shown as '?': unmeasured figures say so in words", () => {
+    const text = running({
+      iteration: 1,
+      memoryTotalBytes: 8 * GIB,
+      memoryRemainingBytes: 6 * GIB,
+      memoryProcessedBytes: 2 * GIB,
+      source: "domjobinfo",
+    });
+    expect(text).toMatch(/iteration 1 · \S+ 25% of memory copied — 6\.0 GiB of 8\.0 GiB still to copy/);
+    expect(text).toMatch(/dirty rate not measured yet \(QEMU measures it from the first dirty sync\)/);
+    expect(text).toMatch(/against bandwidth not measured yet/);
+    expect(text).not.toContain("?");
+  });
+
+  test("bytes sent past the RAM size are said as sent so far, never as 'X of' a smaller total", () => {
+    const text = running({
+      iteration: 5,
+      memoryTotalBytes: 8 * GIB,
+      memoryRemainingBytes: 0.4 * GIB,
+      memoryProcessedBytes: 8.9 * GIB,
+      source: "domjobinfo",
+    });
+    expect(text).toMatch(/95% of memory copied — 410 MiB of 8\.0 GiB still to copy/);
+    expect(text).toMatch(/sent 8\.9 GiB so far \(re-sent pages included\)/);
+    expect(text).not.toMatch(/8\.9 GiB of 8\.0 GiB/);
+  });
+
+  test("once completed, the reply is a summary: no iteration's live figures, no verdict, no ETA", () => {
+    const text = running(
+      {
+        iteration: 1,
+        memoryTotalBytes: 8 * GIB,
+        memoryRemainingBytes: 0,
+        memoryProcessedBytes: 8.9 * GIB,
+        verdict: "converging",
+        etaSeconds: 0.268,
+        source: "domjobinfo",
+      },
+      { status: "completed", phase: "commitment", endedAt: NOW },
+    );
+    expect(text).toMatch(
+      /^Iterative pre-copy — done after 1 iteration · \S+ 100% of memory copied · sent 8\.9 GiB in all/,
+    );
+    expect(text).not.toMatch(/verdict|to go|iteration 1 ·/);
+  });
+
+  test("past pre-copy but not yet finished (stop-and-copy), it is already the summary", () => {
+    const text = running(
+      {
+        iteration: 7,
+        memoryTotalBytes: 8 * GIB,
+        memoryRemainingBytes: 0.1 * GIB,
+        verdict: "converging",
+        source: "domjobinfo",
+      },
+      { status: "running", phase: "stop-and-copy" },
+    );
+    expect(text).toMatch(/^Iterative pre-copy — done after 7 iterations/);
+    expect(text).not.toMatch(/verdict/);
+  });
+
+  test("a migration that stopped says where it stopped and the last verdict before the end", () => {
+    const text = running(
+      {
+        iteration: 9,
+        memoryTotalBytes: 8 * GIB,
+        memoryRemainingBytes: 2 * GIB,
+        memoryProcessedBytes: 30 * GIB,
+        verdict: "not-converging",
+        source: "domjobinfo",
+      },
+      { status: "aborted", endedAt: NOW },
+    );
+    expect(text).toMatch(
+      /stopped \(aborted\) after 9 iterations · \S+ 75% of memory copied when it stopped — 2\.0 GiB of 8\.0 GiB still to copy/,
+    );
+    expect(text).toMatch(/last verdict before the end: \*?not-converging/);
+  });
+
+  test("overcommitted vCPUs are said as such, not as a negative free count", () => {
+    const text = renderPhase(
+      view({ reservation: { freeRamMb: 5632, freeVcpus: -2, hypervisorState: "up" } }),
+      "reservation",
+      NOW,
+    ).text;
+    expect(text).toMatch(/vCPUs overcommitted by 2/);
+    expect(text).not.toMatch(/-2/);
+  });
+});
