@@ -37,7 +37,7 @@ function answerText(a: Answer): string {
     case "already-there":
       return `${codeSpan(a.vm)} already runs on ${codeSpan(a.host)}. Pick another host, or leave it out to let Nova's scheduler choose.`;
     case "not-active":
-      return `${codeSpan(a.vm)} is ${escapeMrkdwn(a.status)}${a.taskState ? ` (${escapeMrkdwn(a.taskState)})` : ""}; Nova live-migrates only ACTIVE VMs. Try again once it is ACTIVE.`;
+      return `${codeSpan(a.vm)} is ${escapeMrkdwn(a.status)}${a.taskState ? ` (${escapeMrkdwn(a.taskState)})` : ""}; Nova live-migrates only ACTIVE or PAUSED VMs with no task in progress. Try again once it is.`;
     case "vm-busy":
       return `${escapeMrkdwn(a.vm)} is already being migrated by another request; follow its thread, or use ${codeSpan(`/migrate status ${a.vm}`)}.`;
     case "request-stale":
@@ -55,7 +55,9 @@ function answerText(a: Answer): string {
     case "control-sent":
       return a.action === "abort"
         ? `Asked Nova to abort the live migration of ${escapeMrkdwn(a.vm)}; the thread will show when it stops.`
-        : `Asked Nova to force-complete ${escapeMrkdwn(a.vm)}: the VM pauses while the last memory is copied. The thread will show the outcome.`;
+        : a.effect === "switch-to-post-copy"
+          ? `Asked Nova to force-complete ${escapeMrkdwn(a.vm)}: it switches to post-copy, so the VM runs on the destination at once and pulls the rest of its memory. The thread will show the outcome.`
+          : `Asked Nova to force-complete ${escapeMrkdwn(a.vm)}: the VM pauses while the last memory is copied. The thread will show the outcome.`;
     case "status":
       if (a.migrations.length === 0) {
         return a.vm === null

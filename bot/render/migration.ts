@@ -250,7 +250,9 @@ export function renderPhase(
       return renderPrecopy(v, now, notes);
     case "stop-and-copy": {
       const dt = v.downtimeMs !== null ? `downtime ${formatDuration(v.downtimeMs)}` : "downtime not reported";
-      const text = `${title}: the VM was paused for the last pages and CPU state — ${dt}.`;
+      const text = v.postCopy
+        ? `${title}, as post-copy: the VM was paused only to hand its CPU state over (${dt}); it now runs on ${codeSpan(v.destination ?? "the destination")} and pulls the memory still on ${codeSpan(v.source ?? "the source")} as it touches it.`
+        : `${title}: the VM was paused for the last pages and CPU state — ${dt}.`;
       return { text: stripMrkdwn(text), blocks: [section(text)] };
     }
     case "commitment": {
@@ -388,11 +390,20 @@ function failureText(f: MigrationFailure): string {
   return `${escapeMrkdwn(f.message)}${f.command ? ` Check it with ${codeSpan(f.command)}.` : ""}`;
 }
 
+/** What Force complete does to this migration, as the warning says it (src/nova-facts forceCompleteEffect). */
+function forceCompleteWords(v: MigrationView): string {
+  return v.forceComplete === "switch-to-post-copy"
+    ? "switches it to post-copy: the VM runs on the destination at once and pulls the rest of its memory over the network"
+    : "pauses the VM while the rest is copied (the guest stops for about the expected downtime)";
+}
+
 function warningOutcome(v: MigrationView): string | null {
   switch (v.status) {
     case "completed":
       return v.control?.action === "force-complete"
-        ? `:white_check_mark: Force-completed by ${mention(v.control.by)}: the VM was paused for ${formatDuration(v.downtimeMs)} and now runs on ${codeSpan(v.destination ?? "?")}.`
+        ? v.postCopy
+          ? `:white_check_mark: Force-completed by ${mention(v.control.by)} through post-copy: the VM now runs on ${codeSpan(v.destination ?? "?")}.`
+          : `:white_check_mark: Force-completed by ${mention(v.control.by)}: the VM was paused for ${formatDuration(v.downtimeMs)} and now runs on ${codeSpan(v.destination ?? "?")}.`
         : `:white_check_mark: It completed after all${v.downtimeMs !== null ? ` (downtime ${formatDuration(v.downtimeMs)})` : ""}.`;
     case "aborted":
     case "cancelled":
@@ -430,7 +441,7 @@ export function renderNotConverging(v: MigrationView, facts?: NotConvergingFacts
   } else {
     lines.push(
       `${facts?.novaWillDo ? `If nobody acts, ${escapeMrkdwn(facts.novaWillDo)}. ` : "Nova keeps copying until one of its timeouts, then aborts. "}` +
-        "*Force complete* pauses the VM while the rest is copied (the guest stops for about the expected downtime; approvers only). *Abort* cancels the migration; the VM keeps running on its source (operators).",
+        `*Force complete* ${forceCompleteWords(v)} (approvers only). *Abort* cancels the migration; the VM keeps running on its source (operators).`,
     );
   }
   const text = lines.join("\n");
@@ -447,8 +458,10 @@ export function renderNotConverging(v: MigrationView, facts?: NotConvergingFacts
           "primary",
           confirmDialog(
             "Force complete?",
-            `Nova pauses ${escapeMrkdwn(vmLabel(v))} until the remaining memory is copied: the guest stops for that long${facts?.expectedDowntimeMs ? ` (about ${formatDuration(facts.expectedDowntimeMs)})` : ""}.`,
-            "Pause and finish",
+            v.forceComplete === "switch-to-post-copy"
+              ? `Nova switches ${escapeMrkdwn(vmLabel(v))} to post-copy: it runs on the destination at once and pulls the rest of its memory over the network (slower memory access until done; a network failure then loses the VM's state).`
+              : `Nova pauses ${escapeMrkdwn(vmLabel(v))} until the remaining memory is copied: the guest stops for that long${facts?.expectedDowntimeMs ? ` (about ${formatDuration(facts.expectedDowntimeMs)})` : ""}.`,
+            v.forceComplete === "switch-to-post-copy" ? "Switch to post-copy" : "Pause and finish",
           ),
         ),
         button(

@@ -36,6 +36,8 @@ export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimit
   releaseRef?: { major: number; version?: string };
   /** The source lets QEMU throttle the guest (auto-converge on, and not overridden by post-copy). */
   autoConverge?: boolean;
+  /** [libvirt] live_migration_permit_post_copy in effect on the source. */
+  postCopyPermitted?: boolean;
 }
 
 /** Reads a source host's downtime figures; `memoryBytes` is the VM's RAM (Nova scales steps by it). */
@@ -61,6 +63,7 @@ export function downtimeFiguresOf(
     release: settings.release.name,
     releaseRef,
     autoConverge: settings.autoConvergeEffective,
+    postCopyPermitted: settings.postCopy,
   };
   try {
     const figures = migrationFigures(releaseRef, {

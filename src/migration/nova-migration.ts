@@ -3,6 +3,7 @@
  * else the one in progress, else the newest since the trigger), what its status means for the
  * tracker, and what the destination's hypervisor reports free for the reservation reply.
  */
+import { POST_COPY_STATUS } from "../nova-facts";
 import type { NovaHypervisor, NovaMigration, NovaPort } from "../openstack/port";
 import type { MigrationView } from "./view";
 
@@ -23,6 +24,8 @@ export type NovaStage =
   | "preparing"
   | "running"
   | "post-migrating"
+  /** `running (post-copy)`: the VM already runs on the destination, pulling the rest on demand. */
+  | "post-copy"
   | "other";
 
 /** Reads a Nova migration status (case aside, as Nova's releases spell them). */
@@ -31,6 +34,7 @@ export function novaStage(status: string): NovaStage {
   if (NOVA_FINAL_FAILED.has(s)) return "failed";
   if (NOVA_FINAL_CANCELLED.has(s)) return "cancelled";
   if (NOVA_FINAL_OK.has(s)) return "completed";
+  if (s === POST_COPY_STATUS) return "post-copy";
   if (s === "preparing" || s === "running" || s === "post-migrating") return s;
   return "other";
 }

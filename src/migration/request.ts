@@ -4,6 +4,7 @@
  * the record it starts with, and, for a retry, its link back to the earlier attempt.
  */
 
+import { LIVE_MIGRATABLE_SERVER_STATUSES } from "../nova-facts";
 import type { NovaPort, NovaServer } from "../openstack/port";
 import type { MigrateJob } from "../queue/jobs";
 import type { MessageRef } from "./presenter";
@@ -18,13 +19,16 @@ export type MigrationRejection =
   | { kind: "unknown-host"; host: string; known: string[] }
   /** The VM already runs on the destination asked for. */
   | { kind: "already-there"; vm: string; host: string }
-  /** Nova live-migrates only ACTIVE VMs. */
+  /** Nova live-migrates only ACTIVE or PAUSED VMs with no task in progress. */
   | { kind: "not-active"; vm: string; status: string; taskState: string | null };
 
 /** The server a request is about, or why it cannot be started. */
 export type RequestCheck = { ok: true; server: NovaServer } | { ok: false; rejection: MigrationRejection };
 
-/** Checks a request against Nova: the VM exists and is ACTIVE, the destination is a known other host. */
+/**
+ * Checks a request against Nova: the VM exists, is ACTIVE or PAUSED with no task in progress (as
+ * Nova requires), and the destination is a known other host.
+ */
 export async function checkRequest(job: MigrateJob, nova: NovaPort): Promise<RequestCheck> {
   const server = await nova.findServer(job.vm);
   if (server === null) return { ok: false, rejection: { kind: "unknown-vm", vm: job.vm } };
@@ -36,7 +40,10 @@ export async function checkRequest(job: MigrateJob, nova: NovaPort): Promise<Req
   if (job.destination !== null && server.host === job.destination) {
     return { ok: false, rejection: { kind: "already-there", vm: job.vm, host: job.destination } };
   }
-  if (server.status !== "ACTIVE") {
+  if (
+    !(LIVE_MIGRATABLE_SERVER_STATUSES as readonly string[]).includes(server.status) ||
+    server.taskState !== null
+  ) {
     return {
       ok: false,
       rejection: { kind: "not-active", vm: job.vm, status: server.status, taskState: server.taskState },

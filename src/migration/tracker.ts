@@ -8,6 +8,7 @@
 
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
+import { forceCompleteEffect } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
 import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import { type DowntimeFigures, type DowntimeSource, novaWillDo, sharedNovaConfDowntime } from "./downtime";
@@ -263,11 +264,23 @@ export class Tracker {
       await this.finishAborted();
       return;
     }
-    if (stage === "preparing" || stage === "running" || stage === "post-migrating" || stage === "completed") {
+    if (
+      stage === "preparing" ||
+      stage === "running" ||
+      stage === "post-copy" ||
+      stage === "post-migrating" ||
+      stage === "completed"
+    ) {
       if (m.destCompute) await this.thread.postPhase("reservation");
     }
     if (stage === "running") {
       await this.trackPrecopy(m);
+    }
+    if (stage === "post-copy") {
+      // The guest was paused only to hand over; it runs on the destination from here.
+      this.view.postCopy = true;
+      await this.trackPrecopy(m);
+      await this.thread.postPhase("stop-and-copy");
     }
     if (stage === "post-migrating") {
       await this.trackPrecopy(m);
@@ -345,6 +358,12 @@ export class Tracker {
     }
     const d = this.downtime;
     const ramMb = this.view.flavor?.ramMb ?? null;
+    if (d?.releaseRef !== undefined) {
+      this.view.forceComplete = forceCompleteEffect(d.releaseRef, {
+        postCopyEnabled: d.postCopyPermitted === true,
+        migrationStatus: this.view.novaStatus ?? "running",
+      });
+    }
     // Nova's clock for this migration: the release (with its point version when the host told it),
     // the VM's size, the stages and both timeouts, so a run Nova will abort is called in time.
     return analyzeConvergence(samples, {

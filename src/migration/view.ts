@@ -73,6 +73,13 @@ export interface MigrationView {
   failure: MigrationFailure | null;
   /** Set when the migration was judged not converging: approvers may force-complete or abort. */
   stuck: { sinceIteration: number; reason: string } | null;
+  /** Nova switched the migration to post-copy (`running (post-copy)`): the VM runs on the destination. */
+  postCopy?: boolean;
+  /**
+   * What Force complete does to this migration on its source's release and settings (src/nova-facts
+   * forceCompleteEffect): pause the guest for the rest, or switch to post-copy. Unknown: null.
+   */
+  forceComplete?: "pause" | "switch-to-post-copy" | "nothing" | null;
   /** Set after a person pressed Abort / Force complete. */
   control: { action: "abort" | "force-complete"; by: string; at: number } | null;
 }

@@ -181,3 +181,11 @@ export function abortableStatuses(release: NovaReleaseRef, requestMicroversion: 
  * locked (else 409). A post-copy migration (`running (post-copy)`) cannot be force-completed.
  */
 export const FORCE_COMPLETE_STATUSES = ["running"] as const;
+
+/**
+ * Server statuses Nova live-migrates: `@check_instance_state(vm_state=[vm_states.ACTIVE,
+ * vm_states.PAUSED])` on `API.live_migrate` in nova/compute/api.py, the same at 13.0.0, 26.2.2 and
+ * 33.0.0 (the decorator's default `task_state=[None]` also requires no task in progress). The API
+ * shows those vm_states as the server statuses ACTIVE and PAUSED.
+ */
+export const LIVE_MIGRATABLE_SERVER_STATUSES = ["ACTIVE", "PAUSED"] as const;

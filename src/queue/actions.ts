@@ -57,7 +57,12 @@ export async function handleAction(job: ActionJob, deps: WorkerDeps): Promise<vo
       }
       await deps.audit.write({ actor: job.user, action: "migration-control", what, result: "ok" });
       deps.log.info("migration control sent to Nova", { action, vm: job.vm, by: job.user });
-      return answer({ kind: "control-sent", vm: job.vm, action });
+      return answer({
+        kind: "control-sent",
+        vm: job.vm,
+        action,
+        ...(record.view.forceComplete != null && { effect: record.view.forceComplete }),
+      });
     }
     case "status": {
       const records = (await deps.store.recent(100)).filter(

@@ -20,7 +20,13 @@ export type ControlAnswer =
   /** Someone (a Slack user id, null when unknown) asked first. */
   | { kind: "control-already-asked"; by: string | null; action: ControlAction | null }
   /** Sent to Nova; the thread shows the outcome. */
-  | { kind: "control-sent"; vm: string; action: ControlAction };
+  | {
+      kind: "control-sent";
+      vm: string;
+      action: ControlAction;
+      /** For force-complete: what Nova does on this source (pause, or switch to post-copy). */
+      effect?: MigrationView["forceComplete"];
+    };
 
 /** Every answer a worker gives. */
 export type Answer =

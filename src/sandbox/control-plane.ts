@@ -38,6 +38,8 @@ export type CloudMigrationStatus =
   | "queued"
   | "preparing"
   | "running"
+  /** After the switch to post-copy (nova-facts POST_COPY_STATUS). */
+  | "running (post-copy)"
   | "post-migrating"
   | "completed"
   | "error"

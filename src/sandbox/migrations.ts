@@ -9,7 +9,7 @@
  */
 
 import type { Logger } from "../log";
-import { migrationFigures } from "../nova-facts";
+import { migrationFigures, POST_COPY_STATUS } from "../nova-facts";
 import type { ModelClock } from "./clock";
 import { MODEL_STEP_S } from "./clock";
 import type { SandboxHost, SandboxVm } from "./compute-host";
@@ -268,6 +268,8 @@ export class LiveMigrations {
         break;
       case "switch-postcopy":
         log("INFO", migrationLogger, "Switching to post-copy migration mode");
+        // Nova records the switch on the migration (what `server migration list` shows).
+        this.setStatus(m, POST_COPY_STATUS);
         break;
       case "stuck":
         log("WARNING", driver, `Live migration stuck for ${e.forS} sec`);

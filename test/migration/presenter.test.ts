@@ -122,3 +122,9 @@ describe("createMigrationPresenter", () => {
     expect(calls[0]!.text).toMatch(/Iterative pre-copy — running/);
   });
 });
+
+test("Nova's `running (post-copy)` is its own stage to the tracker, not an unknown status", async () => {
+  const { novaStage } = await import("../../src/migration/nova-migration");
+  expect(novaStage("running (post-copy)")).toBe("post-copy");
+  expect(novaStage("Running")).toBe("running");
+});

@@ -316,3 +316,40 @@ describe("the pre-copy reply says what is true at every moment", () => {
     expect(text).not.toMatch(/-2/);
   });
 });
+
+describe("force complete and post-copy, as the source's release and settings do them", () => {
+  const calm = (over: Partial<MigrationView>) =>
+    view({
+      serverName: "db-1",
+      source: "compute-3",
+      destination: "compute-4",
+      novaStatus: "running",
+      ...over,
+    });
+
+  test("where post-copy is permitted (Newton+), Force complete says it switches to post-copy, not that it pauses", () => {
+    const msg = renderNotConverging(
+      calm({ status: "not-converging", forceComplete: "switch-to-post-copy" }),
+      FACTS,
+    );
+    const all = strings(msg).join("\n");
+    expect(all).toMatch(/Force complete\* switches it to post-copy/);
+    expect(all).toMatch(/Switch to post-copy/);
+    expect(all).not.toMatch(/pauses the VM/);
+  });
+
+  test("elsewhere (Mitaka, or post-copy not permitted) it says the VM pauses", () => {
+    const all = strings(
+      renderNotConverging(calm({ status: "not-converging", forceComplete: "pause" }), FACTS),
+    ).join("\n");
+    expect(all).toMatch(/Force complete\* pauses the VM/);
+    expect(all).toMatch(/Pause and finish/);
+  });
+
+  test("a migration Nova switched to post-copy says so in its stop-and-copy reply", () => {
+    const text = renderPhase(calm({ postCopy: true, downtimeMs: 40 }), "stop-and-copy", NOW).text;
+    expect(text).toMatch(
+      /as post-copy: the VM was paused only to hand its CPU state over \(downtime 40 ms\); it now runs on compute-4/,
+    );
+  });
+});

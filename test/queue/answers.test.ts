@@ -55,7 +55,7 @@ describe("answers read as before", () => {
     ],
     [
       { kind: "not-active", vm: "web-7", status: "SHUTOFF", taskState: null },
-      "`web-7` is SHUTOFF; Nova live-migrates only ACTIVE VMs. Try again once it is ACTIVE.",
+      "`web-7` is SHUTOFF; Nova live-migrates only ACTIVE or PAUSED VMs with no task in progress. Try again once it is.",
     ],
     [
       { kind: "vm-busy", vm: "db-1" },
