@@ -229,7 +229,9 @@ export function renderPhase(
           ? ` (${v.flavor.ramMb !== null ? formatBytes(v.flavor.ramMb * 1024 * 1024) : "?"} RAM, ${v.flavor.vcpus ?? "?"} vCPUs)`
           : "";
       const dest = v.requestedDestination
-        ? `destination ${codeSpan(v.requestedDestination)} (requested)`
+        ? v.hostForced
+          ? `destination ${codeSpan(v.requestedDestination)} (requested; below API microversion 2.30 Nova sends it there without its scheduler: no filters or capacity check by the scheduler, only the hosts' own pre-checks)`
+          : `destination ${codeSpan(v.requestedDestination)} (requested; Nova's scheduler checks it)`
         : v.destination
           ? `destination ${codeSpan(v.destination)} (chosen by Nova's scheduler)`
           : "destination: Nova's scheduler chooses";

@@ -8,7 +8,7 @@
 
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
-import { forceCompleteEffect } from "../nova-facts";
+import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
 import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import { type DowntimeFigures, type DowntimeSource, novaWillDo, sharedNovaConfDowntime } from "./downtime";
@@ -194,6 +194,9 @@ export class Tracker {
       }
     }
     this.record.trigger = { state: "triggering", at: this.now() };
+    this.view.hostForced =
+      this.view.requestedDestination !== null &&
+      compareMicroversion(this.deps.nova.microversion, MICROVERSIONS.LIVE_MIGRATE_FORCE) < 0;
     await this.save();
     try {
       await this.deps.nova.liveMigrate(serverId, { host: this.view.requestedDestination });

@@ -73,6 +73,11 @@ export interface MigrationView {
   failure: MigrationFailure | null;
   /** Set when the migration was judged not converging: approvers may force-complete or abort. */
   stuck: { sinceIteration: number; reason: string } | null;
+  /**
+   * The requested destination was sent below microversion 2.30, where naming a host bypasses Nova's
+   * scheduler (no filters, no capacity check by the scheduler; only the compute pre-checks run).
+   */
+  hostForced?: boolean;
   /** Nova switched the migration to post-copy (`running (post-copy)`): the VM runs on the destination. */
   postCopy?: boolean;
   /**

@@ -3,6 +3,8 @@
  * migbot sends or reads. Shared by the client and the sandbox API so both agree on the thresholds.
  */
 
+import { MICROVERSIONS } from "../nova-facts/api";
+
 export interface Microversion {
   major: number;
   minor: number;
@@ -41,6 +43,8 @@ function mustParse(text: string): Microversion {
 
 /** Microversions at which Nova changed something migbot relies on (see the api-ref history). */
 export const MV = {
+  // The ones that change live migration are Nova facts, defined once in src/nova-facts.
+  ...MICROVERSIONS,
   /** The lowest microversion of the v2.1 API, and what Nova assumes when no header is sent. */
   BASE: "2.1",
   /** `OS-EXT-SRV-ATTR:hostname`, `:reservation_id`, ... on servers. */
@@ -50,40 +54,20 @@ export const MV = {
   SERVICE_FORCED_DOWN: "2.11",
   HOST_STATUS: "2.16",
   DESCRIPTION: "2.19",
-  /** `POST /servers/{id}/migrations/{mid}/action {"force_complete": null}`. */
-  FORCE_COMPLETE: "2.22",
-  /** `GET /servers/{id}/migrations[/{mid}]`; os-migrations gains `migration_type` and links. */
-  SERVER_MIGRATIONS: "2.23",
-  /** `DELETE /servers/{id}/migrations/{mid}` aborts a live migration. */
-  ABORT_MIGRATION: "2.24",
-  /** `block_migration: "auto"`; `disk_over_commit` removed. The Mitaka maximum. */
-  BLOCK_MIGRATION_AUTO: "2.25",
   TAGS: "2.26",
   /** The `OpenStack-API-Version` header (Newton); Mitaka reads only `X-OpenStack-Nova-API-Version`. */
   GENERIC_VERSION_HEADER: "2.27",
   /** Hypervisors' `cpu_info` is an object instead of a JSON string. */
   CPU_INFO_OBJECT: "2.28",
-  /** `force` on os-migrateLive (until 2.67). */
-  LIVE_MIGRATE_FORCE: "2.30",
   /** Hypervisor list paging (`hypervisors_links`). */
   HYPERVISOR_PAGING: "2.33",
-  /** Live-migration pre-checks run asynchronously, after the API has answered 202. */
-  ASYNC_LIVE_MIGRATION_PRECHECK: "2.34",
   /** Servers embed the flavor (ram, vcpus, original_name) instead of a link. */
   EMBEDDED_FLAVOR: "2.47",
   /** Hypervisor and service ids become UUIDs. */
   UUID_IDS: "2.53",
-  /** Migrations gain `uuid`; os-migrations pages and sorts newest first. */
-  MIGRATION_UUID: "2.59",
   TRUSTED_CERTS: "2.63",
-  /** `force` on os-migrateLive is gone. */
-  LIVE_MIGRATE_NO_FORCE: "2.68",
   SERVER_GROUPS: "2.71",
   LOCKED_REASON: "2.73",
-  /** Migrations gain `user_id` / `project_id`. */
-  MIGRATION_USER_PROJECT: "2.80",
-  /** Hypervisor details drop the resource statistics (vcpus, memory_mb, cpu_info, ...). */
-  HYPERVISOR_NO_STATS: "2.88",
   PINNED_AZ: "2.96",
   SCHEDULER_HINTS: "2.100",
 } as const;

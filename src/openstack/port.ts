@@ -35,6 +35,8 @@ export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state
 
 /** What migration tracking needs from Nova. */
 export interface NovaPort {
+  /** The microversion this client speaks with the cloud (negotiated at connect). */
+  readonly microversion: string;
   findServer(nameOrId: string): Promise<NovaServer | null>;
   getServer(id: string): Promise<NovaServer>;
   liveMigrate(serverId: string, opts: { host: string | null }): Promise<void>;

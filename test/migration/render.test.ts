@@ -353,3 +353,18 @@ describe("force complete and post-copy, as the source's release and settings do 
     );
   });
 });
+
+test("a host named below microversion 2.30 is said to bypass Nova's scheduler; from 2.30 the scheduler checks it", () => {
+  const forced = renderPhase(
+    view({ serverName: "vm-42", source: "compute-1", requestedDestination: "compute-3", hostForced: true }),
+    "pre-migration",
+    NOW,
+  ).text;
+  expect(forced).toMatch(/below API microversion 2\.30 Nova sends it there without its scheduler/);
+  const checked = renderPhase(
+    view({ serverName: "vm-42", source: "compute-1", requestedDestination: "compute-3", hostForced: false }),
+    "pre-migration",
+    NOW,
+  ).text;
+  expect(checked).toMatch(/\(requested; Nova's scheduler checks it\)/);
+});
