@@ -1,3 +1,9 @@
+/**
+ * The sandbox stack: the built-in cloud (or another cloud handed in through `cloud`, such as the
+ * lab's data plane), the Slack emulator and a private Redis, with migbot itself built by the one
+ * composition root (roles.ts) from the config a user would write for them. For `npm start`, tests
+ * and benchmarks; production never loads this file.
+ */
 import type { Redis } from "ioredis";
 import type { Bot } from "../../bot/app";
 import type { Config } from "../config";
