@@ -22,11 +22,6 @@ const FEATURE_RANK = new Map(CPU_MAP.featureOrder.map((name, i) => [name, i]));
 /** Features libvirt leaves out of a computed baseline (host-only state, not a guest capability). */
 const BASELINE_DROPPED_FEATURES = new Set(["osxsave", "ospke"]);
 
-/** The CPU models the sandbox knows, as in libvirt's cpu_map. */
-export function knownCpuModels(): string[] {
-  return Object.keys(CPU_MAP.models);
-}
-
 export interface CpuFeature {
   name: string;
   /** `require` (or absent), `force`, `optional`, `disable`, `forbid`. */
