@@ -31,8 +31,6 @@ export const SLACK_BENCH_SOURCE_HOSTS = 5;
 export const SLACK_BENCH_COMMAND_SPREAD_MS = 5_000;
 /** Target: a migration's final state is in Slack within this long after Nova finished it. */
 export const FINAL_STATE_TARGET_MS = 60_000;
-/** Target for a migration of typical length. */
-export const CALLS_PER_MIGRATION_TARGET = 12;
 /** Real-world bound on the whole scenario (divided by `speedup`). */
 export const SLACK_SCENARIO_TIMEOUT_MS = 20 * 60_000;
 /** How often the cloud is looked at for migrations Nova has finished. */

@@ -33,8 +33,6 @@ export const TRACK_BENCH_SOURCE_HOSTS = 20;
 export const TRACK_BENCH_RAM_FACTOR = 4;
 /** Slack's budget multiplier for this scenario only (emulator and notifier). */
 export const TRACK_BENCH_SLACK_SPEEDUP = 100;
-export const RSS_TARGET_MB = 256;
-export const CPU_TARGET_PERCENT = 20;
 /** Bounds: the worker must be up within this, and every migration finished within the run timeout. */
 const WORKER_START_TIMEOUT_MS = 60_000;
 const TRACK_RUN_TIMEOUT_MS = 15 * 60_000;

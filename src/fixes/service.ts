@@ -8,6 +8,7 @@ import { type AuditLog, createAuditLog } from "../audit/stream";
 import { DEFAULT_PROPOSAL_TTL_S } from "../config";
 import type { Logger } from "../log";
 import type { PlanSealer } from "../signing/signatures";
+import { FixError } from "./errors";
 import type { ProposalPresenter } from "./presenter";
 import type { Proposal, ProposalDraft } from "./proposal";
 import { type ClaimRefusal, ProposalStore } from "./store";
@@ -87,7 +88,10 @@ export function createProposalService(opts: ProposalServiceOptions): ProposalSer
     async propose(draft, origin) {
       const presenter = opts.presenter;
       if (presenter === null) {
-        throw new Error("FIX_NO_PRESENTER: this process cannot post proposals (it has no Slack notifier)");
+        throw new FixError(
+          "FIX_NO_PRESENTER",
+          "this process cannot post proposals (it has no Slack notifier)",
+        );
       }
       const proposal = await store.create(draft, { ...origin, now: now(), ttlS });
       await audit.write({

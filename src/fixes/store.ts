@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { type PlanSealer, sha256Hex } from "../signing/signatures";
+import { FixError } from "./errors";
 import { type ProgressEvent, readProgress } from "./progress";
 import type { Proposal, ProposalDraft, ProposalStatus } from "./proposal";
 
@@ -142,7 +143,10 @@ export class ProposalStore {
     meta: { requestedBy: string; channel: string; threadTs: string | null; now: number; ttlS: number },
   ): Promise<Proposal> {
     if (this.sealer === null) {
-      throw new Error("FIX_NO_SEALER: only a worker (which holds MIGBOT_WORKER_KEY) can store proposals");
+      throw new FixError(
+        "FIX_NO_SEALER",
+        "only a worker (which holds MIGBOT_WORKER_KEY) can store proposals",
+      );
     }
     const id = newProposalId();
     const stored: Omit<Proposal, "planDigest"> = {
@@ -197,7 +201,7 @@ export class ProposalStore {
    */
   async getSealed(id: string, now: number = Date.now()): Promise<PlanCheck> {
     if (!PROPOSAL_ID_RE.test(id)) return { ok: false, reason: "unknown" };
-    if (this.sealer === null) throw new Error("FIX_NO_SEALER: only a worker can check proposals");
+    if (this.sealer === null) throw new FixError("FIX_NO_SEALER", "only a worker can check proposals");
     const h = await this.redis.hgetall(this.key(id));
     if (!h.plan) return { ok: false, reason: "unknown" };
     if (!h.seal) return { ok: false, reason: "unsealed" };

@@ -6,6 +6,7 @@
  * OpenSSH's exec hands the line to). The sandbox's hosts use {@link parseCommandLine} to answer the
  * same lines, and anything outside the catalogue gets `command not found`.
  */
+import { CodedError } from "../errors";
 
 /** Services migbot may ask systemd about. */
 export const ALLOWED_SERVICES = ["nova-compute", "openstack-nova-compute", "libvirtd"] as const;
@@ -68,14 +69,15 @@ export interface RenderedCommand {
   stdin?: string;
 }
 
-export class CatalogueError extends Error {
-  readonly code = "HOST_BAD_ARGUMENT";
+/** A value the command catalogue refuses to put in a command line; nothing was sent. */
+export class CatalogueError extends CodedError<"HOST_BAD_ARGUMENT"> {
   constructor(
     message: string,
+    /** The refused value. */
     readonly argument: string,
   ) {
-    super(message);
-    this.name = "CatalogueError";
+    // Not retryable: bad input (a hostile or malformed name or path) stays bad.
+    super("HOST_BAD_ARGUMENT", message, { retryable: false });
   }
 }
 

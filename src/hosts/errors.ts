@@ -3,6 +3,7 @@
  * retry could help (queue workers retry with backoff only when `retryable`), and a message that
  * tells the operator what to do next. None ever contains a private key or passphrase.
  */
+import { CodedError } from "../errors";
 import { redactText } from "../log";
 import { CatalogueError, type HostCommandKind } from "./catalogue";
 
@@ -22,42 +23,45 @@ export enum HostErrorCode {
 /** Longest slice of a command's stderr quoted in an error message (the full text is on `.stderr`). */
 const MESSAGE_STDERR_CHARS = 500;
 
-export class HostError extends Error {
+/**
+ * Base of the executor's errors. Retryable: HOST_UNREACHABLE and HOST_TIMEOUT (the network or a
+ * busy host may recover); every other code is a fact about the host, its keys or the request that
+ * a retry cannot change.
+ */
+export class HostError extends CodedError<HostErrorCode> {
   constructor(
-    readonly code: HostErrorCode,
+    code: HostErrorCode,
     /** Inventory name of the host, e.g. `compute-3`. */
     readonly host: string,
     message: string,
-    /** True when the same command may succeed if tried again later. */
-    readonly retryable: boolean,
-    /** The underlying error, when one was wrapped. */
-    readonly original?: Error,
+    retryable: boolean,
+    /** The underlying error, when one was wrapped (kept as `cause`). */
+    cause?: Error,
   ) {
-    super(redactText(message));
-    this.name = "HostError";
+    super(code, redactText(message), { retryable, cause });
   }
 }
 
 export class HostUnreachableError extends HostError {
-  constructor(host: string, where: string, detail: string, original?: Error) {
+  constructor(host: string, where: string, detail: string, cause?: Error) {
     super(
       HostErrorCode.HostUnreachable,
       host,
       `cannot reach ${host} over SSH at ${where}: ${detail}. Check that the host is up and sshd listens there; the command can be retried.`,
       true,
-      original,
+      cause,
     );
   }
 }
 
 export class HostAuthFailedError extends HostError {
-  constructor(host: string, user: string, detail: string, original?: Error) {
+  constructor(host: string, user: string, detail: string, cause?: Error) {
     super(
       HostErrorCode.HostAuthFailed,
       host,
       `SSH login to ${host} as '${user}' failed: ${detail}. Check that migbot's public key is in that user's authorized_keys on the host and that the inventory names the right user and key.`,
       false,
-      original,
+      cause,
     );
   }
 }
@@ -96,14 +100,14 @@ export class HostKeyAlgorithmRefusedError extends HostError {
     host: string,
     /** The algorithms migbot offered, most preferred first. */
     readonly accepted: readonly string[],
-    original?: Error,
+    cause?: Error,
   ) {
     super(
       HostErrorCode.HostKeyAlgorithmRefused,
       host,
       `${host} offers no SSH host key algorithm migbot accepts (${accepted.join(", ")}); most likely it offers only ssh-rsa, whose signatures use SHA-1, and migbot refuses that. Enable a modern host key in its sshd: an ed25519 key (ssh-keygen -t ed25519 -f /etc/ssh/ssh_host_ed25519_key and a HostKey line for it), or allow rsa-sha2-512 for its RSA key (OpenSSH 7.2 or newer; drop any HostKeyAlgorithms line that lists only ssh-rsa). Then pin the key's fingerprint in the inventory.`,
       false,
-      original,
+      cause,
     );
   }
 }
@@ -166,14 +170,14 @@ export class HostBadArgumentError extends HostError {
     host: string,
     readonly argument: string,
     reason: string,
-    original?: Error,
+    cause?: Error,
   ) {
     super(
       HostErrorCode.HostBadArgument,
       host,
       `refused to send a command to ${host}: ${reason}. Nothing was sent; correct the value and try again.`,
       false,
-      original,
+      cause,
     );
   }
 }

@@ -3,13 +3,19 @@
  * privateKeyPath, hostKeyFingerprints, release, novaConfPaths, novaComputeLogPath } ] }`.
  * A bad entry fails at start with a message naming the entry and the field.
  */
+
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
+import { CodedError } from "../errors";
 import { checkPath } from "./catalogue";
 import type { HostEntry } from "./inventory";
 
-export class InventoryError extends Error {
-  readonly code = "INVENTORY_INVALID";
+/** The inventory file is not valid; the message names the entry and what to fix. */
+export class InventoryError extends CodedError<"INVENTORY_INVALID"> {
+  constructor(message: string) {
+    // Not retryable: the file has to be corrected.
+    super("INVENTORY_INVALID", message, { retryable: false });
+  }
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

@@ -6,6 +6,7 @@
  * messages through the {@link MigrationPresenter}; the record in Redis says how far it got.
  */
 
+import { CodedError } from "../errors";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
@@ -66,10 +67,29 @@ export interface TrackerDeps {
   progressEditIntervalMs?: number;
 }
 
-export class WorkerShuttingDown extends Error {
+/** The worker stops while following a migration; the job goes back to the queue. */
+export class WorkerShuttingDown extends CodedError<"WORKER_SHUTTING_DOWN"> {
   constructor() {
-    super("worker shutting down; the migration is resumed by another worker");
-    this.name = "WorkerShuttingDown";
+    // Retryable: another worker (or this one, restarted) resumes the migration from its record.
+    super("WORKER_SHUTTING_DOWN", "worker shutting down; the migration is resumed by another worker", {
+      retryable: true,
+    });
+  }
+}
+
+/**
+ * The live-migrate call got no answer (Nova timed out or went away), so Nova may or may not have
+ * started the migration. Retryable, unlike the client's own error for a timed-out POST: that one
+ * forbids sending the call again blind, while a retry of the job first looks for Nova's migration
+ * (the record stays "triggering") and sends nothing twice.
+ */
+export class TriggerOutcomeUnknown extends CodedError<"MIGRATION_TRIGGER_UNKNOWN"> {
+  constructor(detail: string, cause: unknown) {
+    super(
+      "MIGRATION_TRIGGER_UNKNOWN",
+      `${detail}; the job is retried and checks Nova for the migration before sending anything again`,
+      { retryable: true, cause },
+    );
   }
 }
 
@@ -205,7 +225,7 @@ export class Tracker {
       const code = (err as { code?: string }).code;
       if (code === "OPENSTACK_UNREACHABLE" || code === "OPENSTACK_TIMEOUT") {
         // Unknown whether Nova got it: leave "triggering" so a retry reconciles instead of re-sending.
-        throw err;
+        throw new TriggerOutcomeUnknown(message, err);
       }
       this.record.trigger.state = "none";
       await this.fail("pre-migration", { message }, this.view.source);

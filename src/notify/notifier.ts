@@ -8,6 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { CodedError } from "../errors";
 import { type Logger, silentLogger } from "../log";
 import {
   DEFAULT_NOTIFY_RULES,
@@ -55,16 +56,31 @@ export type NotifyErrorCode =
   | "NOTIFY_DEDUPE_TIMEOUT"
   | "NOTIFY_CLOSED";
 
-/** Errors the notifier hands back to callers; `slackError` is Slack's own error name when it has one. */
-export class NotifyError extends Error {
+/**
+ * Whether a job that got each error may succeed if run again. Slack refusing the call is a bug in
+ * the message or the app's setup and stays so. The rest are Slack or the network being slow or
+ * down past the notifier's own retries, another worker holding a post too long, or this notifier
+ * closing as its worker stops: a later run (after backoff, or on another worker) can get through,
+ * and dedupe keys make sure it posts nothing twice.
+ */
+const NOTIFY_RETRYABLE: Record<NotifyErrorCode, boolean> = {
+  NOTIFY_SLACK_REFUSED: false,
+  NOTIFY_RETRIES_EXHAUSTED: true,
+  NOTIFY_DEADLINE_EXCEEDED: true,
+  NOTIFY_DEDUPE_TIMEOUT: true,
+  NOTIFY_CLOSED: true,
+};
+
+/** Errors the notifier hands back to callers. */
+export class NotifyError extends CodedError<NotifyErrorCode> {
   constructor(
-    readonly code: NotifyErrorCode,
+    code: NotifyErrorCode,
     message: string,
+    /** Slack's own error name (`channel_not_found`, `ratelimited`, …), when it has one. */
     readonly slackError?: string,
-    readonly original?: unknown,
+    cause?: unknown,
   ) {
-    super(message);
-    this.name = "NotifyError";
+    super(code, message, { retryable: NOTIFY_RETRYABLE[code], cause });
   }
 }
 
@@ -181,7 +197,7 @@ function headroomFor(rule: Omit<RateRule, "key">): number {
 }
 
 function isTransient(err: unknown): boolean {
-  if (err instanceof SlackApiError) return err.transient;
+  if (err instanceof SlackApiError) return err.retryable;
   // Network failures and anything the API wrapper did not classify: worth another try.
   return true;
 }

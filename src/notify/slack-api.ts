@@ -4,6 +4,7 @@
  * Redis limiter, not each client, decides when to call again.
  */
 import type { webApi } from "@slack/bolt";
+import { CodedError } from "../errors";
 
 type WebClient = webApi.WebClient;
 type WebClientOptions = webApi.WebClientOptions;
@@ -20,27 +21,27 @@ export interface SlackApi {
 }
 
 /** Slack answered HTTP 429: wait `retryAfterMs` before calling this method in this channel again. */
-export class SlackRateLimitedError extends Error {
-  readonly code = "SLACK_RATE_LIMITED";
+export class SlackRateLimitedError extends CodedError<"SLACK_RATE_LIMITED"> {
   constructor(readonly retryAfterMs: number) {
-    super(`Slack rate limited the call; retry after ${retryAfterMs} ms`);
-    this.name = "SlackRateLimitedError";
+    // Retryable by definition: Slack says when.
+    super("SLACK_RATE_LIMITED", `Slack rate limited the call; retry after ${retryAfterMs} ms`, {
+      retryable: true,
+    });
   }
 }
 
 /**
  * Slack refused the call (`ok: false`, or an HTTP status other than 200/429). `slackError` is Slack's
- * own error name (`invalid_blocks`, `channel_not_found`, …) or `http_<status>`. `transient` says
- * whether the same call may succeed later.
+ * own error name (`invalid_blocks`, `channel_not_found`, …) or `http_<status>`. `transient` (kept as
+ * `retryable`) says whether the same call may succeed later: Slack's own trouble (5xx, 408,
+ * `internal_error`, …) may pass; a bad request will not.
  */
-export class SlackApiError extends Error {
-  readonly code = "SLACK_API_ERROR";
+export class SlackApiError extends CodedError<"SLACK_API_ERROR"> {
   constructor(
     readonly slackError: string,
-    readonly transient: boolean,
+    transient: boolean,
   ) {
-    super(`Slack refused the call: ${slackError}`);
-    this.name = "SlackApiError";
+    super("SLACK_API_ERROR", `Slack refused the call: ${slackError}`, { retryable: transient });
   }
 }
 

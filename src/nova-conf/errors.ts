@@ -2,6 +2,8 @@
  * Coded errors of the nova-conf module. Every message says what is wrong and what to do next,
  * because these reach operators through `/diagnose`, fix proposals and the `nova-conf` CLI.
  */
+import { CodedError } from "../errors";
+
 export type NovaConfErrorCode =
   /** A version string or release name migbot does not know. */
   | "NOVA_CONF_UNKNOWN_RELEASE"
@@ -18,16 +20,16 @@ export type NovaConfErrorCode =
  * No message quotes a secret: parse errors never quote the line, and values are quoted only for
  * options that are not secret, through `shownValue` (redact.ts).
  */
-export class NovaConfError extends Error {
+export class NovaConfError extends CodedError<NovaConfErrorCode> {
   constructor(
-    readonly code: NovaConfErrorCode,
+    code: NovaConfErrorCode,
     message: string,
     /** Where the problem is, when it is in a file. */
     readonly location?: { path: string; line: number; key?: string },
     /** For NOVA_CONF_PARSE: oslo.config's own reason (iniparser.py's words), without the line. */
     readonly reason?: string,
   ) {
-    super(message);
-    this.name = "NovaConfError";
+    // None is retryable: each is about the text or the request, which a retry does not change.
+    super(code, message, { retryable: false });
   }
 }

@@ -43,9 +43,6 @@ const RELEASES: readonly ReleaseRow[] = [
   { name: "flamingo", major: 32, series: "2025.2" },
 ];
 
-/** Every release migbot knows, oldest first. */
-export const KNOWN_RELEASES: readonly ReleaseInfo[] = RELEASES.map(({ name, major }) => ({ name, major }));
-
 function knownList(): string {
   return RELEASES.map((r) => `${r.name}${r.series ? ` (${r.series})` : ""} = ${r.major}.x`).join(", ");
 }
@@ -59,13 +56,6 @@ function unknown(what: string): NovaConfError {
 
 function info(row: ReleaseRow): ReleaseInfo {
   return { name: row.name, major: row.major };
-}
-
-/** The release with this nova major version; throws NOVA_CONF_UNKNOWN_RELEASE when unknown. */
-export function releaseByMajor(major: number): ReleaseInfo {
-  const row = RELEASES.find((r) => r.major === major);
-  if (!row) throw unknown(`nova major version ${major} is not a release migbot knows`);
-  return info(row);
 }
 
 /**
@@ -118,9 +108,4 @@ export function atLeast(release: ReleaseInfo | string, other: ReleaseInfo | stri
 /** True when `release` is older than `other`: `olderThan(r, "train")`. */
 export function olderThan(release: ReleaseInfo | string, other: ReleaseInfo | string): boolean {
   return majorOf(release) < majorOf(other);
-}
-
-/** Negative, zero or positive as `a` is older than, the same as, or newer than `b`. */
-export function compareReleases(a: ReleaseInfo | string, b: ReleaseInfo | string): number {
-  return majorOf(a) - majorOf(b);
 }

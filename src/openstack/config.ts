@@ -6,7 +6,6 @@
  */
 
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigInvalidError } from "./errors";
@@ -298,18 +297,3 @@ export const readFileIfExists: ReadFile = (path) => {
     throw new ConfigInvalidError(`cannot read ${path}: ${(err as Error).message}`);
   }
 };
-
-/** {@link loadOpenStackCredentials} against this process's environment, folder and home. */
-export function loadOpenStackCredentialsFromSystem(
-  cloud?: string,
-  cloudsYamlPath?: string,
-): OpenStackCredentials {
-  return loadOpenStackCredentials({
-    env: process.env,
-    cloud,
-    cloudsYamlPath,
-    readFile: readFileIfExists,
-    cwd: process.cwd(),
-    home: homedir(),
-  });
-}

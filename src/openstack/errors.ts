@@ -1,8 +1,13 @@
 /**
- * Coded errors for Keystone and Nova calls (the bolt-js `errors.ts` pattern): every error a user
- * may see has a code, a sentence saying what to do next, and whether retrying can help.
+ * Coded errors for Keystone and Nova calls: every error a user may see has a code, a sentence
+ * saying what to do next, and whether retrying can help. Retryable: OPENSTACK_UNREACHABLE,
+ * OPENSTACK_TIMEOUT (except a write whose outcome is unknown, see nova.ts) and
+ * OPENSTACK_SERVER_ERROR (5xx): the service may come back. Not retryable: bad credentials or
+ * config, and Nova's 4xx answers (unknown VM, bad request such as a CPU mismatch, conflicting
+ * state, unsupported, ambiguous name), which a retry would only repeat.
  * Messages never carry a password or a token: callers pass URLs and Nova's own messages only.
  */
+import { CodedError } from "../errors";
 
 export enum OpenStackErrorCode {
   AuthFailed = "OPENSTACK_AUTH_FAILED",
@@ -24,30 +29,28 @@ export interface OpenStackErrorOptions {
   httpStatus?: number;
   /** Nova's or Keystone's own message, verbatim. */
   remoteMessage?: string;
-  original?: unknown;
+  /** The error this one wraps (kept as `cause`). */
+  cause?: unknown;
   /** Overrides the code's usual retryability, e.g. a timed-out POST whose outcome is unknown. */
   retryable?: boolean;
 }
 
-/** Base of all coded OpenStack errors. `retryable` tells a job runner whether to try again. */
-export class OpenStackError extends Error {
-  readonly retryable: boolean;
+/** Base of all coded OpenStack errors. */
+export class OpenStackError extends CodedError<OpenStackErrorCode> {
+  /** HTTP status, when the error came from an answer. */
   readonly httpStatus?: number;
+  /** Nova's or Keystone's own message, verbatim. */
   readonly remoteMessage?: string;
-  readonly original?: unknown;
 
   constructor(
-    readonly code: OpenStackErrorCode,
+    code: OpenStackErrorCode,
     message: string,
     retryable: boolean,
     options: OpenStackErrorOptions = {},
   ) {
-    super(message);
-    this.name = "OpenStackError";
-    this.retryable = options.retryable ?? retryable;
+    super(code, message, { retryable: options.retryable ?? retryable, cause: options.cause });
     this.httpStatus = options.httpStatus;
     this.remoteMessage = options.remoteMessage;
-    this.original = options.original;
   }
 }
 
@@ -110,17 +113,6 @@ export class ServerError extends OpenStackError {
   constructor(message: string, options?: OpenStackErrorOptions) {
     super(OpenStackErrorCode.ServerError, message, true, options);
   }
-}
-
-export function isOpenStackError(err: unknown): err is OpenStackError {
-  return err instanceof OpenStackError;
-}
-
-/** Wraps anything thrown into an {@link OpenStackError}, keeping the original. */
-export function asOpenStackError(err: unknown): OpenStackError {
-  if (err instanceof OpenStackError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new ServerError(`Unexpected error talking to OpenStack: ${message}`, { original: err });
 }
 
 /**

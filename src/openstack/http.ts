@@ -32,13 +32,13 @@ export async function exchange(
     if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
       throw new TimeoutError(
         `${what} did not answer within ${timeoutMs} ms (${safeUrl(url)}); it may be overloaded, try again`,
-        { original: err },
+        { cause: err },
       );
     }
     const cause = (err as { cause?: { code?: string } }).cause?.code;
     throw new UnreachableError(
       `${what} is unreachable at ${safeUrl(url)}${cause ? ` (${cause})` : ""}; check the URL and that the service is up`,
-      { original: err },
+      { cause: err },
     );
   }
   let body: unknown;

@@ -365,7 +365,7 @@ export class NovaClient implements Nova {
         if (err instanceof TimeoutError && method !== "GET") {
           throw new TimeoutError(
             `Nova did not answer ${method} ${path.split("?")[0]} within ${this.timeoutMs} ms; it may have been carried out, so check the server's migrations before trying again`,
-            { original: err, retryable: false },
+            { cause: err, retryable: false },
           );
         }
         throw err;

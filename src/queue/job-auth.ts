@@ -4,6 +4,7 @@
  * response_url) is refused before it is read. The signature sits beside the payload in the job's
  * data and covers the queue, the job id and the payload.
  */
+import { CodedError } from "../errors";
 import type { JobSigner, JobVerifier } from "../signing/signatures";
 import { type AnyJob, validateJob } from "./jobs";
 
@@ -15,15 +16,14 @@ export function jobSigningDomain(prefix: string): string {
   return `migbot-job-v1:${prefix}`;
 }
 
-export class JobAuthError extends Error {
-  readonly code = "JOB_SIGNATURE_INVALID";
-  readonly retryable = false;
+/** A job whose signature does not check out: altered or forged in Redis. */
+export class JobAuthError extends CodedError<"JOB_SIGNATURE_INVALID"> {
   constructor(
     readonly jobId: string,
     message: string,
   ) {
-    super(message);
-    this.name = "JobAuthError";
+    // Not retryable: an integrity failure; the same bytes fail the same check again.
+    super("JOB_SIGNATURE_INVALID", message, { retryable: false });
   }
 }
 

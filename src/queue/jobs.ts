@@ -4,6 +4,7 @@
  * One migration request = one job = one thread; the job id is the idempotency key.
  */
 import { createHash } from "node:crypto";
+import { CodedError } from "../errors";
 
 export const QUEUE_MIGRATIONS = "migrations";
 export const QUEUE_ACTIONS = "actions";
@@ -84,9 +85,12 @@ export interface Enqueuer {
   vmHolder(vm: string): Promise<string | null>;
 }
 
-export class JobPayloadError extends Error {
-  readonly code = "JOB_PAYLOAD_INVALID";
-  readonly retryable = false;
+/** A job payload that is not one migbot writes. */
+export class JobPayloadError extends CodedError<"JOB_PAYLOAD_INVALID"> {
+  constructor(message: string) {
+    // Not retryable: bad input stays bad.
+    super("JOB_PAYLOAD_INVALID", message, { retryable: false });
+  }
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

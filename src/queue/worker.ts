@@ -6,6 +6,7 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { AuditLog } from "../audit/stream";
+import { CodedError } from "../errors";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import type { MigrationPresenter } from "../migration/presenter";
@@ -141,8 +142,9 @@ export interface Workers {
   close(): Promise<void>;
 }
 
+/** Only a coded error that says so is retried; anything else (a bug, an unknown failure) fails the job at once. */
 function isRetryable(err: unknown): boolean {
-  return (err as { retryable?: boolean }).retryable === true;
+  return err instanceof CodedError && err.retryable;
 }
 
 /** Starts the migration and action workers. */

@@ -5,17 +5,19 @@
  */
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { CodedError } from "../errors";
 
 /** Request bodies above this are refused; Nova's own limit (`max_request_body_size`) is 112 KiB. */
 const MAX_REQUEST_BODY_BYTES = 112 * 1024;
 
 /** An answer other than success: its status and the JSON body to send. */
-export class HttpError extends Error {
+export class HttpError extends CodedError<"SANDBOX_HTTP_ERROR"> {
   constructor(
     readonly status: number,
     readonly body: unknown,
   ) {
-    super(`HTTP ${status}`);
+    // As a client would see it: a 5xx may pass, a 4xx will not.
+    super("SANDBOX_HTTP_ERROR", `HTTP ${status}`, { retryable: status >= 500 });
   }
 }
 

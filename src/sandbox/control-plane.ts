@@ -6,6 +6,7 @@
  * it into Nova's REST shapes. Keeping the seam here lets the model be tested without HTTP and the
  * API without the model.
  */
+import { CodedError } from "../errors";
 
 /** Nova's server statuses the sandbox can show. */
 export type CloudServerStatus = "ACTIVE" | "MIGRATING" | "HARD_REBOOT" | "SHUTOFF" | "ERROR";
@@ -118,14 +119,14 @@ export interface CloudService {
 export type ControlPlaneErrorKind = "badRequest" | "itemNotFound" | "conflict" | "forbidden";
 
 /** An error Nova would answer with; the API layer renders it as `{ "<kind>": { code, message } }`. */
-export class ControlPlaneError extends Error {
+export class ControlPlaneError extends CodedError<"SANDBOX_NOVA_FAULT"> {
   constructor(
     readonly kind: ControlPlaneErrorKind,
     readonly status: 400 | 403 | 404 | 409,
     message: string,
   ) {
-    super(message);
-    this.name = "ControlPlaneError";
+    // Not retryable: every kind is a 4xx, which Nova would answer again.
+    super("SANDBOX_NOVA_FAULT", message, { retryable: false });
   }
 }
 

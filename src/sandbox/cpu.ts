@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CodedError } from "../errors";
 
 const DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), "data");
 
@@ -20,11 +21,6 @@ const CPU_MAP = JSON.parse(readFileSync(join(DATA_DIR, "libvirt-cpu-map.json"), 
 const FEATURE_RANK = new Map(CPU_MAP.featureOrder.map((name, i) => [name, i]));
 /** Features libvirt leaves out of a computed baseline (host-only state, not a guest capability). */
 const BASELINE_DROPPED_FEATURES = new Set(["osxsave", "ospke"]);
-
-/** The CPU models the sandbox knows, as in libvirt's cpu_map. */
-export function knownCpuModels(): string[] {
-  return Object.keys(CPU_MAP.models);
-}
 
 export interface CpuFeature {
   name: string;
@@ -71,7 +67,13 @@ function decodeXml(text: string): string {
     .replace(/&amp;/g, "&");
 }
 
-export class CpuXmlError extends Error {}
+/** Text that holds no `<cpu>` element libvirt could read; the message is libvirt's wording. */
+export class CpuXmlError extends CodedError<"CPU_XML_INVALID"> {
+  constructor(message: string) {
+    // Not retryable: the same XML fails the same way.
+    super("CPU_XML_INVALID", message, { retryable: false });
+  }
+}
 
 /**
  * Every `<cpu>` element in a document (a lone CPU, several concatenated, or `virsh capabilities`
@@ -104,9 +106,10 @@ export function parseCpuXml(xml: string): CpuDef[] {
 }
 
 /** Thrown for a model libvirt does not know; the message is libvirt's. */
-export class UnknownCpuModelError extends Error {
+export class UnknownCpuModelError extends CodedError<"CPU_MODEL_UNKNOWN"> {
   constructor(readonly model: string) {
-    super(`internal error: Cannot find CPU model ${model}`);
+    // Not retryable: libvirt's CPU map does not change between tries.
+    super("CPU_MODEL_UNKNOWN", `internal error: Cannot find CPU model ${model}`, { retryable: false });
   }
 }
 

@@ -28,9 +28,8 @@ export { DEFAULT_SEED, type SandboxSeed } from "./seed";
 export const DEFAULT_TIME_SCALE = 10;
 /** How often the real-time driver advances the model clock. */
 export const CLOCK_TICK_MS = 100;
-/** Highest microversion per controller release (Zed tops at 2.93, Mitaka at 2.25). */
+/** Highest microversion of a Zed controller (a Mitaka one tops at 2.25). */
 export const ZED_MAX_MICROVERSION = "2.93";
-export const MITAKA_MAX_MICROVERSION = "2.25";
 export { SANDBOX_CLOUD_NAME };
 
 export interface SandboxOptions {

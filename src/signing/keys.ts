@@ -10,6 +10,7 @@
  * Keys travel as one-line base64 strings (`migbot keys` prints a fresh set) and never appear in
  * errors, logs or Redis.
  */
+
 import {
   createPrivateKey,
   createPublicKey,
@@ -17,15 +18,19 @@ import {
   type KeyObject,
   randomBytes,
 } from "node:crypto";
+import { CodedError } from "../errors";
 
 /** An HMAC key shorter than SHA-256's output adds nothing to guess. */
 export const WORKER_KEY_MIN_BYTES = 32;
 /** Bytes of a freshly generated worker key. */
 export const WORKER_KEY_BYTES = 32;
 
-export class KeyFormatError extends Error {
-  readonly code = "KEY_INVALID";
-  readonly retryable = false;
+/** A key that is not in the form migbot expects; the message says how to make a good one. */
+export class KeyFormatError extends CodedError<"KEY_INVALID"> {
+  constructor(message: string) {
+    // Not retryable: the key is wrong until someone replaces it.
+    super("KEY_INVALID", message, { retryable: false });
+  }
 }
 
 function base64Bytes(value: string, what: string): Buffer {

@@ -10,7 +10,7 @@ import {
   REFUSALS_WRITTEN_PER_USER_PER_MINUTE,
   readAudit,
 } from "../../src/audit/stream";
-import { expectInert, HOSTILE_TEXTS } from "../fixes/hostile";
+import { expectInert, HOSTILE_TEXTS } from "../support/hostile";
 
 let redis: Redis;
 beforeAll(() => {

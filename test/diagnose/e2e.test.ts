@@ -3,40 +3,24 @@
  * BullMQ job in real Redis, the worker reading the sandbox's Nova over HTTP and its hosts over SSH,
  * the checklist in a thread and the fixes posted for approval by src/fixes.
  */
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { SandboxStack } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
-import { until } from "../support/until";
-
-/** Generous: the whole stack shares two cores with other suites in CI. */
-const WAIT_MS = 30_000;
+import { settled, startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
 
 let stack: SandboxStack;
+let ops: SlackChannel;
 
 beforeAll(async () => {
-  stack = await startSandboxStack({
-    redisUrl: inject("redisUrl"),
-    prefix: `diag-e2e-${randomUUID()}`,
-    // The model clock stands still: nothing moves while the hosts are read.
-    timeScale: 0,
-  });
+  // The model clock stands still: nothing moves while the hosts are read.
+  stack = await startTestStack("diag-e2e", { timeScale: 0 });
+  ops = slackChannel(stack.slack);
 });
 
 afterAll(async () => {
   await stack?.stop();
 });
-
-function roots(): StoredMessage[] {
-  return stack.slack.messages(SANDBOX_CHANNEL.id);
-}
-
-function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-): Promise<T> {
-  return until(what, fn, { timeoutMs: WAIT_MS });
-}
 
 function blockTexts(m: StoredMessage): string {
   const blocks =
@@ -46,23 +30,18 @@ function blockTexts(m: StoredMessage): string {
 
 describe("/diagnose through the real bot, Redis and worker", () => {
   test("web-7 to compute-5: root message, checklist in its thread with the CPU failure, fixes posted for approval", async () => {
-    const before = roots().length;
-    const res = await stack.slack.slashCommand({
-      user: "alice",
-      channel: "ops",
-      command: "/diagnose",
-      text: "web-7 to compute-5",
-    });
-    expect(res.status).toBe(200);
+    const before = ops.roots().length;
+    const res = await ops.command("alice", "/diagnose", "web-7 to compute-5");
     expect(res.ackMs).toBeLessThan(3000);
     expect(res.responseText).toMatch(/Diagnosing web-7 → compute-5/);
 
-    const root = await waitFor("the root message", () => roots()[before]);
+    const root = await ops.waitFor("the root message", () => ops.roots()[before]);
     expect(root.text).toMatch(/^Diagnosis of web-7 → compute-5/);
-    const done = await waitFor("the checklist and two proposals", () => {
-      const r = roots().find((m) => m.ts === root.ts);
-      return r && r.replies.length >= 3 && /checklist is in the thread/.test(r.text) ? r : undefined;
-    });
+    // The job done: whatever it posts is in the thread now, and nothing more will come.
+    await settled(stack);
+    expect(ops.roots()).toHaveLength(before + 1);
+    const done = ops.root(root.ts);
+    expect(done.text).toMatch(/checklist is in the thread/);
     expect(done.text).toMatch(/❌ 1 failing/);
     const checklist = done.replies.find((m) => m.text.startsWith("Checklist for web-7 → compute-5"))!;
     expect(checklist).toBeDefined();
@@ -73,7 +52,9 @@ describe("/diagnose through the real bot, Redis and worker", () => {
       /libvirt says "the CPU is incompatible with host CPU: Host CPU does not provide required features: /,
     );
     expect(body).toMatch(/⚠️ \*Live-migration settings\*/);
-    // The proposals are their own messages in the same thread, preferred model first.
+    // The proposals are their own messages in the same thread, preferred model first, then the
+    // auto-converge fix the live-migration settings warning drafts (the thread is complete: the job
+    // has finished).
     const proposals = done.replies.filter((m) => m !== checklist);
     expect(proposals.map((m) => m.text)).toEqual([
       expect.stringMatching(
@@ -81,6 +62,9 @@ describe("/diagnose through the real bot, Redis and worker", () => {
       ),
       expect.stringMatching(
         /^Fix proposal \(CPU model\): Give guests the kvm64 CPU model on all 5 compute hosts \(fallback\)/,
+      ),
+      expect.stringMatching(
+        /^Fix proposal \(auto-converge\): Enable libvirt auto-converge on compute-3 and compute-5/,
       ),
     ]);
     // Each carries Approve and Reject buttons holding only the opaque proposal id.
@@ -93,22 +77,17 @@ describe("/diagnose through the real bot, Redis and worker", () => {
   });
 
   test("an unknown name gets a private answer and nothing is posted", async () => {
-    const before = roots().length;
-    const res = await stack.slack.slashCommand({
-      user: "alice",
-      channel: "ops",
-      command: "/diagnose",
-      text: "no-such-vm",
-    });
-    expect(res.status).toBe(200);
-    const answer = await waitFor("the private answer", () =>
-      stack.slack
-        .ephemeralMessages("U0ALICE01", SANDBOX_CHANNEL.id)
-        .map((m) => m.text)
-        .find((t) => /can't find a VM or compute host named `no-such-vm`/.test(t)),
-    );
-    expect(answer).toMatch(/openstack server list --all-projects --name no-such-vm/);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(roots().length).toBe(before);
+    const before = ops.roots().length;
+    const answersBefore = ops.ephemerals("U0ALICE01").length;
+    await ops.command("alice", "/diagnose", "no-such-vm");
+    // The job done (its answer sent, its posts, if any, delivered), not a guess at how long it takes.
+    await settled(stack);
+    // The acknowledgement, then the worker's answer; nothing else, and no thread.
+    const answers = ops.ephemerals("U0ALICE01").slice(answersBefore);
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toMatch(/^Diagnosing no-such-vm/);
+    expect(answers[1]).toMatch(/can't find a VM or compute host named `no-such-vm`/);
+    expect(answers[1]).toMatch(/openstack server list --all-projects --name no-such-vm/);
+    expect(ops.roots()).toHaveLength(before);
   });
 });

@@ -8,7 +8,7 @@ import {
   SECTION_TEXT_MAX,
 } from "../../bot/render/diagnose";
 import type { Finding } from "../../src/diagnose/rules";
-import { expectInert, HOSTILE_TEXTS, HOSTILE_VM } from "../fixes/hostile";
+import { expectInert, HOSTILE_TEXTS, HOSTILE_VM } from "../support/hostile";
 
 type Section = { type: string; text?: { text: string }; elements?: { text: string }[] };
 

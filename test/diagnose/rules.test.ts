@@ -11,7 +11,7 @@ import {
   missingFeatures,
   readCpuCompare,
 } from "../../src/diagnose/libvirt-cpu";
-import { draftsOf, evaluate, type Finding, overallStatus } from "../../src/diagnose/rules";
+import { draftsOf, evaluate, type Finding } from "../../src/diagnose/rules";
 import { selectVmRestarts, vmRestartDraft } from "../../src/fixes/drafts/vm-restart";
 import { readFixture } from "../support/fixtures";
 import {
@@ -215,7 +215,6 @@ describe("CPU compatibility", () => {
     expect(f.evidence[0]).toContain(
       'libvirt says "the CPU is incompatible with host CPU: Host CPU does not provide required features: ds, acpi, tm, pbe, dtes64, monitor, ds_cpl, vmx, smx, est, tm2, xtpr, pdcm, mpx"',
     );
-    expect(overallStatus(findings)).toBe("fail");
     const [preferred, fallback] = draftsOf(findings).filter((d) => d.kind === "cpu-model");
     expect(preferred!.cpuModel).toBe("Haswell-noTSX");
     expect(preferred!.title).toMatch(/baseline, preferred/);

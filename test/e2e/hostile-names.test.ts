@@ -5,13 +5,13 @@
  * the private answers about them, must be inert: no `<!…>`, no link, no mention but migbot's own
  * of the people involved, while still showing the names (escaped).
  */
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { waitForIdle } from "../../src/cli/console-chat";
-import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { SANDBOX_CHANNEL, type SandboxStack } from "../../src/runtime/stack";
 import { DEFAULT_SEED, type SeedVm } from "../../src/sandbox/seed";
 import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
-import { until } from "../support/until";
+import { expectInert } from "../support/hostile";
+import { settled, startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
 
 const LINK_NAME = "<!channel> <https://evil.example|re-approve here>";
 const MARKUP_NAME = "`*db*` <!here> ```x``` <@U0BOB0001>";
@@ -41,18 +41,17 @@ const MARKUP_VM: SeedVm = {
 const SLOW_LINK = { a: "compute-1", b: "compute-2", bandwidthMiBps: 20 };
 const ALICE = "U0ALICE01";
 /** The people migbot itself names in these threads: the requester (who also pressed Abort). */
-const OWN_MENTIONS = new Set([`<@${ALICE}>`]);
+const OWN_MENTIONS = [ALICE];
 
 /** Each wait is bounded; the sandbox runs 20 model seconds per real second. */
 const STEP_TIMEOUT_MS = 20_000;
 
 let stack: SandboxStack;
+let ops: SlackChannel;
 const events: SlackMessageEvent[] = [];
 
 beforeAll(async () => {
-  stack = await startSandboxStack({
-    redisUrl: inject("redisUrl"),
-    prefix: `hostile-${randomUUID()}`,
+  stack = await startTestStack("hostile", {
     timeScale: 20,
     seed: {
       ...DEFAULT_SEED,
@@ -60,6 +59,7 @@ beforeAll(async () => {
       links: [...DEFAULT_SEED.links, SLOW_LINK],
     },
   });
+  ops = slackChannel(stack.slack, { timeoutMs: STEP_TIMEOUT_MS });
   stack.slack.events.on("message", (e: SlackMessageEvent) => events.push(e));
 });
 afterAll(async () => {
@@ -67,21 +67,11 @@ afterAll(async () => {
 });
 
 function roots(): StoredMessage[] {
-  return stack.slack.messages(SANDBOX_CHANNEL.id);
+  return ops.roots();
 }
 
 function waitFor<T>(what: string, fn: () => T | undefined | null | false): Promise<T> {
-  return until(what, fn, {
-    timeoutMs: STEP_TIMEOUT_MS,
-    explain: () => {
-      const r = roots().at(-1);
-      const thread = r ? [r.text, ...r.replies.map((m) => m.text)].join("\n  | ") : "no thread";
-      return `${thread}\nanswers: ${stack.slack
-        .ephemeralMessages(ALICE)
-        .map((m) => m.text)
-        .join("\n  | ")}`;
-    },
-  });
+  return ops.waitFor(what, fn);
 }
 
 /** Every string in a message's text and blocks. */
@@ -92,24 +82,9 @@ function strings(value: unknown): string[] {
   return [];
 }
 
-/** Asserts that Slack would read nothing in these strings as a broadcast, a link or someone else's mention. */
-function expectInert(what: string, texts: string[]): void {
-  for (const t of texts) {
-    expect(t, what).not.toContain("<!");
-    expect(t, what).not.toMatch(/<https?:/);
-    expect(t, what).not.toMatch(/<(mailto|tel|slack):/);
-    for (const m of t.match(/<@[^>]*>/g) ?? [])
-      expect(OWN_MENTIONS.has(m), `${what}: ${m} in ${t}`).toBe(true);
-    expect(t, what).not.toMatch(/<#/);
-  }
-}
-
 async function migrate(text: string): Promise<StoredMessage> {
-  await waitForIdle(stack);
-  const before = roots().length;
-  const res = await stack.slack.slashCommand({ user: "alice", channel: "ops", command: "/migrate", text });
-  expect(res.status).toBe(200);
-  return waitFor("the root message", () => roots()[before]);
+  await settled(stack);
+  return ops.commandRoot("alice", "/migrate", text);
 }
 
 /** The thread as posted, and every version of its messages the channel saw (posts and edits). */
@@ -143,7 +118,7 @@ describe("VMs with hostile names, migrated by id", () => {
     expect(done.text).toContain("&lt;!channel&gt; &lt;https://evil.example|re-approve here&gt;");
     expect(JSON.stringify(done.blocks)).toContain("&lt;!channel&gt;");
     expect(done.replies.find((r) => r.text.startsWith("Commitment"))!.text).toContain("&lt;!channel&gt;");
-    expectInert("thread", everything(root.ts));
+    expectInert(everything(root.ts), OWN_MENTIONS);
 
     await stack.slack.slashCommand({
       user: "alice",
@@ -155,7 +130,7 @@ describe("VMs with hostile names, migrated by id", () => {
       stack.slack.ephemeralMessages(ALICE).find((m) => m.text.includes("evil.example")),
     );
     expect(status.text).toMatch(/compute-3 → compute-4 — completed/);
-    expectInert("status answer", [status.text]);
+    expectInert(status.text, OWN_MENTIONS);
   });
 
   test("an aborted migration: the failure reply and the warning-free thread stay inert, Abort named by mention", async () => {
@@ -181,9 +156,9 @@ describe("VMs with hostile names, migrated by id", () => {
     expect(JSON.stringify(failure.blocks)).toContain(
       "*ˋ∗db∗ˋ &lt;!here&gt; ˋˋˋxˋˋˋ &lt;@U0BOB0001&gt; was aborted during iterative pre-copy*",
     );
-    expectInert("thread", everything(root.ts));
+    expectInert(everything(root.ts), OWN_MENTIONS);
     const answers = stack.slack.ephemeralMessages(ALICE).map((m) => m.text);
     expect(answers.some((t) => /Asked Nova to abort/.test(t))).toBe(true);
-    expectInert("answers", answers);
+    expectInert(answers, OWN_MENTIONS);
   });
 });

@@ -2,40 +2,26 @@
  * /migrate end to end: signed slash commands from the Slack emulator into the real Bolt app, real
  * Redis and BullMQ, the worker talking to the sandbox's Nova over HTTP and its hosts over SSH.
  */
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { waitForIdle } from "../../src/cli/console-chat";
-import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
-import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
-import { until } from "../support/until";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { SandboxStack } from "../../src/runtime/stack";
+import { settled, startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
 
 let stack: SandboxStack;
-const events: SlackMessageEvent[] = [];
+let ops: SlackChannel;
 
 beforeAll(async () => {
-  stack = await startSandboxStack({
-    redisUrl: inject("redisUrl"),
-    prefix: `e2e-${randomUUID()}`,
-    timeScale: 20,
-  });
-  stack.slack.events.on("message", (e: SlackMessageEvent) => events.push(e));
+  stack = await startTestStack("e2e", { timeScale: 20 });
+  ops = slackChannel(stack.slack, { timeoutMs: 60_000 });
 });
 
 afterAll(async () => {
   await stack?.stop();
 });
 
-function roots(): StoredMessage[] {
-  return stack.slack.messages(SANDBOX_CHANNEL.id);
-}
-
-function ephemeralsFor(user: string): string[] {
-  return stack.slack.ephemeralMessages(user, SANDBOX_CHANNEL.id).map((m) => m.text);
-}
-
 describe("/migrate vm-42 to compute-3", () => {
   test("acks at once, posts a root message and reports all five phases in its thread", async () => {
-    const before = roots().length;
+    const before = ops.roots().length;
     const res = await stack.slack.slashCommand({
       user: "alice",
       channel: "ops",
@@ -46,10 +32,10 @@ describe("/migrate vm-42 to compute-3", () => {
     expect(res.ackMs).toBeLessThan(3000);
     expect(res.responseText).toMatch(/live-migrating vm-42 to compute-3/);
 
-    const root = await until("the root message", () => roots()[before]);
+    const root = await ops.waitFor("the root message", () => ops.roots()[before]);
     expect(root.text).toMatch(/vm-42/);
-    const done = await until("completion", () => {
-      const r = roots().find((m) => m.ts === root.ts);
+    const done = await ops.waitFor("completion", () => {
+      const r = ops.roots().find((m) => m.ts === root.ts);
       return r && /Completed/.test(r.text) ? r : undefined;
     });
     const replies = done.replies.map((r) => r.text);
@@ -62,7 +48,9 @@ describe("/migrate vm-42 to compute-3", () => {
     expect(replies.find((t) => t.startsWith("Stop-and-copy"))).toMatch(/downtime \d+/);
     const precopy = done.replies.find((r) => r.text.startsWith("Iterative pre-copy"))!;
     // Once over, the reply is a summary of pre-copy: never an iteration's live figures or a verdict.
-    expect(precopy.text).toMatch(/^Iterative pre-copy — done( after \d+ iterations?)? · \S+ 100% of memory copied · sent /);
+    expect(precopy.text).toMatch(
+      /^Iterative pre-copy — done( after \d+ iterations?)? · \S+ 100% of memory copied · sent /,
+    );
     expect(precopy.text).not.toMatch(/verdict|to go|\?/);
     // Nova agrees: the VM is on the destination, and exactly one migration was made for it.
     const server = await stack.nova.findServer("vm-42");
@@ -85,19 +73,19 @@ describe("bad requests are answered privately and start nothing", () => {
     ["web-7 to compute-9", /`compute-9` is not a compute host Nova knows/],
     ["web-7 to compute-3", /already runs on `compute-3`/],
   ])("%s", async (text, expected) => {
-    await waitForIdle(stack);
-    const before = roots().length;
+    await settled(stack);
+    const before = ops.roots().length;
     const novaBefore = (await stack.nova.listMigrations({ migrationType: "live-migration" })).length;
     const res = await stack.slack.slashCommand({ user: "alice", channel: "ops", command: "/migrate", text });
     expect(res.status).toBe(200);
-    await until("the private answer", () => ephemeralsFor("U0ALICE01").find((t) => expected.test(t)));
-    await waitForIdle(stack);
-    expect(roots().length).toBe(before);
+    await ops.waitFor("the private answer", () => ops.ephemerals("U0ALICE01").find((t) => expected.test(t)));
+    await settled(stack);
+    expect(ops.roots().length).toBe(before);
     expect((await stack.nova.listMigrations({ migrationType: "live-migration" })).length).toBe(novaBefore);
   });
 
   test("someone who is not an operator is refused", async () => {
-    const before = roots().length;
+    const before = ops.roots().length;
     const res = await stack.slack.slashCommand({
       user: "carol",
       channel: "ops",
@@ -105,15 +93,15 @@ describe("bad requests are answered privately and start nothing", () => {
       text: "vm-42 to compute-1",
     });
     expect(res.responseText).toMatch(/Only migbot operators may start live migrations/);
-    await waitForIdle(stack);
-    expect(roots().length).toBe(before);
+    await settled(stack);
+    expect(ops.roots().length).toBe(before);
   });
 });
 
 describe("a slash command delivered twice", () => {
   test("starts one migration and one thread", async () => {
-    await waitForIdle(stack);
-    const before = roots().length;
+    await settled(stack);
+    const before = ops.roots().length;
     const server = await stack.nova.findServer("vm-42");
     const dest = server?.host === "compute-4" ? "compute-3" : "compute-4";
     const res = await stack.slack.slashCommand({
@@ -125,8 +113,8 @@ describe("a slash command delivered twice", () => {
     });
     expect(res.status).toBe(200);
     expect(res.duplicate?.status).toBe(200);
-    await waitForIdle(stack);
-    const added = roots().slice(before);
+    await settled(stack);
+    const added = ops.roots().slice(before);
     expect(added).toHaveLength(1);
     expect(added[0]!.text).toMatch(/Completed/);
     const migrations = await stack.nova.listMigrations({

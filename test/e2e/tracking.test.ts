@@ -10,13 +10,13 @@
  * 10 model seconds per real second while the tracker watches iterations, and faster while waiting
  * for Nova's timeouts.
  */
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, onTestFinished, test } from "vitest";
-import { waitForIdle } from "../../src/cli/console-chat";
-import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
+import { PROGRESS_EDIT_MIN_INTERVAL_MS } from "../../src/migration/tracker";
+import { SANDBOX_CHANNEL, type SandboxStack } from "../../src/runtime/stack";
 import type { SandboxMigration } from "../../src/sandbox/cloud";
 import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
-import { until } from "../support/until";
+import { settled, startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
 
 /** Model seconds per real second while the tracker watches pre-copy iterations (~9 model s each). */
 const WATCH_SPEED = 10;
@@ -34,6 +34,7 @@ const CAROL = "U0CAROL01";
 
 interface Harness {
   stack: SandboxStack;
+  ops: SlackChannel;
   speed: number;
   /**
    * Run most of the first pass over memory (~30 model s, nothing to judge yet) at FAST_SPEED once
@@ -45,14 +46,10 @@ interface Harness {
 }
 
 async function startHarness(): Promise<Harness> {
-  const stack = await startSandboxStack({
-    redisUrl: inject("redisUrl"),
-    prefix: `track-${randomUUID()}`,
-    timeScale: 0,
-    pollIntervalMs: POLL_INTERVAL_MS,
-  });
+  const stack = await startTestStack("track", { timeScale: 0, pollIntervalMs: POLL_INTERVAL_MS });
   const h: Harness = {
     stack,
+    ops: slackChannel(stack.slack, { timeoutMs: WAIT_MS, intervalMs: 50 }),
     speed: WATCH_SPEED,
     fastFirstPass: true,
     timer: undefined as unknown as NodeJS.Timeout,
@@ -76,10 +73,6 @@ async function startHarness(): Promise<Harness> {
     cloud.advance((CLOCK_TICK_MS / 1000) * (firstPass ? Math.max(h.speed, FAST_SPEED) : h.speed));
   }, CLOCK_TICK_MS);
   stack.slack.events.on("message", (e: SlackMessageEvent) => h.events.push(e));
-  lastThread = () => {
-    const root = stack.slack.messages(SANDBOX_CHANNEL.id).at(-1);
-    return root ? [root.text, ...root.replies.map((r) => r.text)].join("\n  | ") : "none";
-  };
   return h;
 }
 
@@ -89,26 +82,12 @@ async function stopHarness(h: Harness | undefined): Promise<void> {
   await h.stack.stop();
 }
 
-let lastThread = () => "";
-
-function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  timeoutMs = WAIT_MS,
-): Promise<T> {
-  return until(what, fn, { timeoutMs, intervalMs: 50, explain: () => `last thread: ${lastThread()}` });
-}
-
 function rootOf(h: Harness, ts: string): StoredMessage {
-  const root = h.stack.slack.messages(SANDBOX_CHANNEL.id).find((m) => m.ts === ts);
-  if (!root) throw new Error(`no root ${ts}`);
-  return root;
+  return h.ops.root(ts);
 }
 
 function replyStarting(h: Harness, rootTs: string, prefix: string | RegExp): StoredMessage | undefined {
-  return rootOf(h, rootTs).replies.find((r) =>
-    typeof prefix === "string" ? r.text.startsWith(prefix) : prefix.test(r.text),
-  );
+  return h.ops.reply(rootTs, prefix);
 }
 
 function latestMigration(h: Harness, vm: string): SandboxMigration {
@@ -119,19 +98,11 @@ function latestMigration(h: Harness, vm: string): SandboxMigration {
 
 /** db-1 runs on compute-1 or compute-2 (the only Mitaka pair); migrate it to the other one. */
 async function migrateDb(h: Harness): Promise<{ rootTs: string; source: string; dest: string }> {
-  await waitForIdle(h.stack);
+  await settled(h.stack);
   const server = await h.stack.nova.findServer("db-1");
   const source = server!.host!;
   const dest = source === "compute-1" ? "compute-2" : "compute-1";
-  const before = h.stack.slack.messages(SANDBOX_CHANNEL.id).length;
-  const res = await h.stack.slack.slashCommand({
-    user: "alice",
-    channel: "ops",
-    command: "/migrate",
-    text: `db-1 to ${dest}`,
-  });
-  expect(res.status).toBe(200);
-  const root = await waitFor("the root message", () => h.stack.slack.messages(SANDBOX_CHANNEL.id)[before]);
+  const root = await h.ops.commandRoot("alice", "/migrate", `db-1 to ${dest}`);
   return { rootTs: root.ts, source, dest };
 }
 
@@ -158,7 +129,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     const { rootTs, source } = await migrateDb(h);
     expect(source).toBe("compute-1");
 
-    const warning = await waitFor("the not-converging warning", () =>
+    const warning = await h.ops.waitFor("the not-converging warning", () =>
       replyStarting(h, rootTs, notConvergingRe),
     );
     h.stack.slack.events.off("message", onMessage);
@@ -179,14 +150,14 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     const buttons = h.stack.slack.findButtons(SANDBOX_CHANNEL.id).filter((b) => b.messageTs === warning.ts);
     expect(buttons.map((b) => b.label).sort()).toEqual(["Abort", "Force complete"]);
     // The root says so too (its edit may trail the warning on a loaded machine), and still offers Abort.
-    await waitFor("the root's not-converging status", () =>
+    await h.ops.waitFor("the root's not-converging status", () =>
       /Not converging in pre-copy/.test(rootOf(h, rootTs).text),
     );
     expect(JSON.stringify(rootOf(h, rootTs).blocks)).toContain("migration_abort");
 
     // Carol has no role: refused privately; Alice (operator) may not force-complete.
     await h.stack.slack.clickButton({ user: "carol", channel: "ops", messageTs: warning.ts, label: "Abort" });
-    await waitFor("carol's refusal", () =>
+    await h.ops.waitFor("carol's refusal", () =>
       h.stack.slack.ephemeralMessages(CAROL).find((m) => /Only migbot operators may abort/.test(m.text)),
     );
     await h.stack.slack.clickButton({
@@ -195,7 +166,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       messageTs: warning.ts,
       label: "Force complete",
     });
-    await waitFor("alice's refusal", () =>
+    await h.ops.waitFor("alice's refusal", () =>
       h.stack.slack
         .ephemeralMessages(ALICE)
         .find((m) => /Only migbot approvers may force-complete/.test(m.text)),
@@ -203,7 +174,7 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     expect(latestMigration(h, "db-1").job?.paused).toBe(false);
 
     await h.stack.slack.clickButton({ user: "alice", channel: "ops", messageTs: warning.ts, label: "Abort" });
-    const root = await waitFor("the aborted root", () => {
+    const root = await h.ops.waitFor("the aborted root", () => {
       const r = rootOf(h, rootTs);
       return /Aborted after/.test(r.text) ? r : undefined;
     });
@@ -224,10 +195,10 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
     timeout: 120_000,
   }, async () => {
     const { rootTs } = await migrateDb(h);
-    await waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    await h.ops.waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
     h.speed = FAST_SPEED;
     try {
-      const failure = await waitFor("the failure reply", () =>
+      const failure = await h.ops.waitFor("the failure reply", () =>
         replyStarting(h, rootTs, /db-1 failed during iterative pre-copy/),
       );
       expect(failure.text).toMatch(/MIGRATION_PROGRESS_TIMEOUT: Nova aborted the live migration after \d+ s/);
@@ -238,7 +209,9 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       expect(quoted).toContain("[instance: 5a1dc0de-7e57-4b1d-9c1a-000000000031]");
       // Only db-1's lines are quoted, and only its latest migration's (not the earlier abort).
       expect(quoted).not.toMatch(/Migration operation was cancelled/);
-      await waitFor("the final root", () => /Failed during iterative pre-copy/.test(rootOf(h, rootTs).text));
+      await h.ops.waitFor("the final root", () =>
+        /Failed during iterative pre-copy/.test(rootOf(h, rootTs).text),
+      );
       const warning = replyStarting(h, rootTs, notConvergingRe)!;
       expect(warning.text).toMatch(/Nova ended it: .*MIGRATION_PROGRESS_TIMEOUT/);
       expect(JSON.stringify(warning.blocks)).not.toContain("migration_abort");
@@ -254,22 +227,22 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       h.fastFirstPass = true;
     });
     const { rootTs, source } = await migrateDb(h);
-    await waitFor("the root's Abort button", () =>
+    await h.ops.waitFor("the root's Abort button", () =>
       h.stack.slack
         .findButtons(SANDBOX_CHANNEL.id)
         .find((b) => b.messageTs === rootTs && b.label === "Abort"),
     );
-    await waitFor("the pre-copy reply", () => replyStarting(h, rootTs, "Iterative pre-copy"));
+    await h.ops.waitFor("the pre-copy reply", () => replyStarting(h, rootTs, "Iterative pre-copy"));
     expect(latestMigration(h, "db-1").job?.iteration).toBe(1);
     await h.stack.slack.clickButton({ user: "alice", channel: "ops", messageTs: rootTs, label: "Abort" });
-    await waitFor("the aborted root", () => /Aborted after/.test(rootOf(h, rootTs).text));
+    await h.ops.waitFor("the aborted root", () => /Aborted after/.test(rootOf(h, rootTs).text));
     expect(replyStarting(h, rootTs, notConvergingRe)).toBeUndefined();
     expect((await h.stack.nova.findServer("db-1"))?.host).toBe(source);
   });
 
   test("/migrate abort db-1 and /migrate force-complete db-1 (approvers only)", async () => {
     const first = await migrateDb(h);
-    await waitFor("the warning", () => replyStarting(h, first.rootTs, notConvergingRe));
+    await h.ops.waitFor("the warning", () => replyStarting(h, first.rootTs, notConvergingRe));
     const abort = await h.stack.slack.slashCommand({
       user: "alice",
       channel: "ops",
@@ -277,12 +250,12 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       text: "abort db-1",
     });
     expect(abort.status).toBe(200);
-    await waitFor("the aborted root", () => /Aborted after/.test(rootOf(h, first.rootTs).text));
+    await h.ops.waitFor("the aborted root", () => /Aborted after/.test(rootOf(h, first.rootTs).text));
     expect((await h.stack.nova.findServer("db-1"))?.host).toBe(first.source);
 
     const second = await migrateDb(h);
-    await waitFor("the pre-copy reply", () => replyStarting(h, second.rootTs, "Iterative pre-copy"));
-    await waitFor("Nova running the job", () => latestMigration(h, "db-1").record.status === "running");
+    await h.ops.waitFor("the pre-copy reply", () => replyStarting(h, second.rootTs, "Iterative pre-copy"));
+    await h.ops.waitFor("Nova running the job", () => latestMigration(h, "db-1").record.status === "running");
     const refused = await h.stack.slack.slashCommand({
       user: "alice",
       channel: "ops",
@@ -297,28 +270,71 @@ describe("db-1 on the sandbox: verdict, buttons and commands", () => {
       text: "force-complete db-1",
     });
     expect(forced.status).toBe(200);
-    await waitFor("completion", () => /Completed in/.test(rootOf(h, second.rootTs).text));
+    await h.ops.waitFor("completion", () => /Completed in/.test(rootOf(h, second.rootTs).text));
     expect(replyStarting(h, second.rootTs, "Stop-and-copy")!.text).toMatch(/downtime \d+ (s|ms)/);
     expect((await h.stack.nova.findServer("db-1"))?.host).toBe(second.dest);
   });
+});
+
+describe("db-1 on a fresh sandbox: Slack's budget", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await stopHarness(h);
+  });
 
   test("keeps Slack's budget: one root, one reply per phase, few edits", async () => {
-    await waitForIdle(h.stack);
-    for (const root of h.stack.slack.messages(SANDBOX_CHANNEL.id)) {
-      const titles = root.replies.map(
-        (r) =>
-          /^(Pre-migration|Reservation|Iterative pre-copy|Stop-and-copy|Commitment)\b/.exec(r.text)?.[1] ??
-          (notConvergingRe.test(r.text)
-            ? "warning"
-            : /was aborted|failed during/.test(r.text)
-              ? "end"
-              : r.text),
-      );
-      expect(new Set(titles).size).toBe(titles.length);
-      const precopy = root.replies.find((r) => r.text.startsWith("Iterative pre-copy"));
-      const seconds = Number(root.replies.at(-1)?.ts ?? root.ts) - Number(root.ts) || 1;
-      if (precopy) expect(precopy.edits).toBeLessThanOrEqual(Math.ceil(seconds / 3) + 3);
-    }
+    const rootsBefore = h.stack.slack.messages(SANDBOX_CHANNEL.id).length;
+    /** When each message was posted and each of its edits arrived, by message ts. */
+    const postedAt = new Map<string, number>();
+    const editedAt = new Map<string, number[]>();
+    const onMessage = (e: SlackMessageEvent) => {
+      if (e.type === "post") postedAt.set(e.ts, Date.now());
+      if (e.type === "update") editedAt.set(e.ts, [...(editedAt.get(e.ts) ?? []), Date.now()]);
+    };
+    h.stack.slack.events.on("message", onMessage);
+    onTestFinished(() => {
+      h.stack.slack.events.off("message", onMessage);
+    });
+    const { rootTs } = await migrateDb(h);
+    const precopy = await h.ops.waitFor("the pre-copy reply", () =>
+      replyStarting(h, rootTs, "Iterative pre-copy"),
+    );
+    await h.ops.waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    // Let the tracker poll (every 200 ms) long enough to want many progress edits.
+    await h.ops.waitFor("two progress edits", () => (editedAt.get(precopy.ts)?.length ?? 0) >= 2, 30_000);
+    const abort = await h.stack.slack.slashCommand({
+      user: "alice",
+      channel: "ops",
+      command: "/migrate",
+      text: "abort db-1",
+    });
+    expect(abort.status).toBe(200);
+    await h.ops.waitFor("the aborted root", () => /Aborted after/.test(rootOf(h, rootTs).text));
+    await settled(h.stack);
+
+    // One root for the request.
+    expect(h.stack.slack.messages(SANDBOX_CHANNEL.id).length).toBe(rootsBefore + 1);
+    // One reply per phase (and one warning, one end), never a second copy.
+    const titles = rootOf(h, rootTs).replies.map(
+      (r) =>
+        /^(Pre-migration|Reservation|Iterative pre-copy|Stop-and-copy|Commitment)\b/.exec(r.text)?.[1] ??
+        (notConvergingRe.test(r.text)
+          ? "warning"
+          : /was aborted|failed during/.test(r.text)
+            ? "end"
+            : r.text),
+    );
+    expect(titles).toEqual(expect.arrayContaining(["Pre-migration", "Iterative pre-copy", "warning", "end"]));
+    expect(new Set(titles).size).toBe(titles.length);
+    // Progress edits are paced: at most one per PROGRESS_EDIT_MIN_INTERVAL_MS over the reply's life,
+    // however often the tracker polled, plus the one urgent edit that shows the end.
+    const edits = editedAt.get(precopy.ts) ?? [];
+    const lifeMs = Math.max(...edits) - postedAt.get(precopy.ts)!;
+    expect(rootOf(h, rootTs).replies.find((r) => r.ts === precopy.ts)!.edits).toBe(edits.length);
+    expect(edits.length).toBeLessThanOrEqual(Math.floor(lifeMs / PROGRESS_EDIT_MIN_INTERVAL_MS) + 1);
     expect(h.stack.slack.stats().rateLimited).toEqual({});
   });
 });
@@ -334,14 +350,14 @@ describe("db-1 on a fresh sandbox: Force complete from the warning", () => {
 
   test("Force complete from the warning: refused for carol, done for bob (approver), downtime shown", async () => {
     const { rootTs, dest } = await migrateDb(h);
-    const warning = await waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
+    const warning = await h.ops.waitFor("the warning", () => replyStarting(h, rootTs, notConvergingRe));
     await h.stack.slack.clickButton({
       user: "carol",
       channel: "ops",
       messageTs: warning.ts,
       label: "Force complete",
     });
-    await waitFor("carol's refusal", () =>
+    await h.ops.waitFor("carol's refusal", () =>
       h.stack.slack
         .ephemeralMessages(CAROL)
         .find((m) => /Only migbot approvers may force-complete/.test(m.text)),
@@ -352,7 +368,7 @@ describe("db-1 on a fresh sandbox: Force complete from the warning", () => {
       messageTs: warning.ts,
       label: "Force complete",
     });
-    const root = await waitFor("completion", () => {
+    const root = await h.ops.waitFor("completion", () => {
       const r = rootOf(h, rootTs);
       return /Completed in/.test(r.text) ? r : undefined;
     });

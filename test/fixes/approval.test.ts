@@ -2,49 +2,37 @@
  * Approve / Reject / Retry through the real Bolt app: buttons pressed in the Slack emulator (signed
  * block_actions payloads), Redis, BullMQ, the worker applying on the sandbox's hosts over SSH.
  */
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ACTION_APPROVE, ACTION_REJECT, ACTION_RETRY } from "../../bot/render/proposal";
-import { waitForIdle } from "../../src/cli/console-chat";
 import type { Proposal } from "../../src/fixes/proposal";
-import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
-import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { SANDBOX_CHANNEL, type SandboxStack } from "../../src/runtime/stack";
 import { sha256Hex } from "../../src/signing/signatures";
+import { settled, startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
 import { draftOf, planChanges, waitFor } from "./harness";
 
 const ALICE = "U0ALICE01";
 const BOB = "U0BOB0001";
 let stack: SandboxStack;
+let ops: SlackChannel;
 
 beforeAll(async () => {
-  stack = await startSandboxStack({
-    redisUrl: inject("redisUrl"),
-    prefix: `approval-${randomUUID()}`,
+  stack = await startTestStack("approval", {
     timeScale: 20,
     // Alice, who asks for the proposals, is an approver too: so the four-eyes rule is what stops her.
     env: { MIGBOT_APPROVERS: `${BOB},${ALICE}` },
   });
+  ops = slackChannel(stack.slack);
 });
 afterAll(async () => {
   await stack?.stop();
 });
-
-function message(ts: string): StoredMessage | undefined {
-  for (const root of stack.slack.messages(SANDBOX_CHANNEL.id)) {
-    for (const m of [root, ...root.replies]) if (m.ts === ts) return m;
-  }
-  return undefined;
-}
 
 function actionIds(ts: string): string[] {
   return stack.slack
     .findButtons(SANDBOX_CHANNEL.id)
     .filter((b) => b.messageTs === ts)
     .map((b) => b.actionId);
-}
-
-function ephemerals(user: string): string[] {
-  return stack.slack.ephemeralMessages(user, SANDBOX_CHANNEL.id).map((m) => m.text);
 }
 
 async function proposeAutoConverge(
@@ -57,7 +45,7 @@ async function proposeAutoConverge(
     channel: SANDBOX_CHANNEL.id,
     threadTs: null,
   });
-  await waitFor("the proposal message", () => message(p.messageTs!));
+  await waitFor("the proposal message", () => ops.message(p.messageTs!));
   return p;
 }
 
@@ -72,7 +60,7 @@ describe("approving a proposal", () => {
   });
 
   test("the posted proposal shows the diff and Approve / Reject", () => {
-    const m = message(p.messageTs!)!;
+    const m = ops.message(p.messageTs!)!;
     expect(JSON.stringify(m.blocks)).toContain("+live_migration_permit_auto_converge = true");
     expect(actionIds(p.messageTs!)).toEqual([ACTION_APPROVE, ACTION_REJECT]);
   });
@@ -82,7 +70,7 @@ describe("approving a proposal", () => {
     expect(res.status).toBe(200);
     expect(res.ackMs).toBeLessThan(3000);
     await waitFor("carol's refusal", () =>
-      ephemerals("U0CAROL01").find((t) => /Only migbot approvers may approve/.test(t)),
+      ops.ephemerals("U0CAROL01").find((t) => /Only migbot approvers may approve/.test(t)),
     );
     expect(actionIds(p.messageTs!)).toEqual([ACTION_APPROVE, ACTION_REJECT]);
     expect((await stack.proposals.get(p.id))?.status).toBe("pending");
@@ -92,7 +80,9 @@ describe("approving a proposal", () => {
     const res = await click("alice", p.messageTs!, ACTION_APPROVE);
     expect(res.status).toBe(200);
     await waitFor("alice's refusal", () =>
-      ephemerals(ALICE).find((t) => /You asked for this proposal, so someone else must approve it/.test(t)),
+      ops
+        .ephemerals(ALICE)
+        .find((t) => /You asked for this proposal, so someone else must approve it/.test(t)),
     );
     expect(actionIds(p.messageTs!)).toEqual([ACTION_APPROVE, ACTION_REJECT]);
     expect((await stack.proposals.get(p.id))?.status).toBe("pending");
@@ -102,14 +92,14 @@ describe("approving a proposal", () => {
     const res = await click("bob", p.messageTs!, ACTION_APPROVE);
     expect(res.ackMs).toBeLessThan(3000);
     const decided = await waitFor("the decided message", () => {
-      const m = message(p.messageTs!);
+      const m = ops.message(p.messageTs!);
       return m && /Approved\* by <@U0BOB0001> at <!date\^/.test(JSON.stringify(m.blocks)) ? m : undefined;
     });
     expect(JSON.stringify(decided.blocks)).not.toContain(ACTION_APPROVE);
     const applied = await waitFor(
       "applied",
       () => {
-        const m = message(p.messageTs!);
+        const m = ops.message(p.messageTs!);
         return m && /applied\./.test(m.text) ? m : undefined;
       },
       30_000,
@@ -125,7 +115,7 @@ describe("approving a proposal", () => {
   test("/migrate audit shows the proposal, the approval and the host change", async () => {
     await stack.slack.slashCommand({ user: "alice", channel: "ops", command: "/migrate", text: "audit 10" });
     const answer = await waitFor("the audit answer", () =>
-      ephemerals(ALICE).find((t) => /audit entries, newest first/.test(t)),
+      ops.ephemerals(ALICE).find((t) => /audit entries, newest first/.test(t)),
     );
     expect(answer).toMatch(/<@U0BOB0001> \*host-change\* on `compute-3`: wrote \/etc\/nova\/nova.conf/);
     expect(answer).toMatch(/<@U0BOB0001> \*approved\*/);
@@ -136,7 +126,7 @@ describe("approving a proposal", () => {
     const rootsBefore = stack.slack.messages(SANDBOX_CHANNEL.id).length;
     await click("carol", p.messageTs!, ACTION_RETRY);
     await waitFor("carol's retry refusal", () =>
-      ephemerals("U0CAROL01").find((t) => /Only migbot operators/.test(t)),
+      ops.ephemerals("U0CAROL01").find((t) => /Only migbot operators/.test(t)),
     );
     await click("alice", p.messageTs!, ACTION_RETRY);
     const root = await waitFor("the retried migration's root message", () =>
@@ -149,7 +139,7 @@ describe("approving a proposal", () => {
     // The job carried the fix and its approver through the queue's payload validation to the new root.
     expect(JSON.stringify(root.blocks)).toContain(`Retry after *${p.title}* (approved by <@${BOB}>)`);
     await waitFor("retry recorded on the proposal", () => {
-      const m = message(p.messageTs!);
+      const m = ops.message(p.messageTs!);
       return m && JSON.stringify(m.blocks).includes(`Retry requested by <@${ALICE}>`) ? m : undefined;
     });
     expect(actionIds(p.messageTs!)).toEqual([]);
@@ -166,11 +156,11 @@ test("bob rejects: the message says so, loses its buttons, and nothing is applie
   const pid = stack.sandbox.cloud.hosts.get("compute-4")!.service.pid;
   await click("bob", p.messageTs!, ACTION_REJECT);
   await waitFor("the rejected message", () => {
-    const m = message(p.messageTs!);
+    const m = ops.message(p.messageTs!);
     return m && /Rejected\* by <@U0BOB0001>/.test(JSON.stringify(m.blocks)) ? m : undefined;
   });
   expect(actionIds(p.messageTs!)).toEqual([]);
-  await waitForIdle(stack);
+  await settled(stack);
   const host = stack.sandbox.cloud.hosts.get("compute-4")!;
   expect(sha256Hex(host.fs.get("/etc/nova/nova.conf")!.content)).toBe(p.changes[0]!.beforeSha256);
   expect(host.service.pid).toBe(pid);

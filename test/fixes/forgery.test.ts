@@ -6,33 +6,26 @@
  */
 import { randomUUID } from "node:crypto";
 import { Queue } from "bullmq";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { ACTION_APPROVE } from "../../bot/render/proposal";
-import { waitForIdle } from "../../src/cli/console-chat";
 import type { Proposal } from "../../src/fixes/proposal";
 import { QUEUE_ACTIONS } from "../../src/queue/jobs";
-import {
-  bullConnection,
-  SANDBOX_CHANNEL,
-  type SandboxStack,
-  startSandboxStack,
-} from "../../src/runtime/stack";
-import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { bullConnection, SANDBOX_CHANNEL, type SandboxStack } from "../../src/runtime/stack";
 import { sha256Hex } from "../../src/signing/signatures";
+import { settled, startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
 import { draftOf, planChanges, waitFor } from "./harness";
 
 const ALICE = "U0ALICE01";
 const BOB = "U0BOB0001";
 let stack: SandboxStack;
+let ops: SlackChannel;
 let queue: Queue;
 const connection = () => bullConnection(stack.redisUrl)();
 
 beforeAll(async () => {
-  stack = await startSandboxStack({
-    redisUrl: inject("redisUrl"),
-    prefix: `forgery-${randomUUID()}`,
-    timeScale: 20,
-  });
+  stack = await startTestStack("forgery", { timeScale: 20 });
+  ops = slackChannel(stack.slack);
   queue = new Queue(QUEUE_ACTIONS, { connection: connection(), prefix: `${stack.prefix}:bull` });
 });
 afterAll(async () => {
@@ -43,13 +36,6 @@ afterAll(async () => {
 const fileOn = (host: string, path = "/etc/nova/nova.conf") =>
   stack.sandbox.cloud.hosts.get(host)!.fs.get(path)!.content;
 
-function message(ts: string): StoredMessage | undefined {
-  for (const root of stack.slack.messages(SANDBOX_CHANNEL.id)) {
-    for (const m of [root, ...root.replies]) if (m.ts === ts) return m;
-  }
-  return undefined;
-}
-
 async function propose(host: string): Promise<Proposal> {
   const changes = await planChanges({ sandbox: stack.sandbox, hosts: stack.hosts }, "auto-converge", [host]);
   const p = await stack.proposals.propose(draftOf("auto-converge", changes), {
@@ -57,7 +43,7 @@ async function propose(host: string): Promise<Proposal> {
     channel: SANDBOX_CHANNEL.id,
     threadTs: null,
   });
-  await waitFor("the proposal message", () => message(p.messageTs!));
+  await waitFor("the proposal message", () => ops.message(p.messageTs!));
   return p;
 }
 
@@ -121,7 +107,7 @@ test("an apply job forged into Redis for a proposal nobody approved is refused u
   }
   expect((await queue.getJob(forged.id!))!.failedReason).toMatch(/does not carry a valid signature/);
   expect((await queue.getJob(unsigned.id!))!.failedReason).toMatch(/is not signed/);
-  await waitForIdle(stack);
+  await settled(stack);
   expect(fileOn("compute-3")).toBe(before);
   expect(stack.sandbox.cloud.hosts.get("compute-3")!.service.pid).toBe(pid);
   expect((await stack.proposals.get(p.id))!.status).toBe("approved");
@@ -170,10 +156,10 @@ test("a plan altered in Redis before a real approver approves it is refused by t
     actionId: ACTION_APPROVE,
   });
   const answer = await waitFor("bob is told why nothing was applied", () =>
-    stack.slack.ephemeralMessages(BOB, SANDBOX_CHANNEL.id).find((m) => /FIX_INTEGRITY/.test(m.text)),
+    ops.ephemerals(BOB).find((t) => /FIX_INTEGRITY/.test(t)),
   );
-  expect(answer.text).toMatch(/seal does not match its content.*nothing was applied on any host/);
-  await waitForIdle(stack);
+  expect(answer).toMatch(/seal does not match its content.*nothing was applied on any host/);
+  await settled(stack);
   expect(fileOn("compute-5")).toBe(before);
   expect(stack.sandbox.cloud.hosts.get("compute-5")!.service.pid).toBe(pid);
   expect(await auditActions()).toContainEqual({

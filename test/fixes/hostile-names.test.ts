@@ -6,14 +6,14 @@
  * edits or answers on the way pings the channel, links anywhere, or mentions anyone but the
  * people involved.
  */
-import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import { ACTION_APPROVE } from "../../bot/render/proposal";
-import { SANDBOX_CHANNEL, type SandboxStack, startSandboxStack } from "../../src/runtime/stack";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { SANDBOX_CHANNEL, type SandboxStack } from "../../src/runtime/stack";
 import { DEFAULT_SEED, type SandboxSeed } from "../../src/sandbox";
 import type { SlackMessageEvent, StoredMessage } from "../../src/sandbox/slack/emulator";
-import { until } from "../support/until";
-import { expectInert, HOSTILE_VM } from "./hostile";
+import { expectInert, HOSTILE_VM } from "../support/hostile";
+import { approveProposal, nextProposal } from "../support/proposals";
+import { startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
 
 const ALICE = "U0ALICE01";
 const BOB = "U0BOB0001";
@@ -41,63 +41,30 @@ const SEED: SandboxSeed = {
 };
 
 let stack: SandboxStack;
+let ops: SlackChannel;
 /** Every post, edit and ephemeral answer the Slack emulator received, in order. */
 const events: SlackMessageEvent[] = [];
 
 beforeAll(async () => {
-  stack = await startSandboxStack({
-    redisUrl: inject("redisUrl"),
-    prefix: `hostile-${randomUUID()}`,
-    timeScale: 20,
-    seed: SEED,
-  });
+  stack = await startTestStack("hostile", { timeScale: 20, seed: SEED });
+  ops = slackChannel(stack.slack, { timeoutMs: STEP_TIMEOUT_MS });
   stack.slack.events.on("message", (e: SlackMessageEvent) => events.push(e));
 });
 afterAll(async () => {
   await stack?.stop();
 });
 
-function roots(): StoredMessage[] {
-  return stack.slack.messages(SANDBOX_CHANNEL.id);
-}
-
-function byTs(ts: string): StoredMessage | undefined {
-  for (const r of roots()) for (const m of [r, ...r.replies]) if (m.ts === ts) return m;
-  return undefined;
-}
-
-function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-): Promise<T> {
-  return until(what, fn, {
-    timeoutMs: STEP_TIMEOUT_MS,
-    explain: () =>
-      roots()
-        .slice(-2)
-        .map((r) => [r, ...r.replies].map((m) => `${m.ts} ${m.text.slice(0, 200)}`).join("\n  "))
-        .join("\n"),
-  });
-}
+const roots = () => ops.roots();
+const waitFor = <T>(what: string, fn: () => T | undefined | null | false): Promise<T> =>
+  ops.waitFor(what, fn);
 
 /** The pending proposal in the thread whose notification text matches `kind`. */
 function pendingProposal(rootTs: string, kind: RegExp): Promise<StoredMessage> {
-  return waitFor(`a ${kind} proposal`, () =>
-    stack.slack
-      .findButtons(SANDBOX_CHANNEL.id)
-      .filter((b) => b.threadTs === rootTs && b.actionId === ACTION_APPROVE)
-      .map((b) => byTs(b.messageTs))
-      .find((m) => m !== undefined && kind.test(m.text)),
-  );
+  return nextProposal(ops, rootTs, new Set(), kind);
 }
 
 async function approveAndWait(m: StoredMessage): Promise<StoredMessage> {
-  await stack.slack.clickButton({ user: "bob", channel: "ops", messageTs: m.ts, actionId: ACTION_APPROVE });
-  return waitFor("the proposal applied", () => {
-    const now = byTs(m.ts);
-    if (now && /not applied in full/.test(now.text)) throw new Error(`not applied: ${JSON.stringify(now)}`);
-    return now && /applied\./.test(now.text) ? now : undefined;
-  });
+  return (await approveProposal(ops, m, "bob")).applied;
 }
 
 test("a VM named to ping the channel is diagnosed, hard-rebooted by an approved proposal, and nothing posted pings or links", {

@@ -16,7 +16,7 @@ import { validateBlocks } from "../../src/sandbox/slack/block-kit";
 import { DEFAULT_SLACK_LIMITS } from "../../src/sandbox/slack/limits";
 import { sha256Hex } from "../../src/signing/signatures";
 import { readFixture } from "../support/fixtures";
-import { expectInert, HOSTILE_TEXTS, HOSTILE_VM } from "./hostile";
+import { expectInert, HOSTILE_TEXTS, HOSTILE_VM } from "../support/hostile";
 
 const NOW = 1_700_000_000_000;
 

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { utils } from "ssh2";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import ssh2, { utils } from "ssh2";
+import { afterAll, afterEach, beforeAll, describe, expect, onTestFinished, test, vi } from "vitest";
 import type { HostCommand } from "../../src/hosts/catalogue";
 import { HostError, HostErrorCode } from "../../src/hosts/errors";
 import type { SshExecutor } from "../../src/hosts/executor";
@@ -90,12 +90,16 @@ describe("SshExecutor against sandbox SSH hosts", () => {
       Array.from({ length: 25 }, (_, i) => `job of instance-p${i}\n`),
     );
     expect(server.acceptedConnections).toBe(1);
-    // Sequential commands on a warm connection take well under a millisecond each; Nagle's algorithm
-    // meeting delayed ACKs would make each one ~40 ms, so 20 of them would pass 800 ms.
-    const started = performance.now();
-    for (let i = 0; i < 20; i++)
-      await executor.run("compute-1", { kind: "virsh-domjobinfo", domain: "instance-1" });
-    expect(performance.now() - started).toBeLessThan(600);
+  });
+
+  test("the connection turns Nagle's algorithm off (small request/response packets)", async () => {
+    // Nagle meeting the host's delayed ACKs would add ~40 ms to every command on a warm connection;
+    // what that costs is measured by the ssh benchmark (src/bench/ssh.ts), not here.
+    const noDelay = vi.spyOn(ssh2.Client.prototype, "setNoDelay");
+    onTestFinished(() => noDelay.mockRestore());
+    const { executor } = await setup(() => ({ stdout: "", stderr: "", exitCode: 0 }));
+    await executor.run("compute-1", { kind: "virsh-list" });
+    expect(noDelay.mock.calls).toEqual([[true]]);
   });
 
   test("at most 8 channels are open on a host at once; the rest wait their turn", async () => {
@@ -203,16 +207,21 @@ describe("SshExecutor against sandbox SSH hosts", () => {
   });
 
   test("a command that outlives its timeout is stopped with a retryable HOST_TIMEOUT; the connection stays usable", async () => {
-    const { server, executor } = await setup(() => ({ stdout: "ok\n", stderr: "", exitCode: 0 }));
+    // The host answers the second command only when the test lets it: the executor must give up first.
+    let answer = () => {};
+    let calls = 0;
+    const { server, executor } = await setup(async () => {
+      if (++calls === 2) await new Promise<void>((resolve) => (answer = resolve));
+      return { stdout: "ok\n", stderr: "", exitCode: 0 };
+    });
+    onTestFinished(() => answer());
     await executor.run("compute-1", { kind: "virsh-list" });
-    server.setResponseDelayMs(3_000);
-    const started = Date.now();
     const err = await rejection(executor.run("compute-1", { kind: "virsh-list" }, { timeoutMs: 200 }));
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(calls).toBe(2);
     expect(err.code).toBe(HostErrorCode.HostTimeout);
     expect(err.retryable).toBe(true);
     expect(err.message).toContain("virsh-list on compute-1 did not finish within 200 ms");
-    server.setResponseDelayMs(0);
+    answer();
     expect((await executor.run("compute-1", { kind: "virsh-list" })).stdout).toBe("ok\n");
     expect(server.acceptedConnections).toBe(1);
   });
@@ -360,9 +369,9 @@ describe("SshExecutor against sandbox SSH hosts", () => {
         }),
       () => executor.close(),
     );
-    const started = Date.now();
+    // The host never speaks: only the executor's own connect timeout can end this (or the test's).
     const err = await rejection(executor.run("compute-mute", { kind: "virsh-list" }));
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(held).toHaveLength(1);
     expect(err.code).toBe(HostErrorCode.HostTimeout);
     expect(err.retryable).toBe(true);
     expect(err.message).toContain("connecting to compute-mute over SSH took longer than 300 ms");

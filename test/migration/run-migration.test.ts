@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { createMigrationPresenter } from "../../bot/presenters/migration";
+import { CodedError } from "../../src/errors";
 import { SshExecutor } from "../../src/hosts/executor";
 import type { HostsPort } from "../../src/hosts/port";
 import { silentLogger } from "../../src/log";
@@ -16,6 +17,7 @@ import { parseNovaComputeLog } from "../../src/migration/samples/nova-log";
 import { type MigrationRecord, MigrationStore } from "../../src/migration/store";
 import { PROGRESS_EDIT_MIN_INTERVAL_MS } from "../../src/migration/tracker";
 import type { NotifierPort, SlackText } from "../../src/notify/port";
+import { TimeoutError } from "../../src/openstack/errors";
 import type { MigrateJob } from "../../src/queue/jobs";
 import { hostsPort, novaForSandbox } from "../../src/runtime/stack";
 import { type Sandbox, startSandbox } from "../../src/sandbox";
@@ -445,6 +447,35 @@ describe("runMigration on the sandbox (db-1: compute-1 → compute-2, Mitaka, no
     expect(record?.retry?.noticePosted).toBe(true);
     // The first attempt's thread saw nothing from its own runner about the retry.
     expect(first.notifier.sent.some((s) => /Retrying/.test(s.text))).toBe(false);
+  }, 60_000);
+
+  it("a live-migrate whose answer timed out fails the run retryably; the retried run finds Nova's migration and sends nothing twice", async () => {
+    let sent = 0;
+    const lostAnswer: RunMigrationDeps["nova"] = Object.create(nova);
+    lostAnswer.liveMigrate = async (serverId, opts) => {
+      sent++;
+      await nova.liveMigrate(serverId, opts);
+      // Nova carried it out, but the answer never came back.
+      throw new TimeoutError("Nova did not answer POST /servers/x/action within 30000 ms", {
+        retryable: false,
+      });
+    };
+    const before = sandbox.cloud.migrations.length;
+    const first = setup();
+    first.deps.nova = lostAnswer;
+    const err = await migrateDb1(first).catch((e: unknown) => e);
+    // What the queue worker reads to retry the job rather than fail it for good.
+    expect(err).toBeInstanceOf(CodedError);
+    expect((err as CodedError).retryable).toBe(true);
+    expect((err as CodedError).code).toBe("MIGRATION_TRIGGER_UNKNOWN");
+    expect((await first.store.load(first.jobId))?.trigger.state).toBe("triggering");
+
+    const retry = setup({ onPoll: abortWhenRunning(), store: first.store });
+    retry.jobId = first.jobId;
+    retry.deps.nova = lostAnswer;
+    expect(await migrateDb1(retry)).toBe("aborted");
+    expect(sent).toBe(1);
+    expect(sandbox.cloud.migrations.length).toBe(before + 1);
   }, 60_000);
 
   it("never writes a record to Redis that is the same as the last one written", async () => {

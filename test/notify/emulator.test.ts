@@ -17,5 +17,8 @@ test("migrations in one channel from four workers, against the Slack emulator's 
   expect(res.staleFinals).toBe(0);
   // Root + 5 phase replies + coalesced edits; issue #4 asks for at most 12.
   expect(res.callsPerMigration).toBeLessThanOrEqual(12);
-  expect(res.worstFinalLagMs).toBeLessThan(60_000);
+  // How soon final states land is a measured duration, and at forty times real time a busy machine's
+  // pauses count forty times over: the slack benchmark (FINAL_STATE_TARGET_MS, run at real speed) and
+  // test/e2e/slack-scale.test.ts hold it. Here: every final state is there, and finals go before
+  // routine edits (notifier.test.ts, "an urgent edit jumps the queue").
 });

@@ -4,11 +4,20 @@ import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { createNotifier, type Notifier, type NotifierOptions } from "../../src/notify/notifier";
 import { slackWebClientOptions, webClientSlackApi } from "../../src/notify/slack-api";
-import type { SlackStub } from "./slack-stub";
+import {
+  type RateLimit,
+  type SlackEmulator,
+  type SlackMessageEvent,
+  startSlackEmulator,
+} from "../../src/sandbox/slack/emulator";
 
 /** Fast retries for tests; real defaults are seconds. */
 export const TEST_RETRY_BASE_MS = 20;
 export const TEST_RETRY_MAX_MS = 200;
+
+const BOT_TOKEN = "xoxb-test-token";
+/** Limits so generous they never apply: for tests about something else than Slack's limits. */
+const UNLIMITED: RateLimit = { perMinute: 6_000_000, burst: 100_000, scope: "workspace" };
 
 export function uniquePrefix(): string {
   return `test-notify-${randomUUID()}`;
@@ -18,14 +27,51 @@ export function connectRedis(): Redis {
   return new Redis(inject("redisUrl"));
 }
 
-/** A notifier as a worker would build it: the real WebClient (no own retries) pointed at the stub. */
+/** The two channels the notifier tests post in. */
+export const TEST_CHANNELS = ["C1", "C2"] as const;
+
+export interface TestSlack extends SlackEmulator {
+  /** Every post and edit, in the order Slack took them. */
+  received: SlackMessageEvent[];
+  /** The texts of the edits Slack took, in order. */
+  editTexts(): string[];
+}
+
+/**
+ * The Slack emulator with channels C1 and C2 and the given limits on chat.postMessage and
+ * chat.update (unlimited when not given): the same Web API, 429s and Retry-After as the app meets.
+ */
+export async function startTestSlack(
+  rates: { postMessage?: Omit<RateLimit, "scope">; update?: Omit<RateLimit, "scope"> } = {},
+): Promise<TestSlack> {
+  const slack = await startSlackEmulator({
+    signingSecret: "test-signing-secret",
+    botToken: BOT_TOKEN,
+    users: [{ id: "U0ALICE01", name: "alice" }],
+    channels: TEST_CHANNELS.map((id) => ({ id, name: id.toLowerCase() })),
+    limits: {
+      rates: {
+        "chat.postMessage": { ...(rates.postMessage ?? UNLIMITED), scope: "channel" },
+        "chat.update": { ...(rates.update ?? UNLIMITED), scope: "workspace" },
+      },
+    },
+  });
+  const received: SlackMessageEvent[] = [];
+  slack.events.on("message", (e: SlackMessageEvent) => received.push(e));
+  return Object.assign(slack, {
+    received,
+    editTexts: () => received.filter((e) => e.type === "update").map((e) => e.text),
+  });
+}
+
+/** A notifier as a worker would build it: the real WebClient (no own retries) pointed at the emulator. */
 export function workerNotifier(
   redis: Redis,
-  stub: SlackStub,
+  slack: Pick<SlackEmulator, "apiUrl">,
   prefix: string,
   overrides: Partial<NotifierOptions> = {},
 ): Notifier {
-  const client = new webApi.WebClient("xoxb-test-token", slackWebClientOptions(stub.apiUrl));
+  const client = new webApi.WebClient(BOT_TOKEN, slackWebClientOptions(slack.apiUrl));
   return createNotifier({
     redis,
     api: webClientSlackApi(client),

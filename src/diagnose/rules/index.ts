@@ -8,7 +8,7 @@ import type { ProposalDraft } from "../../fixes/drafts";
 import type { Evidence, HostEvidence } from "../evidence";
 import { capacityFinding } from "./capacity";
 import { cpuFinding } from "./cpu";
-import { type Finding, type FindingStatus, type RuleOptions, worst } from "./finding";
+import type { Finding, RuleOptions } from "./finding";
 import { logFinding } from "./logs";
 import { leftoverFinding, Problems } from "./problems";
 import { serviceFinding } from "./services";
@@ -19,11 +19,6 @@ export { DEFAULT_CPU_ALLOCATION_RATIO, DEFAULT_RESERVED_HOST_MEMORY_MB } from ".
 export type { DiagnosisFocus, Finding, FindingStatus, RuleOptions } from "./finding";
 export { MAX_QUOTED_LOG_EVENTS } from "./logs";
 export { describeSettings } from "./settings";
-
-/** The overall verdict of a checklist. */
-export function overallStatus(findings: readonly Finding[]): FindingStatus {
-  return worst(...findings.map((f) => f.status));
-}
 
 /** Every draft a checklist carries, preferred ones first. */
 export function draftsOf(findings: readonly Finding[]): ProposalDraft[] {

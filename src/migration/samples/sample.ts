@@ -3,6 +3,8 @@
  * `virsh domjobinfo`, QMP `query-migrate`, Nova's server-migrations API or nova-compute's log.
  * Every field but `t` and `source` is optional because each source shows a different subset.
  */
+import { CodedError } from "../../errors";
+
 export interface MigrationSample {
   /** Seconds since the migration started (from the source: elapsed time, or timestamps). */
   t: number;
@@ -41,13 +43,10 @@ export type SampleParseErrorCode =
   | "SAMPLES_BAD_VALUE";
 
 /** A coded parse error whose message says what was expected, for operators feeding `migbot analyze`. */
-export class SampleParseError extends Error {
-  constructor(
-    readonly code: SampleParseErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "SampleParseError";
+export class SampleParseError extends CodedError<SampleParseErrorCode> {
+  constructor(code: SampleParseErrorCode, message: string) {
+    // Not retryable: the same text parses the same way again.
+    super(code, message, { retryable: false });
   }
 }
 

@@ -19,7 +19,7 @@ import { Delivery, type DeliveryResult, SLACK_ACK_DEADLINE_MS, type SlashCommand
 import { RateLimiter, resolveLimits, type SlackLimits } from "./limits";
 import { ResponseUrls } from "./response-urls";
 import { type EphemeralMessage, type FoundButtonInfo, MessageStore, type StoredMessage } from "./store";
-import { fail, sendAnswer, WebApi } from "./web-api";
+import { fail, type SlackFault, sendAnswer, WebApi } from "./web-api";
 import {
   BOT_USER_ID,
   DEFAULT_TEAM_ID,
@@ -38,7 +38,7 @@ export {
 export { SlackEmulatorError } from "./errors";
 export { DEFAULT_SLACK_LIMITS, type RateLimit, type SlackLimits } from "./limits";
 export type { EphemeralMessage, FoundButtonInfo, SlackMessageEvent, StoredMessage } from "./store";
-export { MAX_REQUEST_BODY_BYTES } from "./web-api";
+export { MAX_REQUEST_BODY_BYTES, type SlackFault } from "./web-api";
 export type { EmulatedChannel, EmulatedUser, EmulatedUsergroup } from "./workspace";
 
 export interface SlackEmulatorOptions {
@@ -67,8 +67,12 @@ export interface SlackEmulatorOptions {
 }
 
 export interface SlackEmulatorStats {
+  /** Web API calls per method, refused ones included. */
   calls: Record<string, number>;
+  /** 429s per method, injected ones included. */
   rateLimited: Record<string, number>;
+  /** Calls answered with a fault from {@link SlackEmulator.failNext}, per method. */
+  faulted: Record<string, number>;
   ackViolations: number;
   slowestAckMs: number;
 }
@@ -99,6 +103,11 @@ export interface SlackEmulator {
     label?: string;
   }): Promise<DeliveryResult>;
   findButtons(channel?: string): FoundButtonInfo[];
+  /**
+   * Answers the next `times` (default 1) calls of a Web API method, in one channel (id or name)
+   * or any, with a failure instead of serving them, as Slack does when it has trouble.
+   */
+  failNext(args: { method: string; channel?: string; fault: SlackFault; times?: number }): void;
   /** Root messages of a channel with their replies, current text/blocks and edit counts. */
   messages(channel: string): StoredMessage[];
   /** Ephemeral messages a user has been shown, optionally in one channel. */
@@ -193,6 +202,11 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
       return store.findButtons(channelId);
     },
 
+    failNext({ method, channel, fault, times = 1 }) {
+      const channelId = channel === undefined ? undefined : (workspace.findChannel(channel)?.id ?? channel);
+      webApi.failNext(method, fault, times, channelId);
+    },
+
     messages(channelArg: string) {
       return store.messages(workspace.findChannel(channelArg)?.id ?? channelArg);
     },
@@ -208,6 +222,7 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
       return {
         calls: { ...webApi.calls },
         rateLimited: { ...webApi.rateLimited },
+        faulted: { ...webApi.faulted },
         ackViolations: delivery.ackViolations,
         slowestAckMs: delivery.slowestAckMs,
       };

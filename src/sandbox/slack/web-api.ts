@@ -131,6 +131,16 @@ export function messageContent(
   return { text, blocks: blockList };
 }
 
+/**
+ * A failure Slack answers with when it has trouble, for tests of how the app copes: an HTTP status
+ * (`{ ok: false }`, e.g. 500 or 503), Slack's error name with HTTP 200 (e.g. `internal_error`), or a
+ * 429 with Retry-After.
+ */
+export type SlackFault =
+  | { kind: "http"; status: number }
+  | { kind: "error"; error: string }
+  | { kind: "ratelimited"; retryAfterS: number };
+
 export interface WebApiOptions {
   workspace: Workspace;
   store: MessageStore;
@@ -145,8 +155,12 @@ export interface WebApiOptions {
 export class WebApi {
   /** Calls per method, rate-limited ones included. */
   readonly calls: Record<string, number> = {};
-  /** 429s per method. */
+  /** 429s per method (injected ones included). */
   readonly rateLimited: Record<string, number> = {};
+  /** Calls answered with an injected {@link SlackFault}, per method. */
+  readonly faulted: Record<string, number> = {};
+  /** Faults still to serve, by `method` or `method\0channel`. */
+  private readonly faults = new Map<string, { fault: SlackFault; times: number }>();
   private readonly methods: Record<string, (p: Params) => ApiAnswer>;
 
   constructor(private readonly opts: WebApiOptions) {
@@ -298,6 +312,23 @@ export class WebApi {
     };
   }
 
+  /** Answers the next `times` calls of `method` (in `channelId` only, when given) with `fault`. */
+  failNext(method: string, fault: SlackFault, times: number, channelId?: string): void {
+    this.faults.set(channelId === undefined ? method : `${method}\u0000${channelId}`, { fault, times });
+  }
+
+  /** The injected fault for this call, if one is due (a channel's own before the method's). */
+  private takeFault(method: string, channelId: string | undefined): SlackFault | undefined {
+    for (const key of [`${method}\u0000${channelId ?? ""}`, method]) {
+      const f = this.faults.get(key);
+      if (!f || f.times <= 0) continue;
+      f.times -= 1;
+      if (f.times === 0) this.faults.delete(key);
+      return f.fault;
+    }
+    return undefined;
+  }
+
   /** One call: read, authenticate, rate-limit, answer. */
   async handle(req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<void> {
     this.calls[method] = (this.calls[method] ?? 0) + 1;
@@ -316,6 +347,18 @@ export class WebApi {
     const handler = this.methods[method];
     if (!handler) return sendAnswer(res, fail("unknown_method", {}, 404));
     const channelId = this.opts.workspace.findChannel(str(params.channel) ?? "")?.id;
+    const fault = this.takeFault(method, channelId);
+    if (fault) {
+      this.faulted[method] = (this.faulted[method] ?? 0) + 1;
+      if (fault.kind === "http") return sendAnswer(res, fail("http_error", {}, fault.status));
+      if (fault.kind === "error") return sendAnswer(res, fail(fault.error));
+      this.rateLimited[method] = (this.rateLimited[method] ?? 0) + 1;
+      return sendAnswer(res, {
+        status: 429,
+        headers: { "retry-after": String(fault.retryAfterS) },
+        body: { ok: false, error: "ratelimited" },
+      });
+    }
     const verdict = this.opts.limiter.take(method, channelId);
     if (!verdict.allowed) {
       this.rateLimited[method] = (this.rateLimited[method] ?? 0) + 1;
