@@ -9,7 +9,9 @@
  * secret it must not hold stops too (the trust split depends on it), and a merely unneeded one is
  * reported in {@link Config.warnings}.
  */
+
 import type { KeyObject } from "node:crypto";
+import { CodedError } from "./errors";
 import {
   KeyFormatError,
   parseBotSigningKey,
@@ -18,14 +20,13 @@ import {
   verifyKeyOf,
 } from "./signing/keys";
 
-export class ConfigError extends Error {
-  readonly code = "CONFIG_INVALID";
+/** A bad or missing setting: the process stops at start, the message naming the variable. */
+export class ConfigError extends CodedError<"CONFIG_INVALID"> {
   constructor(
     readonly field: string,
     message: string,
   ) {
-    super(`${field}: ${message}`);
-    this.name = "ConfigError";
+    super("CONFIG_INVALID", `${field}: ${message}`, { retryable: false });
   }
 }
 

@@ -13,10 +13,12 @@
  *   Nova's log lines in `/var/log/nova/nova-compute.log`;
  * - heartbeats (service state, domains, migration progress) to the data plane's socket.
  */
+
 import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { dirname } from "node:path";
+import { CodedError } from "../errors";
 import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
 import { type ReleaseInfo, releaseByName } from "../nova-conf/releases";
 import { type DowntimeStage, migrationFigures } from "../nova-facts";
@@ -193,7 +195,12 @@ interface ActiveMigration {
 }
 
 /** Raised when nova-compute would refuse to start with its config. */
-export class AgentConfigError extends Error {}
+/** nova-compute cannot use its config: it logs CRITICAL and exits, as the real one does. */
+export class AgentConfigError extends CodedError<"AGENT_CONFIG_INVALID"> {
+  constructor(message: string) {
+    super("AGENT_CONFIG_INVALID", message, { retryable: false });
+  }
+}
 
 /** One nova-compute. `start()` reads the config (throws AgentConfigError), then serves and reports. */
 export class NovaComputeAgent {

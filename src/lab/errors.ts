@@ -1,3 +1,4 @@
+import { CodedError } from "../errors";
 /** Why a lab command failed; each code maps to a process exit code and a next step for the user. */
 export type LabErrorCode =
   | "LAB_USAGE"
@@ -23,13 +24,9 @@ const EXIT_CODES: Record<LabErrorCode, number> = {
 };
 
 /** An error a lab user sees: `[code] what went wrong — what to do next`. */
-export class LabError extends Error {
-  override readonly name = "LabError";
-  constructor(
-    readonly code: LabErrorCode,
-    message: string,
-  ) {
-    super(message);
+export class LabError extends CodedError<LabErrorCode> {
+  constructor(code: LabErrorCode, message: string) {
+    super(code, message, { retryable: false });
   }
 
   /** The process exit code `migbot lab` ends with for this error. */

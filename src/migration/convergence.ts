@@ -1,3 +1,4 @@
+import { CodedError } from "../errors";
 import {
   type DowntimeStage,
   NOVA_MONITOR_POLL_INTERVAL_MS,
@@ -169,11 +170,13 @@ const SYNC_PERIODS_PER_THROTTLE_STEP = 2;
 /** QEMU closes a dirty-rate period (and may raise the throttle) only once a second has passed (`migration_bitmap_sync`). */
 const MIN_SYNC_PERIOD_S = 1;
 
-export class ConvergenceInputError extends Error {
-  readonly code = "CONVERGENCE_NO_SAMPLES";
+export class ConvergenceInputError extends CodedError<"CONVERGENCE_NO_SAMPLES"> {
   constructor() {
-    super("no migration samples to analyze; collect at least one domjobinfo/query-migrate sample first");
-    this.name = "ConvergenceInputError";
+    super(
+      "CONVERGENCE_NO_SAMPLES",
+      "no migration samples to analyze; collect at least one domjobinfo/query-migrate sample first",
+      { retryable: false },
+    );
   }
 }
 

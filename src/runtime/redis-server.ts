@@ -2,6 +2,7 @@
  * A private redis-server child process, for `npm start` on the sandbox (when REDIS_URL is unset)
  * and for the test command. No persistence, loopback only, a free port.
  */
+
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -9,11 +10,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { CodedError } from "../errors";
 
 export const REDIS_READY_TIMEOUT_MS = 10_000;
 
-export class ProgramMissingError extends Error {
-  readonly code = "PROGRAM_MISSING";
+export class ProgramMissingError extends CodedError<"PROGRAM_MISSING"> {
   constructor(
     readonly program: string,
     readonly debianPackage: string,
@@ -22,9 +23,10 @@ export class ProgramMissingError extends Error {
   ) {
     const sudo = process.getuid?.() === 0 ? "" : "sudo ";
     super(
+      "PROGRAM_MISSING",
       `${program} is not installed: run \`${sudo}apt-get install -y ${debianPackage}\` (Debian/Ubuntu)${hint ? `, ${hint}` : ""}`,
+      { retryable: false },
     );
-    this.name = "ProgramMissingError";
   }
 }
 

@@ -383,9 +383,7 @@ describe("SshExecutor against sandbox SSH hosts", () => {
     const keyPath = join(keys.dir, "encrypted_ed25519");
     writeFileSync(keyPath, pair.private, { mode: 0o600 });
     const logLines: string[] = [];
-    const previousLevel = process.env.MIGBOT_LOG_LEVEL;
-    process.env.MIGBOT_LOG_LEVEL = "debug";
-    try {
+    {
       const server = await (await import("../../src/sandbox/ssh-server")).startSandboxSshServer({
         hostName: "compute-enc",
         authorizedKeys: [pair.public],
@@ -398,7 +396,7 @@ describe("SshExecutor against sandbox SSH hosts", () => {
         privateKeyPath: keyPath,
         hostKeyFingerprints: [server.hostKeyFingerprint],
       };
-      const log = createLogger("test", {}, (line) => logLines.push(line));
+      const log = createLogger("test", {}, (line) => logLines.push(line), "debug");
       const good = executorFor([entry], { passphrase, log });
       const bad = executorFor([entry], { passphrase: "wrong-passphrase-123", log });
       cleanups.push(
@@ -419,9 +417,6 @@ describe("SshExecutor against sandbox SSH hosts", () => {
       ]) {
         expect(everything).not.toContain(secret);
       }
-    } finally {
-      if (previousLevel === undefined) delete process.env.MIGBOT_LOG_LEVEL;
-      else process.env.MIGBOT_LOG_LEVEL = previousLevel;
     }
   });
 });
