@@ -3,6 +3,7 @@
  * transcripts, the Mitaka and Zed nova.conf fixtures, nova-compute log lines from real clouds.
  */
 import { describe, expect, test } from "vitest";
+import { cpuNotComparedWhy } from "../../src/diagnose/evidence";
 import {
   cpuFeaturesOf,
   cpuModelOf,
@@ -13,6 +14,7 @@ import {
 } from "../../src/diagnose/libvirt-cpu";
 import { draftsOf, evaluate, type Finding, overallStatus } from "../../src/diagnose/rules";
 import { selectVmRestarts, vmRestartDraft } from "../../src/fixes/drafts/vm-restart";
+import { effectiveSettings } from "../../src/nova-conf/effective";
 import { readFixture } from "../support/fixtures";
 import {
   asResult,
@@ -32,11 +34,12 @@ const FAILURE_LOG = "logs/nova-compute-live-migration-failure-lines.github-issue
 const MITAKA_AUTO_CONVERGE_DIFF = [
   "--- a/etc/nova/nova.conf",
   "+++ b/etc/nova/nova.conf",
-  "@@ -72,3 +72,4 @@",
+  "@@ -72,3 +72,5 @@",
   " # LIBVIRT",
   " [libvirt]",
   " virt_type=qemu",
   "+live_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE",
+  "+block_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_NON_SHARED_INC, VIR_MIGRATE_AUTO_CONVERGE",
   "",
 ].join("\n");
 
@@ -94,7 +97,9 @@ describe("live-migration settings", () => {
     const findings = evaluate(vmEvidence(server("db-1", "compute-1"), "compute-2", [src, dst]));
     const f = find(findings, "settings");
     expect(f.status).toBe("warn");
-    expect(f.evidence.join("\n")).toMatch(/compute-1 \(mitaka \(13\)\): auto-converge OFF \(default\)/);
+    expect(f.evidence.join("\n")).toMatch(
+      /compute-1 \(mitaka \(13\.1\.4, newest point release assumed\)\): auto-converge for live migrations OFF \(default\), for block migrations OFF \(default\)/,
+    );
     expect(f.evidence.join("\n")).toMatch(/max downtime 500 ms in 10 steps every 75 s/);
     expect(f.evidence.join("\n")).toMatch(/progress timeout 150 s/);
     const d = f.draft!;
@@ -104,8 +109,42 @@ describe("live-migration settings", () => {
     expect(c1.path).toBe(MITAKA_CONF_PATH);
     // The file's own `key=value` style is kept; oslo.config has no `+=`, so the whole list is written.
     expect(c1.diff).toBe(MITAKA_AUTO_CONVERGE_DIFF);
-    expect(c1.changedKeys).toEqual(["[libvirt] live_migration_flag"]);
+    expect(c1.changedKeys).toEqual(["[libvirt] live_migration_flag", "[libvirt] block_migration_flag"]);
+    expect(d.reasoning).toMatch(
+      /compute-1 \(mitaka\): VIR_MIGRATE_AUTO_CONVERGE appended to \[libvirt\] live_migration_flag and block_migration_flag/,
+    );
     expect(d.blockers).toEqual([]);
+  });
+
+  test("Mitaka with auto-converge in live_migration_flag only: a VM on a local disk moves as a block migration, without it", () => {
+    const liveOnly =
+      "live_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_AUTO_CONVERGE\n";
+    const mitaka = (name: string) => {
+      const h = hostEvidence(name, "mitaka", "Haswell-noTSX");
+      h.config!.files[0]!.text += liveOnly;
+      h.settings = effectiveSettings(h.config!.files, h.release!.info);
+      return h;
+    };
+    const local = server("db-1", "compute-1", { bootedFromImage: true });
+    const findings = evaluate(vmEvidence(local, "compute-2", [mitaka("compute-1"), mitaka("compute-2")]));
+    const f = find(findings, "settings");
+    expect(f.status).toBe("warn");
+    expect(f.evidence.join("\n")).toMatch(
+      /db-1 booted from an image, so its disk is local and Nova moves it \(block_migration auto\) as a block migration: on compute-1 \(mitaka\) that takes the block_migration_flag list, where auto-converge is OFF/,
+    );
+    const c1 = f.draft!.changes.find((c) => c.host === "compute-1")!;
+    expect(c1.changedKeys).toEqual(["[libvirt] block_migration_flag"]);
+
+    // Booted from a volume: a live migration, which has auto-converge already.
+    const volume = server("db-1", "compute-1", { bootedFromImage: false });
+    const g = find(
+      evaluate(vmEvidence(volume, "compute-2", [mitaka("compute-1"), mitaka("compute-2")])),
+      "settings",
+    );
+    expect(g.status).toBe("pass");
+    expect(g.evidence.join("\n")).toMatch(
+      /as a live migration .*live_migration_flag list, where auto-converge is ON/,
+    );
   });
 
   test("Zed destination with post-copy permitted: the warning says post-copy wins, the draft sets permit_auto_converge", () => {
@@ -200,10 +239,25 @@ describe("CPU compatibility", () => {
         hosts: ["compute-1", "compute-2", "compute-3", "compute-4", "compute-5"],
         notRunnableOn: {
           "compute-3": [{ on: "compute-5", text: cmp.verdict.text }],
-          "compute-4": [{ on: "compute-1", text: cmp.verdict.text }],
+          "compute-4": [{ on: "compute-5", text: cmp.verdict.text }],
         },
-        baseline: { model: cpuModelOf(baselineOut)!, xml: baselineOut, ranOn: "compute-5" },
-        baselineRefusedBy: [],
+        notCompared: ["compute-1", "compute-2"].map((host) => ({
+          host,
+          why: `virt_type = qemu on ${host}: nova compares CPUs only for kvm guests`,
+        })),
+        baseline: {
+          model: cpuModelOf(baselineOut)!,
+          xml: baselineOut,
+          ranOn: "compute-5",
+          command: "cpu-baseline",
+        },
+        checks: [cpuModelOf(baselineOut)!, "kvm64"].map((model) => ({
+          model,
+          extraFlags: [],
+          acceptedBy: ["compute-3", "compute-4", "compute-5"],
+          refusedBy: [],
+          unknown: [],
+        })),
       },
     });
   }
@@ -213,7 +267,7 @@ describe("CPU compatibility", () => {
     const f = find(findings, "cpu");
     expect(f.status).toBe("fail");
     expect(f.evidence[0]).toContain(
-      'libvirt says "the CPU is incompatible with host CPU: Host CPU does not provide required features: ds, acpi, tm, pbe, dtes64, monitor, ds_cpl, vmx, smx, est, tm2, xtpr, pdcm, mpx"',
+      'libvirt cpu-compare says "the CPU is incompatible with host CPU: Host CPU does not provide required features: ds, acpi, tm, pbe, dtes64, monitor, ds_cpl, vmx, smx, est, tm2, xtpr, pdcm, mpx"',
     );
     expect(overallStatus(findings)).toBe("fail");
     const [preferred, fallback] = draftsOf(findings).filter((d) => d.kind === "cpu-model");
@@ -252,11 +306,50 @@ describe("CPU compatibility", () => {
     expect(d.reasoning).toMatch(/VMs on compute-1, compute-2, compute-5 are left alone/);
   });
 
-  test("a baseline refused by a host leaves only kvm64", () => {
+  test("a baseline refused by a host leaves only kvm64, which warns about x86-64-v2", () => {
     const ev = cpuCase();
-    ev.fleet!.baselineRefusedBy = [{ host: "compute-1", text: "the CPU is incompatible with host CPU: …" }];
-    const drafts = draftsOf(evaluate(ev)).filter((d) => d.kind === "cpu-model");
+    ev.fleet!.checks[0]!.refusedBy = [
+      { host: "compute-5", text: "the CPU is incompatible with host CPU: …" },
+    ];
+    const findings = evaluate(ev);
+    const drafts = draftsOf(findings).filter((d) => d.kind === "cpu-model");
     expect(drafts.map((d) => d.cpuModel)).toEqual(["kvm64"]);
+    expect(drafts[0]!.warnings[0]).toMatch(
+      /kvm64 lacks SSSE3, SSE4\.1, SSE4\.2, POPCNT, LAHF_LM: guests that need x86-64-v2/,
+    );
+    expect(find(findings, "cpu").evidence.join("\n")).toMatch(/Haswell-noTSX is refused by compute-5/);
+  });
+
+  test("a model refused everywhere is never offered: no draft, and the finding says what to do", () => {
+    const ev = cpuCase();
+    for (const c of ev.fleet!.checks) c.refusedBy = [{ host: "compute-5", text: "no" }];
+    const findings = evaluate(ev);
+    expect(draftsOf(findings).filter((d) => d.kind === "cpu-model")).toEqual([]);
+    expect(find(findings, "cpu").evidence.join("\n")).toMatch(/No CPU model passed the check on every host/);
+  });
+
+  test("the hosts' extra flags are named where the model was checked with them", () => {
+    const ev = cpuCase();
+    for (const c of ev.fleet!.checks) c.extraFlags = ["pcid"];
+    const [preferred] = draftsOf(evaluate(ev)).filter((d) => d.kind === "cpu-model");
+    expect(preferred!.reasoning).toMatch(
+      /libvirt accepted it with cpu_model_extra_flags pcid on compute-3, compute-4, compute-5/,
+    );
+  });
+
+  test("a destination that does not compare CPUs (virt_type = qemu) passes and gets no CPU fix", () => {
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const dst = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const ev = vmEvidence(server("web-7", "compute-3"), "compute-1", [src, dst], {
+      cpuNotCompared: [{ on: "compute-1", why: cpuNotComparedWhy(dst)! }],
+    });
+    const findings = evaluate(ev);
+    const f = find(findings, "cpu");
+    expect(f.status).toBe("pass");
+    expect(f.evidence[0]).toMatch(
+      /^Nova does not compare CPUs here: virt_type = qemu on compute-1: nova compares CPUs only for kvm guests/,
+    );
+    expect(draftsOf(findings).filter((d) => d.kind === "cpu-model")).toEqual([]);
   });
 
   test("a host whose config could not be read blocks the cpu-model fix", () => {
