@@ -19,6 +19,14 @@ function cpuText(c: CpuComparison): string {
   return `${what} on ${c.on}: libvirt ${c.command} says "${c.verdict.text}"`;
 }
 
+/**
+ * From 2023.1 the destination compares the source host's whole CPU (its `cpu_info`, host-only
+ * features such as ds, acpi and vmx included) with the CPU its hypervisor offers guests, which
+ * refuses host-model guests even between identical hosts (nova bug 2039803).
+ */
+const HYPERVISOR_COMPARE_NOTE =
+  "From 2023.1 nova compares the source host's whole CPU (host-only features such as ds, acpi and vmx included) with the CPU the destination's hypervisor offers guests, so it refuses host-model guests even between identical hosts (nova bug 2039803). A CPU model (cpu_mode = custom) is compared as the model instead; nova's own workaround is [workarounds] skip_cpu_compare_on_dest = true on the destination, after which libvirt still refuses, at the switch-over, a guest CPU the destination cannot run.";
+
 /** Which libvirt call the destination's nova-compute makes, in words. */
 function judgedBy(ev: Evidence, c: CpuComparison): string {
   const release = ev.hosts[c.on]?.release?.info;
@@ -95,6 +103,7 @@ export function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems):
     cpuText(host),
     ...(custom ? [cpuText(custom)] : []),
     `Nova's pre-check compares the guest's CPU (the source host's, under host-model) with what the destination offers (${judgedBy(ev, host)}) and refuses the migration${missing.length ? `: ${ev.destination} lacks ${missing.join(", ")}` : ""}.`,
+    ...(host.command === "hypervisor-cpu-compare" ? [HYPERVISOR_COMPARE_NOTE] : []),
     ...taken,
   ];
   const finding: Finding = { id: "cpu", title, status: "fail", evidence };
