@@ -10,6 +10,7 @@ import {
   unifiedDiff,
 } from "../nova-conf/edit";
 import {
+  AUTO_CONVERGE_FLAG,
   type ConfigFile,
   effectiveSettingsOfDocuments,
   findEffectiveAssignment,
@@ -52,9 +53,6 @@ export interface NovaConfPlan {
 }
 
 export const FIX_KINDS: readonly FixKind[] = ["auto-converge", "cpu-model"];
-
-/** The libvirt flag that turns on auto-converge (libvirt-domain.h VIR_MIGRATE_AUTO_CONVERGE). */
-const AUTO_CONVERGE_FLAG = "VIR_MIGRATE_AUTO_CONVERGE";
 
 /** The model the seed guide uses: the lowest common denominator of x86-64 CPUs. */
 export const DEFAULT_CPU_MODEL = "kvm64";

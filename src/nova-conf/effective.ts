@@ -8,6 +8,7 @@ import {
   effectiveAllocationRatio,
   flagOptions,
   LIBVIRT_MIGRATE_FLAGS,
+  type LibvirtMigrateFlag,
   migrationFlags,
   NovaFactsError,
   timeoutOptions,
@@ -104,6 +105,9 @@ export interface EffectiveOptions {
    */
   cpuConsistency?: "error" | "warn";
 }
+
+/** The libvirt flag that turns auto-converge on (one of src/nova-facts' LIBVIRT_MIGRATE_FLAGS). */
+export const AUTO_CONVERGE_FLAG: LibvirtMigrateFlag = "VIR_MIGRATE_AUTO_CONVERGE";
 
 /** How a migration copies the guest's disks: live (shared storage, none copied) or block (local disks copied). */
 export type MigrationType = "live" | "block";
@@ -582,11 +586,10 @@ export function effectiveSettingsOfDocuments(
     sources.blockMigrationFlags = sources.blockMigrationFlag ?? "default";
     delete sources.liveMigrationFlag;
     delete sources.blockMigrationFlag;
-    autoConverge =
-      flags.live.includes("VIR_MIGRATE_AUTO_CONVERGE") && flags.block.includes("VIR_MIGRATE_AUTO_CONVERGE");
+    autoConverge = flags.live.includes(AUTO_CONVERGE_FLAG) && flags.block.includes(AUTO_CONVERGE_FLAG);
     // The list that lacks it is where auto-converge is decided; when both have it, the live list.
     sources.autoConverge =
-      flags.live.includes("VIR_MIGRATE_AUTO_CONVERGE") && !autoConverge
+      flags.live.includes(AUTO_CONVERGE_FLAG) && !autoConverge
         ? sources.blockMigrationFlags
         : sources.liveMigrationFlags;
     // Mitaka's nova never calls migrateStartPostCopy, so a POSTCOPY flag does not make it post-copy.
@@ -618,8 +621,8 @@ export function effectiveSettingsOfDocuments(
   delete sources.withNativeTls;
   delete sources.parallelConnections;
   const autoConvergeFor = {
-    live: flags.live.includes("VIR_MIGRATE_AUTO_CONVERGE"),
-    block: flags.block.includes("VIR_MIGRATE_AUTO_CONVERGE"),
+    live: flags.live.includes(AUTO_CONVERGE_FLAG),
+    block: flags.block.includes(AUTO_CONVERGE_FLAG),
   };
 
   const downtime = downtimeOptions(release);

@@ -160,8 +160,8 @@ export function runHostCommand(
       if (cmd.service === "nova-compute") view.restartNovaCompute(host);
       return ok("");
     case "nova-compute-version":
-      // Mitaka's nova runs on Python 2.7, whose argparse prints --version on stderr.
-      return host.release.major <= 13
+      // Nova on Python 2 (Mitaka–Ocata only; src/nova-facts' release table): argparse prints --version on stderr.
+      return host.release.python.length === 1 && host.release.python[0] === 2
         ? { stdout: "", stderr: `${host.seed.novaVersion}\n`, exitCode: 0 }
         : ok(`${host.seed.novaVersion}\n`);
     case "tail-log":

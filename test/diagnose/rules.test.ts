@@ -3,6 +3,7 @@
  * transcripts, the Mitaka and Zed nova.conf fixtures, nova-compute log lines from real clouds.
  */
 import { describe, expect, test } from "vitest";
+import type { HostEvidence } from "../../src/diagnose/evidence";
 import { cpuNotComparedWhy } from "../../src/diagnose/evidence";
 import {
   cpuFeaturesOf,
@@ -15,6 +16,7 @@ import {
 import { draftsOf, evaluate, type Finding, overallStatus } from "../../src/diagnose/rules";
 import { selectVmRestarts, vmRestartDraft } from "../../src/fixes/drafts/vm-restart";
 import { effectiveSettings } from "../../src/nova-conf/effective";
+import { releaseByName } from "../../src/nova-conf/releases";
 import { readFixture } from "../support/fixtures";
 import {
   asResult,
@@ -401,10 +403,10 @@ describe("services, capacity, logs, problems", () => {
     expect(f.evidence.join("\n")).toMatch(/systemctl start nova-compute/);
   });
 
-  test("capacity from Nova's hypervisor record, and from the host size when Nova hides it (2.88+)", () => {
+  test("capacity from Nova's hypervisor record, and from the host size when Nova hides it (2.88+), with Nova's overcommit", () => {
     const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
     const dst = hostEvidence("compute-2", "mitaka", "Broadwell");
-    dst.hypervisor = {
+    const record = {
       hostname: "compute-2",
       serviceHost: "compute-2",
       state: "up",
@@ -415,21 +417,67 @@ describe("services, capacity, logs, problems", () => {
       memoryMb: 32768,
       memoryMbUsed: 28672,
     };
+    dst.hypervisor = record;
     const vm = server("db-1", "compute-1", { flavor: { name: "m1.large", ramMb: 8192, vcpus: 4 } });
+    // Mitaka's conductor: 32768 × 1.5 (ram_allocation_ratio 0.0 → 1.5) − 28672 = 20480 MiB.
+    const pass = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
+    expect(pass.status).toBe("pass");
+    expect(pass.evidence[0]).toBe(
+      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 20480 MiB RAM and 252 vCPUs free, as Nova counts them (with overcommit).",
+    );
+    expect(pass.evidence[1]).toMatch(
+      /ram_allocation_ratio 1\.5, cpu_allocation_ratio 16 \(nova's defaults\)/,
+    );
+
+    // The operator's ram_allocation_ratio = 1.0 leaves 4096 MiB, not above the VM's 8192: refused.
+    dst.config!.files[0]!.text = dst.config!.files[0]!.text.replace(
+      "[DEFAULT]\n",
+      "[DEFAULT]\nram_allocation_ratio = 1.0\n",
+    );
+    dst.settings = effectiveSettings(dst.config!.files, dst.release!.info);
     const fail = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
     expect(fail.status).toBe("fail");
-    expect(fail.evidence[0]).toBe(
-      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 4096 MiB RAM and 252 vCPUs free.",
-    );
+    expect(fail.evidence[0]).toMatch(/compute-2 has 4096 MiB RAM/);
+    expect(fail.evidence.at(-1)).toMatch(/^Not enough RAM: Nova would refuse/);
 
     dst.hypervisor = null;
     dst.size = { memoryMb: 65536, cpus: 16 };
     dst.servers = [server("a", "compute-2"), server("b", "compute-2")];
-    const pass = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
-    expect(pass.status).toBe("pass");
-    expect(pass.evidence[0]).toBe(
-      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 56832 MiB RAM and 252 vCPUs free.",
-    );
+    const size = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
+    expect(size.status).toBe("pass");
+    // 65536 × 1.0 − (2 × 4096 + 512 reserved) = 56832.
+    expect(size.evidence[0]).toMatch(/compute-2 has 56832 MiB RAM and 252 vCPUs free/);
+  });
+
+  test("capacity on Zed and 2023.1: placement's (total − reserved) × ratio, and 2023.1's lower default ratios", () => {
+    const vm = server("db-1", "compute-3", { flavor: { name: "m1.large", ramMb: 8192, vcpus: 4 } });
+    const record = (h: HostEvidence) => {
+      h.hypervisor = {
+        hostname: h.name,
+        serviceHost: h.name,
+        state: "up",
+        status: "enabled",
+        vcpus: 8,
+        vcpusUsed: 8,
+        freeRamMb: 32768 - 512 - 24576,
+        memoryMb: 32768,
+        memoryMbUsed: 512 + 24576,
+      };
+      return h;
+    };
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const zed = record(hostEvidence("compute-4", "zed", "Skylake-Client"));
+    // (32768 − 512) × 1.5 − 24576 = 23808 MiB; 8 × 16 − 8 = 120 vCPUs.
+    const ok = find(evaluate(vmEvidence(vm, "compute-4", [src, zed])), "destination-capacity");
+    expect(ok.status).toBe("pass");
+    expect(ok.evidence[0]).toMatch(/compute-4 has 23808 MiB RAM and 120 vCPUs free/);
+    // The same host on 2023.1 defaults (ram 1.0, cpu 4.0): 7680 MiB and 24 vCPUs.
+    const antelope = record(hostEvidence("compute-4", "zed", "Skylake-Client"));
+    antelope.release = { info: releaseByName("2023.1"), from: "inventory" };
+    antelope.settings = effectiveSettings(antelope.config!.files, antelope.release.info);
+    const refused = find(evaluate(vmEvidence(vm, "compute-4", [src, antelope])), "destination-capacity");
+    expect(refused.status).toBe("fail");
+    expect(refused.evidence[0]).toMatch(/compute-4 has 7680 MiB RAM and 24 vCPUs free/);
   });
 
   test("recent failures are quoted with their timestamps, newest first", () => {
