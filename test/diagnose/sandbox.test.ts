@@ -167,6 +167,36 @@ describe("diagnosis on the sandbox", () => {
     expect(ev.fleet!.notRunnableOn["compute-1"]).toBeUndefined();
   });
 
+  test("cpu_model_extra_flags are checked with each model: a flag no host has leaves no model to offer", async () => {
+    const path = "/etc/nova/nova-compute.conf";
+    const host = sandbox.cloud.hosts.get("compute-4")!;
+    const before = host.fs.get(path)!.content;
+    host.fs.put(
+      path,
+      before.replace("[libvirt]\n", "[libvirt]\ncpu_model_extra_flags = avx512f\n"),
+      "root",
+      "nova",
+      0o640,
+    );
+    try {
+      const { ev, findings } = await diagnoseVm("web-7", "compute-5");
+      for (const check of ev.fleet!.checks) {
+        expect(check.extraFlags).toEqual(["avx512f"]);
+        // None of the Skylake and Haswell hosts has AVX-512.
+        expect(check.refusedBy.map((r) => r.host).sort()).toEqual(["compute-3", "compute-4", "compute-5"]);
+        expect(check.refusedBy[0]!.text).toMatch(/does not provide required features: avx512f/);
+      }
+      expect(draftsOf(findings).filter((d) => d.kind === "cpu-model")).toEqual([]);
+      const cpu = find(findings, "cpu");
+      expect(cpu.evidence.join("\n")).toMatch(
+        /Haswell-noTSX with cpu_model_extra_flags avx512f is refused by compute-3/,
+      );
+      expect(cpu.evidence.join("\n")).toMatch(/No CPU model passed the check on every host/);
+    } finally {
+      host.fs.put(path, before, "root", "nova", 0o640);
+    }
+  });
+
   test("vm-42 to compute-3: VM, services, room, CPU and logs pass; only auto-converge (off on Mitaka) warns", async () => {
     const { findings } = await diagnoseVm("vm-42", "compute-3");
     const byId = Object.fromEntries(findings.map((f) => [f.id, f.status]));
