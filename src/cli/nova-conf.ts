@@ -4,7 +4,7 @@ import { chown, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { FIX_KINDS, type FixKind, type NovaConfPlan, planNovaConfFix } from "../fixes/nova-conf-plan";
 import { NovaConfError } from "../nova-conf/errors";
-import { releaseByName } from "../nova-conf/releases";
+import { KNOWN_RELEASES, releaseByName } from "../nova-conf/releases";
 import type { CliCommand } from "./main";
 
 const USAGE = `usage: migbot nova-conf plan --fix auto-converge|cpu-model --release <name> [--model <m>] [--write] FILE...
@@ -12,11 +12,12 @@ const USAGE = `usage: migbot nova-conf plan --fix auto-converge|cpu-model --rele
 Prints, as a unified diff, the nova.conf change that applies the fix on a host of that OpenStack
 release; prints nothing (exit 0) when the fix is already in effect.
 
-  --fix auto-converge   Mitaka: add VIR_MIGRATE_AUTO_CONVERGE to [libvirt] live_migration_flag;
-                        Newton and later: [libvirt] live_migration_permit_auto_converge = true
+  --fix auto-converge   Mitaka: add VIR_MIGRATE_AUTO_CONVERGE to [libvirt] live_migration_flag and
+                        block_migration_flag (block migrations, every VM on a local disk, use the
+                        second); Newton and later: [libvirt] live_migration_permit_auto_converge = true
   --fix cpu-model       [libvirt] cpu_mode = custom and cpu_model (before Train) or cpu_models
-                        (Train and later) = the model
-  --release <name>      mitaka … flamingo, 2023.1 … 2025.2, or a nova version such as 26.2.2
+                        (Train and later) = the model; cpu_model_extra_flags stay as they are
+  --release <name>      ${releaseNames()}, or a nova version such as 26.2.2
   --model <m>           libvirt CPU model for --fix cpu-model (default kvm64)
   --write               apply the change: temp file in the same folder, fsync, rename over the
                         original, owner and mode kept
@@ -25,6 +26,13 @@ release; prints nothing (exit 0) when the fix is already in effect.
 
 Exit codes: 0 done (or nothing to do), 1 a file changed while planning or could not be written,
 2 bad arguments or a file that does not parse (no file is touched then).`;
+
+/** "mitaka … zed, 2023.1 … 2026.1": the release names --release takes, from src/nova-facts. */
+function releaseNames(): string {
+  const named = KNOWN_RELEASES.filter((r) => r.series === undefined);
+  const series = KNOWN_RELEASES.filter((r) => r.series !== undefined);
+  return `${named[0]!.name} … ${named.at(-1)!.name}, ${series[0]!.series} … ${series.at(-1)!.series}`;
+}
 
 interface Args {
   fix: FixKind;

@@ -1,7 +1,9 @@
 /**
- * Reading what libvirt says about CPUs: the host CPU inside `virsh capabilities`, the verdict of
- * `virsh cpu-compare --error`, and the model `virsh cpu-baseline` settles on. Wording and exit
- * statuses follow the captured outputs in fixtures/libvirt/virsh-outputs/.
+ * Reading what libvirt says about CPUs: the host CPU inside `virsh capabilities`, the host-model CPU
+ * inside `virsh domcapabilities`, the verdict of `virsh cpu-compare --error` and `virsh
+ * hypervisor-cpu-compare --error`, and the model `virsh cpu-baseline` / `hypervisor-cpu-baseline`
+ * settles on. Wording and exit statuses follow the captured outputs in
+ * fixtures/libvirt/virsh-outputs/ and src/sandbox/data/libvirt/ (libvirt 9.0).
  */
 
 // Elements are found with indexOf, not lazy regexes: `<host>([\s\S]*?)<\/host>` and the like were
@@ -78,9 +80,34 @@ export function hostSizeOf(capabilities: string): { memoryMb: number; cpus: numb
   return { memoryMb: Math.floor(kib / 1024), cpus };
 }
 
-/** A guest CPU of one named model, as nova writes it for `cpu_mode = custom`. */
-export function customModelXml(model: string): string {
-  return `<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>${model}</model>\n</cpu>\n`;
+/** A guest CPU of one named model (plus cpu_model_extra_flags), as nova writes it for `cpu_mode = custom`. */
+export function customModelXml(
+  model: string,
+  features: readonly { name: string; policy: "require" | "disable" }[] = [],
+): string {
+  const lines = features.map((f) => `  <feature policy='${f.policy}' name='${f.name}'/>\n`).join("");
+  return `<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>${model}</model>\n${lines}</cpu>\n`;
+}
+
+const HOST_MODEL_OPEN = "<mode name='host-model' supported='yes'>";
+
+/**
+ * The host-model CPU of `virsh domcapabilities` (what compareHypervisorCPU judges against), as a
+ * guest `<cpu>` of that model, vendor and features; null when the hypervisor offers none.
+ */
+export function hostModelCpuXml(domcapabilities: string): string | null {
+  const open = domcapabilities.indexOf(HOST_MODEL_OPEN);
+  if (open < 0) return null;
+  const start = open + HOST_MODEL_OPEN.length;
+  const end = domcapabilities.indexOf("</mode>", start);
+  if (end < 0) return null;
+  const body = domcapabilities
+    .slice(start, end)
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+  if (!body.some((l) => l.startsWith("<model"))) return null;
+  return `<cpu mode='custom' match='exact'>\n${body.map((l) => `  ${l}`).join("\n")}\n</cpu>\n`;
 }
 
 export type CpuCompareResult = "identical" | "superset" | "incompatible" | "error";
@@ -92,9 +119,10 @@ export interface CpuCompareVerdict {
 }
 
 /**
- * The verdict of `virsh cpu-compare --error`: exit 0 with "identical"/"superset" on stdout, or
- * exit 1 with "the CPU is incompatible with host CPU: …" on stderr. Anything else (a parse
- * error, an unknown model) is an `error`, not an incompatibility.
+ * The verdict of `virsh cpu-compare --error` or `virsh hypervisor-cpu-compare --error`: exit 0
+ * with "identical"/"superset" on stdout, or exit 1 with "the CPU is incompatible with host CPU: …"
+ * on stderr (both commands use that line). Anything else (a parse error, an unknown model) is an
+ * `error`, not an incompatibility.
  */
 export function readCpuCompare(out: { stdout: string; stderr: string; exitCode: number }): CpuCompareVerdict {
   const clean = (s: string) =>
@@ -104,20 +132,25 @@ export function readCpuCompare(out: { stdout: string; stderr: string; exitCode: 
       .filter((l) => l !== "");
   if (out.exitCode === 0) {
     const text = clean(out.stdout).join(" ");
-    if (/\bidentical to host CPU\b/.test(text)) return { result: "identical", text };
-    if (/\bHost CPU is a superset of\b/.test(text)) return { result: "superset", text };
-    return { result: "error", text: text || "virsh cpu-compare printed nothing" };
+    if (/\bidentical to (?:host CPU|the CPU provided by hypervisor on the host)\b/.test(text))
+      return { result: "identical", text };
+    if (/\b(?:Host CPU|The CPU provided by hypervisor on the host) is a superset of\b/.test(text))
+      return { result: "superset", text };
+    return { result: "error", text: text || "virsh printed nothing" };
   }
   const lines = clean(out.stderr);
   const incompatible = lines.find((l) => /incompatible with host CPU/.test(l));
   if (incompatible) return { result: "incompatible", text: incompatible };
   // `--error` makes an incompatibility an error; without it virsh says so on stdout.
-  const plain = clean(out.stdout).find((l) => /is incompatible with host CPU/.test(l));
+  const plain = clean(out.stdout).find((l) =>
+    /is incompatible with (?:host CPU|the CPU provided by hypervisor on the host)/.test(l),
+  );
   if (plain) return { result: "incompatible", text: plain };
   return {
     result: "error",
     text:
-      lines.filter((l) => !/^Failed to compare host CPU/.test(l)).join(" ") || `exit status ${out.exitCode}`,
+      lines.filter((l) => !/^Failed to compare (?:host|hypervisor) CPU/.test(l)).join(" ") ||
+      `exit status ${out.exitCode}`,
   };
 }
 

@@ -10,15 +10,16 @@ import {
   unifiedDiff,
 } from "../nova-conf/edit";
 import {
+  AUTO_CONVERGE_FLAG,
   type ConfigFile,
   effectiveSettingsOfDocuments,
   findEffectiveAssignment,
   type LiveMigrationSettings,
-  MITAKA_LIVE_MIGRATION_FLAG_DEFAULT,
   optionLabel,
 } from "../nova-conf/effective";
 import { NovaConfError } from "../nova-conf/errors";
-import { atLeast, type ReleaseInfo, releaseLabel } from "../nova-conf/releases";
+import { type ReleaseInfo, releaseLabel } from "../nova-conf/releases";
+import { cpuComparison, flagOptions } from "../nova-facts";
 
 /**
  * The nova.conf side of the two fixes operators apply by hand (see the seed guide): auto-converge
@@ -43,6 +44,12 @@ export interface NovaConfPlan {
   /** Empty when the fix is already in effect. */
   files: FilePlan[];
   warnings: string[];
+  /**
+   * cpu-model: the host's [libvirt] cpu_model_extra_flags, left as they are. Nova adds them to every
+   * guest CPU on top of the model (and from Train checks model plus flags at start-up), so whoever
+   * checks the model on the hosts must check it with these flags.
+   */
+  extraFlags: string[];
 }
 
 export const FIX_KINDS: readonly FixKind[] = ["auto-converge", "cpu-model"];
@@ -106,31 +113,35 @@ function planAutoConverge(
   warnings: string[],
 ) {
   const docs = () => work.map((w) => w.doc);
-  if (!atLeast(release, "newton")) {
-    if (current.autoConverge) return;
-    const target = whereItLives(work, "libvirt", ["live_migration_flag"]);
-    edit(target, ["live_migration_flag"], (doc) =>
-      appendToListOption(
-        doc,
-        "libvirt",
-        "live_migration_flag",
-        "VIR_MIGRATE_AUTO_CONVERGE",
-        MITAKA_LIVE_MIGRATION_FLAG_DEFAULT,
-      ),
-    );
+  const flags = flagOptions(release);
+  if (flags.liveMigrationFlag && flags.blockMigrationFlag) {
+    // Mitaka builds the flags of a live migration from live_migration_flag and those of a block
+    // migration (every VM on local disk: migbot asks for block_migration "auto") from
+    // block_migration_flag, so auto-converge goes into each list that lacks it.
+    const lists = [
+      { option: flags.liveMigrationFlag, has: current.autoConvergeFor.live },
+      { option: flags.blockMigrationFlag, has: current.autoConvergeFor.block },
+    ];
+    for (const { option, has } of lists) {
+      if (has) continue;
+      const target = whereItLives(work, "libvirt", [option.option]);
+      edit(target, [option.option], (doc) =>
+        appendToListOption(doc, "libvirt", option.option, AUTO_CONVERGE_FLAG, option.default),
+      );
+    }
     return;
   }
+  const permit = flags.permitAutoConverge!.option;
+  const postCopyOption = flags.permitPostCopy!.option;
   if (current.postCopy) {
-    const pc = findEffectiveAssignment(docs(), "libvirt", ["live_migration_permit_post_copy"]);
+    const pc = findEffectiveAssignment(docs(), "libvirt", [postCopyOption]);
     warnings.push(
-      `Post-copy is also permitted${where(pc)}: nova uses post-copy and leaves auto-converge off. Set [libvirt] live_migration_permit_post_copy = false if auto-converge is what you want.`,
+      `Post-copy is also permitted${where(pc)}: nova uses post-copy and leaves auto-converge off. Set [libvirt] ${postCopyOption} = false if auto-converge is what you want.`,
     );
   }
   if (current.autoConverge) return;
-  const target = whereItLives(work, "libvirt", ["live_migration_permit_auto_converge"]);
-  edit(target, ["live_migration_permit_auto_converge"], (doc) =>
-    setOption(doc, "libvirt", "live_migration_permit_auto_converge", "true"),
-  );
+  const target = whereItLives(work, "libvirt", [permit]);
+  edit(target, [permit], (doc) => setOption(doc, "libvirt", permit, "true"));
 }
 
 function planCpuModel(
@@ -151,7 +162,7 @@ function planCpuModel(
     edit(target, ["cpu_mode"], (doc) => setOption(doc, "libvirt", "cpu_mode", "custom"));
   }
   const docs = () => work.map((w) => w.doc);
-  if (!atLeast(release, "train")) {
+  if (cpuComparison(release).cpuModelOption === "cpu_model") {
     if (current.cpuModels.length === 1 && current.cpuModels[0] === model) return;
     const target = whereItLives(work, "libvirt", ["cpu_model"]);
     edit(target, ["cpu_model"], (doc) => setOption(doc, "libvirt", "cpu_model", model));
@@ -261,5 +272,11 @@ export function planNovaConfFix(
       `Running instances keep their current CPU until a hard reboot; apply this on every compute host the VM may land on, then restart nova-compute.`,
     );
   }
-  return { fix, release, files: out, warnings };
+  const extraFlags = fix === "cpu-model" ? current.cpuModelExtraFlags : [];
+  if (extraFlags.length > 0) {
+    warnings.push(
+      `[libvirt] cpu_model_extra_flags = ${extraFlags.join(", ")} stays: nova applies ${extraFlags.length === 1 ? "it" : "them"} on top of ${model}, so every host must run ${model} with ${extraFlags.length === 1 ? "that flag" : "those flags"} (a flag without '-' is required of the host).`,
+    );
+  }
+  return { fix, release, files: out, warnings, extraFlags };
 }

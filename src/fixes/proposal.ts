@@ -46,7 +46,8 @@ export interface HostFileChange {
 export interface HostRecipe {
   host: string;
   fix: "auto-converge" | "cpu-model";
-  release: { name: string; major: number };
+  /** The host's release; `version` when it was read from the host (`nova-compute --version`). */
+  release: { name: string; major: number; version?: string };
   /** For cpu-model: the CPU model written. */
   model?: string;
   /** Every file the plan read, in the order nova-compute reads them, with its hash then. */

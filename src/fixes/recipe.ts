@@ -5,7 +5,7 @@
  * checks that the result hashes to what was approved, then writes that result.
  */
 import type { ConfigFile } from "../nova-conf/effective";
-import type { ReleaseInfo } from "../nova-conf/releases";
+import { type ReleaseInfo, releaseOf } from "../nova-conf/releases";
 import { sha256Hex } from "../signing/signatures";
 import { FixError } from "./errors";
 import { type FixKind, type NovaConfPlan, planNovaConfFix } from "./nova-conf-plan";
@@ -41,7 +41,12 @@ export function draftHostFix(
       : {
           host,
           fix,
-          release: { name: release.name, major: release.major },
+          // The point version decides some facts (backports), so it is kept when it was read.
+          release: {
+            name: release.name,
+            major: release.major,
+            ...(!release.versionAssumed && { version: release.version.join(".") }),
+          },
           ...(fix === "cpu-model" && opts.model !== undefined && { model: opts.model }),
           inputs: files.map((f) => ({ path: f.path, sha256: sha256Hex(f.text) })),
         };
@@ -91,7 +96,7 @@ export function replayHostFix(
   const plan = planNovaConfFix(
     recipe.fix,
     inputs,
-    recipe.release,
+    releaseOf(recipe.release),
     recipe.model !== undefined ? { model: recipe.model } : {},
   );
   const pending: ReplayedFix["pending"] = [];

@@ -29,6 +29,19 @@ export type HostCommand =
   | { kind: "virsh-cpu-compare"; cpuXml: string }
   /** `virsh cpu-baseline /dev/stdin`: the common model of the CPU XMLs on stdin. */
   | { kind: "virsh-cpu-baseline"; cpusXml: string }
+  /**
+   * `virsh domcapabilities`: what the hypervisor offers guests, among others the host-model CPU that
+   * `hypervisor-cpu-compare` judges against (libvirt's defaults for emulator, arch, machine and virt
+   * type, as Nova 27.0.0+ leaves them).
+   */
+  | { kind: "virsh-domcapabilities" }
+  /**
+   * `virsh hypervisor-cpu-compare --error /dev/stdin`: can the hypervisor give a guest the CPU XML on
+   * stdin? Nova's pre-check and start-up check from 2023.1 (compareHypervisorCPU).
+   */
+  | { kind: "virsh-hypervisor-cpu-compare"; cpuXml: string }
+  /** `virsh hypervisor-cpu-baseline /dev/stdin`: the common model of the CPU XMLs on stdin that this hypervisor can run. */
+  | { kind: "virsh-hypervisor-cpu-baseline"; cpusXml: string }
   /** `virsh list --all`: the domains defined on the host and their state. */
   | { kind: "virsh-list" }
   /** `cat -- <file>`: read a config file (nova.conf and friends). */
@@ -183,6 +196,12 @@ export function commandArgv(cmd: HostCommand): { argv: string[]; stdin?: string 
       return { argv: ["virsh", "cpu-compare", "--error", "/dev/stdin"], stdin: cmd.cpuXml };
     case "virsh-cpu-baseline":
       return { argv: ["virsh", "cpu-baseline", "/dev/stdin"], stdin: cmd.cpusXml };
+    case "virsh-domcapabilities":
+      return { argv: ["virsh", "domcapabilities"] };
+    case "virsh-hypervisor-cpu-compare":
+      return { argv: ["virsh", "hypervisor-cpu-compare", "--error", "/dev/stdin"], stdin: cmd.cpuXml };
+    case "virsh-hypervisor-cpu-baseline":
+      return { argv: ["virsh", "hypervisor-cpu-baseline", "/dev/stdin"], stdin: cmd.cpusXml };
     case "virsh-list":
       return { argv: ["virsh", "list", "--all"] };
     case "read-file":
@@ -305,6 +324,11 @@ function matchArgv(argv: string[]): HostCommand | null {
     if (a1 === "capabilities" && n === 2) return { kind: "virsh-capabilities" };
     if (a1 === "cpu-compare" && n === 4) return { kind: "virsh-cpu-compare", cpuXml: "" };
     if (a1 === "cpu-baseline" && n === 3) return { kind: "virsh-cpu-baseline", cpusXml: "" };
+    if (a1 === "domcapabilities" && n === 2) return { kind: "virsh-domcapabilities" };
+    if (a1 === "hypervisor-cpu-compare" && n === 4)
+      return { kind: "virsh-hypervisor-cpu-compare", cpuXml: "" };
+    if (a1 === "hypervisor-cpu-baseline" && n === 3)
+      return { kind: "virsh-hypervisor-cpu-baseline", cpusXml: "" };
     if (a1 === "list" && n === 3) return { kind: "virsh-list" };
     return null;
   }

@@ -19,7 +19,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { createServer, type Server } from "node:http";
 import { dirname } from "node:path";
 import { CodedError } from "../errors";
-import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
+import { effectiveSettings, type LiveMigrationSettings, type MigrationType } from "../nova-conf/effective";
 import { type ReleaseInfo, releaseByName } from "../nova-conf/releases";
 import { type DowntimeStage, migrationFigures } from "../nova-facts";
 import { formatNovaLog, type NovaLogLevel } from "../sandbox/nova-log";
@@ -94,30 +94,28 @@ const FLAG_OPTIONS: Record<string, string> = {
 };
 
 /**
- * The `VIR_MIGRATE_*` flags nova-compute passes to libvirt: Mitaka's fixed-up `live_migration_flag`
- * list as is; Newton and later build them (`_parse_migration_flags`): live, peer to peer, undefine
- * source, persist dest, then auto-converge only when permitted and post-copy is not (post-copy wins).
+ * The `VIR_MIGRATE_*` flags nova-compute passes to libvirt for a live migration (`type` "live", the
+ * lab's guests have no disk to copy) or a block migration, as src/nova-facts derives them from the
+ * config (Mitaka's live_migration_flag / block_migration_flag lists after its fix-ups; Newton+'s
+ * permit options), in libvirt's bit order.
  */
-export function novaMigrationFlags(settings: LiveMigrationSettings): string[] {
-  if (settings.migrationFlags !== null) return [...settings.migrationFlags];
-  const flags = [
-    "VIR_MIGRATE_LIVE",
-    "VIR_MIGRATE_PEER2PEER",
-    "VIR_MIGRATE_UNDEFINE_SOURCE",
-    "VIR_MIGRATE_PERSIST_DEST",
-  ];
-  if (settings.postCopy) flags.push("VIR_MIGRATE_POSTCOPY");
-  if (settings.autoConvergeEffective) flags.push("VIR_MIGRATE_AUTO_CONVERGE");
-  return flags;
+export function novaMigrationFlags(settings: LiveMigrationSettings, type: MigrationType = "live"): string[] {
+  return [...settings.flags[type]];
 }
 
 /**
- * `virsh migrate` arguments for one live migration. `--persistent` is always added: Mitaka drops
- * PERSIST_DEST from its flags because its post_live_migration_at_destination defines the domain on
- * the destination itself; the agent lets libvirt do that define.
+ * `virsh migrate` arguments for one live migration. `--persistent` is always added, a lab choice
+ * rather than Nova's: Mitaka drops PERSIST_DEST from its flags (and Newton has none) because
+ * post_live_migration_at_destination defines the domain on the destination itself; the agent lets
+ * libvirt do that define.
  */
-export function virshMigrateArgsFor(settings: LiveMigrationSettings, domain: string, dest: string): string[] {
-  const flags = novaMigrationFlags(settings);
+export function virshMigrateArgsFor(
+  settings: LiveMigrationSettings,
+  domain: string,
+  dest: string,
+  type: MigrationType = "live",
+): string[] {
+  const flags = novaMigrationFlags(settings, type);
   const options: string[] = [];
   for (const flag of flags) {
     const option = FLAG_OPTIONS[flag];
@@ -366,7 +364,8 @@ export class NovaComputeAgent {
       startedAt: this.startedAt,
       version: this.version,
       release: this.release.name,
-      autoConverge: s.autoConvergeEffective,
+      // The lab's guests have no disk to copy: their migrations take the live flags.
+      autoConverge: s.autoConvergeFor.live,
       postCopy: s.postCopy,
       bandwidthMiBps: s.bandwidthMiBps,
       domains: list.code === 0 ? parseDomainList(list.stdout) : {},

@@ -41,6 +41,12 @@ export interface Server {
   vmState: string | null;
   /** ram/vcpus/name from 2.47 (embedded flavor); only the id before. */
   flavor: { ramMb?: number; vcpus?: number; name?: string; id?: string };
+  /**
+   * `image` is an object when the server booted from an image (its root disk is local to the host,
+   * so `block_migration: "auto"` makes its live migration a block migration unless the instances
+   * folder is shared) and "" when it booted from a volume; undefined when Nova did not say.
+   */
+  bootedFromImage?: boolean;
 }
 
 export interface ServerMigration {
@@ -152,6 +158,8 @@ export function parseServer(value: unknown): Server {
     taskState: str(raw["OS-EXT-STS:task_state"]),
     vmState: str(raw["OS-EXT-STS:vm_state"]),
     flavor,
+    ...(raw.image === "" && { bootedFromImage: false }),
+    ...(typeof raw.image === "object" && raw.image !== null && { bootedFromImage: true }),
   };
 }
 

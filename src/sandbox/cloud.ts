@@ -45,7 +45,7 @@ export {
   MIGRATION_QUEUED_S,
   type SandboxMigration,
 } from "./migrations";
-export { CPU_ALLOCATION_RATIO, RESERVED_HOST_MEMORY_MB } from "./scheduler";
+export { RESERVED_HOST_MEMORY_MB } from "./scheduler";
 
 /** Model seconds a hard reboot keeps the server in HARD_REBOOT. */
 export const HARD_REBOOT_S = 4;

@@ -6,13 +6,24 @@
  */
 import { randomUUID } from "node:crypto";
 import { DEFAULT_NOVA_COMPUTE_LOG_PATH, DEFAULT_NOVA_CONF_PATHS } from "../hosts/inventory";
+import { extraFlagFeatures } from "../nova-conf/cpu-flags";
 import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
 import { NovaConfError } from "../nova-conf/errors";
 import { type ReleaseInfo, releaseFromVersion } from "../nova-conf/releases";
+import { cpuComparison, cpuIncompatibleMessage } from "../nova-facts";
 import type { ModelClock } from "./clock";
 import type { CloudServer } from "./control-plane";
 import { type NovaServerState, POWER_STATE } from "./control-plane-base";
-import { type CpuDef, compareCpu, guestCpuFor, hostCpu, incompatibleText, UnknownCpuModelError } from "./cpu";
+import {
+  type CpuDef,
+  type CpuFeature,
+  compareCpu,
+  guestCpuFor,
+  hostCpu,
+  hostModelCpu,
+  knownCpuModels,
+  UnknownCpuModelError,
+} from "./cpu";
 import { readSandboxData } from "./data-files";
 import { HostFilesystem } from "./filesystem";
 import { formatNovaLog, type NovaLogLevel } from "./nova-log";
@@ -46,7 +57,10 @@ export interface GuestStart {
 export class SandboxHost {
   readonly fs = new HostFilesystem();
   readonly release: ReleaseInfo;
+  /** The host CPU (`virsh capabilities`, what compareCPU judges against). */
   readonly cpu: CpuDef;
+  /** What the hypervisor can give a guest (`virsh domcapabilities` host-model; what compareHypervisorCPU judges against). */
+  readonly hostModel: CpuDef;
   readonly uuid = randomUUID();
   readonly novaConfPaths: string[];
   readonly logPath = DEFAULT_NOVA_COMPUTE_LOG_PATH;
@@ -62,6 +76,7 @@ export class SandboxHost {
   ) {
     this.release = releaseFromVersion(seed.novaVersion);
     this.cpu = hostCpu(seed.cpuModel);
+    this.hostModel = hostModelCpu(seed.cpuModel);
     this.novaConfPaths =
       this.release.major <= 13 ? [DEFAULT_NOVA_CONF_PATHS[0]!] : [...DEFAULT_NOVA_CONF_PATHS];
     this.service = { unit: "inactive", upFromS: null, pid: 2000 + index * PIDS_PER_HOST };
@@ -157,7 +172,11 @@ export class SandboxHost {
     let failure: string | null = null;
     let settings: LiveMigrationSettings | null = null;
     try {
-      settings = effectiveSettings(this.configFiles(), this.release, { unknownFlags: "error" });
+      // The CPU options are judged by Nova's own start-up check below, with its words.
+      settings = effectiveSettings(this.configFiles(), this.release, {
+        unknownFlags: "error",
+        cpuConsistency: "warn",
+      });
       failure = this.checkCpuConfig(settings);
     } catch (err) {
       failure = startupFailureText(err);
@@ -187,26 +206,84 @@ export class SandboxHost {
     this.startService();
   }
 
-  /** Train+ nova-compute refuses to start with a CPU model the host cannot run (`_check_cpu_compatibility`). */
+  /**
+   * Whether `guest` runs here as this host's nova-compute asks libvirt: compareCPU against the host
+   * CPU up to Zed, compareHypervisorCPU against the host-model CPU from 2023.1 (src/nova-facts).
+   */
+  compareGuestCpu(guest: CpuDef): ReturnType<typeof compareCpu> {
+    const against = cpuComparison(this.release).api === "compareHypervisorCPU" ? this.hostModel : this.cpu;
+    return compareCpu(against, guest);
+  }
+
+  /**
+   * Train+ nova-compute's start-up check of its CPU options (`_check_cpu_compatibility`,
+   * nova/virt/libvirt/driver.py 20.0.0+), with the exception and the words of each release; null
+   * when it starts. Before Train nova-compute starts whatever the CPU options say (guests fail).
+   */
   private checkCpuConfig(s: LiveMigrationSettings): string | null {
-    if (s.cpuMode !== "custom") return null;
-    if (s.cpuModels.length === 0) {
-      return "InvalidCPUInfo: Unacceptable CPU info: Config requested a custom CPU model, but no model name was provided.";
+    const facts = cpuComparison(this.release);
+    if (facts.startupCheck === null) return null;
+    const rawMode = s.sources.cpuMode === "default" ? null : s.cpuMode;
+    if (s.virtType !== "kvm" && s.virtType !== "qemu" && rawMode !== null && rawMode !== "none") {
+      return `Invalid: Config requested an explicit CPU model, but the current libvirt hypervisor '${s.virtType}' does not support selecting CPU models`;
     }
-    if (this.release.major < 20) return null;
-    for (const model of s.cpuModels) {
-      const guest = guestCpuFor(this.cpu, "custom", model);
-      let verdict: ReturnType<typeof compareCpu>;
+    if (s.cpuMode !== "custom") {
+      return s.cpuModels.length === 0
+        ? null
+        : "Invalid: The cpu_models option is not required when cpu_mode!=custom";
+    }
+    if (s.cpuModels.length === 0) return "Invalid: The cpu_models option is required when cpu_mode=custom";
+    if (facts.startupCheck.skipOption !== null && s.skipCpuCompareAtStartup) return null;
+    // The comparisons go through _compare_cpu, which returns at once unless virt_type is kvm.
+    const compares = facts.comparedForVirtTypes.includes(s.virtType);
+    // InvalidCPUInfo's own text (the live-migration pre-check prefixes it from 21.0.0).
+    const unacceptable = (result: number | string) =>
+      cpuIncompatibleMessage(this.release, result).replace(/^Migration pre-check error: /, "");
+    const verdictOf = (guest: CpuDef): string | null => {
+      if (!compares) return null;
       try {
-        verdict = compareCpu(this.cpu, guest);
+        return this.compareGuestCpu(guest).result === "incompatible" ? unacceptable(0) : null;
       } catch (err) {
-        if (err instanceof UnknownCpuModelError) {
-          return `InvalidCPUInfo: Unacceptable CPU info: Configured CPU model: ${model} is not correct, or your host CPU arch does not support this model. Please correct your config and try again.`;
-        }
+        if (err instanceof UnknownCpuModelError) return unacceptable(err.message);
         throw err;
       }
-      if (verdict.result === "incompatible") {
-        return `InvalidCPUInfo: Unacceptable CPU info: Configured CPU model: ${model} is not compatible with host CPU. Please correct your config and try again. ${incompatibleText(verdict.reason)}`;
+    };
+    const flags: CpuFeature[] = extraFlagFeatures(this.release, s.cpuModelExtraFlags);
+    const custom = (model: string | null, features: CpuFeature[]): CpuDef => ({
+      mode: "custom",
+      match: "exact",
+      arch: null,
+      model,
+      vendor: null,
+      features,
+    });
+    if (facts.startupCheck.skipOption !== null) {
+      // 26.2.1+: each model with all the extra flags, one message naming both.
+      for (const model of s.cpuModels) {
+        const e = verdictOf(custom(model, flags));
+        if (e !== null) {
+          return `InvalidCPUInfo: Configured CPU model: ${model} and CPU Flags [${s.cpuModelExtraFlags.map((f) => `'${f}'`).join(", ")}] ar not compatible with host CPU. Please correct your config and try again. ${e}`;
+        }
+      }
+      return null;
+    }
+    for (const model of s.cpuModels) {
+      // 20.x looks the model up among the host's CPU model names first (_get_cpu_model_mapping).
+      if (this.release.major === 20 && !knownModel(model)) {
+        return `InvalidCPUInfo: Configured CPU model: ${model} is not correct, or your host CPU arch does not suuport this model. Please correct your config and try again.`;
+      }
+      const e = verdictOf(custom(model, []));
+      if (e !== null) {
+        return `InvalidCPUInfo: Configured CPU model: ${model} is not compatible with host CPU. Please correct your config and try again. ${e}`;
+      }
+    }
+    // Then the extra flags on the host's own model, added one by one.
+    const added: CpuFeature[] = [];
+    for (const flag of new Set(s.cpuModelExtraFlags.map((f) => f.toLowerCase()))) {
+      added.push(...extraFlagFeatures(this.release, [flag]));
+      const e = verdictOf(custom(this.cpu.model, [...added]));
+      if (e !== null) {
+        return `InvalidCPUInfo: Configured extra flag: ${flag} it not correct, or the host CPU does not support this flag. Please correct the config and try again. ${e}`;
       }
     }
     return null;
@@ -219,6 +296,20 @@ export class SandboxHost {
     const s = this.settings;
     const cpuMode = s?.cpuMode ?? "host-model";
     const cpuModel = cpuMode === "custom" ? (s?.cpuModels[0] ?? null) : null;
+    // Before Train nova-compute starts with any CPU options; the guest's start fails instead
+    // (`_get_guest_cpu_model_config`, nova/virt/libvirt/driver.py 13.0.0–19.x, exception.Invalid).
+    if (
+      s &&
+      s.virtType !== "kvm" &&
+      s.virtType !== "qemu" &&
+      s.sources.cpuMode !== "default" &&
+      cpuMode !== "none"
+    ) {
+      return `Config requested an explicit CPU model, but the current libvirt hypervisor '${s.virtType}' does not support selecting CPU models`;
+    }
+    if (cpuMode === "custom" && cpuModel === null) {
+      return "Config requested a custom CPU model, but no model name was provided";
+    }
     const guestCpu = guestCpuFor(this.cpu, cpuMode, cpuModel);
     try {
       const verdict = compareCpu(this.cpu, guestCpu);
@@ -278,6 +369,11 @@ export class SandboxVm implements NovaServerState {
     this.cpuModel = started.cpuModel;
     this.domainId = started.domainId;
   }
+}
+
+/** libvirt knows the model (the sandbox's cpu_map): what 20.x's `_get_cpu_model_mapping` looks up. */
+function knownModel(model: string): boolean {
+  return knownCpuModels().some((m) => m.toLowerCase() === model.toLowerCase());
 }
 
 /** The CRITICAL line nova-compute dies with when its config cannot be used. */

@@ -22,6 +22,11 @@ const FEATURE_RANK = new Map(CPU_MAP.featureOrder.map((name, i) => [name, i]));
 /** Features libvirt leaves out of a computed baseline (host-only state, not a guest capability). */
 const BASELINE_DROPPED_FEATURES = new Set(["osxsave", "ospke"]);
 
+/** The CPU models the sandbox knows, as in libvirt's cpu_map. */
+export function knownCpuModels(): string[] {
+  return Object.keys(CPU_MAP.models);
+}
+
 export interface CpuFeature {
   name: string;
   /** `require` (or absent), `force`, `optional`, `disable`, `forbid`. */
@@ -43,6 +48,29 @@ export const HOST_CPU_FILES: Record<string, string> = {
   Broadwell: "x86-cpuid-Core-i7-5600U-host.xml",
   "Skylake-Client": "x86-cpuid-Core-i5-6600-host.xml",
 };
+
+/**
+ * What QEMU/KVM can give a guest on the same machines (`query-cpu-model-expansion` of the `host`
+ * model, as libvirt's cputestdata records it in `*-json.xml`): the host-model CPU of `virsh
+ * domcapabilities`, which `hypervisor-cpu-compare` judges against.
+ */
+export const HOST_MODEL_FILES: Record<string, string> = {
+  "Haswell-noTSX": "x86-cpuid-Core-i7-4600U-json.xml",
+  Broadwell: "x86-cpuid-Core-i7-5600U-json.xml",
+  "Skylake-Client": "x86-cpuid-Core-i5-6600-json.xml",
+};
+
+/**
+ * The host-model CPU of a machine whose host CPU is `model`: the cputestdata expansion, with the
+ * host's vendor (domcapabilities names it; the expansion file does not).
+ */
+export function hostModelCpu(model: string): CpuDef {
+  const file = HOST_MODEL_FILES[model];
+  if (file === undefined) throw new Error(`no cputestdata host-model CPU for model ${model}`);
+  const cpus = parseCpuXml(readFileSync(join(DATA_DIR, "cputestdata", file), "utf8"));
+  if (cpus.length !== 1) throw new Error(`${file}: expected one <cpu>`);
+  return { ...cpus[0]!, vendor: hostCpu(model).vendor };
+}
 
 /** The host CPU of a real machine with this model, from libvirt's cputestdata. */
 export function hostCpu(model: string): CpuDef {
@@ -105,11 +133,11 @@ export function parseCpuXml(xml: string): CpuDef[] {
   return out;
 }
 
-/** Thrown for a model libvirt does not know; the message is libvirt's. */
+/** Thrown for a model libvirt does not know; the message is libvirt 9's (captured in data/libvirt/). */
 export class UnknownCpuModelError extends CodedError<"CPU_MODEL_UNKNOWN"> {
   constructor(readonly model: string) {
     // Not retryable: libvirt's CPU map does not change between tries.
-    super("CPU_MODEL_UNKNOWN", `internal error: Cannot find CPU model ${model}`, { retryable: false });
+    super("CPU_MODEL_UNKNOWN", `internal error: Unknown CPU model ${model}`, { retryable: false });
   }
 }
 
@@ -189,8 +217,8 @@ function bestModel(features: Set<string>, vendor: string | null): string {
   return best;
 }
 
-/** `virsh cpu-baseline`: the common CPU of several, as libvirt prints it. */
-export function baselineCpuXml(cpus: CpuDef[]): string {
+/** The common features of several CPUs, the libvirt model that covers most of them, and the rest. */
+function baseline(cpus: CpuDef[]): { model: string; vendor: string | null; extras: string[] } {
   if (cpus.length === 0) throw new CpuXmlError("XML error: failed to parse XML document: no <cpu> element");
   const sets = cpus.map(featureSet);
   const common = new Set(
@@ -200,13 +228,49 @@ export function baselineCpuXml(cpus: CpuDef[]): string {
   const vendor = vendors.size === 1 ? (cpus[0]!.vendor ?? null) : null;
   const model = bestModel(common, vendor);
   const modelFeatures = new Set(model ? CPU_MAP.models[model]!.features : []);
-  const extras = cpuidOrder([...common].filter((f) => !modelFeatures.has(f)));
+  return { model, vendor, extras: cpuidOrder([...common].filter((f) => !modelFeatures.has(f))) };
+}
+
+/** `virsh cpu-baseline`: the common CPU of several, as libvirt prints it. */
+export function baselineCpuXml(cpus: CpuDef[]): string {
+  const { model, vendor, extras } = baseline(cpus);
   const lines = ["<cpu mode='custom' match='exact'>"];
   if (model) lines.push(`  <model fallback='allow'>${model}</model>`);
   if (vendor) lines.push(`  <vendor>${vendor}</vendor>`);
   for (const f of extras) lines.push(`  <feature policy='require' name='${f}'/>`);
   lines.push("</cpu>");
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * `virsh hypervisor-cpu-baseline`: the baseline of several CPUs that this hypervisor can run, as
+ * libvirt 9 prints it (captured in data/libvirt/): the model is forbidden to fall back, and the
+ * model's features the hypervisor cannot provide (QEMU's blockers) are disabled. The model is
+ * chosen as for `cpu-baseline`; libvirt also weighs blockers when it picks one among several
+ * CPUs, which the sandbox does not model.
+ */
+export function hypervisorBaselineCpuXml(cpus: CpuDef[], hypervisor: CpuDef): string {
+  const { model, vendor, extras } = baseline(cpus);
+  const provided = featureSet(hypervisor);
+  const blockers = model ? cpuidOrder(CPU_MAP.models[model]!.features.filter((f) => !provided.has(f))) : [];
+  const lines = ["<cpu mode='custom' match='exact'>"];
+  if (model) lines.push(`  <model fallback='forbid'>${model}</model>`);
+  if (vendor) lines.push(`  <vendor>${vendor}</vendor>`);
+  for (const f of extras) lines.push(`  <feature policy='require' name='${f}'/>`);
+  for (const f of blockers) lines.push(`  <feature policy='disable' name='${f}'/>`);
+  lines.push("</cpu>");
+  return `${lines.join("\n")}\n`;
+}
+
+/** Whether libvirt lists a named model as usable for guests of this hypervisor (`virsh domcapabilities`). */
+export function modelUsable(model: string, hypervisor: CpuDef): boolean {
+  const provided = featureSet(hypervisor);
+  return CPU_MAP.models[model]!.features.every((f) => provided.has(f));
+}
+
+/** The vendor libvirt's cpu_map gives a model, or null ("unknown" in domcapabilities). */
+export function modelVendor(model: string): string | null {
+  return CPU_MAP.models[model]?.vendor ?? null;
 }
 
 /** The guest CPU XML Nova would give a VM started under this `cpu_mode` / model on this host. */

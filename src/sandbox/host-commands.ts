@@ -1,7 +1,8 @@
 /**
  * The sandbox hosts' shell: answers one command of the host catalogue (`src/hosts/catalogue.ts`,
  * already parsed from its command line by the SSH server) as the real tool would on that host —
- * virsh (list, capabilities, cpu-compare, cpu-baseline, domjobinfo), the file commands with
+ * virsh (list, capabilities, domcapabilities, cpu-compare, cpu-baseline and their hypervisor-
+ * variants, domjobinfo), the file commands with
  * coreutils' texts and permissions, systemctl for nova-compute, `nova-compute --version` and tail.
  */
 import type { HostCommand } from "../hosts/catalogue";
@@ -12,10 +13,12 @@ import {
   type CpuDef,
   type CpuXmlError,
   compareCpu,
+  hypervisorBaselineCpuXml,
   incompatibleText,
   parseCpuXml,
   UnknownCpuModelError,
 } from "./cpu";
+import { formatDomCapabilities } from "./domcapabilities";
 import { jobStats, type SandboxMigration } from "./migrations";
 import { isFinished } from "./precopy-model";
 import { formatCapabilities, formatDomainList, formatDomJobInfo } from "./virsh-format";
@@ -80,10 +83,24 @@ export function runHostCommand(
         }),
       );
     case "virsh-cpu-compare":
-      return cpuCompare(host, cmd.cpuXml);
+      return cpuCompare(host.cpu, cmd.cpuXml, CPU_COMPARE_TEXTS);
     case "virsh-cpu-baseline":
       try {
-        return ok(baselineCpuXml(parseCpuXml(cmd.cpusXml)));
+        const cpus = parseCpuXml(cmd.cpusXml);
+        // cpu-baseline takes host CPUs only (captured: libvirt 9.0 refuses a guest <cpu mode=…>).
+        if (cpus.some((c) => c.mode !== null))
+          return virshError("error: unsupported configuration: Attribute mode is only allowed for guest CPU");
+        return ok(baselineCpuXml(cpus));
+      } catch (err) {
+        return virshError(`error: ${(err as Error).message}`);
+      }
+    case "virsh-domcapabilities":
+      return ok(formatDomCapabilities(host.hostModel));
+    case "virsh-hypervisor-cpu-compare":
+      return cpuCompare(host.hostModel, cmd.cpuXml, HYPERVISOR_CPU_COMPARE_TEXTS);
+    case "virsh-hypervisor-cpu-baseline":
+      try {
+        return ok(hypervisorBaselineCpuXml(parseCpuXml(cmd.cpusXml), host.hostModel));
       } catch (err) {
         return virshError(`error: ${(err as Error).message}`);
       }
@@ -143,8 +160,8 @@ export function runHostCommand(
       if (cmd.service === "nova-compute") view.restartNovaCompute(host);
       return ok("");
     case "nova-compute-version":
-      // Mitaka's nova runs on Python 2.7, whose argparse prints --version on stderr.
-      return host.release.major <= 13
+      // Nova on Python 2 (Mitaka–Ocata only; src/nova-facts' release table): argparse prints --version on stderr.
+      return host.release.python.length === 1 && host.release.python[0] === 2
         ? { stdout: "", stderr: `${host.seed.novaVersion}\n`, exitCode: 0 }
         : ok(`${host.seed.novaVersion}\n`);
     case "tail-log":
@@ -152,8 +169,28 @@ export function runHostCommand(
   }
 }
 
-function cpuCompare(host: SandboxHost, xml: string): HostCommandResult {
-  const failed = "error: Failed to compare host CPU with /dev/stdin";
+interface CompareTexts {
+  failed: string;
+  identical: string;
+  superset: string;
+}
+
+// virsh's words (libvirt 9.0 tools/virsh-host.c), as captured in fixtures/libvirt/virsh-outputs/ and
+// data/libvirt/virsh-hypervisor-cpu-compare-and-baseline.libvirt-9.0.0.txt.
+const CPU_COMPARE_TEXTS: CompareTexts = {
+  failed: "error: Failed to compare host CPU with /dev/stdin",
+  identical: "CPU described in /dev/stdin is identical to host CPU\n\n",
+  superset: "Host CPU is a superset of CPU described in /dev/stdin\n\n",
+};
+const HYPERVISOR_CPU_COMPARE_TEXTS: CompareTexts = {
+  failed: "error: Failed to compare hypervisor CPU with /dev/stdin",
+  identical: "CPU described in /dev/stdin is identical to the CPU provided by hypervisor on the host\n\n",
+  superset: "The CPU provided by hypervisor on the host is a superset of CPU described in /dev/stdin\n\n",
+};
+
+/** `virsh cpu-compare --error` against the host CPU, or `hypervisor-cpu-compare --error` against the host-model CPU. */
+function cpuCompare(against: CpuDef, xml: string, texts: CompareTexts): HostCommandResult {
+  const failed = texts.failed;
   let cpus: CpuDef[];
   try {
     cpus = parseCpuXml(xml);
@@ -161,14 +198,10 @@ function cpuCompare(host: SandboxHost, xml: string): HostCommandResult {
     return virshError(`${failed}\nerror: ${(err as CpuXmlError).message}`);
   }
   try {
-    const verdict = compareCpu(host.cpu, cpus[0]!);
+    const verdict = compareCpu(against, cpus[0]!);
     if (verdict.result === "incompatible")
       return virshError(`${failed}\nerror: ${incompatibleText(verdict.reason)}`);
-    return ok(
-      verdict.result === "identical"
-        ? "CPU described in /dev/stdin is identical to host CPU\n\n"
-        : "Host CPU is a superset of CPU described in /dev/stdin\n\n",
-    );
+    return ok(verdict.result === "identical" ? texts.identical : texts.superset);
   } catch (err) {
     if (err instanceof UnknownCpuModelError) return virshError(`${failed}\nerror: ${err.message}`);
     throw err;

@@ -9,6 +9,7 @@
  */
 
 import type { Logger } from "../log";
+import { autoConvergeFor } from "../nova-conf/effective";
 import { migrationFigures, POST_COPY_STATUS } from "../nova-facts";
 import type { ModelClock } from "./clock";
 import { MODEL_STEP_S } from "./clock";
@@ -55,6 +56,11 @@ export interface SandboxMigration extends NovaMigrationState {
   jobStartS: number;
   /** Stats kept for `domjobinfo --completed` on each side. */
   completedJobs: Map<string, JobStats>;
+  /**
+   * A block migration (the guest's local disks copied): `block_migration: "auto"` on the sandbox's
+   * local-disk guests, or `true`. Mitaka takes its flags from block_migration_flag then.
+   */
+  block: boolean;
 }
 
 /** What the lifecycle needs from the cloud around it. */
@@ -140,7 +146,16 @@ export class LiveMigrations {
       projectId: this.ctx.projectId,
       now,
     });
-    const m: SandboxMigration = { record, vm, requestId, job: null, jobStartS: 0, completedJobs: new Map() };
+    const m: SandboxMigration = {
+      record,
+      vm,
+      requestId,
+      job: null,
+      jobStartS: 0,
+      completedJobs: new Map(),
+      // Every sandbox guest boots from a local disk (no shared storage), so "auto" is a block migration.
+      block: request.blockMigration !== false,
+    };
     this.migrations.push(m);
     markMigrating(vm, now);
     if (precheckFailure !== null) {
@@ -206,7 +221,7 @@ export class LiveMigrations {
       workingSetBytes: Math.min(memoryBytes, seed.workingSetMiB * BYTES_PER_MIB),
       bandwidthBytesPerS: Math.min(linkBps, capBps),
       linkBytesPerS: linkBps,
-      autoConverge: s.autoConvergeEffective,
+      autoConverge: autoConvergeFor(s, m.block ? "block" : "live"),
       postCopy: s.postCopy,
       downtimeSchedule: figures.downtimeStages,
       progressTimeoutS: figures.progressTimeoutS,

@@ -136,8 +136,10 @@ function firstWordOf(line: string): string {
 function withStdin(command: HostCommand, stdin: string): HostCommand {
   switch (command.kind) {
     case "virsh-cpu-compare":
+    case "virsh-hypervisor-cpu-compare":
       return { ...command, cpuXml: stdin };
     case "virsh-cpu-baseline":
+    case "virsh-hypervisor-cpu-baseline":
       return { ...command, cpusXml: stdin };
     case "write-file":
       return { ...command, content: stdin };
@@ -150,6 +152,8 @@ function takesStdin(command: HostCommand): boolean {
   return (
     command.kind === "virsh-cpu-compare" ||
     command.kind === "virsh-cpu-baseline" ||
+    command.kind === "virsh-hypervisor-cpu-compare" ||
+    command.kind === "virsh-hypervisor-cpu-baseline" ||
     command.kind === "write-file"
   );
 }

@@ -49,7 +49,7 @@ describe("/diagnose through the real bot, Redis and worker", () => {
     expect(body).toMatch(/✅ \*VM found and running\*/);
     expect(body).toMatch(/❌ \*CPU of compute-3 runnable on compute-5\*/);
     expect(body).toMatch(
-      /libvirt says "the CPU is incompatible with host CPU: Host CPU does not provide required features: /,
+      /libvirt cpu-compare says "the CPU is incompatible with host CPU: Host CPU does not provide required features: /,
     );
     expect(body).toMatch(/⚠️ \*Live-migration settings\*/);
     // The proposals are their own messages in the same thread, preferred model first, then the

@@ -98,6 +98,7 @@ export function hostEvidence(
     config: { files, missing: [] },
     settings: effectiveSettings(files, info),
     cpu: { xml, model: cpuModelOf(xml) },
+    hypervisorCpu: null,
     size: { memoryMb: 65536, cpus: 16 },
     servers: [],
     log: opts.log === undefined ? null : { path: "/var/log/nova/nova-compute.log", text: opts.log },
@@ -128,7 +129,15 @@ export function comparison(
   on: string,
   model: string | null,
 ): CpuComparison {
-  return { subject: "host-cpu", model, from, on, verdict: readCpuCompare(asResult(block(relative, prefix))) };
+  return {
+    subject: "host-cpu",
+    model,
+    from,
+    on,
+    command: "cpu-compare",
+    extraFlags: [],
+    verdict: readCpuCompare(asResult(block(relative, prefix))),
+  };
 }
 
 export function vmEvidence(
@@ -145,6 +154,7 @@ export function vmEvidence(
     destination,
     hosts: Object.fromEntries(hosts.map((h) => [h.name, h])),
     cpuComparisons: [],
+    cpuNotCompared: [],
     fleet: null,
     migrationsInFlight: [],
     problems: [],

@@ -3,6 +3,8 @@
  * transcripts, the Mitaka and Zed nova.conf fixtures, nova-compute log lines from real clouds.
  */
 import { describe, expect, test } from "vitest";
+import type { HostEvidence } from "../../src/diagnose/evidence";
+import { cpuNotComparedWhy } from "../../src/diagnose/evidence";
 import {
   cpuFeaturesOf,
   cpuModelOf,
@@ -13,6 +15,8 @@ import {
 } from "../../src/diagnose/libvirt-cpu";
 import { draftsOf, evaluate, type Finding } from "../../src/diagnose/rules";
 import { selectVmRestarts, vmRestartDraft } from "../../src/fixes/drafts/vm-restart";
+import { effectiveSettings } from "../../src/nova-conf/effective";
+import { releaseByName } from "../../src/nova-conf/releases";
 import { readFixture } from "../support/fixtures";
 import {
   asResult,
@@ -32,11 +36,12 @@ const FAILURE_LOG = "logs/nova-compute-live-migration-failure-lines.github-issue
 const MITAKA_AUTO_CONVERGE_DIFF = [
   "--- a/etc/nova/nova.conf",
   "+++ b/etc/nova/nova.conf",
-  "@@ -72,3 +72,4 @@",
+  "@@ -72,3 +72,5 @@",
   " # LIBVIRT",
   " [libvirt]",
   " virt_type=qemu",
   "+live_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE",
+  "+block_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_NON_SHARED_INC, VIR_MIGRATE_AUTO_CONVERGE",
   "",
 ].join("\n");
 
@@ -94,7 +99,9 @@ describe("live-migration settings", () => {
     const findings = evaluate(vmEvidence(server("db-1", "compute-1"), "compute-2", [src, dst]));
     const f = find(findings, "settings");
     expect(f.status).toBe("warn");
-    expect(f.evidence.join("\n")).toMatch(/compute-1 \(mitaka \(13\)\): auto-converge OFF \(default\)/);
+    expect(f.evidence.join("\n")).toMatch(
+      /compute-1 \(mitaka \(13\.1\.4, newest point release assumed\)\): auto-converge for live migrations OFF \(default\), for block migrations OFF \(default\)/,
+    );
     expect(f.evidence.join("\n")).toMatch(/max downtime 500 ms in 10 steps every 75 s/);
     expect(f.evidence.join("\n")).toMatch(/progress timeout 150 s/);
     const d = f.draft!;
@@ -104,8 +111,42 @@ describe("live-migration settings", () => {
     expect(c1.path).toBe(MITAKA_CONF_PATH);
     // The file's own `key=value` style is kept; oslo.config has no `+=`, so the whole list is written.
     expect(c1.diff).toBe(MITAKA_AUTO_CONVERGE_DIFF);
-    expect(c1.changedKeys).toEqual(["[libvirt] live_migration_flag"]);
+    expect(c1.changedKeys).toEqual(["[libvirt] live_migration_flag", "[libvirt] block_migration_flag"]);
+    expect(d.reasoning).toMatch(
+      /compute-1 \(mitaka\): VIR_MIGRATE_AUTO_CONVERGE appended to \[libvirt\] live_migration_flag and block_migration_flag/,
+    );
     expect(d.blockers).toEqual([]);
+  });
+
+  test("Mitaka with auto-converge in live_migration_flag only: a VM on a local disk moves as a block migration, without it", () => {
+    const liveOnly =
+      "live_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_AUTO_CONVERGE\n";
+    const mitaka = (name: string) => {
+      const h = hostEvidence(name, "mitaka", "Haswell-noTSX");
+      h.config!.files[0]!.text += liveOnly;
+      h.settings = effectiveSettings(h.config!.files, h.release!.info);
+      return h;
+    };
+    const local = server("db-1", "compute-1", { bootedFromImage: true });
+    const findings = evaluate(vmEvidence(local, "compute-2", [mitaka("compute-1"), mitaka("compute-2")]));
+    const f = find(findings, "settings");
+    expect(f.status).toBe("warn");
+    expect(f.evidence.join("\n")).toMatch(
+      /db-1 booted from an image, so its disk is local and Nova moves it \(block_migration auto\) as a block migration: on compute-1 \(mitaka\) that takes the block_migration_flag list, where auto-converge is OFF/,
+    );
+    const c1 = f.draft!.changes.find((c) => c.host === "compute-1")!;
+    expect(c1.changedKeys).toEqual(["[libvirt] block_migration_flag"]);
+
+    // Booted from a volume: a live migration, which has auto-converge already.
+    const volume = server("db-1", "compute-1", { bootedFromImage: false });
+    const g = find(
+      evaluate(vmEvidence(volume, "compute-2", [mitaka("compute-1"), mitaka("compute-2")])),
+      "settings",
+    );
+    expect(g.status).toBe("pass");
+    expect(g.evidence.join("\n")).toMatch(
+      /as a live migration .*live_migration_flag list, where auto-converge is ON/,
+    );
   });
 
   test("Zed destination with post-copy permitted: the warning says post-copy wins, the draft sets permit_auto_converge", () => {
@@ -200,10 +241,25 @@ describe("CPU compatibility", () => {
         hosts: ["compute-1", "compute-2", "compute-3", "compute-4", "compute-5"],
         notRunnableOn: {
           "compute-3": [{ on: "compute-5", text: cmp.verdict.text }],
-          "compute-4": [{ on: "compute-1", text: cmp.verdict.text }],
+          "compute-4": [{ on: "compute-5", text: cmp.verdict.text }],
         },
-        baseline: { model: cpuModelOf(baselineOut)!, xml: baselineOut, ranOn: "compute-5" },
-        baselineRefusedBy: [],
+        notCompared: ["compute-1", "compute-2"].map((host) => ({
+          host,
+          why: `virt_type = qemu on ${host}: nova compares CPUs only for kvm guests`,
+        })),
+        baseline: {
+          model: cpuModelOf(baselineOut)!,
+          xml: baselineOut,
+          ranOn: "compute-5",
+          command: "cpu-baseline",
+        },
+        checks: [cpuModelOf(baselineOut)!, "kvm64"].map((model) => ({
+          model,
+          extraFlags: [],
+          acceptedBy: ["compute-3", "compute-4", "compute-5"],
+          refusedBy: [],
+          unknown: [],
+        })),
       },
     });
   }
@@ -213,7 +269,7 @@ describe("CPU compatibility", () => {
     const f = find(findings, "cpu");
     expect(f.status).toBe("fail");
     expect(f.evidence[0]).toContain(
-      'libvirt says "the CPU is incompatible with host CPU: Host CPU does not provide required features: ds, acpi, tm, pbe, dtes64, monitor, ds_cpl, vmx, smx, est, tm2, xtpr, pdcm, mpx"',
+      'libvirt cpu-compare says "the CPU is incompatible with host CPU: Host CPU does not provide required features: ds, acpi, tm, pbe, dtes64, monitor, ds_cpl, vmx, smx, est, tm2, xtpr, pdcm, mpx"',
     );
     const [preferred, fallback] = draftsOf(findings).filter((d) => d.kind === "cpu-model");
     expect(preferred!.cpuModel).toBe("Haswell-noTSX");
@@ -251,11 +307,50 @@ describe("CPU compatibility", () => {
     expect(d.reasoning).toMatch(/VMs on compute-1, compute-2, compute-5 are left alone/);
   });
 
-  test("a baseline refused by a host leaves only kvm64", () => {
+  test("a baseline refused by a host leaves only kvm64, which warns about x86-64-v2", () => {
     const ev = cpuCase();
-    ev.fleet!.baselineRefusedBy = [{ host: "compute-1", text: "the CPU is incompatible with host CPU: …" }];
-    const drafts = draftsOf(evaluate(ev)).filter((d) => d.kind === "cpu-model");
+    ev.fleet!.checks[0]!.refusedBy = [
+      { host: "compute-5", text: "the CPU is incompatible with host CPU: …" },
+    ];
+    const findings = evaluate(ev);
+    const drafts = draftsOf(findings).filter((d) => d.kind === "cpu-model");
     expect(drafts.map((d) => d.cpuModel)).toEqual(["kvm64"]);
+    expect(drafts[0]!.warnings[0]).toMatch(
+      /kvm64 lacks SSSE3, SSE4\.1, SSE4\.2, POPCNT, LAHF_LM: guests that need x86-64-v2/,
+    );
+    expect(find(findings, "cpu").evidence.join("\n")).toMatch(/Haswell-noTSX is refused by compute-5/);
+  });
+
+  test("a model refused everywhere is never offered: no draft, and the finding says what to do", () => {
+    const ev = cpuCase();
+    for (const c of ev.fleet!.checks) c.refusedBy = [{ host: "compute-5", text: "no" }];
+    const findings = evaluate(ev);
+    expect(draftsOf(findings).filter((d) => d.kind === "cpu-model")).toEqual([]);
+    expect(find(findings, "cpu").evidence.join("\n")).toMatch(/No CPU model passed the check on every host/);
+  });
+
+  test("the hosts' extra flags are named where the model was checked with them", () => {
+    const ev = cpuCase();
+    for (const c of ev.fleet!.checks) c.extraFlags = ["pcid"];
+    const [preferred] = draftsOf(evaluate(ev)).filter((d) => d.kind === "cpu-model");
+    expect(preferred!.reasoning).toMatch(
+      /libvirt accepted it with cpu_model_extra_flags pcid on compute-3, compute-4, compute-5/,
+    );
+  });
+
+  test("a destination that does not compare CPUs (virt_type = qemu) passes and gets no CPU fix", () => {
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const dst = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
+    const ev = vmEvidence(server("web-7", "compute-3"), "compute-1", [src, dst], {
+      cpuNotCompared: [{ on: "compute-1", why: cpuNotComparedWhy(dst)! }],
+    });
+    const findings = evaluate(ev);
+    const f = find(findings, "cpu");
+    expect(f.status).toBe("pass");
+    expect(f.evidence[0]).toMatch(
+      /^Nova does not compare CPUs here: virt_type = qemu on compute-1: nova compares CPUs only for kvm guests/,
+    );
+    expect(draftsOf(findings).filter((d) => d.kind === "cpu-model")).toEqual([]);
   });
 
   test("a host whose config could not be read blocks the cpu-model fix", () => {
@@ -307,10 +402,10 @@ describe("services, capacity, logs, problems", () => {
     expect(f.evidence.join("\n")).toMatch(/systemctl start nova-compute/);
   });
 
-  test("capacity from Nova's hypervisor record, and from the host size when Nova hides it (2.88+)", () => {
+  test("capacity from Nova's hypervisor record, and from the host size when Nova hides it (2.88+), with Nova's overcommit", () => {
     const src = hostEvidence("compute-1", "mitaka", "Haswell-noTSX");
     const dst = hostEvidence("compute-2", "mitaka", "Broadwell");
-    dst.hypervisor = {
+    const record = {
       hostname: "compute-2",
       serviceHost: "compute-2",
       state: "up",
@@ -321,21 +416,67 @@ describe("services, capacity, logs, problems", () => {
       memoryMb: 32768,
       memoryMbUsed: 28672,
     };
+    dst.hypervisor = record;
     const vm = server("db-1", "compute-1", { flavor: { name: "m1.large", ramMb: 8192, vcpus: 4 } });
+    // Mitaka's conductor: 32768 × 1.5 (ram_allocation_ratio 0.0 → 1.5) − 28672 = 20480 MiB.
+    const pass = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
+    expect(pass.status).toBe("pass");
+    expect(pass.evidence[0]).toBe(
+      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 20480 MiB RAM and 252 vCPUs free, as Nova counts them (with overcommit).",
+    );
+    expect(pass.evidence[1]).toMatch(
+      /ram_allocation_ratio 1\.5, cpu_allocation_ratio 16 \(nova's defaults\)/,
+    );
+
+    // The operator's ram_allocation_ratio = 1.0 leaves 4096 MiB, not above the VM's 8192: refused.
+    dst.config!.files[0]!.text = dst.config!.files[0]!.text.replace(
+      "[DEFAULT]\n",
+      "[DEFAULT]\nram_allocation_ratio = 1.0\n",
+    );
+    dst.settings = effectiveSettings(dst.config!.files, dst.release!.info);
     const fail = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
     expect(fail.status).toBe("fail");
-    expect(fail.evidence[0]).toBe(
-      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 4096 MiB RAM and 252 vCPUs free.",
-    );
+    expect(fail.evidence[0]).toMatch(/compute-2 has 4096 MiB RAM/);
+    expect(fail.evidence.at(-1)).toMatch(/^Not enough RAM: Nova would refuse/);
 
     dst.hypervisor = null;
     dst.size = { memoryMb: 65536, cpus: 16 };
     dst.servers = [server("a", "compute-2"), server("b", "compute-2")];
-    const pass = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
-    expect(pass.status).toBe("pass");
-    expect(pass.evidence[0]).toBe(
-      "Needs 8192 MiB RAM and 4 vCPUs; compute-2 has 56832 MiB RAM and 252 vCPUs free.",
-    );
+    const size = find(evaluate(vmEvidence(vm, "compute-2", [src, dst])), "destination-capacity");
+    expect(size.status).toBe("pass");
+    // 65536 × 1.0 − (2 × 4096 + 512 reserved) = 56832.
+    expect(size.evidence[0]).toMatch(/compute-2 has 56832 MiB RAM and 252 vCPUs free/);
+  });
+
+  test("capacity on Zed and 2023.1: placement's (total − reserved) × ratio, and 2023.1's lower default ratios", () => {
+    const vm = server("db-1", "compute-3", { flavor: { name: "m1.large", ramMb: 8192, vcpus: 4 } });
+    const record = (h: HostEvidence) => {
+      h.hypervisor = {
+        hostname: h.name,
+        serviceHost: h.name,
+        state: "up",
+        status: "enabled",
+        vcpus: 8,
+        vcpusUsed: 8,
+        freeRamMb: 32768 - 512 - 24576,
+        memoryMb: 32768,
+        memoryMbUsed: 512 + 24576,
+      };
+      return h;
+    };
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const zed = record(hostEvidence("compute-4", "zed", "Skylake-Client"));
+    // (32768 − 512) × 1.5 − 24576 = 23808 MiB; 8 × 16 − 8 = 120 vCPUs.
+    const ok = find(evaluate(vmEvidence(vm, "compute-4", [src, zed])), "destination-capacity");
+    expect(ok.status).toBe("pass");
+    expect(ok.evidence[0]).toMatch(/compute-4 has 23808 MiB RAM and 120 vCPUs free/);
+    // The same host on 2023.1 defaults (ram 1.0, cpu 4.0): 7680 MiB and 24 vCPUs.
+    const antelope = record(hostEvidence("compute-4", "zed", "Skylake-Client"));
+    antelope.release = { info: releaseByName("2023.1"), from: "inventory" };
+    antelope.settings = effectiveSettings(antelope.config!.files, antelope.release.info);
+    const refused = find(evaluate(vmEvidence(vm, "compute-4", [src, antelope])), "destination-capacity");
+    expect(refused.status).toBe("fail");
+    expect(refused.evidence[0]).toMatch(/compute-4 has 7680 MiB RAM and 24 vCPUs free/);
   });
 
   test("recent failures are quoted with their timestamps, newest first", () => {

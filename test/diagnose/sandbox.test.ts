@@ -54,13 +54,15 @@ describe("diagnosis on the sandbox", () => {
 
   test("db-1: auto-converge is off on compute-1 (Mitaka), with the exact Mitaka diff", async () => {
     const { ev, findings } = await diagnoseVm("db-1", null);
-    expect(ev.hosts["compute-1"]!.release).toEqual({
+    expect(ev.hosts["compute-1"]!.release).toMatchObject({
       info: { name: "mitaka", major: 13 },
       from: "inventory",
     });
     const settings = find(findings, "settings");
     expect(settings.status).toBe("warn");
-    expect(settings.evidence[0]).toMatch(/^compute-1 \(mitaka \(13\)\): auto-converge OFF \(default\)/);
+    expect(settings.evidence[0]).toMatch(
+      /^compute-1 \(mitaka \(13\.1\.4, newest point release assumed\)\): auto-converge for live migrations OFF \(default\), for block migrations OFF \(default\)/,
+    );
     const draft = settings.draft!;
     expect(draft.kind).toBe("auto-converge");
     expect(draft.serviceRestarts).toEqual(["compute-1"]);
@@ -70,11 +72,12 @@ describe("diagnosis on the sandbox", () => {
       [
         "--- a/etc/nova/nova.conf",
         "+++ b/etc/nova/nova.conf",
-        "@@ -72,3 +72,4 @@",
+        "@@ -72,3 +72,5 @@",
         " # LIBVIRT",
         " [libvirt]",
         " virt_type=qemu",
         "+live_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE",
+        "+block_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_NON_SHARED_INC, VIR_MIGRATE_AUTO_CONVERGE",
         "",
       ].join("\n"),
     );
@@ -87,11 +90,15 @@ describe("diagnosis on the sandbox", () => {
     expect(draft.recipes).toEqual([expect.objectContaining({ host: "compute-1", fix: "auto-converge" })]);
     expect(find(findings, "vm").status).toBe("pass");
     expect(find(findings, "source-service").status).toBe("pass");
-    // No destination: the Haswell source CPU is checked on every other host, and runs on all of them.
+    // No destination: the Haswell source CPU is checked on every other host that compares CPUs
+    // (Zed's compareCPU), and runs on all of them; Mitaka's compute-2 runs virt_type = qemu.
     const cpu = find(findings, "cpu");
     expect(cpu.status).toBe("pass");
     expect(cpu.evidence[0]).toBe(
-      "Runs on compute-2, compute-3, compute-4, compute-5 (libvirt cpu-compare on each).",
+      "Runs on compute-3 (cpu-compare), compute-4 (cpu-compare), compute-5 (cpu-compare): each asked the way its nova-compute asks.",
+    );
+    expect(cpu.evidence[1]).toMatch(
+      /^Not compared: virt_type = qemu on compute-2: nova compares CPUs only for kvm guests/,
     );
   });
 
@@ -99,10 +106,11 @@ describe("diagnosis on the sandbox", () => {
     const { findings } = await diagnoseVm("web-7", null);
     const cpu = find(findings, "cpu");
     expect(cpu.status).toBe("warn");
-    expect(cpu.evidence[0]).toBe("Runs on compute-4 (libvirt cpu-compare on each).");
-    expect(cpu.evidence.join("\n")).toMatch(
-      /if it picks compute-1 or compute-2 or compute-5, the pre-check refuses/,
+    expect(cpu.evidence[0]).toBe(
+      "Runs on compute-4 (cpu-compare): each asked the way its nova-compute asks.",
     );
+    // The Mitaka hosts (virt_type = qemu) accept any guest CPU; only compute-5 would refuse.
+    expect(cpu.evidence.join("\n")).toMatch(/if it picks compute-5, the pre-check refuses/);
     expect(cpu.draft).toBeUndefined();
   });
 
@@ -111,7 +119,7 @@ describe("diagnosis on the sandbox", () => {
     const cpu = find(findings, "cpu");
     expect(cpu.status).toBe("fail");
     expect(cpu.evidence[0]).toMatch(
-      /^compute-3's CPU \(Skylake-Client\) on compute-5: libvirt says "the CPU is incompatible with host CPU: Host CPU does not provide required features: .+"$/,
+      /^compute-3's CPU \(Skylake-Client\) on compute-5: libvirt cpu-compare says "the CPU is incompatible with host CPU: Host CPU does not provide required features: .+"$/,
     );
     expect(ev.fleet?.baseline?.model).toBeTruthy();
     const drafts = draftsOf(findings).filter((d) => d.kind === "cpu-model");
@@ -147,15 +155,46 @@ describe("diagnosis on the sandbox", () => {
       ]);
     }
     // The hosts' baseline is preferred (it keeps what kvm64 drops) once libvirt accepted it on every host.
-    expect(ev.fleet!.baseline!.model).toBe("Haswell-noTSX");
-    expect(ev.fleet!.baselineRefusedBy).toEqual([]);
+    expect(ev.fleet!.baseline).toMatchObject({ model: "Haswell-noTSX", command: "cpu-baseline" });
+    // Each model was checked on the hosts that compare CPUs (the Zed ones), and passed there.
+    for (const check of ev.fleet!.checks) {
+      expect(check.refusedBy).toEqual([]);
+      expect(check.acceptedBy.sort()).toEqual(["compute-3", "compute-4", "compute-5"]);
+    }
+    expect(ev.fleet!.notCompared.map((n) => n.host)).toEqual(["compute-1", "compute-2"]);
     expect(drafts.map((d) => d.cpuModel)).toEqual(["Haswell-noTSX", "kvm64"]);
-    expect(ev.fleet!.notRunnableOn["compute-3"]!.map((r) => r.on).sort()).toEqual([
-      "compute-1",
-      "compute-2",
-      "compute-5",
-    ]);
+    expect(ev.fleet!.notRunnableOn["compute-3"]!.map((r) => r.on).sort()).toEqual(["compute-5"]);
     expect(ev.fleet!.notRunnableOn["compute-1"]).toBeUndefined();
+  });
+
+  test("cpu_model_extra_flags are checked with each model: a flag no host has leaves no model to offer", async () => {
+    const path = "/etc/nova/nova-compute.conf";
+    const host = sandbox.cloud.hosts.get("compute-4")!;
+    const before = host.fs.get(path)!.content;
+    host.fs.put(
+      path,
+      before.replace("[libvirt]\n", "[libvirt]\ncpu_model_extra_flags = avx512f\n"),
+      "root",
+      "nova",
+      0o640,
+    );
+    try {
+      const { ev, findings } = await diagnoseVm("web-7", "compute-5");
+      for (const check of ev.fleet!.checks) {
+        expect(check.extraFlags).toEqual(["avx512f"]);
+        // None of the Skylake and Haswell hosts has AVX-512.
+        expect(check.refusedBy.map((r) => r.host).sort()).toEqual(["compute-3", "compute-4", "compute-5"]);
+        expect(check.refusedBy[0]!.text).toMatch(/does not provide required features: avx512f/);
+      }
+      expect(draftsOf(findings).filter((d) => d.kind === "cpu-model")).toEqual([]);
+      const cpu = find(findings, "cpu");
+      expect(cpu.evidence.join("\n")).toMatch(
+        /Haswell-noTSX with cpu_model_extra_flags avx512f is refused by compute-3/,
+      );
+      expect(cpu.evidence.join("\n")).toMatch(/No CPU model passed the check on every host/);
+    } finally {
+      host.fs.put(path, before, "root", "nova", 0o640);
+    }
   });
 
   test("vm-42 to compute-3: VM, services, room, CPU and logs pass; only auto-converge (off on Mitaka) warns", async () => {

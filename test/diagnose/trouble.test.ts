@@ -187,7 +187,7 @@ describe("runDiagnosis", () => {
     expect(deps.rec.posts.map((p) => p.msg.text)).toEqual([
       "Diagnosis of compute-1: checking…",
       expect.stringMatching(
-        /^Checklist for compute-1:\n✅ nova-compute up on compute-1\n⚠️ Live-migration settings — compute-1 \(mitaka \(13\)\): auto-converge OFF/,
+        /^Checklist for compute-1:\n✅ nova-compute up on compute-1\n⚠️ Live-migration settings — compute-1 \(mitaka \(13\.1\.4, newest point release assumed\)\): auto-converge for live migrations OFF \(default\), for block migrations OFF/,
       ),
     ]);
     const rootTs = "1000.000100";

@@ -215,7 +215,14 @@ describe("under a running migration", () => {
     const m = (await h.nova.listMigrations({ instanceUuid: serverId })).find((x) => x.id === migrationId);
     expect(m?.status).toBe("cancelled");
     expect((await h.nova.findServer("db-1"))?.host).toBe("compute-1");
-    for (const name of ["compute-1", "compute-2"]) expect(host(name).settings?.autoConverge).toBe(true);
+    for (const name of ["compute-1", "compute-2"]) {
+      expect(host(name).settings?.autoConverge).toBe(true);
+      // Mitaka: both flag lists, so db-1's block migration (local disk, block_migration auto) gets it too.
+      expect(host(name).settings?.autoConvergeFor).toEqual({ live: true, block: true });
+    }
+    for (const c of changes) {
+      expect(c.changedKeys).toEqual(["[libvirt] live_migration_flag", "[libvirt] block_migration_flag"]);
+    }
     expect((await h.migrations.getControl(jobId))?.by).toBe("U0BOB0001");
     expect(progress.some((l) => /Aborting the live migration of \*db-1\*/.test(l))).toBe(true);
   });

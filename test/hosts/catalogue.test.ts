@@ -149,3 +149,44 @@ describe("file commands", () => {
     expect(parseCommandLine(`chmod --reference=/etc/nova/nova.conf -- ${temp}`)).toBeNull();
   });
 });
+
+describe("the CPU commands nova 2023.1+ needs: domcapabilities, hypervisor-cpu-compare, hypervisor-cpu-baseline", () => {
+  test("render exactly the words the sudoers rules allow, with the XML on stdin, and parse back", () => {
+    const cases = [
+      [{ kind: "virsh-domcapabilities" }, "sudo -n -- virsh domcapabilities", undefined],
+      [
+        { kind: "virsh-hypervisor-cpu-compare", cpuXml: "<cpu/>" },
+        "sudo -n -- virsh hypervisor-cpu-compare --error /dev/stdin",
+        "<cpu/>",
+      ],
+      [
+        { kind: "virsh-hypervisor-cpu-baseline", cpusXml: "<cpu/><cpu/>" },
+        "sudo -n -- virsh hypervisor-cpu-baseline /dev/stdin",
+        "<cpu/><cpu/>",
+      ],
+    ] as const;
+    for (const [cmd, line, stdin] of cases) {
+      expect(renderCommand(cmd, { sudo: true })).toEqual(stdin === undefined ? { line } : { line, stdin });
+      expect(parseCommandLine(line)).toEqual({
+        command:
+          cmd.kind === "virsh-domcapabilities"
+            ? cmd
+            : { ...cmd, ...("cpuXml" in cmd ? { cpuXml: "" } : { cpusXml: "" }) },
+        sudo: true,
+      });
+    }
+  });
+
+  test("other forms of the same virsh commands are not catalogue lines", () => {
+    for (const line of [
+      "virsh domcapabilities --virttype qemu",
+      "virsh domcapabilities --emulatorbin /tmp/evil",
+      "virsh hypervisor-cpu-compare /dev/stdin",
+      "virsh hypervisor-cpu-compare --error /etc/shadow",
+      "virsh hypervisor-cpu-baseline --features /dev/stdin",
+      "virsh hypervisor-cpu-baseline /etc/shadow",
+    ]) {
+      expect(parseCommandLine(line), line).toBeNull();
+    }
+  });
+});

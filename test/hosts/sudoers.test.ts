@@ -81,6 +81,9 @@ function catalogueSamples(): Samples {
     "virsh-capabilities": [{ kind: "virsh-capabilities" }],
     "virsh-cpu-compare": [{ kind: "virsh-cpu-compare", cpuXml: "<cpu/>" }],
     "virsh-cpu-baseline": [{ kind: "virsh-cpu-baseline", cpusXml: "<cpus/>" }],
+    "virsh-domcapabilities": [{ kind: "virsh-domcapabilities" }],
+    "virsh-hypervisor-cpu-compare": [{ kind: "virsh-hypervisor-cpu-compare", cpuXml: "<cpu/>" }],
+    "virsh-hypervisor-cpu-baseline": [{ kind: "virsh-hypervisor-cpu-baseline", cpusXml: "<cpus/>" }],
     "virsh-list": [{ kind: "virsh-list" }],
     "read-file": confs.map((path) => ({ kind: "read-file", path })),
     "stat-file": confs.map((path) => ({ kind: "stat-file", path })),
@@ -293,6 +296,23 @@ const ESCAPES: Escape[] = [
   { what: "virsh list with more", argv: ["virsh", "list", "--all", "--name"] },
   { what: "virsh cpu-compare on shadow", argv: ["virsh", "cpu-compare", "--error", "/etc/shadow"] },
   { what: "virsh cpu-baseline on shadow", argv: ["virsh", "cpu-baseline", "/etc/shadow"] },
+  {
+    what: "virsh hypervisor-cpu-compare on shadow",
+    argv: ["virsh", "hypervisor-cpu-compare", "--error", "/etc/shadow"],
+  },
+  {
+    what: "virsh hypervisor-cpu-compare on another emulator",
+    argv: ["virsh", "hypervisor-cpu-compare", "--emulator", "/tmp/evil", "--error", "/dev/stdin"],
+  },
+  {
+    what: "virsh hypervisor-cpu-baseline on shadow",
+    argv: ["virsh", "hypervisor-cpu-baseline", "/etc/shadow"],
+  },
+  {
+    what: "virsh domcapabilities of another emulator",
+    argv: ["virsh", "domcapabilities", "--emulatorbin", "/tmp/evil"],
+  },
+  { what: "virsh domcapabilities with a second command", argv: ["virsh", "domcapabilities; destroy vm1"] },
   { what: "virsh domjobinfo --completed alone", argv: ["virsh", "domjobinfo", "--completed"] },
   { what: "virsh a domain too long", argv: ["virsh", "domjobinfo", "a".repeat(129)] },
   { what: "virsh a domain starting with -", argv: ["virsh", "domjobinfo", "-x"] },

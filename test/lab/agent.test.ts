@@ -14,6 +14,7 @@ import {
   AgentConfigError,
   libvirtMessage,
   NovaComputeAgent,
+  novaMigrationFlags,
   novaTimeouts,
   virshMigrateArgsFor,
 } from "../../src/lab/agent";
@@ -46,11 +47,12 @@ function settings(text: string, release = MITAKA) {
 describe("virsh migrate flags, as nova-compute's libvirt driver derives them", () => {
   it("Mitaka lab host: its live_migration_flag list, no auto-converge, the lab's bandwidth cap", () => {
     const args = virshMigrateArgsFor(settings(renderNovaConf(cmp1)), "instance-00000101", "cmp2");
+    // libvirt's flag bit order (Nova ORs them together), as src/nova-facts lists them.
     expect(args).toEqual([
       "migrate",
-      "--undefinesource",
-      "--p2p",
       "--live",
+      "--p2p",
+      "--undefinesource",
       "--persistent",
       "--bandwidth",
       "8",
@@ -78,7 +80,7 @@ describe("virsh migrate flags, as nova-compute's libvirt driver derives them", (
   it("Newton+ lab host: permit_auto_converge decides, and post-copy wins when both are permitted", () => {
     const base = renderNovaConf(cmp2);
     const off = virshMigrateArgsFor(settings(base, ZED), "d", "cmp1");
-    expect(off.slice(0, 5)).toEqual(["migrate", "--live", "--p2p", "--undefinesource", "--persistent"]);
+    expect(off.slice(0, 5)).toEqual(["migrate", "--live", "--p2p", "--persistent", "--undefinesource"]);
     expect(off).not.toContain("--auto-converge");
     const on = base.replace(
       "live_migration_permit_auto_converge = false",
@@ -92,6 +94,38 @@ describe("virsh migrate flags, as nova-compute's libvirt driver derives them", (
     const args = virshMigrateArgsFor(settings(both, ZED), "d", "cmp1");
     expect(args).toContain("--postcopy");
     expect(args).not.toContain("--auto-converge");
+  });
+
+  it("Newton has no PERSIST_DEST (from Ocata), and live_migration_tunnelled adds --tunnelled", () => {
+    const newton = settings("[libvirt]\nlive_migration_tunnelled = true\n", releaseByName("newton"));
+    expect(novaMigrationFlags(newton)).toEqual([
+      "VIR_MIGRATE_LIVE",
+      "VIR_MIGRATE_PEER2PEER",
+      "VIR_MIGRATE_TUNNELLED",
+      "VIR_MIGRATE_UNDEFINE_SOURCE",
+    ]);
+    // --persistent stays: the lab lets libvirt define the domain on the destination (a lab choice).
+    expect(virshMigrateArgsFor(newton, "d", "cmp2")).toEqual([
+      "migrate",
+      "--live",
+      "--p2p",
+      "--tunnelled",
+      "--undefinesource",
+      "--persistent",
+      "d",
+      "qemu+ssh://cmp2/system",
+    ]);
+  });
+
+  it("a Mitaka block migration takes block_migration_flag: --copy-storage-inc, and auto-converge only if that list has it", () => {
+    const liveOnly = renderNovaConf(cmp1).replace(
+      /^live_migration_flag = (.*)$/m,
+      "live_migration_flag = $1, VIR_MIGRATE_AUTO_CONVERGE",
+    );
+    const block = virshMigrateArgsFor(settings(liveOnly), "d", "cmp2", "block");
+    expect(block).toContain("--copy-storage-inc");
+    expect(block).not.toContain("--auto-converge");
+    expect(virshMigrateArgsFor(settings(liveOnly), "d", "cmp2", "live")).toContain("--auto-converge");
   });
 
   it("Nova's timeouts for the 128 MiB guest: at least 2 GiB counted, so completion is twice the per-GiB value", () => {

@@ -146,11 +146,13 @@ describe("migbot nova-conf plan", () => {
       [
         `--- a${nova}`,
         `+++ b${nova}`,
-        "@@ -72,3 +72,4 @@",
+        "@@ -72,3 +72,5 @@",
         " # LIBVIRT",
         " [libvirt]",
         " virt_type=qemu",
         "+live_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE",
+        // Mitaka's block migrations (every VM on a local disk) take their flags from this list.
+        "+block_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_NON_SHARED_INC, VIR_MIGRATE_AUTO_CONVERGE",
         "",
       ].join("\n"),
     );

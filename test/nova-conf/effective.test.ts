@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { effectiveSettings, MITAKA_LIVE_MIGRATION_FLAG_DEFAULT } from "../../src/nova-conf/effective";
+import { allocationRatioOf, effectiveSettings } from "../../src/nova-conf/effective";
 import { NovaConfError } from "../../src/nova-conf/errors";
 import { releaseByName } from "../../src/nova-conf/releases";
+import {
+  MITAKA_BLOCK_MIGRATION_FLAG_DEFAULT,
+  MITAKA_LIVE_MIGRATION_FLAG_DEFAULT,
+} from "../../src/nova-facts";
 import { readFixture } from "../support/fixtures";
 
 const ZED_NOVA = {
@@ -43,7 +47,25 @@ describe("effectiveSettings on the real Debian Zed files", () => {
       autoConverge: false,
       postCopy: false,
       autoConvergeEffective: false,
-      migrationFlags: null,
+      autoConvergeFor: { live: false, block: false },
+      flags: {
+        live: [
+          "VIR_MIGRATE_LIVE",
+          "VIR_MIGRATE_PEER2PEER",
+          "VIR_MIGRATE_PERSIST_DEST",
+          "VIR_MIGRATE_UNDEFINE_SOURCE",
+        ],
+        block: [
+          "VIR_MIGRATE_LIVE",
+          "VIR_MIGRATE_PEER2PEER",
+          "VIR_MIGRATE_PERSIST_DEST",
+          "VIR_MIGRATE_UNDEFINE_SOURCE",
+          "VIR_MIGRATE_NON_SHARED_INC",
+        ],
+      },
+      capacity: { reservedHostMemoryMb: 512, cpuAllocationRatio: null, ramAllocationRatio: null },
+      comparesCpuAsDestination: true,
+      cpuModelExtraFlags: [],
       downtimeMs: 500,
       downtimeSteps: 10,
       downtimeDelayS: 75,
@@ -94,7 +116,8 @@ describe("Mitaka defaults agree with the Mitaka config-reference tables", () => 
 
   it("matches every live-migration default in the table", () => {
     expect(live.get("live_migration_flag")).toBe(MITAKA_LIVE_MIGRATION_FLAG_DEFAULT);
-    expect(s.migrationFlags).toEqual(live.get("live_migration_flag")!.split(", "));
+    // Nova ORs the flags together; libvirt's bit order is how migbot lists them.
+    expect([...s.flags.live].sort()).toEqual(live.get("live_migration_flag")!.split(", ").sort());
     expect(String(s.downtimeMs)).toBe(live.get("live_migration_downtime"));
     expect(String(s.downtimeSteps)).toBe(live.get("live_migration_downtime_steps"));
     expect(String(s.downtimeDelayS)).toBe(live.get("live_migration_downtime_delay"));
@@ -130,10 +153,13 @@ describe("release-aware names and defaults", () => {
       ),
       releaseByName("mitaka"),
     );
-    expect(s.autoConverge).toBe(true);
-    expect(s.autoConvergeEffective).toBe(true);
+    // Only live migrations get it: block migrations take block_migration_flag, still the default.
+    expect(s.autoConvergeFor).toEqual({ live: true, block: false });
+    expect(s.autoConverge).toBe(false);
+    expect(s.autoConvergeEffective).toBe(false);
     expect(s.postCopy).toBe(false);
-    expect(s.migrationFlags).toContain("VIR_MIGRATE_AUTO_CONVERGE");
+    expect(s.flags.live).toContain("VIR_MIGRATE_AUTO_CONVERGE");
+    expect(s.flags.block).not.toContain("VIR_MIGRATE_AUTO_CONVERGE");
     expect(s.warnings.join("\n")).toMatch(/live_migration_permit_post_copy only exists from nova 14/);
   });
 
@@ -292,7 +318,7 @@ describe("invalid values are coded errors naming file, line and key", () => {
     );
     expect(s.autoConverge).toBe(false);
     // nova adds the flags it cannot do without.
-    expect(s.migrationFlags).toEqual([
+    expect(s.flags.live).toEqual([
       "VIR_MIGRATE_LIVE",
       "VIR_MIGRATE_PEER2PEER",
       "VIR_MIGRATE_UNDEFINE_SOURCE",
@@ -309,5 +335,95 @@ describe("invalid values are coded errors naming file, line and key", () => {
     );
     expect(err.code).toBe("NOVA_CONF_PARSE");
     expect(err.location).toEqual({ path: "/etc/nova/broken.conf", line: 1 });
+  });
+});
+
+describe("Mitaka's two flag lists, live and block", () => {
+  const libvirt = rstDefaults("nova-conf/config-reference-table-nova-libvirt-liberty-mitaka-era.rst");
+  const mitaka = releaseByName("13.1.4");
+
+  it("block_migration_flag's default is the one in Mitaka's config reference, and adds NON_SHARED_INC", () => {
+    expect(libvirt.get("block_migration_flag")).toBe(MITAKA_BLOCK_MIGRATION_FLAG_DEFAULT);
+    const s = effectiveSettings([MITAKA_EXAMPLE], mitaka);
+    expect([...s.flags.block].sort()).toEqual(MITAKA_BLOCK_MIGRATION_FLAG_DEFAULT.split(", ").sort());
+    expect(s.flags.block.filter((f) => !s.flags.live.includes(f))).toEqual(["VIR_MIGRATE_NON_SHARED_INC"]);
+    expect(s.sources.blockMigrationFlags).toBe("default");
+  });
+
+  it("reports auto-converge per migration type, each from its own list and line", () => {
+    const text = `${MITAKA_EXAMPLE.text}block_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_NON_SHARED_INC, VIR_MIGRATE_AUTO_CONVERGE\n`;
+    const s = effectiveSettings([{ ...MITAKA_EXAMPLE, text }], mitaka);
+    expect(s.autoConvergeFor).toEqual({ live: false, block: true });
+    expect(s.autoConverge).toBe(false);
+    expect(s.sources.blockMigrationFlags).toMatchObject({ option: "[libvirt] block_migration_flag" });
+    // The list that lacks it is the one to look at.
+    expect(s.sources.autoConverge).toBe("default");
+  });
+
+  it("a typo in block_migration_flag is caught like one in live_migration_flag", () => {
+    const err = thrown(() =>
+      effectiveSettings(
+        [
+          {
+            path: "/etc/nova/nova.conf",
+            text: "[libvirt]\nblock_migration_flag = VIR_MIGRATE_AUTOCONVERGE\n",
+          },
+        ],
+        mitaka,
+      ),
+    );
+    expect(err.location).toEqual({ path: "/etc/nova/nova.conf", line: 2, key: "block_migration_flag" });
+  });
+
+  it("Newton+ builds both lists from the permit options (block adds NON_SHARED_INC)", () => {
+    const s = effectiveSettings(
+      [{ path: "n", text: "[libvirt]\nlive_migration_permit_auto_converge = true\n" }],
+      releaseByName("newton"),
+    );
+    expect(s.autoConvergeFor).toEqual({ live: true, block: true });
+    // Newton has no PERSIST_DEST (from 15.0.0).
+    expect(s.flags.live).not.toContain("VIR_MIGRATE_PERSIST_DEST");
+    expect(s.flags.block).toContain("VIR_MIGRATE_NON_SHARED_INC");
+  });
+});
+
+describe("CPU comparison and capacity options", () => {
+  it("a destination compares CPUs only for virt_type kvm from 13.1.0 (13.0.0 also for qemu)", () => {
+    expect(effectiveSettings([MITAKA_EXAMPLE], releaseByName("13.1.4")).comparesCpuAsDestination).toBe(false);
+    expect(effectiveSettings([MITAKA_EXAMPLE], releaseByName("13.0.0")).comparesCpuAsDestination).toBe(true);
+    expect(effectiveSettings([ZED_NOVA, ZED_COMPUTE], releaseByName("26.2.2")).comparesCpuAsDestination).toBe(
+      true,
+    );
+    const skip = {
+      path: "/etc/nova/nova-compute.conf",
+      text: `${ZED_COMPUTE.text}[workarounds]\nskip_cpu_compare_on_dest = true\n`,
+    };
+    const s = effectiveSettings([ZED_NOVA, skip], releaseByName("26.2.2"));
+    expect(s.comparesCpuAsDestination).toBe(false);
+    expect(s.warnings.join("\n")).toMatch(/skip_cpu_compare_on_dest = true/);
+  });
+
+  it("reads reserved_host_memory_mb and the allocation ratios; unset ratios fall back per release", () => {
+    const text = "[DEFAULT]\nreserved_host_memory_mb = 2048\nram_allocation_ratio = 1.0\n";
+    const zed = effectiveSettings([{ path: "n", text }], releaseByName("zed"));
+    expect(zed.capacity).toEqual({
+      reservedHostMemoryMb: 2048,
+      cpuAllocationRatio: null,
+      ramAllocationRatio: 1,
+    });
+    expect(allocationRatioOf(zed, "ram")).toBe(1);
+    expect(allocationRatioOf(zed, "cpu")).toBe(16);
+    const antelope = effectiveSettings([{ path: "n", text: "[DEFAULT]\n" }], releaseByName("2023.1"));
+    expect(allocationRatioOf(antelope, "cpu")).toBe(4);
+    expect(allocationRatioOf(antelope, "ram")).toBe(1);
+    const mitaka = effectiveSettings([MITAKA_EXAMPLE], releaseByName("mitaka"));
+    expect(mitaka.capacity.reservedHostMemoryMb).toBe(512);
+    expect(allocationRatioOf(mitaka, "ram")).toBe(1.5);
+    expect(() =>
+      effectiveSettings(
+        [{ path: "n", text: "[DEFAULT]\nram_allocation_ratio = lots\n" }],
+        releaseByName("zed"),
+      ),
+    ).toThrow(/ram_allocation_ratio = "lots" is not a number/);
   });
 });

@@ -5,6 +5,11 @@ import { normalizeGroup } from "../../src/nova-conf/document";
 import { effectiveSettings } from "../../src/nova-conf/effective";
 import type { NovaConfError } from "../../src/nova-conf/errors";
 import { releaseByName } from "../../src/nova-conf/releases";
+import {
+  MITAKA_BLOCK_MIGRATION_FLAG_DEFAULT,
+  MITAKA_LIVE_MIGRATION_FLAG_DEFAULT,
+} from "../../src/nova-facts";
+import { readFixture } from "../support/fixtures";
 import { allHostConfigs, toCrlf } from "./fixtures";
 
 type Files = { path: string; text: string }[];
@@ -36,11 +41,10 @@ const FIXES: FixKind[] = ["auto-converge", "cpu-model"];
 
 function expectedKeys(fix: FixKind, release: string): string[] {
   if (fix === "auto-converge") {
-    return [
-      release === "mitaka"
-        ? "[libvirt] live_migration_flag"
-        : "[libvirt] live_migration_permit_auto_converge",
-    ];
+    // Mitaka: live migrations take live_migration_flag, block migrations block_migration_flag.
+    return release === "mitaka"
+      ? ["[libvirt] block_migration_flag", "[libvirt] live_migration_flag"]
+      : ["[libvirt] live_migration_permit_auto_converge"];
   }
   return [
     "[libvirt] cpu_mode",
@@ -88,7 +92,10 @@ describe("every fixture nova.conf × both fixes × Mitaka/Newton/Train/Zed", () 
     if (c.fix === "auto-converge") {
       expect(after.autoConverge).toBe(true);
       expect(after.autoConvergeEffective).toBe(true);
-      if (c.release === "mitaka") expect(after.migrationFlags).toContain("VIR_MIGRATE_AUTO_CONVERGE");
+      if (c.release === "mitaka") {
+        expect(after.flags.live).toContain("VIR_MIGRATE_AUTO_CONVERGE");
+        expect(after.flags.block).toContain("VIR_MIGRATE_AUTO_CONVERGE");
+      }
     } else {
       expect(after.cpuMode).toBe("custom");
       expect(after.cpuModels).toEqual(["kvm64"]);
@@ -125,7 +132,7 @@ describe("which file is edited", () => {
     ]);
   });
 
-  it("Mitaka: appends to the flag list where it is set, keeping the operator's flags", () => {
+  it("Mitaka: appends to each flag list where it is set, keeping the operator's flags", () => {
     const files = [
       { path: "/etc/nova/nova.conf", text: "[libvirt]\nlive_migration_flag = VIR_MIGRATE_LIVE\n" },
       {
@@ -134,10 +141,31 @@ describe("which file is edited", () => {
       },
     ];
     const plan = planNovaConfFix("auto-converge", files, releaseByName("mitaka"));
-    expect(plan.files.map((f) => f.path)).toEqual(["/etc/nova/nova-compute.conf"]);
-    expect(plan.files[0]!.after).toBe(
+    // live_migration_flag where its effective value lives; block_migration_flag (set nowhere) in
+    // nova.conf, written out from Mitaka's default with the flag added.
+    expect(plan.files.map((f) => [f.path, f.changedKeys])).toEqual([
+      ["/etc/nova/nova.conf", ["[libvirt] block_migration_flag"]],
+      ["/etc/nova/nova-compute.conf", ["[libvirt] live_migration_flag"]],
+    ]);
+    expect(plan.files[1]!.after).toBe(
       "[libvirt]\r\nlive_migration_flag=VIR_MIGRATE_UNDEFINE_SOURCE,VIR_MIGRATE_PEER2PEER,VIR_MIGRATE_LIVE,VIR_MIGRATE_AUTO_CONVERGE\r\n",
     );
+    expect(plan.files[0]!.after).toBe(
+      `[libvirt]\nlive_migration_flag = VIR_MIGRATE_LIVE\nblock_migration_flag = ${MITAKA_BLOCK_MIGRATION_FLAG_DEFAULT}, VIR_MIGRATE_AUTO_CONVERGE\n`,
+    );
+  });
+
+  it("Mitaka: a live_migration_flag that already has it only gets block_migration_flag added", () => {
+    const text =
+      "[libvirt]\nlive_migration_flag = VIR_MIGRATE_PEER2PEER,VIR_MIGRATE_LIVE,VIR_MIGRATE_AUTO_CONVERGE\n";
+    const mitaka = releaseByName("mitaka");
+    const before = effectiveSettings([{ path: "n", text }], mitaka);
+    expect(before.autoConvergeFor).toEqual({ live: true, block: false });
+    const plan = planNovaConfFix("auto-converge", [{ path: "n", text }], mitaka);
+    expect(plan.files.map((f) => f.changedKeys)).toEqual([["[libvirt] block_migration_flag"]]);
+    const after = effectiveSettings([{ path: "n", text: plan.files[0]!.after }], mitaka);
+    expect(after.autoConvergeFor).toEqual({ live: true, block: true });
+    expect(after.flags.block).toContain("VIR_MIGRATE_NON_SHARED_INC");
   });
 
   it("cpu_mode and cpu_models may be edited in different files", () => {
@@ -174,7 +202,7 @@ describe("fix details", () => {
       ).files,
     ).toEqual([]);
     const mitaka =
-      "[libvirt]\nlive_migration_flag = VIR_MIGRATE_PEER2PEER,VIR_MIGRATE_LIVE,VIR_MIGRATE_AUTO_CONVERGE\n";
+      "[libvirt]\nlive_migration_flag = VIR_MIGRATE_PEER2PEER,VIR_MIGRATE_LIVE,VIR_MIGRATE_AUTO_CONVERGE\nblock_migration_flag=VIR_MIGRATE_LIVE, VIR_MIGRATE_NON_SHARED_INC, VIR_MIGRATE_AUTO_CONVERGE\n";
     expect(
       planNovaConfFix("auto-converge", [{ path: "n", text: mitaka }], releaseByName("mitaka")).files,
     ).toEqual([]);
@@ -189,7 +217,7 @@ describe("fix details", () => {
     );
     expect(plan.warnings.join("\n")).toMatch(/not oslo\.config syntax/);
     expect(plan.files[0]!.after).toBe(
-      `${text}live_migration_flag = VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE\n`,
+      `${text}live_migration_flag = ${MITAKA_LIVE_MIGRATION_FLAG_DEFAULT}, VIR_MIGRATE_AUTO_CONVERGE\nblock_migration_flag = ${MITAKA_BLOCK_MIGRATION_FLAG_DEFAULT}, VIR_MIGRATE_AUTO_CONVERGE\n`,
     );
   });
 
@@ -246,5 +274,66 @@ describe("fix details", () => {
     expect(() => planNovaConfFix("auto-converge", files, releaseByName("zed"))).toThrow(
       /nova-compute\.conf:2: No ':' or '=' found/,
     );
+  });
+});
+
+describe("Mitaka block migrations, on the real Mitaka-era example nova.conf", () => {
+  const mitaka = releaseByName("13.1.4");
+  const files = [
+    {
+      path: "/etc/nova/nova.conf",
+      text: readFixture("nova-conf/nova.conf.config-reference-example-liberty-mitaka-era.conf"),
+    },
+  ];
+
+  it("auto-converge goes into both lists, each written from Mitaka's default, and is then on for both types", () => {
+    expect(effectiveSettings(files, mitaka).autoConvergeFor).toEqual({ live: false, block: false });
+    const plan = planNovaConfFix("auto-converge", files, mitaka);
+    expect(plan.files).toHaveLength(1);
+    const added = plan.files[0]!.diff.split("\n").filter((l) => /^\+[a-z]/.test(l));
+    expect(added).toEqual([
+      // The file writes key=value without spaces; the new lines follow it.
+      `+live_migration_flag=${MITAKA_LIVE_MIGRATION_FLAG_DEFAULT}, VIR_MIGRATE_AUTO_CONVERGE`,
+      `+block_migration_flag=${MITAKA_BLOCK_MIGRATION_FLAG_DEFAULT}, VIR_MIGRATE_AUTO_CONVERGE`,
+    ]);
+    const after = effectiveSettings([{ ...files[0]!, text: plan.files[0]!.after }], mitaka);
+    expect(after.autoConvergeFor).toEqual({ live: true, block: true });
+    // A block migration copies the disks incrementally; a live one never does.
+    expect(after.flags.block).toContain("VIR_MIGRATE_NON_SHARED_INC");
+    expect(after.flags.live).not.toContain("VIR_MIGRATE_NON_SHARED_INC");
+  });
+
+  it("the plan replays to the same bytes (what an approved proposal re-checks at apply time)", () => {
+    const first = planNovaConfFix("auto-converge", files, mitaka);
+    const again = planNovaConfFix("auto-converge", files, releaseByName("mitaka"));
+    expect(again.files.map((f) => f.after)).toEqual(first.files.map((f) => f.after));
+  });
+});
+
+describe("cpu_model_extra_flags", () => {
+  it("is read, kept as it is by the cpu-model fix, and handed on with the plan", () => {
+    const text = "[libvirt]\nvirt_type = kvm\ncpu_model_extra_flags = PCID, -hle\n";
+    const zed = releaseByName("26.2.2");
+    expect(effectiveSettings([{ path: "n", text }], zed).cpuModelExtraFlags).toEqual(["PCID", "-hle"]);
+    const plan = planNovaConfFix("cpu-model", [{ path: "n", text }], zed, { model: "Haswell-noTSX" });
+    expect(plan.extraFlags).toEqual(["PCID", "-hle"]);
+    expect(plan.files[0]!.after).toContain("cpu_model_extra_flags = PCID, -hle\n");
+    expect(plan.warnings.join("\n")).toMatch(/cpu_model_extra_flags = PCID, -hle stays/);
+  });
+
+  it("accepts only pcid where the option was first backported (15.1.1), and is ignored before it exists", () => {
+    const text = "[libvirt]\ncpu_model_extra_flags = ssbd\n";
+    expect(() => effectiveSettings([{ path: "n", text }], releaseByName("15.1.1"))).toThrow(
+      /accepts only pcid/,
+    );
+    expect(
+      effectiveSettings(
+        [{ path: "n", text: "[libvirt]\ncpu_model_extra_flags = pcid\n" }],
+        releaseByName("15.1.1"),
+      ).cpuModelExtraFlags,
+    ).toEqual(["pcid"]);
+    const old = effectiveSettings([{ path: "n", text }], releaseByName("15.1.0"));
+    expect(old.cpuModelExtraFlags).toEqual([]);
+    expect(old.warnings.join("\n")).toMatch(/cpu_model_extra_flags is not an option of nova 15\.1\.0/);
   });
 });

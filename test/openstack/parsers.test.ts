@@ -70,7 +70,15 @@ describe("parsing Nova's real sample bodies", () => {
       taskState: null,
       vmState: "active",
       flavor: { id: "1" },
+      // The sample's `image` is an object: booted from an image, so its disk is local.
+      bootedFromImage: true,
     });
+    // Booted from a volume, Nova shows `image: ""`.
+    const raw = readJsonFixture<Json>(`${SAMPLES}/servers/v2.3/server-get-resp.json`).server as Record<
+      string,
+      unknown
+    >;
+    expect(parseServer({ ...raw, image: "" }).bootedFromImage).toBe(false);
     const embedded = parseServer(
       readJsonFixture<Json>(`${SAMPLES}/servers/v2.47/server-get-resp.json`).server,
     );

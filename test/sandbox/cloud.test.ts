@@ -105,7 +105,7 @@ describe("sandbox cloud through the control plane", () => {
     expect(done.stdout).toMatch(/Total downtime:\s+\d+\s+ms/);
   });
 
-  it("db-1 never converges to compute-2 on Mitaka without auto-converge; with the flag and a restart it completes", () => {
+  it("db-1 never converges to compute-2 on Mitaka without auto-converge, nor with it in live_migration_flag only (a block migration); with it in block_migration_flag too it completes", () => {
     const cloud = newCloud();
     const db = cloud.vmByName("db-1")!;
     const first = cloud.liveMigrate(db.uuid, {
@@ -125,19 +125,46 @@ describe("sandbox cloud through the control plane", () => {
 
     // Edit compute-1's nova.conf: nothing changes until nova-compute restarts and re-reads it.
     const conf = run(cloud, "compute-1", { kind: "read-file", path: "/etc/nova/nova.conf" }).stdout;
+    const liveOnly = addToSection(
+      conf,
+      "libvirt",
+      "live_migration_flag = VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE",
+    );
+    writeConfig(cloud, "compute-1", "/etc/nova/nova.conf", liveOnly);
+    expect(cloud.hosts.get("compute-1")!.settings!.autoConvergeFor.live).toBe(false);
+    expect(run(cloud, "compute-1", { kind: "stat-file", path: "/etc/nova/nova.conf" }).stdout).toMatch(
+      /^640 root nova \d+\n$/,
+    );
+    restart(cloud, "compute-1");
+    expect(cloud.hosts.get("compute-1")!.settings!.autoConvergeFor).toEqual({ live: true, block: false });
+
+    // db-1 boots from a local disk, so block_migration "auto" is a block migration, and Mitaka builds
+    // its flags from block_migration_flag, still without auto-converge: it never converges again.
+    const blockWithout = cloud.liveMigrate(db.uuid, {
+      host: "compute-2",
+      blockMigration: "auto",
+      asyncPrecheck: false,
+    });
+    let throttledBefore = false;
+    const finished = () =>
+      ["completed", "error", "cancelled"].includes(cloud.getMigration(db.uuid, blockWithout.id)!.status);
+    for (let t = 0; t < 2400 && !finished(); t++) {
+      cloud.advance(0.5);
+      const out = run(cloud, "compute-1", { kind: "virsh-domjobinfo", domain: db.instanceName }).stdout;
+      if (/Auto converge throttle: [1-9]\d*/.test(out)) throttledBefore = true;
+    }
+    expect(cloud.getMigration(db.uuid, blockWithout.id)!.status).toBe("error");
+    expect(throttledBefore).toBe(false);
+
     writeConfig(
       cloud,
       "compute-1",
       "/etc/nova/nova.conf",
       addToSection(
-        conf,
+        liveOnly,
         "libvirt",
-        "live_migration_flag = VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_AUTO_CONVERGE",
+        "block_migration_flag = VIR_MIGRATE_UNDEFINE_SOURCE, VIR_MIGRATE_PEER2PEER, VIR_MIGRATE_LIVE, VIR_MIGRATE_TUNNELLED, VIR_MIGRATE_NON_SHARED_INC, VIR_MIGRATE_AUTO_CONVERGE",
       ),
-    );
-    expect(cloud.hosts.get("compute-1")!.settings!.autoConvergeEffective).toBe(false);
-    expect(run(cloud, "compute-1", { kind: "stat-file", path: "/etc/nova/nova.conf" }).stdout).toMatch(
-      /^640 root nova \d+\n$/,
     );
     restart(cloud, "compute-1");
     expect(cloud.hosts.get("compute-1")!.settings!.autoConvergeEffective).toBe(true);
@@ -264,14 +291,29 @@ describe("sandbox cloud through the control plane", () => {
   it("with the async pre-check (2.34+) the call returns the migration, which then goes to error", () => {
     const cloud = newCloud();
     const web = cloud.vmByName("web-7")!;
-    const m = cloud.liveMigrate(web.uuid, { host: "compute-1", blockMigration: "auto", asyncPrecheck: true });
+    const m = cloud.liveMigrate(web.uuid, { host: "compute-5", blockMigration: "auto", asyncPrecheck: true });
     expect(m.status).toBe("queued");
     const r = follow(cloud, web.uuid, m.id, 30);
     expect(r.seen).toEqual(["queued", "error"]);
     expect(cloud.getServer(web.uuid)).toMatchObject({ status: "ACTIVE", host: "compute-3" });
-    expect(logOf(cloud, "compute-1")).toMatch(
-      /MigrationPreCheckError: Migration pre-check error: CPU doesn't have compatibility/,
-    );
+    expect(logOf(cloud, "compute-5")).toMatch(/Migration pre-check error: CPU doesn't have compatibility/);
+  });
+
+  it("a virt_type = qemu destination (the Mitaka hosts, 13.1.4) does not compare CPUs: Skylake's web-7 is accepted on Haswell", () => {
+    const cloud = newCloud();
+    const web = cloud.vmByName("web-7")!;
+    expect(cloud.hosts.get("compute-1")!.settings).toMatchObject({
+      virtType: "qemu",
+      comparesCpuAsDestination: false,
+    });
+    const m = cloud.liveMigrate(web.uuid, {
+      host: "compute-1",
+      blockMigration: "auto",
+      asyncPrecheck: false,
+    });
+    const r = follow(cloud, web.uuid, m.id, 300);
+    expect(r.seen.slice(0, 3)).toEqual(["queued", "preparing", "running"]);
+    expect(logOf(cloud, "compute-1")).not.toMatch(/CPU doesn't have compatibility/);
   });
 
   it("refuses with Nova's wordings: unknown host, same host, no room, not ACTIVE; the scheduler picks a host", () => {
@@ -285,7 +327,16 @@ describe("sandbox cloud through the control plane", () => {
     expect(() => cloud.liveMigrate(vm.uuid, req("compute-1"))).toThrow(
       `Unable to migrate instance (${vm.uuid}) to current host (compute-1).`,
     );
-    // compute-4 has 32 GiB with analytics-1 (24 GiB) on it: no room for db-1's 8 GiB.
+    // compute-4 has 32 GiB with analytics-1 (24 GiB) on it. With ram_allocation_ratio = 1.0 there
+    // is no room for db-1's 8 GiB: (32768 − 512) × 1.0 < 24576 + 8192.
+    const conf = run(cloud, "compute-4", { kind: "read-file", path: "/etc/nova/nova-compute.conf" }).stdout;
+    writeConfig(
+      cloud,
+      "compute-4",
+      "/etc/nova/nova-compute.conf",
+      addToSection(conf, "DEFAULT", "ram_allocation_ratio = 1.0"),
+    );
+    restart(cloud, "compute-4");
     expect(() => cloud.liveMigrate(db.uuid, req("compute-4"))).toThrow(/not enough capacity on the host/);
     const m = cloud.liveMigrate(vm.uuid, req(null));
     expect(["compute-2", "compute-3", "compute-5"]).toContain(m.destCompute);
@@ -300,6 +351,14 @@ describe("sandbox cloud through the control plane", () => {
     }
     const free = cloud.hypervisors().find((h) => h.hypervisorHostname === "compute-4")!;
     expect(free.freeRamMb).toBe(32768 - 512 - 24576);
+  });
+
+  it("RAM overcommit as Nova counts it: Zed's default ram_allocation_ratio 1.5 lets db-1 onto compute-4", () => {
+    const cloud = newCloud();
+    const db = cloud.vmByName("db-1")!;
+    // Placement: (32768 − 512) × 1.5 = 48384 MiB ≥ 24576 (analytics-1) + 8192 (db-1).
+    const m = cloud.liveMigrate(db.uuid, { host: "compute-4", blockMigration: "auto", asyncPrecheck: false });
+    expect(m.destCompute).toBe("compute-4");
   });
 
   it("abort cancels the job and the guest keeps running on the source; force-complete finishes a stuck one", () => {

@@ -1,33 +1,63 @@
-/** Room on the destination: free RAM and vCPUs against the VM's flavor, as Nova's pre-check counts them. */
-import { parseNovaConf } from "../../nova-conf/document";
-import { findEffectiveAssignment } from "../../nova-conf/effective";
+/**
+ * Room on the destination: RAM and vCPUs against the VM's flavor, counted as Nova counts them, with
+ * the destination's reserved memory and allocation ratios (src/nova-facts, read from its config).
+ */
+import { allocationRatioOf } from "../../nova-conf/effective";
+import { capacityOptions, effectiveAllocationRatio } from "../../nova-facts";
 import type { Evidence, HostEvidence } from "../evidence";
 import type { Finding } from "./finding";
 import type { Problems } from "./problems";
 
-/** nova's `reserved_host_memory_mb` default (all releases migbot knows). */
-export const DEFAULT_RESERVED_HOST_MEMORY_MB = 512;
-/** nova's `cpu_allocation_ratio` default (16.0; `initial_cpu_allocation_ratio` from Stein on). */
-export const DEFAULT_CPU_ALLOCATION_RATIO = 16;
-
-/** `[DEFAULT]` values that decide capacity, read from the host's nova-compute config files. */
-function capacityConfig(h: HostEvidence): { reservedMb: number; cpuRatio: number; from: string } {
-  let reservedMb = DEFAULT_RESERVED_HOST_MEMORY_MB;
-  let cpuRatio = DEFAULT_CPU_ALLOCATION_RATIO;
-  let from = "nova defaults";
-  if (h.config) {
-    try {
-      const docs = h.config.files.map((f) => parseNovaConf(f.text, f.path));
-      const r = findEffectiveAssignment(docs, "DEFAULT", ["reserved_host_memory_mb"]);
-      const c = findEffectiveAssignment(docs, "DEFAULT", ["cpu_allocation_ratio"]);
-      if (r && /^\d+$/.test(r.assignment.value.trim())) reservedMb = Number(r.assignment.value.trim());
-      if (c && Number(c.assignment.value) > 0) cpuRatio = Number(c.assignment.value);
-      if (r || c) from = "the host's nova config";
-    } catch {
-      // A config that does not parse is reported by the settings check.
-    }
+/** `[DEFAULT]` values that decide capacity: the host's nova-compute config, else its release's defaults. */
+function capacityConfig(h: HostEvidence): {
+  reservedMb: number;
+  cpuRatio: number;
+  ramRatio: number;
+  from: string;
+} {
+  if (h.settings) {
+    const s = h.settings;
+    const set = s.capacity.cpuAllocationRatio !== null || s.capacity.ramAllocationRatio !== null;
+    return {
+      reservedMb: s.capacity.reservedHostMemoryMb,
+      cpuRatio: allocationRatioOf(s, "cpu"),
+      ramRatio: allocationRatioOf(s, "ram"),
+      from:
+        set || s.sources.reservedHostMemoryMb !== "default" ? "the host's nova config" : "nova's defaults",
+    };
   }
-  return { reservedMb, cpuRatio, from };
+  // Unknown release: the defaults every release migbot knows shares for reserved memory; the ratios
+  // of the oldest release (the most overcommit, so a refusal here is a refusal everywhere).
+  const release = h.release?.info ?? "mitaka";
+  return {
+    reservedMb: capacityOptions(release).reservedHostMemoryMb.default,
+    cpuRatio: effectiveAllocationRatio(release, "cpu"),
+    ramRatio: effectiveAllocationRatio(release, "ram"),
+    from: "nova's defaults",
+  };
+}
+
+/**
+ * RAM still placeable on the host for a named destination, as the controller checks it. Up to
+ * Mitaka the conductor's `_check_destination_has_enough_memory` (nova 13.1.4
+ * nova/conductor/tasks/live_migrate.py): total × ram_allocation_ratio − used (reserved included),
+ * refused when not above the VM's RAM. Later releases ask the scheduler (placement): (total −
+ * reserved) × ratio − what the instances use, refused when below it. The destination's release
+ * stands in for the controller's.
+ */
+function placeableRamMb(
+  dest: HostEvidence,
+  totalMb: number,
+  usedWithReservedMb: number,
+  cfg: { reservedMb: number; ramRatio: number },
+): { freeMb: number; refusesAtEqual: boolean } {
+  const conductor = (dest.release?.info.major ?? 13) <= 13;
+  return conductor
+    ? { freeMb: Math.floor(totalMb * cfg.ramRatio - usedWithReservedMb), refusesAtEqual: true }
+    : {
+        freeMb: Math.floor((totalMb - cfg.reservedMb) * cfg.ramRatio - (usedWithReservedMb - cfg.reservedMb)),
+        refusesAtEqual: false,
+      };
 }
 
 /** The `destination-capacity` finding; `ev.server` must be set (a VM diagnosis). */
@@ -39,25 +69,31 @@ export function capacityFinding(ev: Evidence, dest: HostEvidence, problems: Prob
   const taken = problems.take(["hypervisors", "servers"], dest.name);
   let freeRam: number | null = null;
   let freeCpu: number | null = null;
+  let refusesAtEqual = false;
   let how: string;
+  const cfg = capacityConfig(dest);
+  const ratios = `ram_allocation_ratio ${cfg.ramRatio}, cpu_allocation_ratio ${cfg.cpuRatio} (${cfg.from})`;
   const hv = dest.hypervisor;
-  if (hv && hv.freeRamMb !== null && hv.vcpus !== null && hv.vcpusUsed !== null) {
-    freeRam = hv.freeRamMb;
-    const { cpuRatio } = capacityConfig(dest);
-    freeCpu = Math.floor(hv.vcpus * cpuRatio) - hv.vcpusUsed;
-    how = `Nova's hypervisor record: ${hv.freeRamMb} MiB RAM free, ${hv.vcpusUsed} of ${hv.vcpus} physical CPUs × ${cpuRatio} allocated.`;
+  if (hv && hv.memoryMb !== null && hv.memoryMbUsed !== null && hv.vcpus !== null && hv.vcpusUsed !== null) {
+    ({ freeMb: freeRam, refusesAtEqual } = placeableRamMb(dest, hv.memoryMb, hv.memoryMbUsed, cfg));
+    freeCpu = Math.floor(hv.vcpus * cfg.cpuRatio) - hv.vcpusUsed;
+    how = `Nova's hypervisor record: ${hv.memoryMbUsed} of ${hv.memoryMb} MiB RAM used (${cfg.reservedMb} MiB reserved), ${hv.vcpusUsed} of ${hv.vcpus} physical CPUs allocated; ${ratios}.`;
   } else if (dest.size && dest.servers) {
     // Nova stopped reporting hypervisor usage at 2.88; add up the flavors of the servers Nova places there.
-    const { reservedMb, cpuRatio, from } = capacityConfig(dest);
     const sizes = dest.servers.map((v) => v.flavor);
     if (sizes.some((f) => f.ramMb === undefined || f.vcpus === undefined)) {
       how = "Nova's answers carry no flavor sizes for the servers there.";
     } else {
       const usedRam = sizes.reduce((a, f) => a + f.ramMb!, 0);
       const usedCpu = sizes.reduce((a, f) => a + f.vcpus!, 0);
-      freeRam = dest.size.memoryMb - reservedMb - usedRam;
-      freeCpu = Math.floor(dest.size.cpus * cpuRatio) - usedCpu;
-      how = `${dest.size.memoryMb} MiB RAM and ${dest.size.cpus} CPUs (virsh capabilities), ${reservedMb} MiB reserved and CPU ratio ${cpuRatio} (${from}), ${dest.servers.length} servers using ${usedRam} MiB and ${usedCpu} vCPUs (Nova).`;
+      ({ freeMb: freeRam, refusesAtEqual } = placeableRamMb(
+        dest,
+        dest.size.memoryMb,
+        usedRam + cfg.reservedMb,
+        cfg,
+      ));
+      freeCpu = Math.floor(dest.size.cpus * cfg.cpuRatio) - usedCpu;
+      how = `${dest.size.memoryMb} MiB RAM and ${dest.size.cpus} CPUs (virsh capabilities), ${cfg.reservedMb} MiB reserved, ${dest.servers.length} servers using ${usedRam} MiB and ${usedCpu} vCPUs (Nova); ${ratios}.`;
     }
   } else {
     how = "Neither Nova's hypervisor usage nor the host's size and server list could be read.";
@@ -71,15 +107,17 @@ export function capacityFinding(ev: Evidence, dest: HostEvidence, problems: Prob
   }
   if (freeRam === null || freeCpu === null)
     return { id: "destination-capacity", title, status: "warn", evidence };
-  // Nova's live-migration pre-check refuses when free RAM is not strictly above the VM's RAM.
-  const ramOk = freeRam > needRam;
-  const cpuOk = freeCpu >= needCpu;
+  const ramOk = refusesAtEqual ? freeRam > needRam : freeRam >= needRam;
+  // Mitaka's conductor checks only memory for a named destination; the scheduler also counts vCPUs.
+  const cpuChecked = !refusesAtEqual;
+  const cpuOk = !cpuChecked || freeCpu >= needCpu;
+  if (!cpuChecked) evidence.push("Mitaka's conductor checks only RAM for a named destination, not vCPUs.");
   evidence.unshift(
-    `Needs ${needRam} MiB RAM and ${needCpu} vCPUs; ${dest.name} has ${freeRam} MiB RAM and ${freeCpu} vCPUs free.`,
+    `Needs ${needRam} MiB RAM and ${needCpu} vCPUs; ${dest.name} has ${freeRam} MiB RAM and ${freeCpu} vCPUs free, as Nova counts them (with overcommit).`,
   );
   if (!ramOk || !cpuOk) {
     evidence.push(
-      `Not enough ${!ramOk ? "RAM" : "vCPUs"}: Nova's pre-check would refuse. Pick another destination or free room on ${dest.name}.`,
+      `Not enough ${!ramOk ? "RAM" : "vCPUs"}: Nova would refuse. Pick another destination or free room on ${dest.name}.`,
     );
   }
   return { id: "destination-capacity", title, status: ramOk && cpuOk ? "pass" : "fail", evidence };

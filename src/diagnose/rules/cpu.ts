@@ -1,6 +1,8 @@
 /**
- * The guest's CPU on the destination: libvirt's cpu-compare of the source's CPU (and of a custom
- * model set there) on the destination, or on every other host when the scheduler picks. An
+ * The guest's CPU on the destination, judged the way the destination's nova-compute judges it:
+ * libvirt's cpu-compare (up to Zed) or hypervisor-cpu-compare (2023.1+) of the source's CPU (and of
+ * a custom model set there) on the destination, or on every other host when the scheduler picks;
+ * no judgement at all where nova does not compare (virt_type qemu, skip_cpu_compare_on_dest). An
  * incompatible CPU asks src/fixes for the CPU-model fix when the whole fleet was read.
  */
 import { draftFixes } from "../../fixes/drafts";
@@ -13,8 +15,23 @@ function cpuText(c: CpuComparison): string {
   const what =
     c.subject === "host-cpu"
       ? `${c.from}'s CPU (${c.model ?? "unknown model"})`
-      : `the custom model ${c.model} set on ${c.from}`;
-  return `${what} on ${c.on}: libvirt says "${c.verdict.text}"`;
+      : `the custom model ${c.model}${c.extraFlags.length ? ` with cpu_model_extra_flags ${c.extraFlags.join(", ")}` : ""} set on ${c.from}`;
+  return `${what} on ${c.on}: libvirt ${c.command} says "${c.verdict.text}"`;
+}
+
+/**
+ * From 2023.1 the destination compares the source host's whole CPU (its `cpu_info`, host-only
+ * features such as ds, acpi and vmx included) with the CPU its hypervisor offers guests, which
+ * refuses host-model guests even between identical hosts (nova bug 2039803).
+ */
+const HYPERVISOR_COMPARE_NOTE =
+  "From 2023.1 nova compares the source host's whole CPU (host-only features such as ds, acpi and vmx included) with the CPU the destination's hypervisor offers guests, so it refuses host-model guests even between identical hosts (nova bug 2039803). A CPU model (cpu_mode = custom) is compared as the model instead; nova's own workaround is [workarounds] skip_cpu_compare_on_dest = true on the destination, after which libvirt still refuses, at the switch-over, a guest CPU the destination cannot run.";
+
+/** Which libvirt call the destination's nova-compute makes, in words. */
+function judgedBy(ev: Evidence, c: CpuComparison): string {
+  const release = ev.hosts[c.on]?.release?.info;
+  const api = c.command === "hypervisor-cpu-compare" ? "compareHypervisorCPU" : "compareCPU";
+  return `${c.on}'s nova-compute${release ? ` (${release.name})` : ""} asks libvirt's ${api}`;
 }
 
 /** The `cpu` finding of a VM diagnosis; null when there is nothing to compare. */
@@ -26,6 +43,18 @@ export function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems):
   if (ev.destination) taken.push(...problems.take(["cpu", "cpu-compare"], ev.destination));
   if (!ev.source) return null;
   if (!ev.destination) return schedulerCpuFinding(ev, taken);
+  const notCompared = ev.cpuNotCompared.find((n) => n.on === ev.destination);
+  if (notCompared && ev.source !== ev.destination) {
+    return {
+      id: "cpu",
+      title,
+      status: "pass",
+      evidence: [
+        `Nova does not compare CPUs here: ${notCompared.why}. No CPU-model fix is needed for this move.`,
+        ...taken,
+      ],
+    };
+  }
   if (ev.source === ev.destination) {
     return {
       id: "cpu",
@@ -73,7 +102,8 @@ export function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems):
   const evidence = [
     cpuText(host),
     ...(custom ? [cpuText(custom)] : []),
-    `Nova's pre-check compares the guest's CPU (the source host's, under host-model) with the destination's and refuses the migration${missing.length ? `: ${ev.destination} lacks ${missing.join(", ")}` : ""}.`,
+    `Nova's pre-check compares the guest's CPU (the source host's, under host-model) with what the destination offers (${judgedBy(ev, host)}) and refuses the migration${missing.length ? `: ${ev.destination} lacks ${missing.join(", ")}` : ""}.`,
+    ...(host.command === "hypervisor-cpu-compare" ? [HYPERVISOR_COMPARE_NOTE] : []),
     ...taken,
   ];
   const finding: Finding = { id: "cpu", title, status: "fail", evidence };
@@ -90,14 +120,17 @@ export function cpuFinding(ev: Evidence, opts: RuleOptions, problems: Problems):
 /** No destination named: where the source's CPU runs, since Nova's scheduler may pick any host. */
 function schedulerCpuFinding(ev: Evidence, taken: string[]): Finding | null {
   const checks = ev.cpuComparisons.filter((c) => c.subject === "host-cpu");
-  if (checks.length === 0 && taken.length === 0) return null;
+  if (checks.length === 0 && taken.length === 0 && ev.cpuNotCompared.length === 0) return null;
   const title = `CPU of ${ev.source} runnable on the other hosts`;
   const ok = checks.filter((c) => c.verdict.result === "identical" || c.verdict.result === "superset");
   const refused = checks.filter((c) => c.verdict.result === "incompatible");
   const unknown = checks.filter((c) => c.verdict.result === "error");
   const evidence: string[] = [];
   if (ok.length > 0)
-    evidence.push(`Runs on ${ok.map((c) => c.on).join(", ")} (libvirt cpu-compare on each).`);
+    evidence.push(
+      `Runs on ${ok.map((c) => `${c.on} (${c.command})`).join(", ")}: each asked the way its nova-compute asks.`,
+    );
+  for (const n of ev.cpuNotCompared) evidence.push(`Not compared: ${n.why}.`);
   for (const c of [...refused, ...unknown]) evidence.push(cpuText(c));
   if (refused.length > 0) {
     evidence.push(

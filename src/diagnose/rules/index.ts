@@ -15,7 +15,6 @@ import { serviceFinding } from "./services";
 import { settingsFinding } from "./settings";
 import { vmFinding } from "./vm";
 
-export { DEFAULT_CPU_ALLOCATION_RATIO, DEFAULT_RESERVED_HOST_MEMORY_MB } from "./capacity";
 export type { DiagnosisFocus, Finding, FindingStatus, RuleOptions } from "./finding";
 export { MAX_QUOTED_LOG_EVENTS } from "./logs";
 export { describeSettings } from "./settings";

@@ -1,10 +1,10 @@
 /**
  * The auto-converge fix: libvirt's auto-converge on each host that lacks it, by release
- * (`live_migration_permit_auto_converge` from Newton on, the `live_migration_flag` list before),
- * then a nova-compute restart there.
+ * (`live_migration_permit_auto_converge` from Newton on; before, VIR_MIGRATE_AUTO_CONVERGE in both
+ * `live_migration_flag` and `block_migration_flag`), then a nova-compute restart there.
  */
 import type { Evidence, HostEvidence } from "../../diagnose/evidence";
-import { atLeast } from "../../nova-conf/releases";
+import { flagOptions } from "../../nova-facts";
 import type { HostFileChange, HostRecipe, ProposalDraft } from "../proposal";
 import { draftHostFix } from "../recipe";
 import { blockersFor } from "./blockers";
@@ -32,9 +32,10 @@ export function autoConvergeDraft(
       if (recipe) recipes.push(recipe);
       for (const w of plan.warnings) warnings.push(`${h.name}: ${w}`);
       lines.push(
-        atLeast(h.release.info, "newton")
-          ? `${h.name} (${h.release.info.name}): [libvirt] live_migration_permit_auto_converge = true`
-          : `${h.name} (${h.release.info.name}): VIR_MIGRATE_AUTO_CONVERGE appended to [libvirt] live_migration_flag (oslo.config has no "+=", so the whole list is written)`,
+        changeLine(
+          h,
+          plan.files.flatMap((f) => f.changedKeys),
+        ),
       );
     } catch (err) {
       warnings.push(`${h.name}: no plan: ${err instanceof Error ? err.message : String(err)}`);
@@ -64,4 +65,18 @@ export function autoConvergeDraft(
     ...(ctx.abortFirst && { abortFirst: ctx.abortFirst }),
     ...(ctx.retry && { retry: ctx.retry }),
   };
+}
+
+/** What changes on one host, in the release's own option names. */
+function changeLine(h: HostEvidence, changedKeys: string[]): string {
+  const release = h.release!.info;
+  const flags = flagOptions(release);
+  const where = `${h.name} (${release.name})`;
+  if (flags.permitAutoConverge) return `${where}: [libvirt] ${flags.permitAutoConverge.option} = true`;
+  const lists = [flags.liveMigrationFlag!.option, flags.blockMigrationFlag!.option].filter((o) =>
+    changedKeys.includes(`[libvirt] ${o}`),
+  );
+  if (lists.length === 0) return `${where}: VIR_MIGRATE_AUTO_CONVERGE is already in both flag lists`;
+  const both = lists.length === 2;
+  return `${where}: VIR_MIGRATE_AUTO_CONVERGE appended to [libvirt] ${lists.join(" and ")} (Mitaka takes live migrations' flags from live_migration_flag and block migrations' — every VM on a local disk — from block_migration_flag${both ? "" : "; the other list already has it"}; oslo.config has no "+=", so ${both ? "each" : "the"} whole list is written)`;
 }
