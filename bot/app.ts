@@ -2,7 +2,8 @@
  * The Bolt app: slash commands and button actions, over HTTP (signing secret) or Socket Mode (app
  * token). It parses, authorizes, enqueues and acks; all real work happens on the workers.
  */
-import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from "@slack/bolt";
+import type { Server } from "node:http";
+import { App, type Logger as BoltLogger, type CustomRoute, HTTPReceiver, LogLevel } from "@slack/bolt";
 import type { Redis } from "ioredis";
 import type { Config } from "../src/config";
 import type { Logger } from "../src/log";
@@ -22,7 +23,17 @@ export interface BotOptions {
   port?: number;
   /** Hook for approval buttons (issue: fixes behind approval). */
   registerExtra?: (app: App, deps: CommandDeps) => void;
+  /** More routes on the HTTP receiver (HTTP transport only): /healthz, /readyz, /metrics. */
+  customRoutes?: CustomRoute[];
+  /** The fetch under Bolt's Web API client (the composition root counts Slack calls through it). */
+  slackFetch?: typeof fetch;
 }
+
+/**
+ * At shutdown, requests and listeners still running get this long to finish (Slack gives an ack 3 s;
+ * the work after it, an enqueue or a response_url reply, takes milliseconds); then connections are cut.
+ */
+export const BOT_DRAIN_TIMEOUT_MS = 10_000;
 
 export interface Bot {
   app: App;
@@ -51,7 +62,10 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   const { config, log } = opts;
   const slack = config.slack;
   const logger = boltLogger(log.child({ component: "bolt" }));
-  const clientOptions = slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {};
+  const clientOptions = {
+    ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}),
+    ...(opts.slackFetch && { fetch: opts.slackFetch }),
+  };
   let app: App;
   let receiver: HTTPReceiver | null = null;
   if (slack.transport === "socket") {
@@ -66,11 +80,24 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     receiver = new HTTPReceiver({
       signingSecret: slack.signingSecret!,
       endpoints: "/slack/events",
+      ...(opts.customRoutes && { customRoutes: opts.customRoutes }),
       logger,
       processBeforeResponse: false,
     });
     app = new App({ token: slack.botToken!, receiver, logger, clientOptions });
   }
+
+  // Listeners still running (a command's enqueue, a button's work after its ack): stop() waits for them.
+  const inFlight = new Set<Promise<void>>();
+  app.use(async ({ next }) => {
+    const running = next();
+    inFlight.add(running);
+    try {
+      await running;
+    } finally {
+      inFlight.delete(running);
+    }
+  });
 
   const access = new AccessControl(
     config.access,
@@ -149,8 +176,9 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   });
 
   let url: string | null = null;
+  let server: Server | null = null;
   if (receiver) {
-    const server = (await app.start(opts.port ?? slack.port)) as unknown as import("node:http").Server;
+    server = (await app.start(opts.port ?? slack.port)) as unknown as Server;
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : (opts.port ?? slack.port);
     url = `http://127.0.0.1:${port}/slack/events`;
@@ -162,7 +190,27 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     app,
     url,
     async stop() {
-      await app.stop();
+      // Stop taking requests (HTTP: the receiver stops accepting and waits for requests in flight;
+      // Socket Mode: the socket closes), then let running listeners finish, all within the drain time.
+      const deadline = Date.now() + BOT_DRAIN_TIMEOUT_MS;
+      const cut = setTimeout(() => server?.closeAllConnections(), BOT_DRAIN_TIMEOUT_MS);
+      try {
+        await app.stop();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          (async () => {
+            while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+          })(),
+          new Promise((r) => {
+            timer = setTimeout(r, Math.max(0, deadline - Date.now()));
+          }),
+        ]);
+        clearTimeout(timer);
+        if (inFlight.size > 0)
+          log.warn("bot stopped with listeners still running", { running: inFlight.size });
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }

@@ -71,6 +71,12 @@ export interface Config {
     apiUrl?: string;
   };
   /**
+   * `MIGBOT_HEALTH_PORT`: where /healthz, /readyz and /metrics answer on a worker, and on the bot in
+   * Socket Mode (in HTTP mode the bot serves them on its receiver's port). 0 = any free port (tests).
+   * @defaultValue {@link DEFAULT_HEALTH_PORT}
+   */
+  healthPort: number;
+  /**
    * Unset in sandbox mode: `npm start` then runs its own redis-server. With Slack credentials it
    * must carry a password (`redis://:PASSWORD@host:6379`); `rediss://` for TLS.
    */
@@ -113,6 +119,11 @@ export interface Config {
 }
 
 export const DEFAULT_PORT = 3000;
+/**
+ * The health and metrics port: 9464, the OpenTelemetry Prometheus exporter's default, where an
+ * application's own /metrics usually lives (clear of 3000, the Slack receiver's).
+ */
+export const DEFAULT_HEALTH_PORT = 9464;
 export const DEFAULT_PROPOSAL_TTL_S = 3600;
 export const DEFAULT_WORKER_CONCURRENCY = 50;
 export const DEFAULT_POLL_INTERVAL_MS = 2000;
@@ -286,6 +297,7 @@ export function loadConfig(env: Env = process.env, opts: { role?: Role } = {}): 
       ...(appToken !== undefined && runsBot && { appToken }),
       ...(str(env, "SLACK_API_URL") !== undefined && { apiUrl: str(env, "SLACK_API_URL") }),
     },
+    healthPort: int(env, "MIGBOT_HEALTH_PORT", DEFAULT_HEALTH_PORT, 0, 65535),
     ...(redisUrl !== undefined && { redisUrl }),
     ...(str(env, "REDIS_TLS_CA_FILE") !== undefined && { redisTlsCaFile: str(env, "REDIS_TLS_CA_FILE") }),
     redisPrefix: prefix,

@@ -122,7 +122,12 @@ async function runProduction(args: StartArgs): Promise<number> {
     });
   }
   const signal = await firstSignal(log);
-  log.info("shutting down: no new work is taken; running migrations are handed back", { signal });
+  log.info(
+    args.role === "bot"
+      ? "shutting down: no new requests are accepted; those in flight finish"
+      : "shutting down: no new work is taken; running migrations are handed back",
+    { signal },
+  );
   await roles.stop();
   log.info("stopped");
   return 0;

@@ -139,6 +139,10 @@ export interface Workers {
   idle(): Promise<void>;
   /** Outcomes of the migrations this process finished, by job id (for the console and tests). */
   outcomes: Map<string, MigrationOutcome>;
+  /** Migrations this process follows now (metrics). */
+  following(): number;
+  /** The BullMQ workers, for listeners on their own events (metrics: queue wait, outcomes). */
+  bull: { migrations: Worker; actions: Worker };
   close(): Promise<void>;
 }
 
@@ -267,6 +271,8 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
 
   return {
     outcomes,
+    following: () => following,
+    bull: { migrations, actions },
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },

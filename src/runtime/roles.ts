@@ -5,9 +5,15 @@
  * sandbox only differs in the config it hands in (its clouds.yaml, inventory, emulator URL) and a
  * few timing overrides; nothing here imports src/sandbox or the test tree.
  *
- * Shutdown runs in dependency order: stop taking work (the bot's receiver, then the workers, which
- * hand their jobs back), then what the workers used while finishing (enqueuer, notifier, hosts),
- * then Redis.
+ * Every process also answers /healthz, /readyz and /metrics (src/health): on the bot's receiver in
+ * HTTP mode, else on a small server of its own (MIGBOT_HEALTH_PORT). The ports are wrapped here with
+ * decorators that count and time them (Slack, Keystone and Nova through their fetch, SSH hosts, the
+ * worker's migration store, approvals, the BullMQ workers' events); the domain does not know.
+ *
+ * Shutdown runs in dependency order: readiness turns to "shutting down", then stop taking work (the
+ * bot's receiver, which lets requests in flight finish, then the workers, which hand their jobs
+ * back), then what the workers used while finishing (enqueuer, notifier, hosts), then the health
+ * server and Redis.
  */
 import { webApi } from "@slack/bolt";
 import type { Redis } from "ioredis";
@@ -16,6 +22,20 @@ import { type Bot, startBot } from "../../bot/app";
 import type { Config } from "../config";
 import type { ApplyTiming } from "../fixes/apply";
 import { createProposalService, type ProposalService } from "../fixes/service";
+import {
+  jobObserver,
+  keystoneFetch,
+  MeteredMigrationStore,
+  meteredHosts,
+  meteredProposals,
+  novaFetch,
+  queueCounts as queueJobCounts,
+  responseUrlFetch,
+  slackFetch,
+} from "../health/instrument";
+import { createMetrics, type Metrics } from "../health/metrics";
+import { hostsCheck, keystoneCheck, Readiness, redisCheck, slackAuthCheck } from "../health/readiness";
+import { type HealthServer, healthRoutes, startHealthServer } from "../health/server";
 import { SshExecutor } from "../hosts/executor";
 import type { HostEntry } from "../hosts/inventory";
 import { loadInventory } from "../hosts/inventory-file";
@@ -30,7 +50,7 @@ import { createEnqueuer, type Workers } from "../queue/worker";
 import type { JobSigner } from "../signing/signatures";
 import { connectRedis } from "./connections";
 import { hostsPort } from "./hosts";
-import { createNova } from "./nova";
+import { connectNova } from "./nova";
 import { need, trustOf } from "./trust";
 import { startWorkerSide } from "./worker-side";
 
@@ -46,6 +66,8 @@ export interface RoleOverrides {
   applyTiming?: Partial<ApplyTiming>;
   /** Pacing of the notifier (only for scenarios that also run Slack's clock faster). */
   notifierPacing?: Pick<NotifierOptions, "rules" | "minUpdateIntervalMs" | "retryBaseMs">;
+  /** Port of the health server (when the process has no HTTP receiver); 0 = a free one. @defaultValue config.healthPort */
+  healthPort?: number;
 }
 
 /** A running migbot process. Fields of a role the process does not run are null. */
@@ -65,6 +87,12 @@ export interface RunningRoles {
   /** Proposals as the worker side stores and posts them. */
   proposals: ProposalService | null;
   workers: Workers | null;
+  /** This process's Prometheus registry and instruments (served at /metrics). */
+  metrics: Metrics;
+  /** This process's readiness checks (served at /readyz). */
+  readiness: Readiness;
+  /** The health server's port, when the process runs one (no HTTP receiver); else the receiver serves. */
+  healthPort: number | null;
   /** Stops everything in dependency order; a second call does nothing. */
   stop(): Promise<void>;
 }
@@ -82,6 +110,10 @@ export async function startRoles(
   const { redis } = connections;
   const store = new MigrationStore(redis, config.redisPrefix);
   const conn = { connection: connections.bull, prefix: `${config.redisPrefix}:bull` };
+  const metrics = createMetrics({ role: config.role });
+  const readiness = new Readiness(secretsOf(config));
+  readiness.add("redis", redisCheck(redis));
+  const routes = healthRoutes({ readiness, metrics, log: log.child({ component: "health" }) });
 
   // Stop steps by stage: lower stages stop first (taking work, then finishing it, then the rest).
   const stages: (() => Promise<void>)[][] = [[], [], [], []];
@@ -89,13 +121,25 @@ export async function startRoles(
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    readiness.stopping();
     for (const stage of stages) {
       for (const fn of stage.reverse()) await fn().catch((err) => log.warn("shutdown step failed", { err }));
     }
   };
   stages[3]!.push(() => connections.close());
+  const jobCounts = queueJobCounts(redis, conn.prefix);
+  metrics.setQueueCounts(() => jobCounts.read());
+  stages[3]!.push(() => jobCounts.close());
 
   try {
+    // In HTTP mode the bot's receiver serves the health routes; any other process gets a server.
+    let health: HealthServer | null = null;
+    if (!(runsBot && config.slack.transport === "http")) {
+      health = await startHealthServer(overrides.healthPort ?? config.healthPort, routes, log);
+      const server = health;
+      stages[3]!.push(() => server.close());
+    }
+
     let bot: Bot | null = null;
     let signer: JobSigner | null = null;
     let queueCounts: (() => Promise<number>) | null = null;
@@ -111,20 +155,29 @@ export async function startRoles(
         redis,
         log: log.child({ component: "bot" }),
         ...(overrides.botPort !== undefined && { port: overrides.botPort }),
+        ...(config.slack.transport === "http" && { customRoutes: routes }),
+        slackFetch: slackFetch(metrics),
         // Approve / Reject / Retry: the bot decides, it never posts proposals or seals plans.
         registerExtra: registerApprovalActions(
-          createProposalService({
-            redis,
-            prefix: config.redisPrefix,
-            presenter: null,
-            sealer: null,
-            ttlS: config.proposalTtlS,
-            log,
-          }),
+          meteredProposals(
+            createProposalService({
+              redis,
+              prefix: config.redisPrefix,
+              presenter: null,
+              sealer: null,
+              ttlS: config.proposalTtlS,
+              log,
+            }),
+            metrics,
+          ),
         ),
       });
       const running = bot;
       stages[0]!.push(() => running.stop());
+      readiness.add(
+        "slack",
+        slackAuthCheck(() => running.app.client.auth.test()),
+      );
     }
 
     let inventory: HostEntry[] | null = null;
@@ -142,10 +195,18 @@ export async function startRoles(
         env: {},
         ...(config.sshAuthSock !== undefined && { agentSocket: config.sshAuthSock }),
       });
-      const sshHosts = hostsPort(inventory, exec);
+      const sshHosts = meteredHosts(hostsPort(inventory, exec), metrics);
       hosts = sshHosts;
       stages[2]!.push(() => sshHosts.close());
-      const web = new webApi.WebClient(config.slack.botToken, slackWebClientOptions(config.slack.apiUrl));
+      const web = new webApi.WebClient(config.slack.botToken, {
+        ...slackWebClientOptions(config.slack.apiUrl),
+        fetch: slackFetch(metrics),
+      });
+      // One Slack check per process: in role all the bot's and the workers' token are the same.
+      readiness.add(
+        "slack",
+        slackAuthCheck(() => web.auth.test()),
+      );
       const slackNotifier = createNotifier({
         redis,
         api: webClientSlackApi(web),
@@ -156,12 +217,31 @@ export async function startRoles(
       notifier = slackNotifier;
       // After the workers: a tracker finishing its poll during shutdown still posts.
       stages[2]!.push(() => slackNotifier.close());
-      nova = await createNova(config.openstack, log);
+      const openstack = await connectNova(config.openstack, log, {
+        keystone: keystoneFetch(metrics),
+        nova: novaFetch(metrics),
+      });
+      nova = openstack.nova;
+      readiness.add("nova", keystoneCheck(openstack.auth));
+      const serviceByHost = new Map(inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
+      readiness.add(
+        "hosts",
+        hostsCheck(sshHosts, {
+          names: inventory.map((h) => h.name),
+          serviceFor: (host) => serviceByHost.get(host) ?? "nova-compute",
+          lastAnsweredAt: (host) => sshHosts.lastAnsweredAt(host),
+        }),
+      );
+      // The worker side's own store counts phases as the tracker records them.
+      const workerStore = new MeteredMigrationStore(redis, config.redisPrefix, metrics);
+      const observer = jobObserver(metrics, workerStore);
       const side = startWorkerSide({
         redis,
         prefix: config.redisPrefix,
         conn,
-        store,
+        store: workerStore,
+        onRefusedJob: (queue, jobId) => observer.refused(queue, jobId),
+        replyFetch: responseUrlFetch(metrics),
         nova,
         hosts: sshHosts,
         inventory,
@@ -181,9 +261,11 @@ export async function startRoles(
       workers = side.workers;
       if (workers) {
         const running = workers;
+        observer.attach(running);
         stages[1]!.push(() => running.close());
       }
     }
+    readiness.started();
     return {
       config,
       redis,
@@ -197,10 +279,29 @@ export async function startRoles(
       nova,
       proposals,
       workers,
+      metrics,
+      readiness,
+      healthPort: health?.port ?? null,
       stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** Values that must never appear in a readiness report, removed should an error quote one. */
+function secretsOf(config: Config): string[] {
+  const secrets = [config.slack.botToken, config.slack.signingSecret, config.slack.appToken];
+  if (config.redisUrl !== undefined) {
+    try {
+      secrets.push(decodeURIComponent(new URL(config.redisUrl).password));
+    } catch {
+      // An unparsable URL never reached Redis; nothing to hide from its errors.
+    }
+  }
+  for (const [name, value] of Object.entries(config.openstack.env)) {
+    if (/PASSWORD|SECRET|TOKEN/.test(name)) secrets.push(value);
+  }
+  return secrets.filter((s): s is string => s !== undefined && s !== "");
 }

@@ -186,6 +186,9 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       MIGBOT_APPROVERS: "U0BOB0001",
       MIGBOT_CHANNELS: SANDBOX_CHANNEL.id,
       MIGBOT_POLL_INTERVAL_MS: String(opts.pollIntervalMs ?? SANDBOX_POLL_INTERVAL_MS),
+      // Worker processes joining this stack (workerEnv) each take a free port for /healthz and
+      // /metrics: several of them, and other stacks, run on one machine at once.
+      MIGBOT_HEALTH_PORT: "0",
       // Fresh keys per stack: the bot signs jobs, workers check them and seal fix plans.
       ...generateKeySet(),
       ...opts.env,

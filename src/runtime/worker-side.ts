@@ -47,6 +47,10 @@ export interface WorkerSideOptions {
   /** Start the BullMQ workers (tests that run workers in other processes say false). */
   startWorkers: boolean;
   applyTiming?: Partial<ApplyTiming>;
+  /** Told of each job refused for its signature, after it is audited (metrics). */
+  onRefusedJob?: (queue: string, jobId: string) => void;
+  /** The fetch replies through response_url go over (metrics count them). @defaultValue the global fetch */
+  replyFetch?: typeof fetch;
 }
 
 export interface WorkerSide {
@@ -62,6 +66,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     ephemeral: (c, u, m) => notifier.ephemeral(c, u, m),
     log,
     origins: opts.responseUrlOrigins,
+    ...(opts.replyFetch && { fetchImpl: opts.replyFetch }),
   });
   const serviceByHost = new Map(opts.inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
   // fixes behind approval: apply-proposal jobs and /migrate audit.
@@ -93,6 +98,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         verifier: opts.verifier,
         audit: fixes.proposals.audit,
         onRefusedJob: async ({ queue, jobId, reason }) => {
+          opts.onRefusedJob?.(queue, jobId);
           await fixes.proposals.audit.write({
             actor: "",
             action: "job-refused",
