@@ -191,8 +191,7 @@ export async function startRoles(
       const exec = new SshExecutor(inventory, {
         log,
         ...(config.knownHostsPath !== undefined && { knownHostsPath: config.knownHostsPath }),
-        // The agent socket comes from the config only (never read from the environment here).
-        env: {},
+        // The agent socket comes from the config only.
         ...(config.sshAuthSock !== undefined && { agentSocket: config.sshAuthSock }),
       });
       const sshHosts = meteredHosts(hostsPort(inventory, exec), metrics);
