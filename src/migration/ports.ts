@@ -4,7 +4,13 @@
  */
 import type { HostCommand } from "../hosts/catalogue";
 import type { CommandResult } from "../hosts/types";
-import type { ComputeService, Hypervisor, Server, ServerMigration } from "../openstack/nova";
+import type {
+  ComputeService,
+  FailedActionEvent,
+  Hypervisor,
+  Server,
+  ServerMigration,
+} from "../openstack/nova";
 
 // The data shapes are the clients' own (type-only imports, nothing runs); the ports pick the fields
 // migration code reads, so fakes in tests need only those.
@@ -33,7 +39,9 @@ export type NovaHypervisor = Pick<
   | "memoryMb"
   | "memoryMbUsed"
 >;
-export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state" | "status">;
+export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state" | "status"> &
+  Partial<Pick<ComputeService, "updatedAt" | "disabledReason">>;
+export type NovaFailedActionEvent = FailedActionEvent;
 
 /** What migration tracking needs from Nova. */
 export interface NovaPort {
@@ -49,6 +57,11 @@ export interface NovaPort {
   computeServices(): Promise<NovaComputeService[]>;
   /** Servers Nova places on a compute host, all projects (diagnosis: capacity, VMs to restart). Optional so fakes may omit it. */
   listServers?(filter: { host: string }): Promise<NovaServer[]>;
+  /**
+   * Why Nova's conductor refused a live migration it had accepted (the failed step of the newest
+   * live-migration instance action since `sinceMs`). Optional so fakes may omit it.
+   */
+  liveMigrationFailure?(serverId: string, sinceMs: number): Promise<NovaFailedActionEvent | null>;
 }
 
 export type HostCommandResult = CommandResult;

@@ -73,8 +73,12 @@ export class Sampler {
       const res = await this.evidence.run(source, { kind: "virsh-domjobinfo", domain });
       if (res.ok && res.exitCode === 0) {
         const s = parseDomjobinfo(res.stdout);
-        // A job of type None: QEMU has not started (or has just ended); wait for the next poll.
-        return s.jobType === "none" ? null : this.keep(s, null);
+        // A job of type None: QEMU has not started (or has just ended); a job with no memory
+        // figures yet is still setting up (real libvirt 9 prints only its type, operation and
+        // elapsed time for its first moments). Either way, wait for the next poll.
+        if (s.jobType === "none" || (s.jobType === "unbounded" && s.memoryTotalBytes === undefined))
+          return null;
+        return this.keep(s, null);
       }
       why = res.ok
         ? `virsh domjobinfo failed: ${res.stderr.trim().split("\n")[0] || `exit ${res.exitCode}`}`

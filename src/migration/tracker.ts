@@ -10,6 +10,7 @@ import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import { type DowntimeFigures, type DowntimeSource, novaWillDo, sharedNovaConfDowntime } from "./downtime";
 import {
   cancelled,
+  explainingLines,
   type FailureReason,
   NOT_RECORDED,
   novaErrorReason,
@@ -17,6 +18,7 @@ import {
   trackingTimeout,
 } from "./failure";
 import { EVIDENCE_TIMEOUT_MS, HostEvidence } from "./host-evidence";
+import { explainNovaEnd, explanationText } from "./instance-log";
 import { findNovaMigration, MIGRATION_RECORD_WAIT_MS, novaStage, reservationOf } from "./nova-migration";
 import type { HostsPort, NovaMigration, NovaPort } from "./ports";
 import { toProgress } from "./precopy-progress";
@@ -253,7 +255,11 @@ export class Tracker {
     if (stage === "failed") {
       await this.fail(
         this.view.phase === "pre-migration" ? "reservation" : this.view.phase,
-        await novaErrorReason(this.evidence, m, this.view.serverId),
+        await novaErrorReason(this.evidence, m, this.view.serverId, {
+          nova: this.deps.nova,
+          sinceMs: this.record.trigger.at ?? this.view.startedAt,
+          requestedDestination: this.view.requestedDestination,
+        }),
       );
       return;
     }
@@ -360,7 +366,13 @@ export class Tracker {
     }
   }
 
-  /** Downtime of the finished job, from `virsh domjobinfo --completed` on the source, else the destination. */
+  /**
+   * Downtime of the finished job, from `virsh domjobinfo --completed` on the source, else the
+   * destination (after a block migration real Zed undefines the source's domain, so only the
+   * destination still knows the job). Its figures also fill in what the pre-copy reply lacks:
+   * a short migration can pass pre-copy between two polls (real Zed: the one sample taken was of a
+   * job still setting up, with no figures at all).
+   */
   private async loadDowntime(): Promise<void> {
     const domain = this.view.instanceName;
     if (!domain) return;
@@ -370,6 +382,14 @@ export class Tracker {
       const s = res.ok && res.exitCode === 0 ? parseDomjobinfo(res.stdout) : null;
       if (s?.downtimeMs !== undefined) {
         this.view.downtimeMs = s.downtimeMs;
+        const p = this.view.precopy;
+        if (p !== null) {
+          if (p.memoryTotalBytes === null && s.memoryTotalBytes !== undefined)
+            p.memoryTotalBytes = s.memoryTotalBytes;
+          if (p.memoryProcessedBytes === null && s.memoryProcessedBytes !== undefined)
+            p.memoryProcessedBytes = s.memoryProcessedBytes;
+          if ((p.iteration ?? 0) < (s.iteration ?? 0)) p.iteration = s.iteration!;
+        }
         return;
       }
     }
@@ -395,12 +415,26 @@ export class Tracker {
     await this.thread.updateRoot("prompt");
   }
 
-  /** Nova cancelled it (an Abort, or someone outside migbot); who asked is in `view.control`. */
+  /**
+   * Nova cancelled it: an Abort (who asked is in `view.control`), someone outside migbot, or Nova's
+   * own timeout — real Zed ends a migration its completion timeout aborted as `cancelled` too, so
+   * when nobody in Slack asked, the source's log says which bound ended it.
+   */
   private async finishAborted(): Promise<void> {
     this.view.status = "aborted";
     this.view.endedAt = this.now();
     const logLines = await quotedLines(this.evidence, [this.view.source], this.view.serverId);
-    this.view.failure = { phase: this.view.phase, ...cancelled(this.view.source), logLines };
+    let reason = cancelled(this.view.source);
+    if (this.view.control === null) {
+      const why = explainNovaEnd(
+        await explainingLines(this.evidence, this.view.source, this.view.serverId),
+        this.view.source,
+      );
+      if (why?.code === "MIGRATION_COMPLETION_TIMEOUT" || why?.code === "MIGRATION_PROGRESS_TIMEOUT") {
+        reason = { message: `${reason.message} ${explanationText(why)}` };
+      }
+    }
+    this.view.failure = { phase: this.view.phase, ...reason, logLines };
     await this.postFailure();
   }
 
