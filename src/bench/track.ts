@@ -1,16 +1,16 @@
 /**
- * track: ONE worker process following 500 concurrent sandbox migrations, doing its real work — Nova
+ * track: ONE worker process following 1,000 concurrent sandbox migrations, doing its real work — Nova
  * polled over HTTP, `virsh domjobinfo` over SSH on each source, every phase posted to the Slack
  * emulator — while this process samples the worker's RSS and CPU from /proc.
  *
- * The fleet (fleet-seed.ts) is 500 VMs of 8–16 GiB on 20 source hosts, each source allowed 25
- * migrations at once (`max_concurrent_live_migrations = 25`), so all 500 run together for about two
+ * The fleet (fleet-seed.ts) is 1,000 VMs of 8–16 GiB on 20 source hosts, each source allowed 50
+ * migrations at once (`max_concurrent_live_migrations = 50`), so all 1,000 run together for about two
  * minutes. Jobs are enqueued straight into BullMQ (no slash commands). Slack's budget is raised 100x
  * for this scenario, in the emulator and in the worker's notifier alike (track-fast-slack.mjs):
- * 500 migrations in one channel would otherwise take the best part of an hour to post.
+ * 1,000 migrations in one channel would otherwise take the best part of an hour to post.
  *
  * The worker is `node bin/migbot.mjs start --role worker`, with the node options docker-compose.yml
- * gives it, the stack's environment and MIGBOT_WORKER_CONCURRENCY=500. RSS is the peak of VmRSS over the run; CPU is utime+stime over the
+ * gives it, the stack's environment and MIGBOT_WORKER_CONCURRENCY=1000. RSS is the peak of VmRSS over the run; CPU is utime+stime over the
  * tracking period (first migration running → last migration finished in Nova) as a share of one core.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -27,7 +27,7 @@ import { bullConnection, SANDBOX_CHANNEL, SANDBOX_USERS, startSandboxStack } fro
 import { DEFAULT_SLACK_LIMITS } from "../sandbox/slack/emulator";
 import { fleetSeed, setMaxConcurrentMigrations } from "./fleet-seed";
 
-export const TRACK_BENCH_MIGRATIONS = 500;
+export const TRACK_BENCH_MIGRATIONS = 1000;
 export const TRACK_BENCH_SOURCE_HOSTS = 20;
 /** Guests 4x the small fleet's RAM: 8–16 GiB, about two minutes each on 1 GbE. */
 export const TRACK_BENCH_RAM_FACTOR = 4;
