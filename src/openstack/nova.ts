@@ -4,6 +4,7 @@
  * an endpoint or a field, the call falls back or the field is null, as each method says.
  */
 import { type Logger, silentLogger } from "../log";
+import { IN_PROGRESS_LIVE_MIGRATION_STATUSES } from "../nova-facts";
 import {
   AuthFailedError,
   NovaAmbiguousNameError,
@@ -139,7 +140,8 @@ export interface Nova {
   liveMigrationFailure(serverId: string, sinceMs: number): Promise<FailedActionEvent | null>;
 }
 
-const IN_PROGRESS_STATUSES = new Set(["queued", "preparing", "running", "post-migrating"]);
+/** Nova's in-progress live-migration statuses (defined once in src/nova-facts). */
+const IN_PROGRESS_STATUSES = new Set<string>(IN_PROGRESS_LIVE_MIGRATION_STATUSES);
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 type Raw = Record<string, unknown>;

@@ -10,6 +10,7 @@
  */
 import type { HostCommand } from "../hosts/catalogue";
 import { type Logger, silentLogger } from "../log";
+import { MICROVERSIONS } from "../nova-facts";
 import { ModelClock } from "./clock";
 import { SandboxHost, SandboxVm } from "./compute-host";
 import type { CloudHypervisor, CloudMigration, CloudService, LiveMigrateRequest } from "./control-plane";
@@ -201,8 +202,12 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
     this.live.forceComplete(this.migrationOrThrow(serverId, migrationId));
   }
 
-  abortMigration(serverId: string, migrationId: number, opts: { abortQueued?: boolean } = {}): void {
-    this.live.abort(this.migrationOrThrow(serverId, migrationId), opts.abortQueued ?? false);
+  abortMigration(serverId: string, migrationId: number, opts: { requestMicroversion?: string } = {}): void {
+    // Without a request microversion (a test calling the model directly): the lowest that aborts.
+    this.live.abort(
+      this.migrationOrThrow(serverId, migrationId),
+      opts.requestMicroversion ?? MICROVERSIONS.ABORT_MIGRATION,
+    );
   }
 
   hardReboot(serverId: string): void {

@@ -226,10 +226,15 @@ export interface ControlPlane {
   getMigration(serverId: string, migrationId: number): CloudMigration | undefined;
   forceComplete(serverId: string, migrationId: number): void;
   /**
-   * Aborts a live migration: `running` always; `queued` and `preparing` only when the request
-   * came at 2.65 or later (`abortQueued`), else Nova's 400.
+   * Aborts a live migration in a status the request may abort (nova-facts `abortRule` for the
+   * controller's release and `requestMicroversion`), else Nova's 400. `abortQueued` says the same
+   * for a control plane that does not know its release (the lab's).
    */
-  abortMigration(serverId: string, migrationId: number, opts?: { abortQueued?: boolean }): void;
+  abortMigration(
+    serverId: string,
+    migrationId: number,
+    opts?: { requestMicroversion?: string; abortQueued?: boolean },
+  ): void;
   hardReboot(serverId: string): void;
   hypervisors(): CloudHypervisor[];
   services(): CloudService[];

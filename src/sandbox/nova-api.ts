@@ -15,6 +15,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Logger, silentLogger } from "../log";
+import { type NovaReleaseRef, novaRelease, releaseIntroducing } from "../nova-facts";
 import {
   atLeast,
   compareMicroversions,
@@ -48,6 +49,11 @@ export interface NovaApiOptions {
   credentials: SandboxCredentials;
   /** Highest microversion served: "2.93" is Zed-ish, "2.25" emulates Mitaka. */
   maxMicroversion: string;
+  /**
+   * The controller's Nova release (os-migrations filters, abort rules).
+   * @defaultValue the first release whose API serves `maxMicroversion` (nova-facts `releaseIntroducing`)
+   */
+  release?: NovaReleaseRef;
   /** Lifetime of an issued token. @defaultValue {@link DEFAULT_TOKEN_TTL_SECONDS} */
   tokenTtlSeconds?: number;
   log?: Logger;
@@ -85,7 +91,8 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
     mitakaStyleCatalog,
   });
   const { projectId } = keystone;
-  const routes = new NovaRoutes(opts.controlPlane, () => ({ baseUrl, projectId }));
+  const release = novaRelease(opts.release ?? releaseIntroducing(maxMicroversion));
+  const routes = new NovaRoutes(opts.controlPlane, () => ({ baseUrl, projectId }), release);
 
   const server = createServer((req, res) => {
     requests++;
