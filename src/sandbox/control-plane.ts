@@ -7,6 +7,7 @@
  * API without the model.
  */
 import { CodedError } from "../errors";
+import type { PlacementInventory } from "../nova-facts";
 
 /** Nova's server statuses the sandbox can show. */
 export type CloudServerStatus = "ACTIVE" | "MIGRATING" | "HARD_REBOOT" | "SHUTOFF" | "ERROR";
@@ -85,6 +86,17 @@ export interface CloudMigration {
   projectId: string;
   createdAt: string;
   updatedAt: string;
+}
+
+/** A compute node's resource provider in Placement (the sandbox's Zed-era clouds). */
+export interface CloudResourceProvider {
+  uuid: string;
+  /** The hypervisor hostname, as nova-compute names its provider. */
+  name: string;
+  generation: number;
+  /** By resource class: `MEMORY_MB`, `VCPU`, `DISK_GB`. */
+  inventories: Record<string, PlacementInventory>;
+  usages: Record<string, number>;
 }
 
 export interface CloudHypervisor {
@@ -237,6 +249,8 @@ export interface ControlPlane {
   ): void;
   hardReboot(serverId: string): void;
   hypervisors(): CloudHypervisor[];
+  /** The compute nodes' resource providers; absent where the cloud serves no Placement. */
+  resourceProviders?(): CloudResourceProvider[];
   services(): CloudService[];
   /** Enables or disables a service (`PUT /os-services/...`); Nova's 404 for an unknown one. */
   setServiceStatus(
