@@ -3,17 +3,21 @@
  * cloud only) in the same shapes, and the client finding a compute node's provider through the
  * Keystone catalog — or saying there is none on a Mitaka cloud.
  */
+
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { placementFree, placementRefusal } from "../../src/nova-facts";
 import { KeystoneAuth } from "../../src/openstack/keystone";
 import { NovaClient } from "../../src/openstack/nova";
 import { parseInventories, parseResourceProviders, parseUsages } from "../../src/openstack/placement";
 import { type Sandbox, startSandbox } from "../../src/sandbox/index";
-import { readJsonFixture } from "../support/fixtures";
+import { PROJECT_ROOT } from "../support/fixtures";
 
 type Json = Record<string, unknown>;
-const SAMPLES = "placement-api-samples";
-const sample = (f: string) => readJsonFixture<Json>(`${SAMPLES}/${f}`);
+/** placement 8.0.0's API samples, kept in this repository (test/fixtures/SOURCES.md). */
+const SAMPLES = resolve(PROJECT_ROOT, "test/fixtures/placement-api-samples");
+const sample = (f: string) => JSON.parse(readFileSync(`${SAMPLES}/${f}`, "utf8")) as Json;
 
 describe("Placement parsers on placement 8.0.0's samples", () => {
   it("read providers, inventories and usages, and count room as placement does", () => {
