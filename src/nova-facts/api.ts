@@ -189,3 +189,30 @@ export const FORCE_COMPLETE_STATUSES = ["running"] as const;
  * shows those vm_states as the server statuses ACTIVE and PAUSED.
  */
 export const LIVE_MIGRATABLE_SERVER_STATUSES = ["ACTIVE", "PAUSED"] as const;
+
+/** How `GET /os-migrations` treats the query filters migbot and the stock client send. */
+export interface OsMigrationsFilters {
+  /**
+   * Whether `instance_uuid` narrows the list. Mitaka's `migration_get_all_by_filters` (nova 13.0.0
+   * and 13.1.4 nova/db/sqlalchemy/api.py) reads only `status`, `host` (source or destination),
+   * `source_compute` (when no `host`), `migration_type` and `hidden`; the API passes `req.GET` to it
+   * unchecked (nova/api/openstack/compute/migrations.py `index`), so `instance_uuid` is silently
+   * ignored and every migration of the cloud is listed. Nova commit 62bcfc595d ("Add ability to
+   * filter migrations by instance uuid") added it in 14.0.0; it is there at every later tag.
+   */
+  instanceUuid: boolean;
+  /**
+   * How `status` is matched. Mitaka wraps it in a list only when `isinstance(status, str)`; webob
+   * hands the API a Python 2 `unicode`, so SQLAlchemy 1.0's `in_()` iterates it and matches the
+   * status against each of its characters — no real status matches (Launchpad bug 1581382, fixed
+   * by nova commit 11babbbb93 "Fix migration query with unicode status" in 14.0.0, with
+   * `six.string_types`). From 14.0.0 the status matches exactly.
+   */
+  status: "exact" | "per-character";
+}
+
+/** Which `GET /os-migrations` filters a release's controller honours (see {@link OsMigrationsFilters}). */
+export function osMigrationsFilters(release: NovaReleaseRef): OsMigrationsFilters {
+  const mitaka = novaRelease(release).major <= 13;
+  return { instanceUuid: !mitaka, status: mitaka ? "per-character" : "exact" };
+}
