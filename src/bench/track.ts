@@ -143,6 +143,10 @@ export async function runTrackScenario(
       process.execPath,
       [
         ...deployedWorkerNodeOptions(),
+        // `MIGBOT_BENCH_CPU_PROF=<dir>`: the worker writes a V8 CPU profile there when it exits.
+        ...(process.env.MIGBOT_BENCH_CPU_PROF
+          ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MIGBOT_BENCH_CPU_PROF}`]
+          : []),
         "--import",
         resolve(PROJECT_ROOT, "src/bench/track-fast-slack.mjs"),
         resolve(PROJECT_ROOT, "bin/migbot.mjs"),

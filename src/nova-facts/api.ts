@@ -131,6 +131,18 @@ export const LIVE_MIGRATION_STATUSES = [
   "cancelled",
 ] as const;
 
+/** Statuses that end a live migration's record ({@link LIVE_MIGRATION_STATUSES}); any other means it is not over. */
+export const FINISHED_LIVE_MIGRATION_STATUSES = ["completed", "failed", "error", "cancelled"] as const;
+
+/**
+ * A live migration that is not over yet, whatever Nova's API lists as "in progress": `accepted`
+ * (the conductor has it) and `running (post-copy)` are not in {@link IN_PROGRESS_LIVE_MIGRATION_STATUSES}
+ * but still touch both hosts.
+ */
+export function liveMigrationUnfinished(status: string): boolean {
+  return !(FINISHED_LIVE_MIGRATION_STATUSES as readonly string[]).includes(status.toLowerCase());
+}
+
 export interface AbortRule {
   /** Statuses the API accepts for `DELETE /servers/{id}/migrations/{mid}`; empty below 2.24. */
   statuses: string[];
