@@ -96,15 +96,16 @@ export interface TrackResult {
 }
 
 export async function runTrackScenario(
-  opts: { migrations?: number; sourceHosts?: number; redisUrl?: string } = {},
+  opts: { migrations?: number; sourceHosts?: number; redisUrl?: string; slackSpeedup?: number } = {},
 ): Promise<TrackResult> {
   const n = opts.migrations ?? TRACK_BENCH_MIGRATIONS;
+  const speedup = opts.slackSpeedup ?? TRACK_BENCH_SLACK_SPEEDUP;
   const pairs = opts.sourceHosts ?? TRACK_BENCH_SOURCE_HOSTS;
   const fleet = fleetSeed({ vms: n, pairs, ramFactor: TRACK_BENCH_RAM_FACTOR, hostMemoryMb: 512 * 1024 });
   const rates = DEFAULT_SLACK_LIMITS.rates;
   const fast = (method: string) => ({
     ...rates[method]!,
-    perMinute: rates[method]!.perMinute * TRACK_BENCH_SLACK_SPEEDUP,
+    perMinute: rates[method]!.perMinute * speedup,
   });
   const stack = await startSandboxStack({
     ...(opts.redisUrl && { redisUrl: opts.redisUrl }),
@@ -160,7 +161,7 @@ export async function runTrackScenario(
           ...process.env,
           ...stack.workerEnv,
           MIGBOT_WORKER_CONCURRENCY: String(n),
-          MIGBOT_BENCH_SLACK_SPEEDUP: String(TRACK_BENCH_SLACK_SPEEDUP),
+          MIGBOT_BENCH_SLACK_SPEEDUP: String(speedup),
           MIGBOT_LOG_LEVEL: "info",
         },
         stdio: ["ignore", "ignore", "pipe"],
@@ -256,7 +257,11 @@ export async function runTrackScenario(
 
 /** `npm run bench -- track` */
 export async function runTrackBench(): Promise<BenchResult> {
-  const r = await runTrackScenario();
+  const r = await runTrackScenario({
+    ...(process.env.MIGBOT_BENCH_TRACK_SLACK_SPEEDUP && {
+      slackSpeedup: Number(process.env.MIGBOT_BENCH_TRACK_SLACK_SPEEDUP),
+    }),
+  });
   return {
     lastLine: `track: ${Math.round(r.peakRssMb)} MB RSS, ${Math.round(r.cpuPercent)}% CPU`,
     rows: {

@@ -209,7 +209,7 @@ export class Tracker {
   private async save(): Promise<void> {
     const json = JSON.stringify(this.record);
     if (json === this.lastSaved) return;
-    await this.deps.store.save(this.record);
+    await this.deps.store.save(this.record, json);
     this.lastSaved = json;
   }
 
