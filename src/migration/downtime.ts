@@ -13,7 +13,13 @@ import {
   type MigrationType,
 } from "../nova-conf/effective";
 import { releaseFromVersion } from "../nova-conf/releases";
-import { compareMicroversion, type DowntimeStage, MICROVERSIONS, migrationFigures } from "../nova-facts";
+import {
+  blockMigrationAutoIsBlock,
+  compareMicroversion,
+  type DowntimeStage,
+  MICROVERSIONS,
+  migrationFigures,
+} from "../nova-facts";
 import type { ConvergenceOptions, ConvergenceReport } from "./convergence";
 import { EVIDENCE_TIMEOUT_MS } from "./host-evidence";
 
@@ -195,5 +201,5 @@ export function migrationTypeOfRequest(
 ): MigrationType | undefined {
   if (compareMicroversion(requestMicroversion, MICROVERSIONS.BLOCK_MIGRATION_AUTO) < 0) return "live";
   if (bootedFromImage === undefined) return undefined;
-  return bootedFromImage ? "block" : "live";
+  return blockMigrationAutoIsBlock(bootedFromImage) ? "block" : "live";
 }

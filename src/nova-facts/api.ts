@@ -131,6 +131,18 @@ export const LIVE_MIGRATION_STATUSES = [
   "cancelled",
 ] as const;
 
+/**
+ * What `block_migration: "auto"` (2.25+) becomes for a VM on local disks: the source's check sets
+ * `block_migration = not is_on_shared_storage()` (nova/virt/libvirt/driver.py
+ * `check_can_live_migrate_source`, the same at 13.0.0 and 26.2.2), and shared block storage is a
+ * volume-backed VM with no local disk (`_is_shared_block_storage`) or a shared image backend (rbd).
+ * So with the default local image backend a VM booted from an image is block-migrated, one booted
+ * from a volume live-migrated (unless its flavor adds an ephemeral or swap disk).
+ */
+export function blockMigrationAutoIsBlock(bootedFromImage: boolean): boolean {
+  return bootedFromImage;
+}
+
 /** Statuses that end a live migration's record ({@link LIVE_MIGRATION_STATUSES}); any other means it is not over. */
 export const FINISHED_LIVE_MIGRATION_STATUSES = ["completed", "failed", "error", "cancelled"] as const;
 
