@@ -6,7 +6,7 @@
  * messages through the {@link MigrationPresenter}; the record in Redis says how far it got.
  */
 
-import { CodedError } from "../errors";
+import { CodedError, isTransient } from "../errors";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
@@ -38,6 +38,14 @@ import { isFinished, type MigrationView, type PhaseName } from "./view";
 export const PROGRESS_EDIT_MIN_INTERVAL_MS = 5000;
 /** The tracker gives up following (not the migration) after this long without Nova finishing it. */
 export const MAX_TRACK_MS = 24 * 3600 * 1000;
+/**
+ * A poll that fails for a reason that passes (Redis restarting or failing over, Nova or Slack
+ * briefly away) is tried again in place, for this long in a row at most; then the job fails and
+ * BullMQ retries it, resuming from the record. The migration itself goes on in Nova meanwhile.
+ */
+export const POLL_OUTAGE_TOLERANCE_MS = 10 * 60_000;
+/** Longest wait between polls while they keep failing (the wait doubles from the poll interval). */
+export const POLL_RETRY_MAX_MS = 30_000;
 
 export type MigrationOutcome = "rejected" | "busy" | "completed" | "failed" | "aborted";
 
@@ -116,6 +124,8 @@ export function outcomeOf(record: MigrationRecord): MigrationOutcome {
 
 export class Tracker {
   private lastProgressEditAt = 0;
+  /** The outcome was said in the thread (the last phase or the failure, and the root's final state). */
+  private ended = false;
   private readonly thread: MigrationThread;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -170,16 +180,34 @@ export class Tracker {
       }
       await this.thread.postPhase("pre-migration");
       const deadline = this.view.startedAt + MAX_TRACK_MS;
-      while (!isFinished(this.view.status)) {
+      let failingSince: number | null = null;
+      let failures = 0;
+      // Until the outcome is known and said: a poll that learnt the outcome but failed to post it
+      // (Slack or Redis away) leaves the thread's last words to the next round.
+      while (!(isFinished(this.view.status) && this.ended)) {
         if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
-        await this.poll();
-        if (isFinished(this.view.status)) break;
+        const interval = this.deps.pollIntervalMs;
+        const intervalMs = typeof interval === "function" ? interval() : interval;
+        try {
+          if (isFinished(this.view.status)) await this.announceEnd();
+          else await this.poll();
+          failingSince = null;
+          failures = 0;
+        } catch (err) {
+          if (!isTransient(err)) throw err;
+          failingSince ??= this.now();
+          failures++;
+          if (this.now() - failingSince > POLL_OUTAGE_TOLERANCE_MS) throw err;
+          this.log.warn("poll failed; trying again", { err, failures });
+          await this.sleep(Math.min(POLL_RETRY_MAX_MS, intervalMs * 2 ** Math.min(failures - 1, 10)));
+          continue;
+        }
+        if (isFinished(this.view.status)) continue;
         if (this.now() > deadline) {
           await this.fail(this.view.phase, trackingTimeout(MAX_TRACK_MS / 3600_000, this.view.serverId));
-          break;
+          continue;
         }
-        const interval = this.deps.pollIntervalMs;
-        await this.sleep(typeof interval === "function" ? interval() : interval);
+        await this.sleep(intervalMs);
       }
       return outcomeOf(this.record);
     } finally {
@@ -440,11 +468,18 @@ export class Tracker {
     await this.thread.postPhase("stop-and-copy");
     this.view.status = "completed";
     this.view.phase = "commitment";
+    await this.announceEnd();
+  }
+
+  /** Says the outcome in the thread; safe to run again (each post happens once). */
+  private async announceEnd(): Promise<void> {
+    if (this.view.status !== "completed") return this.postFailure();
     await this.thread.updatePrecopy("prompt");
     await this.thread.postPhase("commitment");
     await this.save();
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    this.ended = true;
   }
 
   /** Nova cancelled it (an Abort, or someone outside migbot); who asked is in `view.control`. */
@@ -475,5 +510,6 @@ export class Tracker {
     await this.thread.updatePrecopy("prompt");
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    this.ended = true;
   }
 }
