@@ -106,10 +106,14 @@ export async function startRoles(
   const runsBot = config.role !== "worker";
   const runsWorker = config.role !== "bot";
   const trust = trustOf(config);
-  const connections = connectRedis(config);
+  const connections = connectRedis(config, log.child({ component: "redis" }));
   const { redis } = connections;
   const store = new MigrationStore(redis, config.redisPrefix);
-  const conn = { connection: connections.bull, prefix: `${config.redisPrefix}:bull` };
+  const conn = {
+    connection: connections.bull,
+    producer: () => connections.bull.producer(),
+    prefix: `${config.redisPrefix}:bull`,
+  };
   const metrics = createMetrics({ role: config.role });
   const readiness = new Readiness(secretsOf(config));
   readiness.add("redis", redisCheck(redis));
@@ -145,7 +149,14 @@ export async function startRoles(
     let queueCounts: (() => Promise<number>) | null = null;
     if (runsBot) {
       signer = need(trust.signer, "MIGBOT_BOT_SIGNING_KEY");
-      const enqueuer = createEnqueuer(conn, store, signer);
+      // The acknowledgement path fails fast while Redis is away: the person is told within Slack's
+      // 3 s that nothing was queued, instead of waiting on a reconnection.
+      const enqueuer = createEnqueuer(
+        conn,
+        new MigrationStore(connections.failFast, config.redisPrefix),
+        signer,
+        log.child({ component: "enqueue" }),
+      );
       stages[2]!.push(() => enqueuer.close());
       queueCounts = () => enqueuer.pending();
       bot = await startBot({
@@ -300,6 +311,7 @@ function secretsOf(config: Config): string[] {
       // An unparsable URL never reached Redis; nothing to hide from its errors.
     }
   }
+  if (config.redisSentinelPassword !== undefined) secrets.push(config.redisSentinelPassword);
   for (const [name, value] of Object.entries(config.openstack.env)) {
     if (/PASSWORD|SECRET|TOKEN/.test(name)) secrets.push(value);
   }
