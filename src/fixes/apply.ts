@@ -74,6 +74,13 @@ export interface ApplyDeps {
   timing?: Partial<ApplyTiming>;
   /** The systemd unit of nova-compute on a host. @defaultValue "nova-compute" */
   serviceFor?: (host: string) => ServiceName;
+  /**
+   * Taking over from a worker that stopped mid-apply: the hosts it finished. On any other host whose
+   * files already hold the planned content, that worker may have renamed them into place and died
+   * before restarting nova-compute, so nova-compute is restarted to read them (and the backups it
+   * reported, keyed `host\0path`, are restored should nova-compute not come up).
+   */
+  resume?: { finishedHosts: ReadonlySet<string>; backups: ReadonlyMap<string, string> };
   now?: () => number;
 }
 
@@ -275,7 +282,8 @@ async function applyHost(
     });
   }
   const { pending } = replayHostFix(recipe, files, current);
-  if (pending.length === 0 && files.length > 0) {
+  const unfinished = deps.resume !== undefined && !deps.resume.finishedHosts.has(host);
+  if (pending.length === 0 && files.length > 0 && !unfinished) {
     return {
       host,
       ok: true,
@@ -334,6 +342,22 @@ async function applyHost(
     );
   }
 
+  if (pending.length === 0 && written.length === 0) {
+    // Taken over: the files were in place already; only the restart is left to do. Should it fail,
+    // the backups the stopped worker reported are what a rollback restores.
+    for (const f of files) {
+      const backup = deps.resume?.backups.get(`${host}\u0000${f.path}`);
+      if (backup !== undefined) written.push({ f, backup });
+    }
+    await deps.audit.write({
+      actor,
+      action: "host-change",
+      proposalId: p.id,
+      host,
+      what: "nova.conf already had the planned content (written by the worker that stopped); restarting nova-compute so it reads it",
+      result: "ok",
+    });
+  }
   await deps.progress({ kind: "service-restarting", host, service });
   const up = await restartAndWait(host, service, deps, timing);
   await deps.audit.write({

@@ -58,6 +58,11 @@ return {'ok', st}
 export const APPLY_LEASE_MS = 60_000;
 /** How often the applying worker renews its lease: several renewals fit in one lease. */
 export const APPLY_LEASE_RENEW_INTERVAL_MS = 15_000;
+/**
+ * With a configured job lock (MIGBOT_JOB_LOCK_MS), the lease is this many locks long and renewed
+ * every half lock: 60 s and 15 s at the default 30 s lock, the constants above.
+ */
+export const APPLY_LEASE_PER_JOB_LOCK = 2;
 
 // An approved proposal is applied once: a duplicate job (or a second worker) finds it applying.
 // An `applying` proposal whose lease lapsed (its worker died mid-apply) is taken over instead of
