@@ -78,7 +78,7 @@ describe("docker-compose.yml", () => {
     // The heap cap keeps a busy worker's RSS within its budget (see BENCHMARKS.md, `track`).
     expect(worker!.command).toEqual([
       "node",
-      "--max-old-space-size=128",
+      "--max-old-space-size=192",
       "bin/migbot.mjs",
       "start",
       "--role",

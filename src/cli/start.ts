@@ -118,7 +118,7 @@ async function runProduction(args: StartArgs): Promise<number> {
   if (roles.workers) {
     log.info("worker started", {
       hosts: roles.inventory?.length ?? 0,
-      concurrency: config.worker.concurrency,
+      concurrency: roles.migrationConcurrency,
     });
   }
   const signal = await firstSignal(log);

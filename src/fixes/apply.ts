@@ -475,6 +475,16 @@ async function restartAndWait(
     };
   }
   const deadline = started + timing.serviceUpTimeoutMs;
+  // Nova shows a service up while its last report is younger than service_down_time (60 s by
+  // default), so right after a restart it still shows the old process up: only a report made
+  // after the restart (its `updated_at` changed) says the new one runs (seen from real Zed, whose
+  // nova-compute reports every 10 s).
+  const reportAt = () =>
+    deps.nova
+      .computeServices()
+      .then((list) => list.find((s) => s.host === host)?.updatedAt ?? null)
+      .catch(() => null);
+  const atRestart = await reportAt();
   let goodSince: number | null = null;
   let failedPolls = 0;
   let last = { unit: "unknown", nova: "unknown" };
@@ -483,13 +493,20 @@ async function restartAndWait(
       .run(host, { kind: "systemctl-is-active", service }, { allowNonZeroExit: true })
       .then((r) => r.stdout.trim() || "unknown")
       .catch(() => "unreachable");
-    const nova = await deps.nova
+    const row = await deps.nova
       .computeServices()
-      .then((list) => list.find((s) => s.host === host)?.state ?? "missing")
-      .catch(() => "unknown");
+      .then((list) => list.find((s) => s.host === host))
+      .catch(() => undefined);
+    const reported = atRestart === null || (row?.updatedAt != null && row.updatedAt !== atRestart);
+    const nova =
+      row === undefined
+        ? "missing"
+        : row.state === "up" && !reported
+          ? "up (no report since the restart yet)"
+          : row.state;
     last = { unit, nova };
     const t = Date.now();
-    if (unit === "active" && nova === "up") {
+    if (unit === "active" && row?.state === "up" && reported) {
       goodSince ??= t;
       if (t - goodSince >= timing.serviceSettleMs) {
         return {

@@ -101,7 +101,7 @@ export interface SshExecutorOptions {
   idleCloseMs?: number;
   /** Reuse one connection per host; `false` opens (and closes) a connection per command. @defaultValue true */
   pool?: boolean;
-  /** @defaultValue `process.env` (only `SSH_AUTH_SOCK` is read) */
+  /** Where `SSH_AUTH_SOCK` is read when `agentSocket` is not given (the config passes it). @defaultValue none: no agent */
   env?: Record<string, string | undefined>;
   /** @defaultValue silent */
   log?: Logger;
@@ -167,7 +167,7 @@ export class SshExecutor implements HostExecutor {
     this.maxOutputBytes = opts.maxOutputBytes ?? SSH_MAX_OUTPUT_BYTES;
     this.idleCloseMs = opts.idleCloseMs ?? SSH_IDLE_CLOSE_MS;
     this.pool = opts.pool ?? true;
-    this.agentSocket = opts.agentSocket ?? (opts.env ?? process.env).SSH_AUTH_SOCK;
+    this.agentSocket = opts.agentSocket ?? opts.env?.SSH_AUTH_SOCK;
     if (!(this.maxChannels >= 1)) throw new Error("maxChannelsPerHost must be at least 1");
 
     let knownHosts: KnownHostsFile = { entries: [], skipped: [] };

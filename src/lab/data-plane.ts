@@ -50,12 +50,14 @@ import { type CpuDef, parseCpuXml } from "../sandbox/cpu";
 import { sandboxProjectId } from "../sandbox/keystone";
 import { newRequestId } from "../sandbox/nova-log";
 import {
+  assignDestination,
   computeService,
   computeServiceUnavailable,
   cpuIncompatibility,
   namedDestination,
   newLiveMigrationRecord,
   noValidHost,
+  noValidHostFor,
   novaTimestamp,
   wrongMigrationState,
 } from "../sandbox/nova-records";
@@ -121,6 +123,8 @@ export const LAB_DEFAULT_SERVERS: readonly LabServerSeed[] = [
 ];
 
 const FLAVOR = { name: "m1.lab", ramMb: GUEST_MEMORY_MIB, vcpus: 1, diskGb: 0 };
+/** What Glance shows the lab guests booted from: the guest kernel (lab/guest/dirty.S, a few KiB). */
+const LAB_GUEST_IMAGE = { name: "migbot-lab-guest", sizeBytes: 4_872 };
 /** Lab hypervisors report no local disk: the guests boot from a kernel file, with no disk image. */
 const LAB_LOCAL_DISK_GB = 0;
 /** The lab's QEMU: Debian 12's 7.2.0. */
@@ -194,6 +198,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
       uuid,
       name: seed.name,
       instanceName: instanceName(seed.instanceId),
+      image: LAB_GUEST_IMAGE,
       flavor: FLAVOR,
       host: seed.host,
       status: "ACTIVE",
@@ -244,7 +249,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
     m.record.memoryRemainingBytes = report.memoryRemainingBytes;
     if (report.status !== m.record.status) {
       setMigrationStatus(m, report.status, this.isoNow());
-      if (report.status === "completed") {
+      if (report.status === "completed" && m.record.destCompute !== null) {
         m.server.host = m.record.destCompute;
         settleServer(m.server, this.isoNow());
         if (m.server.seed.niced) void this.renice(m.server);
@@ -304,16 +309,19 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
       if (dest === undefined) throw noValidHost();
     }
     if (!this.serviceUp(dest)) throw computeServiceUnavailable(dest.name);
+    // The lab's conductor does not model the scheduler; a disabled compute is refused as Nova's is.
+    if (this.serviceDisabled(dest.name)) throw noValidHostFor("no-candidates");
     const now = this.isoNow();
     const record = newLiveMigrationRecord({
       id: ++this.migrationSeq,
       serverId: server.uuid,
       source: source.name,
       dest: dest.name,
-      destHost: dest.address,
       projectId: this.tenantId,
       now,
     });
+    assignDestination(record, source.name, dest.name);
+    record.status = "queued";
     const m: LabMigration = { record, server, requestId: newRequestId(), cast: false, report: null };
     this.migrations.push(m);
     markMigrating(server, now);
@@ -367,7 +375,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
     );
   }
 
-  abortMigration(serverId: string, migrationId: number): void {
+  abortMigration(serverId: string, migrationId: number, _opts?: { abortQueued?: boolean }): void {
     const m = this.migrationOrThrow(serverId, migrationId);
     const status = m.record.status;
     if (status === "queued" || (status === "preparing" && !m.cast)) {
@@ -428,7 +436,7 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
         serviceHost: h.name,
         serviceId: h.index,
         state: this.serviceUp(h) ? "up" : "down",
-        status: "enabled",
+        status: this.serviceDisabled(h.name) ? "disabled" : "enabled",
         vcpus,
         vcpusUsed: running,
         memoryMb,
@@ -445,12 +453,14 @@ export class LabCloud extends ControlPlaneBase<LabServer, LabMigration> {
 
   services(): CloudService[] {
     return [...this.hosts.values()].map((h) =>
-      computeService({
-        id: h.index,
-        host: h.name,
-        up: this.serviceUp(h),
-        updatedAt: h.heartbeatAtMs > 0 ? novaTimestamp(new Date(h.heartbeatAtMs)) : this.isoNow(),
-      }),
+      this.withOperatorStatus(
+        computeService({
+          id: h.index,
+          host: h.name,
+          up: this.serviceUp(h),
+          updatedAt: h.heartbeatAtMs > 0 ? novaTimestamp(new Date(h.heartbeatAtMs)) : this.isoNow(),
+        }),
+      ),
     );
   }
 }

@@ -493,7 +493,8 @@ export async function labUp(options: LabUpOptions = {}, say: Say = console.log):
       },
     );
     const spinIterations = options.spinIterations ?? DEFAULT_SPIN_ITERATIONS;
-    const guestKernel = await buildGuest(plan.guestDir, spinIterations);
+    // <guest dir>/dirty.elf: the guest the agent lab boots (`--openstack` builds its images from the spin).
+    await buildGuest(plan.guestDir, spinIterations);
     const hostKeys = new Map<string, string>();
     for (const host of plan.hosts) hostKeys.set(host.name, await generateHostKey(host));
     const fingerprints = new Map([...hostKeys].map(([name, key]) => [name, publicKeyFingerprint(key)]));
@@ -533,7 +534,7 @@ export async function labUp(options: LabUpOptions = {}, say: Say = console.log):
     await Promise.all(others.map((host) => startLibvirtd(state, host, sshdPids.get(host.name)!)));
     saveState(plan.statePath, state);
     if (openstack !== null) {
-      await finishOpenStack(openstack, plan, state, guestKernel, spinIterations);
+      await finishOpenStack(openstack, plan, state, spinIterations);
     } else {
       const agentPids = await Promise.all(plan.hosts.map((host) => startAgent(state, host)));
       plan.hosts.forEach((host, i) => {

@@ -52,6 +52,19 @@ export interface LogReading {
   explaining: ExplainingLine[];
 }
 
+/**
+ * The index of the last line that ended the migration before the latest one: the latest ending
+ * lines come in a run ("not completed after", "was cancelled", "Live Migration failure"), and the
+ * ending line before that run closed the previous migration. -1 when there is none.
+ */
+function previousEndingIndex(events: NovaLogEvent[]): number {
+  let i = events.length - 1;
+  while (i >= 0 && !ENDING_KINDS.has(events[i]!.kind)) i--; // to the latest ending line
+  while (i >= 0 && ENDING_KINDS.has(events[i]!.kind)) i--; // over the latest migration's ending run
+  while (i >= 0 && !ENDING_KINDS.has(events[i]!.kind)) i--; // over its running lines
+  return i;
+}
+
 /** Reads one nova-compute log for one instance (see {@link LogReading}). */
 export function readInstanceLog(text: string, instanceUuid: string): LogReading {
   const uuid = instanceUuid.toLowerCase();
@@ -66,8 +79,11 @@ export function readInstanceLog(text: string, instanceUuid: string): LogReading 
     .filter((e) => e.kind === "progress")
     .map((e) => parseNovaProgressLine(e.message))
     .filter((s): s is MigrationSample => s !== null);
-  // The monitor's lines of one migration share the live-migration request's id.
-  const notable = events.filter((e) => EXPLAINING_KINDS.has(e.kind));
+  // The monitor's lines of one migration share the live-migration request's id where the release
+  // logs one; real Zed's monitor logs `[-]` (no request context), so there the latest migration's
+  // lines are those after the previous migration's ending lines.
+  const latestMigration = events.slice(previousEndingIndex(events) + 1);
+  const notable = latestMigration.filter((e) => EXPLAINING_KINDS.has(e.kind));
   const latest = notable.at(-1)?.requestId;
   const explaining = notable
     .filter((e) => latest === undefined || e.requestId === latest)

@@ -50,7 +50,7 @@ export async function runMigration(
     if (retry !== null) record.retry = retry;
     await deps.store.save(record);
   }
-  const tracker = new Tracker(record, deps, log);
+  const tracker = new Tracker(record, { ...deps, onEnded: () => deps.store.releaseVm(job.vm, jobId) }, log);
   try {
     return await tracker.run();
   } finally {

@@ -11,6 +11,9 @@ import { parseDomjobinfo } from "./samples/domjobinfo";
 import type { MigrationSample } from "./samples/sample";
 import type { MigrationView } from "./view";
 
+/** What virsh says when the domain is no longer running on the host asked (shut off, or undefined). */
+const DOMAIN_GONE_RE = /domain is not running|failed to get domain|Domain not found/i;
+
 /** Samples kept per source for convergence analysis (a long migration polls thousands of times). */
 export const MAX_SAMPLES = 600;
 
@@ -73,16 +76,24 @@ export class Sampler {
       const res = await this.evidence.run(source, { kind: "virsh-domjobinfo", domain });
       if (res.ok && res.exitCode === 0) {
         const s = parseDomjobinfo(res.stdout);
-        // A job of type None: QEMU has not started (or has just ended); wait for the next poll.
-        return s.jobType === "none" ? null : this.keep(s, null);
+        // A job of type None: QEMU has not started (or has just ended); a job with no memory
+        // figures yet is still setting up (real libvirt 9 prints only its type, operation and
+        // elapsed time for its first moments). Either way, wait for the next poll.
+        if (s.jobType === "none" || (s.jobType === "unbounded" && s.memoryTotalBytes === undefined))
+          return null;
+        return this.keep(s, null);
       }
+      // The guest has left the source: QEMU finished the job (real Zed shuts the source domain off,
+      // then undefines it) before Nova's record says so. Nothing new to sample; Nova will tell.
+      if (res.ok && DOMAIN_GONE_RE.test(res.stderr)) return null;
       why = res.ok
         ? `virsh domjobinfo failed: ${res.stderr.trim().split("\n")[0] || `exit ${res.exitCode}`}`
         : res.why;
     }
     const fromLog = await this.logSample(source, view.serverId, why);
     if (typeof fromLog !== "string") return fromLog;
-    if (m.memoryTotalBytes === null) return null;
+    // Nova saves its first counters before QEMU reports any (real Zed: all 0); those are no figures.
+    if (m.memoryTotalBytes === null || m.memoryTotalBytes === 0) return null;
     return this.keep(
       {
         t: (this.now() - since) / 1000,

@@ -15,6 +15,7 @@ import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import { type DowntimeFigures, type DowntimeSource, novaWillDo, sharedNovaConfDowntime } from "./downtime";
 import {
   cancelled,
+  explainingLines,
   type FailureReason,
   NOT_RECORDED,
   novaErrorReason,
@@ -22,6 +23,7 @@ import {
   trackingTimeout,
 } from "./failure";
 import { EVIDENCE_TIMEOUT_MS, HostEvidence } from "./host-evidence";
+import { explainNovaEnd, explanationText } from "./instance-log";
 import { findNovaMigration, MIGRATION_RECORD_WAIT_MS, novaStage, reservationOf } from "./nova-migration";
 import { toProgress } from "./precopy-progress";
 import type { MigrationPresenter } from "./presenter";
@@ -67,6 +69,12 @@ export interface TrackerDeps {
   downtimeFor?: DowntimeSource;
   /** Called once when a migration is judged not converging or fails (diagnosis hooks in here). */
   onTrouble?: (record: MigrationRecord, kind: "not-converging" | "failed") => Promise<void>;
+  /**
+   * Called once the outcome is posted, before a failure's diagnosis runs: the VM is free for a new
+   * request then (a diagnosis reads every involved host, ~20 s on real Zed, and a `/migrate` in that
+   * time was refused as "already being migrated").
+   */
+  onEnded?: () => Promise<void>;
   /** Stops following when aborted (worker shutting down); the job resumes elsewhere. */
   signal?: AbortSignal;
   /** Timeout of each SSH call while tracking. @defaultValue {@link EVIDENCE_TIMEOUT_MS} */
@@ -304,10 +312,21 @@ export class Tracker {
     // The root gains its Abort button now that Nova knows the migration: show it without pacing.
     if (before === null && this.view.novaMigrationId !== null) await this.thread.updateRoot("prompt");
     const stage = novaStage(m.status);
+    if (stage === "failed" && this.view.control?.action === "abort") {
+      // Real Zed cancelling a block migration races: the monitor may see the job cancelled
+      // (`cancelled`), or libvirt's migrate call fail first with "End of file while reading data"
+      // (`failed`). Either way it ended because someone asked.
+      await this.finishAborted(m.status);
+      return;
+    }
     if (stage === "failed") {
       await this.fail(
         this.view.phase === "pre-migration" ? "reservation" : this.view.phase,
-        await novaErrorReason(this.evidence, m, this.view.serverId),
+        await novaErrorReason(this.evidence, m, this.view.serverId, {
+          nova: this.deps.nova,
+          sinceMs: this.record.trigger.at ?? this.view.startedAt,
+          requestedDestination: this.view.requestedDestination,
+        }),
       );
       return;
     }
@@ -440,7 +459,13 @@ export class Tracker {
     }
   }
 
-  /** Downtime of the finished job, from `virsh domjobinfo --completed` on the source, else the destination. */
+  /**
+   * Downtime of the finished job, from `virsh domjobinfo --completed` on the source, else the
+   * destination (after a block migration real Zed undefines the source's domain, so only the
+   * destination still knows the job). Its figures also fill in what the pre-copy reply lacks:
+   * a short migration can pass pre-copy between two polls (real Zed: the one sample taken was of a
+   * job still setting up, with no figures at all).
+   */
   private async loadDowntime(): Promise<void> {
     const domain = this.view.instanceName;
     if (!domain) return;
@@ -450,6 +475,21 @@ export class Tracker {
       const s = res.ok && res.exitCode === 0 ? parseDomjobinfo(res.stdout) : null;
       if (s?.downtimeMs !== undefined) {
         this.view.downtimeMs = s.downtimeMs;
+        const p = this.view.precopy;
+        if (p !== null && s.memoryTotalBytes !== undefined && p.source !== "domjobinfo") {
+          // No sample came from domjobinfo while the job ran (it can pass between two polls):
+          // libvirt's record of the finished job has the true figures.
+          p.memoryTotalBytes = s.memoryTotalBytes;
+          if (s.memoryProcessedBytes !== undefined) p.memoryProcessedBytes = s.memoryProcessedBytes;
+          if (s.iteration !== undefined) p.iteration = s.iteration;
+          p.source = "domjobinfo";
+          this.record.sourceDetail =
+            host === this.view.source
+              ? "the finished job's record"
+              : `the finished job's record, read on ${host}`;
+        } else if (p !== null && s.iteration !== undefined && (p.iteration ?? 0) < s.iteration) {
+          p.iteration = s.iteration;
+        }
         return;
       }
     }
@@ -482,12 +522,31 @@ export class Tracker {
     this.ended = true;
   }
 
-  /** Nova cancelled it (an Abort, or someone outside migbot); who asked is in `view.control`. */
-  private async finishAborted(): Promise<void> {
+  /**
+   * Nova cancelled it: an Abort (who asked is in `view.control`), someone outside migbot, or Nova's
+   * own timeout — real Zed ends a migration its completion timeout aborted as `cancelled` too, so
+   * when nobody in Slack asked, the source's log says which bound ended it.
+   */
+  private async finishAborted(novaStatus = "cancelled"): Promise<void> {
     this.view.status = "aborted";
     this.view.endedAt = this.now();
     const logLines = await quotedLines(this.evidence, [this.view.source], this.view.serverId);
-    this.view.failure = { phase: this.view.phase, ...cancelled(this.view.source), logLines };
+    let reason = cancelled(this.view.source);
+    if (novaStatus !== "cancelled") {
+      reason = {
+        message: `${reason.message} Nova recorded it as ${novaStatus}: the job ended with an error as it was cancelled.`,
+      };
+    }
+    if (this.view.control === null) {
+      const why = explainNovaEnd(
+        await explainingLines(this.evidence, this.view.source, this.view.serverId),
+        this.view.source,
+      );
+      if (why?.code === "MIGRATION_COMPLETION_TIMEOUT" || why?.code === "MIGRATION_PROGRESS_TIMEOUT") {
+        reason = { message: `${reason.message} ${explanationText(why)}` };
+      }
+    }
+    this.view.failure = { phase: this.view.phase, ...reason, logLines };
     await this.postFailure();
   }
 
@@ -498,6 +557,7 @@ export class Tracker {
     const logLines = await quotedLines(this.evidence, hosts, this.view.serverId);
     this.view.failure = { phase, ...reason, logLines };
     await this.postFailure();
+    await this.deps.onEnded?.();
     if (this.deps.onTrouble) await this.deps.onTrouble(this.record, "failed");
   }
 

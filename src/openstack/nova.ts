@@ -25,6 +25,8 @@ export const CLIENT_MAX_MICROVERSION = "2.96";
 export const NOVA_REQUEST_TIMEOUT_MS = 30_000;
 /** Upper bound on pages followed for one list, so a looping `next` link cannot hang a worker. */
 export const MAX_LIST_PAGES = 100;
+/** Nova stamps records in UTC on its own clock: an action this much older than migbot's trigger still counts. */
+const NOVA_CLOCK_SKEW_MS = 120_000;
 /** The last microversion whose hypervisor details carry free_ram_mb, vcpus_used and friends. */
 export const HYPERVISOR_STATS_LAST_MICROVERSION = "2.87";
 
@@ -99,6 +101,16 @@ export interface ComputeService {
   disabledReason: string | null;
 }
 
+/** A step of an instance action that failed (`os-instance-actions/{request_id}` events). */
+export interface FailedActionEvent {
+  /** e.g. `conductor_live_migrate_instance`, `compute_pre_live_migration`. */
+  event: string;
+  /** The exception's message (2.84+ `details`); null before 2.84. */
+  details: string | null;
+  /** Where it ran (2.62+ `host`), or null. */
+  host: string | null;
+}
+
 /** What the rest of migbot needs from Nova. */
 export interface Nova {
   readonly microversion: string;
@@ -120,6 +132,11 @@ export interface Nova {
   rebootServer(serverId: string, type: "HARD" | "SOFT"): Promise<void>;
   /** Servers on one compute host, all projects (admin `host` filter of `/servers/detail`). */
   listServers(filter: { host: string }): Promise<Server[]>;
+  /**
+   * The failed step of the server's newest `live-migration` action started at or after `sinceMs`
+   * (the conductor's refusal of a destination lands here, not in any compute log); null when none failed.
+   */
+  liveMigrationFailure(serverId: string, sinceMs: number): Promise<FailedActionEvent | null>;
 }
 
 const IN_PROGRESS_STATUSES = new Set(["queued", "preparing", "running", "post-migrating"]);
@@ -569,6 +586,27 @@ export class NovaClient implements Nova {
 
   async rebootServer(serverId: string, type: "HARD" | "SOFT"): Promise<void> {
     await this.call("POST", `/servers/${encodeURIComponent(serverId)}/action`, { reboot: { type } });
+  }
+
+  async liveMigrationFailure(serverId: string, sinceMs: number): Promise<FailedActionEvent | null> {
+    const id = encodeURIComponent(serverId);
+    const list = asRaw((await this.call("GET", `/servers/${id}/os-instance-actions`)).body).instanceActions;
+    const actions = (Array.isArray(list) ? list : []).map(asRaw).filter((a) => {
+      const started = Date.parse(`${String(a.start_time ?? "").replace(/Z?$/, "Z")}`);
+      return a.action === "live-migration" && started >= sinceMs - NOVA_CLOCK_SKEW_MS;
+    });
+    // Nova lists actions newest first.
+    const requestId = str(actions[0]?.request_id);
+    if (requestId === null) return null;
+    const action = asRaw(
+      asRaw(
+        (await this.call("GET", `/servers/${id}/os-instance-actions/${encodeURIComponent(requestId)}`)).body,
+      ).instanceAction,
+    );
+    const events = Array.isArray(action.events) ? action.events.map(asRaw) : [];
+    const failed = events.find((e) => e.result === "Error");
+    if (failed === undefined) return null;
+    return { event: str(failed.event) ?? "unknown", details: str(failed.details), host: str(failed.host) };
   }
 
   async listServers(filter: { host: string }): Promise<Server[]> {

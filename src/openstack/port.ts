@@ -2,7 +2,7 @@
  * What the rest of migbot needs from Nova: the port NovaClient (src/openstack/nova.ts) satisfies
  * structurally. Consumers pick the methods they use (`Pick<NovaPort, …>`), so fakes stay small.
  */
-import type { ComputeService, Hypervisor, Server, ServerMigration } from "./nova";
+import type { ComputeService, FailedActionEvent, Hypervisor, Server, ServerMigration } from "./nova";
 
 // The data shapes are the clients' own (type-only imports, nothing runs); the ports pick the fields
 // migration code reads, so fakes in tests need only those.
@@ -31,7 +31,9 @@ export type NovaHypervisor = Pick<
   | "memoryMb"
   | "memoryMbUsed"
 >;
-export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state" | "status">;
+export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state" | "status"> &
+  Partial<Pick<ComputeService, "updatedAt" | "disabledReason">>;
+export type NovaFailedActionEvent = FailedActionEvent;
 
 /** What migration tracking needs from Nova. */
 export interface NovaPort {
@@ -49,4 +51,9 @@ export interface NovaPort {
   computeServices(): Promise<NovaComputeService[]>;
   /** Servers Nova places on a compute host, all projects (diagnosis: capacity, VMs to restart). */
   listServers(filter: { host: string }): Promise<NovaServer[]>;
+  /**
+   * Why Nova's conductor refused a live migration it had accepted (the failed step of the newest
+   * live-migration instance action since `sinceMs`). Optional so fakes may omit it.
+   */
+  liveMigrationFailure?(serverId: string, sinceMs: number): Promise<NovaFailedActionEvent | null>;
 }

@@ -48,9 +48,10 @@ import type { NovaPort } from "../openstack/port";
 import { responseUrlOrigins } from "../queue/reply";
 import { createEnqueuer, type Workers } from "../queue/worker";
 import type { JobSigner } from "../signing/signatures";
+import { migrationCapacity } from "./capacity";
 import { connectRedis } from "./connections";
 import { hostsPort } from "./hosts";
-import { connectNova } from "./nova";
+import { boundedFetch, connectNova } from "./nova";
 import { need, trustOf } from "./trust";
 import { startWorkerSide } from "./worker-side";
 
@@ -73,6 +74,8 @@ export interface RoleOverrides {
 /** A running migbot process. Fields of a role the process does not run are null. */
 export interface RunningRoles {
   config: Config;
+  /** Migrations this process follows at once (the config's, bounded by its heap); null without workers. */
+  migrationConcurrency: number | null;
   redis: Redis;
   store: MigrationStore;
   bot: Bot | null;
@@ -197,13 +200,13 @@ export async function startRoles(
     let nova: NovaPort | null = null;
     let proposals: ProposalService | null = null;
     let workers: Workers | null = null;
+    let migrationConcurrency: number | null = null;
     if (runsWorker) {
       inventory = loadInventory(need(config.inventoryPath ?? null, "MIGBOT_INVENTORY"));
       const exec = new SshExecutor(inventory, {
         log,
         ...(config.knownHostsPath !== undefined && { knownHostsPath: config.knownHostsPath }),
-        // The agent socket comes from the config only (never read from the environment here).
-        env: {},
+        // The agent socket comes from the config only.
         ...(config.sshAuthSock !== undefined && { agentSocket: config.sshAuthSock }),
       });
       const sshHosts = meteredHosts(hostsPort(inventory, exec), metrics);
@@ -229,8 +232,8 @@ export async function startRoles(
       // After the workers: a tracker finishing its poll during shutdown still posts.
       stages[2]!.push(() => slackNotifier.close());
       const openstack = await connectNova(config.openstack, log, {
-        keystone: keystoneFetch(metrics),
-        nova: novaFetch(metrics),
+        keystone: keystoneFetch(metrics, boundedFetch()),
+        nova: novaFetch(metrics, boundedFetch()),
       });
       nova = openstack.nova;
       readiness.add("nova", keystoneCheck(openstack.auth));
@@ -246,6 +249,14 @@ export async function startRoles(
       // The worker side's own store counts phases as the tracker records them.
       const workerStore = new MeteredMigrationStore(redis, config.redisPrefix, metrics);
       const observer = jobObserver(metrics, workerStore);
+      const capacity = migrationCapacity(overrides.concurrency ?? config.worker.concurrency);
+      if (capacity.cappedByHeap) {
+        log.warn(
+          `concurrency capped at ${capacity.concurrency} by the heap limit (${Math.round(capacity.heapLimitBytes / 1048576)} MB): MIGBOT_WORKER_CONCURRENCY asked for ${overrides.concurrency ?? config.worker.concurrency}. Run more workers, or give this one a larger --max-old-space-size.`,
+          { heapAllows: capacity.heapAllows },
+        );
+      }
+      migrationConcurrency = capacity.concurrency;
       const side = startWorkerSide({
         redis,
         prefix: config.redisPrefix,
@@ -263,7 +274,7 @@ export async function startRoles(
         proposalTtlS: config.proposalTtlS,
         responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
         pollIntervalMs: config.worker.pollIntervalMs,
-        concurrency: overrides.concurrency ?? config.worker.concurrency,
+        concurrency: capacity.concurrency,
         lockDurationMs: overrides.lockDurationMs ?? config.worker.lockDurationMs,
         startWorkers: overrides.startWorkers !== false,
         ...(overrides.applyTiming && { applyTiming: overrides.applyTiming }),
@@ -278,6 +289,7 @@ export async function startRoles(
     }
     readiness.started();
     return {
+      migrationConcurrency,
       config,
       redis,
       store,

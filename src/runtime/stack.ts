@@ -49,12 +49,15 @@ export const SANDBOX_SERVICE_SETTLE_MS = 1_000;
 
 /**
  * What the stack needs from a cloud: the compute hosts to reach over SSH, the inventory and
- * clouds.yaml (with a cloud named `migbot-sandbox`) a user would point migbot at, and a way to stop it.
+ * clouds.yaml (with a cloud named `migbot-sandbox` unless it says otherwise) a user would point
+ * migbot at, and a way to stop it.
  */
 export interface CloudLike {
   hosts: HostEntry[];
   inventoryPath: string;
   cloudsYamlPath: string;
+  /** The cloud's name in clouds.yaml (`OS_CLOUD`). @defaultValue {@link SANDBOX_CLOUD_NAME} */
+  cloudName?: string;
   stop(): Promise<void>;
 }
 
@@ -181,7 +184,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       MIGBOT_REDIS_PREFIX: prefix,
       MIGBOT_INVENTORY: sandbox.inventoryPath,
       OS_CLIENT_CONFIG_FILE: sandbox.cloudsYamlPath,
-      OS_CLOUD: SANDBOX_CLOUD_NAME,
+      OS_CLOUD: sandbox.cloudName ?? SANDBOX_CLOUD_NAME,
       MIGBOT_OPERATORS: SANDBOX_OPERATORS_GROUP.id,
       MIGBOT_APPROVERS: "U0BOB0001",
       MIGBOT_CHANNELS: SANDBOX_CHANNEL.id,

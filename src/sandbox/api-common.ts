@@ -3,7 +3,7 @@
  * fault body per status, reading a JSON request body within Nova's size limit, sending JSON, and
  * the stable ids both derive from names (so ids stay the same across restarts).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CodedError } from "../errors";
 
@@ -79,20 +79,34 @@ export async function readJson(req: IncomingMessage, fail: (message: string) => 
   }
 }
 
-/** Sends `body` as JSON (or nothing when it is undefined) with `headers`. */
+/** Nova's faults carry webob's charset (`application/json; charset=UTF-8`, seen from real Zed). */
+export const FAULT_CONTENT_TYPE = "application/json; charset=UTF-8";
+
+/**
+ * Sends `body` as JSON (or nothing when it is undefined) with `headers`. The content type is
+ * `application/json` unless `headers` names one; an empty answer carries it only when asked
+ * (`emptyAsJson`: Nova's 202s say `application/json` with no body).
+ */
 export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
+  emptyAsJson = false,
 ): void {
   const text = body === undefined ? "" : JSON.stringify(body);
+  const typed = body !== undefined || emptyAsJson;
   res.writeHead(status, {
+    ...(typed ? { "Content-Type": "application/json" } : {}),
     ...headers,
-    ...(body === undefined ? {} : { "Content-Type": "application/json" }),
     "Content-Length": Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+/** A request id as OpenStack services print it (`req-<uuid>`). */
+export function newApiRequestId(): string {
+  return `req-${randomUUID()}`;
 }
 
 /** A handler's answer: status, JSON body (none for 202/204), extra headers. */
@@ -100,4 +114,23 @@ export interface ApiResult {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+}
+
+/**
+ * A JSON value as Python's `repr` prints it, which Nova's schema errors quote (`{'host': 'cmp1',
+ * 'force': False}`, `'GENTLY'`), so the sandbox's error texts read as real Nova's.
+ */
+export function pythonRepr(value: unknown): string {
+  if (value === null || value === undefined) return "None";
+  if (value === true) return "True";
+  if (value === false) return "False";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(value);
+  if (typeof value === "string") return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  if (Array.isArray(value)) return `[${value.map(pythonRepr).join(", ")}]`;
+  if (typeof value === "object") {
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${pythonRepr(k)}: ${pythonRepr(v)}`)
+      .join(", ")}}`;
+  }
+  return String(value);
 }

@@ -2,7 +2,10 @@
  * The sandbox cloud's model clock: model seconds since the cloud started, the wall-clock time they
  * stand for, timers ("in 2 model seconds, do this"), and `advance`, which moves time forward in
  * steps of Nova's monitor poll, running each step's work (the migrations' pre-copy jobs) and every
- * timer that falls due on the way, in order. Nothing in the model reads the real clock.
+ * timer that falls due on the way, in order. The model itself never reads the real clock; only the
+ * timestamps it writes (API records, log lines) may, when the cloud runs on real time: a sandbox
+ * whose model runs ten times faster still stamps what happens now with the time it is now, as a
+ * real Nova would.
  */
 import { novaTimestamp } from "./nova-records";
 import { NOVA_MONITOR_POLL_S } from "./precopy-model";
@@ -29,10 +32,13 @@ export class ModelClock {
   /**
    * @param startTime wall-clock time at model time 0
    * @param onStep runs once per step with the step's length, after time has moved
+   * @param wallClock the real clock, when model time is driven by it; without one a model second
+   *   stands for a second after `startTime` (tests that move time by hand)
    */
   constructor(
     startTime: Date,
     private readonly onStep: (dtS: number) => void,
+    private readonly wallClock: (() => Date) | null = null,
   ) {
     this.startMs = startTime.getTime();
   }
@@ -44,7 +50,18 @@ export class ModelClock {
 
   /** Wall-clock time of the model's now. */
   wallTime(): Date {
-    return new Date(this.startMs + this.nowSValue * 1000);
+    return this.wallClock?.() ?? new Date(this.startMs + this.nowSValue * 1000);
+  }
+
+  /**
+   * Wall-clock time of an earlier model instant `atS`: on real time, that far back from now in
+   * real seconds (the model seconds scaled by how fast the model has run so far).
+   */
+  wallTimeAt(atS: number): Date {
+    if (this.wallClock === null) return new Date(this.startMs + atS * 1000);
+    const now = this.wallClock().getTime();
+    const realPerModel = this.nowSValue > 0 ? (now - this.startMs) / (this.nowSValue * 1000) : 1;
+    return new Date(now - (this.nowSValue - atS) * 1000 * realPerModel);
   }
 
   /** The model's now as Nova prints a record's timestamp. */

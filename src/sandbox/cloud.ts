@@ -26,7 +26,7 @@ import {
 import { type HostCommandResult, type HostCommandUser, runHostCommand } from "./host-commands";
 import { LiveMigrations, type SandboxMigration } from "./migrations";
 import { newRequestId } from "./nova-log";
-import { computeService } from "./nova-records";
+import { CONTROLLER_SERVICE_COUNT, computeService, controllerServices } from "./nova-records";
 import { Scheduler } from "./scheduler";
 import type { SandboxSeed } from "./seed";
 
@@ -49,7 +49,7 @@ export { RESERVED_HOST_MEMORY_MB } from "./scheduler";
 
 /** Model seconds a hard reboot keeps the server in HARD_REBOOT. */
 export const HARD_REBOOT_S = 4;
-/** The project the sandbox's servers belong to (not the admin's: they show with `all_tenants`). */
+/** The project the servers belong to unless told otherwise (not the admin's: they show only with `all_tenants`). */
 const PROJECT_ID = "6f70656e737461636b20697320636f6f";
 /** The local disk every sandbox hypervisor reports, GiB. */
 const HOST_LOCAL_DISK_GB = 1024;
@@ -61,8 +61,15 @@ export interface SandboxCloudOptions {
   seed: SandboxSeed;
   /** Wall-clock time at model time 0 (log timestamps, API dates). @defaultValue now */
   startTime?: Date;
+  /**
+   * The real clock, when `advance` follows it (the real-time driver): timestamps then say the real
+   * time of each event, however fast the model runs. @defaultValue none: model seconds after `startTime`
+   */
+  wallClock?: () => Date;
   /** nova major of the controller: decides some API error wordings. @defaultValue 26 (Zed) */
   controllerMajor?: number;
+  /** The project the servers belong to. @defaultValue a project that is not the admin's */
+  projectId?: string;
   log?: Logger;
 }
 
@@ -76,10 +83,14 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
   private readonly linkMiBps = new Map<string, number>();
 
   constructor(readonly opts: SandboxCloudOptions) {
-    super(PROJECT_ID);
+    super(opts.projectId ?? PROJECT_ID);
     this.controllerMajor = opts.controllerMajor ?? 26;
     const log = opts.log ?? silentLogger;
-    this.clock = new ModelClock(opts.startTime ?? new Date(), (dtS) => this.live.step(dtS));
+    this.clock = new ModelClock(
+      opts.startTime ?? new Date(),
+      (dtS) => this.live.step(dtS),
+      opts.wallClock ?? null,
+    );
     this.scheduler = new Scheduler({
       hosts: this.hosts,
       vms: this.vms,
@@ -91,9 +102,14 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
       hosts: this.hosts,
       scheduler: this.scheduler,
       controllerMajor: this.controllerMajor,
-      projectId: PROJECT_ID,
+      projectId: opts.projectId ?? PROJECT_ID,
       log,
       linkBandwidthMiBps: (a, b) => this.linkBandwidthMiBps(a, b),
+      disabled: (host) => this.serviceDisabled(host),
+      actions: {
+        start: (serverId, action, requestId) => this.startAction(serverId, action, requestId),
+        event: (action, event, host, outcome) => this.actionEvent(action, event, host, outcome),
+      },
     });
     for (const [i, h] of opts.seed.hosts.entries())
       this.hosts.set(h.name, new SandboxHost(h, i + 1, this.clock));
@@ -104,6 +120,8 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
       const started = host.startGuest();
       if (typeof started === "string") throw new Error(`seed VM ${seed.name} cannot start: ${started}`);
       this.vms.set(seed.uuid, new SandboxVm(seed, host.name, { ...started, at: this.clock.isoNow() }));
+      const created = this.startAction(seed.uuid, "create", newRequestId());
+      this.actionEvent(created, "compute__do_build_and_run_instance", host.name);
     }
   }
 
@@ -183,8 +201,8 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
     this.live.forceComplete(this.migrationOrThrow(serverId, migrationId));
   }
 
-  abortMigration(serverId: string, migrationId: number): void {
-    this.live.abort(this.migrationOrThrow(serverId, migrationId));
+  abortMigration(serverId: string, migrationId: number, opts: { abortQueued?: boolean } = {}): void {
+    this.live.abort(this.migrationOrThrow(serverId, migrationId), opts.abortQueued ?? false);
   }
 
   hardReboot(serverId: string): void {
@@ -193,12 +211,14 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
     const host = this.hostOrThrow(vm.host);
     markHardRebooting(vm, this.clock.isoNow());
     const requestId = newRequestId();
+    const action = this.startAction(serverId, "reboot", requestId);
     host.novaLog("INFO", "nova.compute.manager", "Rebooting instance", { requestId, instance: vm.uuid });
     this.clock.at(HARD_REBOOT_S, () => {
       const started = host.startGuest();
       if (typeof started === "string") {
         markServerError(vm, started, this.clock.isoNow());
         vm.domainId = null;
+        this.actionEvent(action, "compute_reboot_instance", host.name, { error: started });
         host.novaLog("ERROR", "nova.compute.manager", `Cannot reboot instance: ${started}`, {
           requestId,
           instance: vm.uuid,
@@ -208,6 +228,7 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
       vm.startedWith(started);
       vm.vmState = "active";
       settleServer(vm, this.clock.isoNow());
+      this.actionEvent(action, "compute_reboot_instance", host.name);
       host.novaLog("INFO", "nova.virt.libvirt.driver", "Instance rebooted successfully.", {
         requestId,
         instance: vm.uuid,
@@ -230,7 +251,7 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
         serviceHost: h.name,
         serviceId: h.index,
         state: h.isUp() ? "up" : "down",
-        status: "enabled",
+        status: this.serviceDisabled(h.name) ? "disabled" : "enabled",
         vcpus: h.seed.vcpus,
         vcpusUsed: this.scheduler.usedVcpus(h),
         memoryMb: h.seed.memoryMb,
@@ -245,10 +266,22 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
     });
   }
 
+  /** The controller's nova-conductor and nova-scheduler, then each host's nova-compute (as of its last report). */
   services(): CloudService[] {
-    return [...this.hosts.values()].map((h) =>
-      computeService({ id: h.index, host: h.name, up: h.isUp(), updatedAt: this.clock.isoNow() }),
-    );
+    const now = this.clock.isoNow();
+    return [
+      ...controllerServices(now),
+      ...[...this.hosts.values()].map((h) =>
+        this.withOperatorStatus(
+          computeService({
+            id: h.index + CONTROLLER_SERVICE_COUNT,
+            host: h.name,
+            up: h.isUp(),
+            updatedAt: h.lastReportTime() ?? now,
+          }),
+        ),
+      ),
+    ];
   }
 }
 

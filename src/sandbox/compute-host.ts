@@ -13,7 +13,7 @@ import { type ReleaseInfo, releaseFromVersion } from "../nova-conf/releases";
 import { cpuComparison, cpuIncompatibleMessage } from "../nova-facts";
 import type { ModelClock } from "./clock";
 import type { CloudServer } from "./control-plane";
-import { type NovaServerState, POWER_STATE } from "./control-plane-base";
+import { type NovaServerState, POWER_STATE, type ServerImage } from "./control-plane-base";
 import {
   type CpuDef,
   type CpuFeature,
@@ -27,7 +27,8 @@ import {
 import { readSandboxData } from "./data-files";
 import { HostFilesystem } from "./filesystem";
 import { formatNovaLog, type NovaLogLevel } from "./nova-log";
-import type { SeedHost, SeedVm } from "./seed";
+import { novaTimestamp } from "./nova-records";
+import { DEFAULT_IMAGE, type SeedHost, type SeedVm } from "./seed";
 
 /** Nova's `report_interval`: a restarted nova-compute shows `up` in os-services after its first report. */
 export const SERVICE_REPORT_INTERVAL_S = 10;
@@ -68,6 +69,7 @@ export class SandboxHost {
   /** The config as nova-compute read it at its last (successful) start; null while it is down. */
   settings: LiveMigrationSettings | null = null;
   nextDomainId = 1;
+  private lastReportS: number | null = null;
 
   constructor(
     readonly seed: SeedHost,
@@ -150,6 +152,20 @@ export class SandboxHost {
   }
 
   // ---------------------------------------------------------------- nova-compute
+
+  /**
+   * When nova-compute last reported to Nova (`updated_at` of its service): every report interval
+   * from its first report while it runs; the last one made, once it stopped. Null before any.
+   */
+  lastReportTime(): string | null {
+    const { unit, upFromS } = this.service;
+    const now = this.clock.nowS;
+    if (unit === "active" && upFromS !== null && now >= upFromS) {
+      this.lastReportS =
+        upFromS + Math.floor((now - upFromS) / SERVICE_REPORT_INTERVAL_S) * SERVICE_REPORT_INTERVAL_S;
+    }
+    return this.lastReportS === null ? null : novaTimestamp(this.clock.wallTimeAt(this.lastReportS));
+  }
 
   /** Whether Nova sees this host's nova-compute up now. */
   isUp(): boolean {
@@ -357,6 +373,9 @@ export class SandboxVm implements NovaServerState {
   }
   get flavor(): CloudServer["flavor"] {
     return this.seed.flavor;
+  }
+  get image(): ServerImage {
+    return this.seed.image ?? DEFAULT_IMAGE;
   }
   get instanceName(): string {
     return `instance-${this.seed.instanceId.toString(16).padStart(8, "0")}`;

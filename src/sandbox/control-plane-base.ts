@@ -6,8 +6,13 @@
  * what a host reports. Kept here so the bot cannot tell the two clouds apart through the Nova API.
  */
 
+import { uuidFrom } from "./api-common";
 import {
+  type CloudActionEvent,
+  type CloudFlavor,
   type CloudHypervisor,
+  type CloudImage,
+  type CloudInstanceAction,
   type CloudMigration,
   type CloudMigrationStatus,
   type CloudServer,
@@ -32,6 +37,8 @@ import {
 export interface NovaServerState {
   readonly uuid: string;
   readonly name: string;
+  /** The Glance image it booted from. */
+  readonly image: ServerImage;
   /** The libvirt domain, `instance-%08x`. */
   readonly instanceName: string;
   readonly flavor: CloudServer["flavor"];
@@ -44,6 +51,17 @@ export interface NovaServerState {
   updated: string;
   /** The last error Nova recorded for the server (a failed pre-check or reboot). */
   fault: string | null;
+}
+
+/** A server's image: its name and size (its id is derived from the name, the same in every cloud start). */
+export interface ServerImage {
+  name: string;
+  sizeBytes: number;
+}
+
+/** The image id Glance shows for an image name. */
+export function imageId(name: string): string {
+  return uuidFrom(`image:${name}`);
 }
 
 /** A live migration as both clouds keep it: Nova's record plus whatever the data plane needs. */
@@ -139,6 +157,7 @@ export function serverView(s: NovaServerState, tenantId: string): CloudServer {
     taskState: s.taskState,
     vmState: s.vmState,
     powerState: s.powerState,
+    image: { id: imageId(s.image.name), name: s.image.name },
     flavor: { ...s.flavor },
     tenantId,
     userId: SANDBOX_USER_ID,
@@ -150,14 +169,15 @@ export function serverView(s: NovaServerState, tenantId: string): CloudServer {
 /** A hypervisor's `cpu_info`: libvirt's host CPU (model, vendor, features) and the topology. */
 export function hypervisorCpuInfo(
   cpu: CpuDef,
-  topology: CloudHypervisor["cpuInfo"]["topology"],
+  topology: Omit<CloudHypervisor["cpuInfo"]["topology"], "cells">,
 ): CloudHypervisor["cpuInfo"] {
   return {
     arch: cpu.arch ?? "x86_64",
     model: cpu.model ?? "",
     vendor: cpu.vendor ?? "",
     features: [...featureSet(cpu)].sort(),
-    topology,
+    // One NUMA node: what libvirt reports for the sandbox's and the lab's hosts.
+    topology: { cells: 1, ...topology },
   };
 }
 
@@ -180,6 +200,10 @@ export abstract class ControlPlaneBase<S extends NovaServerState, M extends Nova
   readonly migrations: M[] = [];
   /** Servers by uuid. */
   protected readonly serverRecords = new Map<string, S>();
+  /** Instance actions by server uuid, oldest first. */
+  private readonly actionRecords = new Map<string, CloudInstanceAction[]>();
+  /** Services an operator disabled (`PUT /os-services`), by `host/binary`. */
+  private readonly disabledServices = new Map<string, string | null>();
 
   /** @param tenantId the project the servers belong to (`tenant_id`). */
   constructor(protected readonly tenantId: string) {}
@@ -191,6 +215,7 @@ export abstract class ControlPlaneBase<S extends NovaServerState, M extends Nova
   abstract abortMigration(serverId: string, migrationId: number): void;
   abstract hardReboot(serverId: string): void;
   abstract hypervisors(): CloudHypervisor[];
+  /** Every service Nova lists, with the operator's enable/disable applied ({@link withOperatorStatus}). */
   abstract services(): CloudService[];
 
   /** Now, as Nova prints a record's timestamp. */
@@ -214,6 +239,118 @@ export abstract class ControlPlaneBase<S extends NovaServerState, M extends Nova
   getMigration(serverId: string, migrationId: number): CloudMigration | undefined {
     const m = findMigration(this.migrations, serverId, migrationId);
     return m ? { ...m.record } : undefined;
+  }
+
+  /** The flavors of the servers (each once). */
+  flavors(): CloudFlavor[] {
+    const byName = new Map<string, CloudFlavor>();
+    for (const s of this.serverRecords.values())
+      byName.set(s.flavor.name, { id: s.flavor.name, ...s.flavor });
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The images the servers booted from (each once), uploaded by the servers' project when the cloud started. */
+  images(): CloudImage[] {
+    const byName = new Map<string, CloudImage>();
+    for (const s of this.serverRecords.values()) {
+      if (!byName.has(s.image.name)) {
+        byName.set(s.image.name, {
+          id: imageId(s.image.name),
+          name: s.image.name,
+          sizeBytes: s.image.sizeBytes,
+          createdAt: s.created,
+          owner: this.tenantId,
+        });
+      }
+    }
+    return [...byName.values()];
+  }
+
+  // ---------------------------------------------------------------- instance actions
+
+  /** Records that a user asked something of a server (`instance_actions`); returns the action. */
+  protected startAction(serverId: string, action: string, requestId: string): CloudInstanceAction {
+    const now = this.isoNow();
+    const record: CloudInstanceAction = {
+      action,
+      requestId,
+      serverId,
+      userId: SANDBOX_USER_ID,
+      projectId: this.tenantId,
+      startTime: now,
+      updatedAt: now,
+      message: null,
+      events: [],
+    };
+    const list = this.actionRecords.get(serverId) ?? [];
+    list.push(record);
+    this.actionRecords.set(serverId, list);
+    return record;
+  }
+
+  /**
+   * Records one step of an action as Nova's `wrap_instance_event` does: started and finished now,
+   * with its result; a failed step marks the action `Error` and keeps the exception's message.
+   */
+  protected actionEvent(
+    action: CloudInstanceAction | undefined,
+    event: string,
+    host: string,
+    outcome: { error?: string } = {},
+  ): void {
+    if (action === undefined) return;
+    const now = this.isoNow();
+    const e: CloudActionEvent = {
+      event,
+      startTime: now,
+      finishTime: now,
+      result: outcome.error === undefined ? "Success" : "Error",
+      host,
+      details: outcome.error ?? null,
+    };
+    action.events.push(e);
+    action.updatedAt = now;
+    if (outcome.error !== undefined) action.message = "Error";
+  }
+
+  /** The server's latest action of a kind (`live-migration`, ...), if any. */
+  protected latestAction(serverId: string, kind: string): CloudInstanceAction | undefined {
+    return [...(this.actionRecords.get(serverId) ?? [])].reverse().find((a) => a.action === kind);
+  }
+
+  instanceActions(serverId: string): CloudInstanceAction[] {
+    this.serverOrThrow(serverId);
+    return [...(this.actionRecords.get(serverId) ?? [])]
+      .reverse()
+      .map((a) => ({ ...a, events: [...a.events].reverse() }));
+  }
+
+  // ---------------------------------------------------------------- services
+
+  /** Whether an operator disabled the service (`openstack compute service set --disable`). */
+  protected serviceDisabled(host: string, binary = "nova-compute"): boolean {
+    return this.disabledServices.has(`${host}/${binary}`);
+  }
+
+  /** A service record with the operator's enable/disable applied. */
+  protected withOperatorStatus(s: CloudService): CloudService {
+    const key = `${s.host}/${s.binary}`;
+    if (!this.disabledServices.has(key)) return s;
+    return { ...s, status: "disabled", disabledReason: this.disabledServices.get(key) ?? null };
+  }
+
+  setServiceStatus(
+    host: string,
+    binary: string,
+    change: { status: "enabled" | "disabled"; disabledReason: string | null },
+  ): CloudService {
+    const key = `${host}/${binary}`;
+    if (!this.services().some((s) => s.host === host && s.binary === binary)) {
+      throw new ControlPlaneError("itemNotFound", 404, `Could not find binary ${binary} on host ${host}.`);
+    }
+    if (change.status === "disabled") this.disabledServices.set(key, change.disabledReason);
+    else this.disabledServices.delete(key);
+    return this.services().find((s) => s.host === host && s.binary === binary)!;
   }
 
   /** The server, or Nova's 404. */

@@ -14,6 +14,7 @@ export type CloudServerStatus = "ACTIVE" | "MIGRATING" | "HARD_REBOOT" | "SHUTOF
 export interface CloudServer {
   id: string;
   name: string;
+  image: { id: string; name: string };
   status: CloudServerStatus;
   /** `OS-EXT-SRV-ATTR:host` */
   host: string;
@@ -34,8 +35,15 @@ export interface CloudServer {
   updated: string;
 }
 
-/** Nova migration statuses, in the order a live migration goes through them. */
+/**
+ * Nova's live-migration statuses, in the order a migration goes through them: the conductor
+ * creates the record `accepted`, the source's nova-compute sets `queued`, `preparing`, `running`,
+ * `post-migrating` and `completed` (nova 13.1.4 and 26.2.2 nova/conductor/manager.py
+ * `_live_migrate`, nova/compute/manager.py `_do_live_migration`, `_post_live_migration`); `error`
+ * or `failed` when checks or the move fail, `cancelled` after an abort.
+ */
 export type CloudMigrationStatus =
+  | "accepted"
   | "queued"
   | "preparing"
   | "running"
@@ -45,7 +53,6 @@ export type CloudMigrationStatus =
   | "completed"
   | "error"
   | "failed"
-  | "cancelling"
   | "cancelled";
 
 export interface CloudMigration {
@@ -55,11 +62,17 @@ export interface CloudMigration {
   migrationType: "live-migration";
   status: CloudMigrationStatus;
   sourceCompute: string;
-  sourceNode: string;
-  destCompute: string;
-  destNode: string;
-  /** The destination's address, as Nova records it (`dest_host`). */
-  destHost: string;
+  /** Set once the conductor's checks passed; null when the scheduler refused every host. */
+  sourceNode: string | null;
+  /** The host asked for (a forced move) or chosen; null while the scheduler has not chosen, and when it refused. */
+  destCompute: string | null;
+  destNode: string | null;
+  /**
+   * `dest_host`: Nova sets it for resizes and cold migrations only, never for a live migration
+   * (nova 13.1.4 and 26.2.2: no writer in the conductor's or compute manager's live-migration
+   * code), so it is always null here.
+   */
+  destHost: null;
   memoryTotalBytes: number;
   memoryProcessedBytes: number;
   memoryRemainingBytes: number;
@@ -100,8 +113,55 @@ export interface CloudHypervisor {
     model: string;
     vendor: string;
     features: string[];
-    topology: { cores: number; threads: number; sockets: number };
+    /** `cells`: NUMA nodes (nova 13.1.4 and 26.2.2 driver.py `_get_cpu_info`). */
+    topology: { cells: number; cores: number; threads: number; sockets: number };
   };
+}
+
+/** A Glance image as the sandbox keeps it (the servers' images). */
+export interface CloudImage {
+  id: string;
+  name: string;
+  sizeBytes: number;
+  createdAt: string;
+  /** Glance's `owner`: the project that uploaded it. */
+  owner: string;
+}
+
+/** A Nova flavor (the servers' flavors; the id is the name, as `openstack flavor create --id` allows). */
+export interface CloudFlavor {
+  id: string;
+  name: string;
+  ramMb: number;
+  vcpus: number;
+  diskGb: number;
+}
+
+/** One event of an instance action (`os-instance-actions/{request_id}`). */
+export interface CloudActionEvent {
+  /** e.g. `conductor_live_migrate_instance`, `compute_live_migration`. */
+  event: string;
+  startTime: string;
+  finishTime: string | null;
+  result: "Success" | "Error" | null;
+  /** Where it ran: a compute host, or the controller for conductor events. */
+  host: string;
+  /** The exception's message on an error (2.84+ `details`). */
+  details: string | null;
+}
+
+/** An instance action: what a user asked of a server, by request id (`os-instance-actions`). */
+export interface CloudInstanceAction {
+  action: string;
+  requestId: string;
+  serverId: string;
+  userId: string;
+  projectId: string;
+  startTime: string;
+  updatedAt: string;
+  /** "Error" once an event failed, else null. */
+  message: string | null;
+  events: CloudActionEvent[];
 }
 
 export interface CloudService {
@@ -139,6 +199,13 @@ export interface LiveMigrateRequest {
    * call before microversion 2.34 and asynchronously from 2.34 on; the API passes which.
    */
   asyncPrecheck: boolean;
+  /**
+   * A named host skips the scheduler (a forced move): always before 2.30, with `force: true`
+   * from 2.30 to 2.67. Otherwise the scheduler checks the named host like any other (enabled, up,
+   * room) and the record names no destination until it has chosen (nova 26.2.2
+   * nova/compute/api.py `live_migrate`, `requested_destination`). @defaultValue true
+   */
+  forced?: boolean;
 }
 
 export interface MigrationFilter {
@@ -150,14 +217,30 @@ export interface MigrationFilter {
 
 /** What the Nova API needs from the cloud. Every method throws {@link ControlPlaneError} on a Nova error. */
 export interface ControlPlane {
+  /** Wall-clock time now (what timestamps Nova writes at this moment say). */
+  wallTime(): Date;
   listServers(): CloudServer[];
   getServer(id: string): CloudServer | undefined;
   liveMigrate(serverId: string, request: LiveMigrateRequest): CloudMigration;
   listMigrations(filter: MigrationFilter): CloudMigration[];
   getMigration(serverId: string, migrationId: number): CloudMigration | undefined;
   forceComplete(serverId: string, migrationId: number): void;
-  abortMigration(serverId: string, migrationId: number): void;
+  /**
+   * Aborts a live migration: `running` always; `queued` and `preparing` only when the request
+   * came at 2.65 or later (`abortQueued`), else Nova's 400.
+   */
+  abortMigration(serverId: string, migrationId: number, opts?: { abortQueued?: boolean }): void;
   hardReboot(serverId: string): void;
   hypervisors(): CloudHypervisor[];
   services(): CloudService[];
+  /** Enables or disables a service (`PUT /os-services/...`); Nova's 404 for an unknown one. */
+  setServiceStatus(
+    host: string,
+    binary: string,
+    change: { status: "enabled" | "disabled"; disabledReason: string | null },
+  ): CloudService;
+  /** The instance actions of a server, newest first; Nova's 404 for an unknown server. */
+  instanceActions(serverId: string): CloudInstanceAction[];
+  images(): CloudImage[];
+  flavors(): CloudFlavor[];
 }

@@ -17,6 +17,7 @@ import {
   serveSandboxNova,
 } from "./client-access";
 import { SandboxCloud } from "./cloud";
+import { sandboxProjectId } from "./keystone";
 import { SANDBOX_CLOUD_NAME } from "./nova-records";
 import { DEFAULT_SEED, type SandboxSeed } from "./seed";
 import { generateKeyPair, type SandboxSshServer, startSandboxSshServer } from "./ssh-server";
@@ -89,10 +90,18 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "migbot-sandbox-")));
   await mkdir(join(dataDir, "host-keys"), { recursive: true });
   const maxMicroversion = opts.novaMaxMicroversion ?? ZED_MAX_MICROVERSION;
+  const account = sandboxAdminCredentials(randomBytes(12).toString("base64url"));
   const cloud = new SandboxCloud({
+    // The admin owns the servers, as in the real-OpenStack lab where it booted them: the stock
+    // client then finds one by name (`openstack server show vm-42` asks `GET /servers?name=`, which
+    // lists the token's own project only).
+    projectId: sandboxProjectId(account),
     seed: opts.seed ?? DEFAULT_SEED,
     controllerMajor: microversionMajor(maxMicroversion),
     log,
+    // On real time, records and log lines carry the real time of each event (as a real Nova's
+    // would), not the model's, which runs `timeScale` times faster.
+    ...(timeScale > 0 && { wallClock: () => new Date() }),
   });
 
   const client = await loadOrCreateKey(dataDir, "id_ed25519");
@@ -133,7 +142,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
     const { close: closeApi, ...access } = await serveSandboxNova({
       controlPlane: cloud,
-      account: sandboxAdminCredentials(randomBytes(12).toString("base64url")),
+      account,
       maxMicroversion,
       dataDir,
       hosts,

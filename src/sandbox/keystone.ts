@@ -1,6 +1,6 @@
 /**
  * The sandbox's Keystone v3: one admin account, password authentication scoped to its project,
- * Fernet-looking tokens with Keystone's lifetime, and a catalog with the identity and compute
+ * Fernet-looking tokens with Keystone's lifetime, and a catalog with the identity, compute and image
  * endpoints (the compute URL carries the project id when the API emulates Mitaka, as Mitaka-era
  * deployments registered it). Answers in the shapes of `keystone-api-samples`.
  */
@@ -200,12 +200,19 @@ export class Keystone {
               id: hexId("service:compute"),
               name: "nova",
             },
+            {
+              // The stock client looks the image service up for `server list` and `server show`.
+              endpoints: ["admin", "internal", "public"].map((i) => endpoint(i, `${baseUrl}/image`, "image")),
+              type: "image",
+              id: hexId("service:image"),
+              name: "glance",
+            },
           ],
-          extras: {},
           user: {
             domain: { id: userDomainId, name: account.userDomainName },
             id: this.userId,
             name: account.username,
+            password_expires_at: null,
           },
           audit_ids: [randomBytes(16).toString("base64url").slice(0, AUDIT_ID_CHARS)],
           issued_at: keystoneTime(now),

@@ -14,7 +14,12 @@ import { migrationFigures, POST_COPY_STATUS } from "../nova-facts";
 import type { ModelClock } from "./clock";
 import { MODEL_STEP_S } from "./clock";
 import type { SandboxHost, SandboxVm } from "./compute-host";
-import type { CloudMigration, CloudMigrationStatus, LiveMigrateRequest } from "./control-plane";
+import type {
+  CloudInstanceAction,
+  CloudMigration,
+  CloudMigrationStatus,
+  LiveMigrateRequest,
+} from "./control-plane";
 import {
   isMigrationFinished,
   markMigrating,
@@ -24,7 +29,14 @@ import {
   settleServer,
 } from "./control-plane-base";
 import { type NovaLogLevel, newRequestId } from "./nova-log";
-import { namedDestination, newLiveMigrationRecord, noValidHost, wrongMigrationState } from "./nova-records";
+import {
+  assignDestination,
+  currentHostRefusal,
+  namedHost,
+  newLiveMigrationRecord,
+  noValidHostFor,
+  wrongMigrationState,
+} from "./nova-records";
 import {
   cancel as cancelJob,
   forceComplete as forceCompleteJob,
@@ -61,6 +73,22 @@ export interface SandboxMigration extends NovaMigrationState {
    * local-disk guests, or `true`. Mitaka takes its flags from block_migration_flag then.
    */
   block: boolean;
+  /** The `live-migration` instance action, once the conductor accepted the destination. */
+  action?: CloudInstanceAction;
+}
+
+/** Where the conductor's instance-action events run (real Zed names the controller's host). */
+export const CONTROLLER_HOST = "controller";
+
+/** How the lifecycle records instance actions (the cloud keeps them). */
+export interface ActionRecorder {
+  start(serverId: string, action: string, requestId: string): CloudInstanceAction;
+  event(
+    action: CloudInstanceAction | undefined,
+    event: string,
+    host: string,
+    outcome?: { error?: string },
+  ): void;
 }
 
 /** What the lifecycle needs from the cloud around it. */
@@ -75,6 +103,9 @@ export interface MigrationsContext {
   log: Logger;
   /** Migration bandwidth between two hosts, MiB/s. */
   linkBandwidthMiBps(a: string, b: string): number;
+  /** Whether an operator disabled the host's nova-compute. */
+  disabled(host: string): boolean;
+  actions: ActionRecorder;
 }
 
 export class LiveMigrations {
@@ -104,6 +135,12 @@ export class LiveMigrations {
       .find((m) => m.vm === vm && (m.record.sourceCompute === hostName || m.record.destCompute === hostName));
   }
 
+  /** The destination of a migration that passed the conductor's checks. */
+  private destOf(m: SandboxMigration): SandboxHost {
+    if (m.record.destCompute === null) throw new Error(`migration ${m.record.id} has no destination`);
+    return this.host(m.record.destCompute);
+  }
+
   private setStatus(m: SandboxMigration, status: CloudMigrationStatus): void {
     setMigrationStatus(m, status, this.ctx.clock.isoNow());
   }
@@ -115,34 +152,56 @@ export class LiveMigrations {
 
   // ---------------------------------------------------------------- accepting
 
-  /** `os-migrateLive` on a server the API found and Nova lets migrate. */
+  /**
+   * `os-migrateLive` on a server the API found and Nova lets migrate. An unknown named host is
+   * refused by the API at once; everything else is the conductor's (synchronously before 2.34,
+   * after the API answered from 2.34), which records the migration `accepted` first:
+   *
+   * - a forced move (a named host before 2.30, or with `force`) checks that host directly — not
+   *   the current one, service up, room, CPU — with Nova's wording for each, and names it in the
+   *   record from the start;
+   * - otherwise the scheduler chooses (the named host, if any, is only a candidate): a disabled
+   *   compute is never offered, and a host that fails a check is skipped, so the refusal is
+   *   "No valid host was found." with no destination in the record (nova 26.2.2
+   *   nova/conductor/tasks/live_migrate.py `_find_destination`; seen from real Zed in the lab).
+   */
   start(vm: SandboxVm, request: LiveMigrateRequest): CloudMigration {
     const { clock, scheduler } = this.ctx;
     const source = this.host(vm.host);
     const requestId = newRequestId();
-    let dest: SandboxHost | null;
-    let precheckFailure: PrecheckFailure | null = null;
-    if (request.host !== null) {
-      dest = namedDestination(this.ctx.hosts, vm.uuid, source.name, request.host);
-      precheckFailure = scheduler.precheck(vm, dest);
-    } else {
-      dest = scheduler.pickHost(vm);
-      if (dest === null) {
-        precheckFailure = { error: noValidHost() };
+    const forced = request.host !== null && (request.forced ?? true);
+    const named = request.host === null ? null : namedHost(this.ctx.hosts, request.host);
+    let dest: SandboxHost | null = null;
+    let failure: PrecheckFailure | null = null;
+    if (forced && named !== null) {
+      if (named === source) failure = { error: currentHostRefusal(vm.uuid, source.name) };
+      else {
+        dest = named;
+        failure = scheduler.precheck(vm, named);
       }
+    } else if (named !== null) {
+      if (named === source) failure = { error: noValidHostFor("filtered") };
+      else if (this.ctx.disabled(named.name)) failure = { error: noValidHostFor("no-candidates") };
+      else {
+        const check = scheduler.precheck(vm, named);
+        // The destination's own check failed (logged there); the conductor skips it and finds none.
+        if (check !== null)
+          failure = {
+            error: noValidHostFor("filtered"),
+            ...(check.cpu && { cpu: check.cpu, cpuHost: named }),
+          };
+        else dest = named;
+      }
+    } else {
+      dest = scheduler.pickHost(vm, (h) => !this.ctx.disabled(h.name));
+      if (dest === null) failure = { error: noValidHostFor("filtered") };
     }
-    if (precheckFailure !== null && !request.asyncPrecheck) {
-      if (precheckFailure.cpu && dest) logPrecheckFailure(dest, requestId, precheckFailure.cpu);
-      throw precheckFailure.error;
-    }
-    const destHost = dest ?? source;
     const now = clock.isoNow();
     const record = newLiveMigrationRecord({
       id: ++this.migrationSeq,
       serverId: vm.uuid,
       source: source.name,
-      dest: destHost.name,
-      destHost: destHost.seed.hostIp,
+      dest: forced ? (named?.name ?? null) : null,
       projectId: this.ctx.projectId,
       now,
     });
@@ -157,21 +216,46 @@ export class LiveMigrations {
       block: request.blockMigration !== false,
     };
     this.migrations.push(m);
-    markMigrating(vm, now);
-    if (precheckFailure !== null) {
-      const failure = precheckFailure;
-      clock.at(MIGRATION_QUEUED_S, () => {
-        if (failure.cpu && dest) logPrecheckFailure(dest, requestId, failure.cpu);
-        vm.fault = failure.error.message;
-        this.fail(m, "error");
+    const action = this.ctx.actions.start(vm.uuid, "live-migration", requestId);
+    const refuse = (f: PrecheckFailure) => {
+      const cpuHost = f.cpuHost ?? dest;
+      if (f.cpu && cpuHost) logPrecheckFailure(cpuHost, requestId, f.cpu);
+      this.ctx.actions.event(action, "conductor_live_migrate_instance", CONTROLLER_HOST, {
+        error: f.error.message,
       });
-    } else {
+      this.setStatus(m, "error");
+    };
+    const accept = (to: SandboxHost) => {
+      this.ctx.actions.event(action, "conductor_live_migrate_instance", CONTROLLER_HOST);
+      this.ctx.actions.event(action, "compute_check_can_live_migrate_destination", to.name);
+      this.ctx.actions.event(action, "compute_check_can_live_migrate_source", source.name);
+      assignDestination(m.record, source.name, to.name);
+      m.action = action;
+      this.setStatus(m, "queued");
       clock.at(MIGRATION_QUEUED_S, () => this.tryPrepare(m));
+    };
+    if (!request.asyncPrecheck) {
+      // The conductor's checks answer the API call itself: the record stays, in error, and the
+      // server is back to ACTIVE when the API refuses.
+      if (failure !== null) {
+        refuse(failure);
+        throw failure.error;
+      }
+      markMigrating(vm, now);
+      accept(dest!);
+    } else {
+      markMigrating(vm, now);
+      clock.at(MIGRATION_QUEUED_S, () => {
+        if (failure !== null) {
+          refuse(failure);
+          settleServer(vm, clock.isoNow());
+        } else accept(dest!);
+      });
     }
     this.ctx.log.info("live migration accepted", {
       vm: vm.name,
       source: source.name,
-      dest: destHost.name,
+      dest: dest?.name ?? null,
       id: record.id,
     });
     return { ...record };
@@ -212,7 +296,7 @@ export class LiveMigrations {
       completionTimeoutSPerGiB: s.completionTimeoutS,
       progressTimeoutS: s.progressTimeoutS,
     });
-    const linkBps = this.ctx.linkBandwidthMiBps(m.record.sourceCompute, m.record.destCompute) * BYTES_PER_MIB;
+    const linkBps = this.ctx.linkBandwidthMiBps(m.record.sourceCompute, this.destOf(m).name) * BYTES_PER_MIB;
     const capBps = s.bandwidthMiBps > 0 ? s.bandwidthMiBps * BYTES_PER_MIB : Number.POSITIVE_INFINITY;
     m.job = initialState({
       memoryBytes,
@@ -233,6 +317,8 @@ export class LiveMigrations {
     m.jobStartS = this.ctx.clock.nowS;
     m.record.memoryTotalBytes = memoryBytes;
     m.record.memoryRemainingBytes = memoryBytes;
+    this.ctx.actions.event(m.action, "compute_live_migration", source.name);
+    this.ctx.actions.event(m.action, "compute_pre_live_migration", this.destOf(m).name);
     this.setStatus(m, "running");
   }
 
@@ -278,7 +364,8 @@ export class LiveMigrations {
           driver,
           mitaka
             ? `Migration running for ${e.secs} secs, memory ${e.remainingPercent}% remaining; (bytes processed=${e.processed}, remaining=${e.remaining}, total=${e.total})`
-            : `Migration running for ${e.secs} secs, memory ${e.remainingPercent}% remaining (bytes processed=${e.processed}, remaining=${e.remaining}, total=${e.total}); disk 0% remaining (bytes processed=0, remaining=0, total=0).`,
+            : // With no disk copied Nova prints "disk 100% remaining" (disk_remaining = 100 when disk_total is 0; real Zed).
+              `Migration running for ${e.secs} secs, memory ${e.remainingPercent}% remaining (bytes processed=${e.processed}, remaining=${e.remaining}, total=${e.total}); disk 100% remaining (bytes processed=0, remaining=0, total=0).`,
         );
         break;
       case "switch-postcopy":
@@ -294,20 +381,33 @@ export class LiveMigrations {
         break;
       case "cancelled":
         this.recordJobEnd(m, "Cancelled");
-        log("ERROR", driver, `Live Migration failure: ${abortedText}`);
-        if (e.reason === "cancelled") {
+        if (!mitaka) {
+          // Real Zed (libvirt 9.0): the monitor sees the job CANCELLED whether an operator or
+          // Nova's own timeout aborted it, so the record ends `cancelled`, and the failure line
+          // follows with the exception's type (seen in the lab).
           log("WARNING", driver, "Migration operation was cancelled");
+          log(
+            "ERROR",
+            driver,
+            `Live Migration failure: ${abortedText}: libvirt.libvirtError: ${abortedText}`,
+          );
           this.fail(m, "cancelled");
         } else {
-          log("ERROR", driver, "Migration operation has aborted");
-          this.fail(m, "error");
+          log("ERROR", driver, `Live Migration failure: ${abortedText}`);
+          if (e.reason === "cancelled") {
+            log("WARNING", driver, "Migration operation was cancelled");
+            this.fail(m, "cancelled");
+          } else {
+            log("ERROR", driver, "Migration operation has aborted");
+            this.fail(m, "error");
+          }
         }
         break;
       case "completed": {
         this.recordJobEnd(m, "Completed");
         log("INFO", driver, "Migration operation has completed");
         this.setStatus(m, "post-migrating");
-        const dest = this.host(m.record.destCompute);
+        const dest = this.destOf(m);
         // The guest now runs on the destination; the source domain is undefined (VIR_MIGRATE_UNDEFINE_SOURCE).
         m.vm.host = dest.name;
         m.vm.domainId = dest.nextDomainId++;
@@ -318,6 +418,7 @@ export class LiveMigrations {
             `Migrating instance to ${dest.name} finished successfully.`,
             { requestId: m.requestId, instance: m.vm.uuid },
           );
+          this.ctx.actions.event(m.action, "compute_post_live_migration_at_destination", dest.name);
           this.setStatus(m, "completed");
           settleServer(m.vm, this.ctx.clock.isoNow());
         });
@@ -332,41 +433,46 @@ export class LiveMigrations {
     const stats = jobStats(m.job!, "Outgoing migration", type);
     m.completedJobs.set(m.record.sourceCompute, stats);
     if (type === "Completed")
-      m.completedJobs.set(m.record.destCompute, { ...stats, operation: "Incoming migration" });
+      m.completedJobs.set(this.destOf(m).name, { ...stats, operation: "Incoming migration" });
   }
 
   // ---------------------------------------------------------------- operator actions
 
-  /** Force-complete: the guest is paused so the rest fits the downtime. */
+  /**
+   * Force-complete: the guest is paused so the rest fits the downtime. Nova logs no line of its
+   * own for it; the pause shows as the lifecycle event nova-compute logs (real Zed:
+   * "VM Paused (Lifecycle Event)" from nova.compute.manager).
+   */
   forceComplete(m: SandboxMigration): void {
     if (m.record.status !== "running" || m.job === null) {
       throw wrongMigrationState("force_complete", m.record.serverId, m.record.id, m.record.status);
     }
+    this.ctx.actions.start(m.vm.uuid, "live_migration_force_complete", newRequestId());
     m.job = forceCompleteJob(m.job);
     m.vm.powerState = POWER_STATE.PAUSED;
-    this.host(m.record.sourceCompute).novaLog(
-      "INFO",
-      "nova.compute.manager",
-      "Pausing instance to force live migration to complete",
-      { requestId: newRequestId(), instance: m.vm.uuid },
-    );
+    this.host(m.record.sourceCompute).novaLog("INFO", "nova.compute.manager", "VM Paused (Lifecycle Event)", {
+      instance: m.vm.uuid,
+    });
   }
 
-  /** Abort: before the job, the record is cancelled; while it runs pre-copy, QEMU cancels the job. */
-  abort(m: SandboxMigration): void {
+  /**
+   * Abort: `running` always; `queued` and `preparing` only when the request came at 2.65 or later
+   * (`abortQueued`; nova 26.2.2 nova/compute/api.py `live_migrate_abort`). Before the job the
+   * record is cancelled; while it runs pre-copy, QEMU cancels the job.
+   */
+  abort(m: SandboxMigration, abortQueued = false): void {
     const { serverId, id } = m.record;
     const status = m.record.status;
-    if (status === "queued" || status === "preparing") {
-      if (this.ctx.controllerMajor < 17 && status === "queued") {
-        throw wrongMigrationState("abort live migration", serverId, id, status);
-      }
+    const allowed = status === "running" || (abortQueued && (status === "queued" || status === "preparing"));
+    if (!allowed || (status === "running" && (m.job === null || m.job.phase === "postcopy"))) {
+      throw wrongMigrationState("abort live migration", serverId, id, status);
+    }
+    this.ctx.actions.start(m.vm.uuid, "live_migration_cancel", newRequestId());
+    if (status !== "running") {
       this.fail(m, "cancelled");
       return;
     }
-    if (status !== "running" || m.job === null || m.job.phase === "postcopy") {
-      throw wrongMigrationState("abort live migration", serverId, id, status);
-    }
-    const r = cancelJob(m.job);
+    const r = cancelJob(m.job!);
     m.job = r.state;
     for (const e of r.events) this.onJobEvent(m, e);
   }

@@ -22,8 +22,17 @@ import {
   MV,
   parseMicroversion,
 } from "../openstack/microversion";
-import { type ApiResult, HttpError, notFound, novaFault, sendJson } from "./api-common";
+import {
+  type ApiResult,
+  FAULT_CONTENT_TYPE,
+  HttpError,
+  newApiRequestId,
+  notFound,
+  novaFault,
+  sendJson,
+} from "./api-common";
 import { type ControlPlane, ControlPlaneError } from "./control-plane";
+import { handleGlance } from "./glance";
 import { DEFAULT_TOKEN_TTL_SECONDS, Keystone, type SandboxCredentials } from "./keystone";
 import { NovaRoutes } from "./nova-routes";
 
@@ -92,27 +101,50 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
     const path = url.pathname.replace(/\/+$/, "");
     const method = req.method ?? "GET";
     const extraHeaders: Record<string, string> = {};
+    const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
+    const service = under("/identity")
+      ? "keystone"
+      : under("/compute")
+        ? "nova"
+        : under("/image")
+          ? "glance"
+          : null;
     let status = 500;
     try {
       let result: ApiResult;
-      if (path === "/identity" || path.startsWith("/identity/")) {
+      if (service === "keystone") {
+        extraHeaders["x-openstack-request-id"] = newApiRequestId();
+        extraHeaders.Vary = "X-Auth-Token";
         result = await keystone.handle(method, path.slice("/identity".length), req);
-      } else if (path === "/compute" || path.startsWith("/compute/")) {
+      } else if (service === "nova") {
         result = await nova(method, path.slice("/compute".length), url.searchParams, req, extraHeaders);
+      } else if (service === "glance") {
+        const sub = path.slice("/image".length);
+        // Glance lists its versions to anyone; everything else passes keystonemiddleware first.
+        if (!(method === "GET" && (sub === "" || sub === "/versions"))) {
+          extraHeaders["x-openstack-request-id"] = newApiRequestId();
+          keystone.authenticate(req);
+        }
+        result = handleGlance(method, sub, url.searchParams, () => opts.controlPlane.images(), baseUrl);
       } else {
         throw notFound();
       }
       status = result.status;
-      sendJson(res, result.status, result.body, { ...extraHeaders, ...result.headers });
+      sendJson(res, result.status, result.body, { ...extraHeaders, ...result.headers }, service === "nova");
     } catch (err) {
       if (err instanceof HttpError) {
         status = err.status;
         const headers = { ...extraHeaders };
         if (err.status === 401) headers["WWW-Authenticate"] = `Keystone uri="${baseUrl}/identity"`;
+        // Nova's own faults carry webob's charset; keystonemiddleware's 401 and Glance's errors do not.
+        else if (service === "nova") headers["Content-Type"] = FAULT_CONTENT_TYPE;
         sendJson(res, err.status, err.body, headers);
       } else if (err instanceof ControlPlaneError) {
         status = err.status;
-        sendJson(res, err.status, novaFault(err.status, err.message).body, extraHeaders);
+        sendJson(res, err.status, novaFault(err.status, err.message).body, {
+          ...extraHeaders,
+          "Content-Type": FAULT_CONTENT_TYPE,
+        });
       } else {
         throw err;
       }
@@ -160,7 +192,11 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
         },
       };
     }
+    const requestId = newApiRequestId();
+    headers["x-compute-request-id"] = requestId;
+    headers["x-openstack-request-id"] = requestId;
     if (method === "GET" && path === "/v2.1") {
+      setVersionHeaders(headers, MIN_MICROVERSION);
       const entry = versionEntry();
       return {
         status: 200,
@@ -185,12 +221,8 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
     if (!path.startsWith("/v2.1/")) throw notFound();
 
     keystone.authenticate(req);
-    const mv = requestedMicroversion(req);
-    headers["X-OpenStack-Nova-API-Version"] = mv;
-    if (readsGenericHeader) headers["OpenStack-API-Version"] = `compute ${mv}`;
-    headers.Vary = readsGenericHeader
-      ? "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
-      : "X-OpenStack-Nova-API-Version";
+    const mv = requestedMicroversion(req, headers);
+    setVersionHeaders(headers, mv);
 
     const segments = path.slice("/v2.1/".length).split("/").filter(Boolean);
     // Mitaka-era catalogs carry the project id in the URL; Nova accepts both forms.
@@ -198,8 +230,21 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
     return routes.dispatch(method, segments, query, req, mv);
   }
 
-  /** The microversion the request asks for: the generic header (2.27+), else Nova's own, else 2.1. */
-  function requestedMicroversion(req: IncomingMessage): string {
+  /** The microversion headers of an answer at `mv` (the generic one only where the API reads it). */
+  function setVersionHeaders(headers: Record<string, string>, mv: string): void {
+    headers["X-OpenStack-Nova-API-Version"] = mv;
+    if (readsGenericHeader) headers["OpenStack-API-Version"] = `compute ${mv}`;
+    headers.Vary = readsGenericHeader
+      ? "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+      : "X-OpenStack-Nova-API-Version";
+  }
+
+  /**
+   * The microversion the request asks for: the generic header (2.27+), else Nova's own, else 2.1.
+   * An out-of-range one is refused with 406, its own version in the answer's headers (as real Zed
+   * does); a malformed one with 400 and no version headers.
+   */
+  function requestedMicroversion(req: IncomingMessage, headers: Record<string, string>): string {
     let raw: string | undefined;
     const generic = req.headers["openstack-api-version"];
     if (readsGenericHeader && typeof generic === "string") {
@@ -224,6 +269,7 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
       compareMicroversions(version, MIN_MICROVERSION) < 0 ||
       compareMicroversions(version, maxMicroversion) > 0
     ) {
+      setVersionHeaders(headers, version);
       throw novaFault(
         406,
         `Version ${version} is not supported by the API. Minimum is ${MIN_MICROVERSION} and maximum is ${maxMicroversion}.`,

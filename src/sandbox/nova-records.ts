@@ -28,7 +28,7 @@ export const SANDBOX_CLOUD_NAME = "migbot-sandbox";
  */
 const LIBVIRT_CPU_COMPARE_URL = "http://libvirt.org/html/libvirt-libvirt-host.html#virCPUCompareResult";
 
-/** Statuses Nova counts as in progress (`GET /servers/{id}/migrations` lists a live migration in them). */
+/** Statuses Nova counts as in progress (`GET /servers/{id}/migrations` lists a live migration in them; not `accepted`). */
 const IN_PROGRESS: readonly CloudMigrationStatus[] = ["queued", "preparing", "running", "post-migrating"];
 
 /** Whether Nova counts a live migration in this status as in progress. */
@@ -41,14 +41,17 @@ export function novaTimestamp(at: Date): string {
   return at.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** Nova's record of a live migration just accepted (queued, no bytes moved yet), with a fresh uuid. */
+/**
+ * Nova's record of a live migration the conductor just created: `accepted`, no bytes moved, a fresh
+ * uuid. The destination is the host asked for on a forced move, else null until the scheduler has
+ * chosen; the nodes are set once the checks passed ({@link assignDestination}).
+ */
 export function newLiveMigrationRecord(p: {
   id: number;
   serverId: string;
   source: string;
-  dest: string;
-  /** The destination's address (Nova's `dest_host`). */
-  destHost: string;
+  /** The forced destination, or null (the scheduler chooses). */
+  dest: string | null;
   projectId: string;
   now: string;
 }): CloudMigration {
@@ -57,12 +60,12 @@ export function newLiveMigrationRecord(p: {
     uuid: randomUUID(),
     serverId: p.serverId,
     migrationType: "live-migration",
-    status: "queued",
+    status: "accepted",
     sourceCompute: p.source,
-    sourceNode: p.source,
+    sourceNode: null,
     destCompute: p.dest,
-    destNode: p.dest,
-    destHost: p.destHost,
+    destNode: null,
+    destHost: null,
     memoryTotalBytes: 0,
     memoryProcessedBytes: 0,
     memoryRemainingBytes: 0,
@@ -76,6 +79,33 @@ export function newLiveMigrationRecord(p: {
     createdAt: p.now,
     updatedAt: p.now,
   };
+}
+
+/**
+ * What the conductor writes once the destination passed its checks (nova 26.2.2
+ * nova/conductor/tasks/live_migrate.py `_execute`: `source_node`, `dest_node`, `dest_compute`).
+ */
+export function assignDestination(record: CloudMigration, source: string, dest: string): void {
+  record.sourceNode = source;
+  record.destCompute = dest;
+  record.destNode = dest;
+}
+
+/**
+ * The scheduler's refusal when no host passes (nova 26.2.2 nova/scheduler/manager.py
+ * `select_destinations`): with an empty reason when Placement offered no candidate at all (a
+ * disabled compute carries the COMPUTE_STATUS_DISABLED trait and is never offered), else when the
+ * filters left none. Real Zed's instance action for a disabled destination says
+ * "No valid host was found. " (seen in the lab).
+ */
+export function noValidHostFor(reason: "no-candidates" | "filtered"): ControlPlaneError {
+  return new ControlPlaneError(
+    "badRequest",
+    400,
+    reason === "no-candidates"
+      ? "No valid host was found. "
+      : "No valid host was found. There are not enough hosts available.",
+  );
 }
 
 /** `GET /os-migrations` and `GET /servers/{id}/migrations`: copies of the records the filter keeps. */
@@ -120,6 +150,23 @@ export function migrationOrThrow<M extends { record: CloudMigration }>(
 
 export function instanceNotFound(serverId: string): ControlPlaneError {
   return new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
+}
+
+/** The host the operator named, which the API looks up first: an unknown one is refused at once. */
+export function namedHost<H>(hosts: ReadonlyMap<string, H>, name: string): H {
+  const host = hosts.get(name);
+  if (host === undefined)
+    throw new ControlPlaneError("badRequest", 400, `Compute host ${name} could not be found.`);
+  return host;
+}
+
+/** The conductor's refusal of a forced move to the host the server is on. */
+export function currentHostRefusal(serverId: string, source: string): ControlPlaneError {
+  return new ControlPlaneError(
+    "badRequest",
+    400,
+    `Unable to migrate instance (${serverId}) to current host (${source}).`,
+  );
 }
 
 /** The destination the operator named, after Nova's checks: it must exist and not be the source. */
@@ -199,4 +246,25 @@ export function computeService(p: {
     disabledReason: null,
     forcedDown: false,
   };
+}
+
+/** The controller's services Nova lists besides the computes: nova-conductor and nova-scheduler. */
+export const CONTROLLER_SERVICE_COUNT = 2;
+
+/**
+ * The controller's nova-conductor and nova-scheduler (`GET /os-services` lists them with the
+ * computes, zone `internal`), always up, last reported at `updatedAt`.
+ */
+export function controllerServices(updatedAt: string): CloudService[] {
+  return ["nova-conductor", "nova-scheduler"].map((binary, i) => ({
+    id: i + 1,
+    binary,
+    host: "controller",
+    zone: "internal",
+    status: "enabled",
+    state: "up",
+    updatedAt,
+    disabledReason: null,
+    forcedDown: false,
+  }));
 }

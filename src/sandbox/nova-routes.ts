@@ -8,16 +8,21 @@
  */
 import type { IncomingMessage } from "node:http";
 import { atLeast, MV } from "../openstack/microversion";
-import { type ApiResult, isObject, notFound, novaFault, readJson } from "./api-common";
-import type { CloudMigration, CloudServer, ControlPlane, LiveMigrateRequest } from "./control-plane";
+import { type ApiResult, isObject, notFound, novaFault, pythonRepr, readJson } from "./api-common";
+import type { CloudHypervisor, CloudServer, ControlPlane, LiveMigrateRequest } from "./control-plane";
 import { isInProgress } from "./nova-records";
 import {
   type NovaLinks,
+  renderFlavor,
   renderHypervisor,
+  renderHypervisorBrief,
+  renderInstanceAction,
   renderOsMigration,
   renderServer,
+  renderServerBrief,
   renderServerMigration,
   renderService,
+  serviceIdFor,
 } from "./nova-views";
 
 /** Nova's `[api] max_limit`: the most items one list page holds. */
@@ -26,6 +31,10 @@ const NOVA_MAX_LIMIT = 1000;
 const SERVER = "((?!detail(?:/|$))[^/]+)";
 /** A migration id in a path. */
 const MIGRATION = "([^/]+)";
+
+/** A hypervisor or service id in a path. */
+const ID = "([^/]+)";
+const UUID_LIKE_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 const NOVA_BOOLEAN_TRUE = new Set(["true", "1", "on", "yes"]);
 const NOVA_BOOLEAN_FALSE = new Set(["false", "0", "off", "no"]);
@@ -52,16 +61,33 @@ interface RouteRequest {
 }
 
 interface Route {
-  method: "GET" | "POST" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "DELETE";
   path: RegExp;
   /** The first microversion with this route; older requests get Nova's 404. */
   since?: string;
+  /** The first microversion without this route (it answers 404 from there). */
+  until?: string;
   handle: (r: RouteRequest) => ApiResult | Promise<ApiResult>;
 }
 
-function route(method: Route["method"], path: string, handle: Route["handle"], since?: string): Route {
-  return { method, path: new RegExp(`^${path}$`), handle, ...(since !== undefined && { since }) };
+function route(
+  method: Route["method"],
+  path: string,
+  handle: Route["handle"],
+  since?: string,
+  until?: string,
+): Route {
+  return {
+    method,
+    path: new RegExp(`^${path}$`),
+    handle,
+    ...(since !== undefined && { since }),
+    ...(until !== undefined && { until }),
+  };
 }
+
+/** The legacy service actions of `PUT /os-services/{action}` before 2.53. */
+const LEGACY_SERVICE_ACTIONS = new Set(["enable", "disable", "disable-log-reason", "force-down"]);
 
 export class NovaRoutes {
   private readonly routes: readonly Route[];
@@ -72,7 +98,8 @@ export class NovaRoutes {
     private readonly links: () => NovaLinks,
   ) {
     this.routes = [
-      route("GET", "servers/detail", (r) => this.listServers(r)),
+      route("GET", "servers", (r) => this.listServers(r, false)),
+      route("GET", "servers/detail", (r) => this.listServers(r, true)),
       route("GET", `servers/${SERVER}`, (r) => this.showServer(r)),
       route("POST", `servers/${SERVER}/action`, (r) => this.serverAction(r)),
       route("GET", `servers/${SERVER}/migrations`, (r) => this.listServerMigrations(r), MV.SERVER_MIGRATIONS),
@@ -94,9 +121,25 @@ export class NovaRoutes {
         (r) => this.abortMigration(r),
         MV.ABORT_MIGRATION,
       ),
+      route("GET", `servers/${SERVER}/os-instance-actions`, (r) => this.listActions(r)),
+      route("GET", `servers/${SERVER}/os-instance-actions/${ID}`, (r) => this.showAction(r)),
       route("GET", "os-migrations", (r) => this.listOsMigrations(r)),
-      route("GET", "os-hypervisors/detail", (r) => this.listHypervisors(r)),
+      route("GET", "os-hypervisors", (r) => this.listHypervisors(r, false)),
+      route("GET", "os-hypervisors/detail", (r) => this.listHypervisors(r, true)),
+      route("GET", `os-hypervisors/${ID}`, (r) => this.showHypervisor(r)),
+      route(
+        "GET",
+        `os-hypervisors/${ID}/uptime`,
+        (r) => this.hypervisorUptime(r),
+        undefined,
+        MV.HYPERVISOR_NO_STATS,
+      ),
       route("GET", "os-services", (r) => this.listServices(r)),
+      route("PUT", `os-services/${ID}`, (r) => this.updateService(r)),
+      route("GET", "os-aggregates", () => ({ status: 200, body: { aggregates: [] } })),
+      route("GET", "flavors", (r) => this.listFlavors(r, false)),
+      route("GET", "flavors/detail", (r) => this.listFlavors(r, true)),
+      route("GET", `flavors/${ID}`, (r) => this.showFlavor(r)),
     ];
   }
 
@@ -113,9 +156,12 @@ export class NovaRoutes {
       if (r.method !== method) continue;
       const match = r.path.exec(path);
       if (!match) continue;
-      // Nova's VersionNotFoundForAPIMethod renders as a 404.
-      if (r.since !== undefined && !atLeast(mv, r.since)) {
-        throw novaFault(404, `API version ${mv} is not supported on this method.`);
+      // Nova's VersionNotFoundForAPIMethod renders as a 404 ("The resource could not be found.", real Zed).
+      if (
+        (r.since !== undefined && !atLeast(mv, r.since)) ||
+        (r.until !== undefined && atLeast(mv, r.until))
+      ) {
+        throw notFound();
       }
       return r.handle({ params: match.slice(1), query, req, mv });
     }
@@ -130,24 +176,52 @@ export class NovaRoutes {
     return server;
   }
 
-  /** An in-progress live migration of the server, or Nova's 404 for any other. */
-  private migrationOf(serverId: string, migrationIdText: string): CloudMigration {
+  /**
+   * The server's migration for `GET .../migrations/{id}`: Nova's 404 for an unknown id, for a
+   * migration that is not a live migration, and for one no longer in progress, each with its own
+   * text (nova 26.2.2 nova/api/openstack/compute/server_migrations.py `show`).
+   */
+  private inProgressMigration(serverId: string, migrationIdText: string) {
     const migrationId = Number(migrationIdText);
     const migration = Number.isInteger(migrationId)
       ? this.controlPlane.getMigration(serverId, migrationId)
       : undefined;
-    if (!migration || !isInProgress(migration.status) || migration.migrationType !== "live-migration") {
+    if (!migration) {
       throw novaFault(
         404,
         `In-progress live migration ${migrationIdText} is not found for server ${serverId}.`,
       );
     }
+    if (migration.migrationType !== "live-migration") {
+      throw novaFault(404, `Migration ${migrationIdText} for server ${serverId} is not live-migration.`);
+    }
+    if (!isInProgress(migration.status)) {
+      throw novaFault(404, `Live migration ${migrationIdText} for server ${serverId} is not in progress.`);
+    }
     return migration;
+  }
+
+  /**
+   * Abort and force-complete check the server first — it must be migrating (409) — then that the
+   * migration exists (404); the migration's status is the control plane's to judge (400)
+   * (nova 26.2.2 nova/compute/api.py `live_migrate_abort`, `live_migrate_force_complete`).
+   */
+  private migrationToAct(serverId: string, migrationIdText: string, action: string): number {
+    const server = this.findServer(serverId);
+    if (server.taskState !== "migrating") {
+      throw novaFault(409, `Instance ${serverId} is in an invalid state for '${action}'`);
+    }
+    const migrationId = Number(migrationIdText);
+    const migration = Number.isInteger(migrationId)
+      ? this.controlPlane.getMigration(serverId, migrationId)
+      : undefined;
+    if (!migration) throw novaFault(404, `Migration ${migrationIdText} not found for instance ${serverId}`);
+    return migration.id;
   }
 
   // ---------------------------------------------------------------- servers
 
-  private listServers({ query, mv }: RouteRequest): ApiResult {
+  private listServers({ query, mv }: RouteRequest, detail: boolean): ApiResult {
     const links = this.links();
     const allTenants = query.has("all_tenants") && novaBoolean(query.get("all_tenants") || "true") !== false;
     const nameFilter = query.get("name");
@@ -171,10 +245,12 @@ export class NovaRoutes {
           (host === null || s.host === host) &&
           (status === null || s.status === status.toUpperCase()),
       );
-    const page = paginate(servers, (s) => s.id, query, "servers/detail", true, links);
+    const page = paginate(servers, (s) => s.id, query, detail ? "servers/detail" : "servers", true, links);
     const services = this.controlPlane.services();
     const body: Record<string, unknown> = {
-      servers: page.items.map((s) => renderServer(s, mv, links, services)),
+      servers: page.items.map((s) =>
+        detail ? renderServer(s, mv, links, services, { inList: true }) : renderServerBrief(s, links),
+      ),
     };
     if (page.next) body.servers_links = [{ href: page.next, rel: "next" }];
     return { status: 200, body };
@@ -204,7 +280,7 @@ export class NovaRoutes {
       if (typeof type !== "string" || !["HARD", "SOFT"].includes(type.toUpperCase())) {
         throw novaFault(
           400,
-          `Invalid input for field/attribute type. Value: ${String(type)}. ${JSON.stringify(type)} is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']`,
+          `Invalid input for field/attribute type. Value: ${String(type)}. ${pythonRepr(type)} is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']`,
         );
       }
       if (type.toUpperCase() !== "HARD") {
@@ -229,28 +305,66 @@ export class NovaRoutes {
 
   private showServerMigration({ params: [id, mid], mv }: RouteRequest): ApiResult {
     this.findServer(id!);
-    return { status: 200, body: { migration: renderServerMigration(this.migrationOf(id!, mid!), mv) } };
+    return {
+      status: 200,
+      body: { migration: renderServerMigration(this.inProgressMigration(id!, mid!), mv) },
+    };
   }
 
   private async forceComplete({ params: [id, mid], req }: RouteRequest): Promise<ApiResult> {
     this.findServer(id!);
     const body = await readJson(req, (m) => novaFault(400, m));
     if (!isObject(body) || !("force_complete" in body) || body.force_complete !== null) {
+      const value = isObject(body) && "force_complete" in body ? body.force_complete : body;
       throw novaFault(
         400,
-        `Invalid input for field/attribute force_complete. Value: ${JSON.stringify(body)}. 'force_complete' is a required property`,
+        isObject(body) && "force_complete" in body
+          ? `Invalid input for field/attribute force_complete. Value: ${String(value)}. ${pythonRepr(value)} is not of type 'null'`
+          : `Invalid input for field/attribute force_complete. Value: ${pythonRepr(body)}. 'force_complete' is a required property`,
       );
     }
-    const migration = this.migrationOf(id!, mid!);
-    this.controlPlane.forceComplete(id!, migration.id);
+    const migrationId = this.migrationToAct(id!, mid!, "force_complete");
+    this.controlPlane.forceComplete(id!, migrationId);
     return { status: 202 };
   }
 
-  private abortMigration({ params: [id, mid] }: RouteRequest): ApiResult {
+  private abortMigration({ params: [id, mid], mv }: RouteRequest): ApiResult {
     this.findServer(id!);
-    const migration = this.migrationOf(id!, mid!);
-    this.controlPlane.abortMigration(id!, migration.id);
+    const migrationId = this.migrationToAct(id!, mid!, "abort live migration");
+    this.controlPlane.abortMigration(id!, migrationId, {
+      abortQueued: atLeast(mv, MV.ABORT_QUEUED_MIGRATION),
+    });
     return { status: 202 };
+  }
+
+  // ---------------------------------------------------------------- instance actions
+
+  private listActions({ params: [id], mv }: RouteRequest): ApiResult {
+    const actions = this.controlPlane.instanceActions(id!);
+    return { status: 200, body: { instanceActions: actions.map((a) => renderInstanceAction(a, mv, false)) } };
+  }
+
+  private showAction({ params: [id, requestId], mv }: RouteRequest): ApiResult {
+    const action = this.controlPlane.instanceActions(id!).find((a) => a.requestId === requestId);
+    if (!action) throw novaFault(404, `Action for request_id ${requestId} on instance ${id} not found`);
+    return { status: 200, body: { instanceAction: renderInstanceAction(action, mv, true) } };
+  }
+
+  // ---------------------------------------------------------------- flavors
+
+  private listFlavors({ mv }: RouteRequest, detail: boolean): ApiResult {
+    const links = this.links();
+    const flavors = this.controlPlane.flavors().map((f) => renderFlavor(f, mv, links));
+    return {
+      status: 200,
+      body: { flavors: detail ? flavors : flavors.map((f) => ({ id: f.id, name: f.name, links: f.links })) },
+    };
+  }
+
+  private showFlavor({ params: [id], mv }: RouteRequest): ApiResult {
+    const flavor = this.controlPlane.flavors().find((f) => f.id === id);
+    if (!flavor) throw novaFault(404, `Flavor ${id} could not be found.`);
+    return { status: 200, body: { flavor: renderFlavor(flavor, mv, this.links()) } };
   }
 
   // ---------------------------------------------------------------- os-migrations, hypervisors, services
@@ -285,7 +399,7 @@ export class NovaRoutes {
     return { status: 200, body };
   }
 
-  private listHypervisors({ query, mv }: RouteRequest): ApiResult {
+  private listHypervisors({ query, mv }: RouteRequest, detail: boolean): ApiResult {
     const services = this.controlPlane.services();
     const hypervisors = this.controlPlane.hypervisors();
     const paged = atLeast(mv, MV.HYPERVISOR_PAGING);
@@ -295,16 +409,60 @@ export class NovaRoutes {
           hypervisors,
           (h) => (uuids ? h.uuid : String(h.id)),
           query,
-          "os-hypervisors/detail",
+          detail ? "os-hypervisors/detail" : "os-hypervisors",
           false,
           this.links(),
         )
       : { items: hypervisors, next: null };
+    const uptime = this.uptimeText();
     const body: Record<string, unknown> = {
-      hypervisors: page.items.map((h) => renderHypervisor(h, services, mv)),
+      hypervisors: page.items.map((h) =>
+        detail ? renderHypervisor(h, services, mv, uptime) : renderHypervisorBrief(h, mv),
+      ),
     };
     if (page.next) body.hypervisors_links = [{ href: page.next, rel: "next" }];
     return { status: 200, body };
+  }
+
+  /**
+   * A hypervisor by id: the integer before 2.53 (404 for anything else), a UUID from 2.53 (400 for
+   * a text that is not one), as the stock client's lookup by name meets them.
+   */
+  private hypervisorById(idText: string, mv: string): CloudHypervisor {
+    const hypervisors = this.controlPlane.hypervisors();
+    if (atLeast(mv, MV.UUID_IDS)) {
+      if (!UUID_LIKE_RE.test(idText)) throw novaFault(400, `Invalid uuid ${idText}`);
+      const h = hypervisors.find((x) => x.uuid === idText);
+      if (!h) throw novaFault(404, `Hypervisor with ID '${idText}' could not be found.`);
+      return h;
+    }
+    const h = hypervisors.find((x) => String(x.id) === idText);
+    if (!h) throw novaFault(404, `Hypervisor with ID '${idText}' could not be found.`);
+    return h;
+  }
+
+  private showHypervisor({ params: [id], mv }: RouteRequest): ApiResult {
+    const h = this.hypervisorById(id!, mv);
+    return {
+      status: 200,
+      body: { hypervisor: renderHypervisor(h, this.controlPlane.services(), mv, this.uptimeText()) },
+    };
+  }
+
+  private hypervisorUptime({ params: [id], mv }: RouteRequest): ApiResult {
+    const h = this.hypervisorById(id!, mv);
+    return {
+      status: 200,
+      body: {
+        hypervisor: { ...renderHypervisorBrief(h, mv), uptime: this.uptimeText() },
+      },
+    };
+  }
+
+  /** What the hosts' `uptime` prints (libvirt's driver passes it through), at the cloud's now. */
+  private uptimeText(): string {
+    const t = this.controlPlane.wallTime().toISOString().slice(11, 19);
+    return ` ${t} up 1 day,  2:03,  0 user,  load average: 0.42, 0.40, 0.35\n`;
   }
 
   private listServices({ query, mv }: RouteRequest): ApiResult {
@@ -315,16 +473,69 @@ export class NovaRoutes {
       .filter((s) => (binary === null || s.binary === binary) && (host === null || s.host === host));
     return { status: 200, body: { services: services.map((s) => renderService(s, mv)) } };
   }
+
+  /**
+   * `PUT /os-services/{uuid}` from 2.53 (`status`, `disabled_reason`; the whole record back), and
+   * before it `PUT /os-services/{enable|disable|disable-log-reason}` with `host` and `binary` in
+   * the body (an echo of the change back), as nova 26.2.2 nova/api/openstack/compute/services.py.
+   */
+  private async updateService({ params: [id], req, mv }: RouteRequest): Promise<ApiResult> {
+    const body = await readJson(req, (m) => novaFault(400, m));
+    if (!isObject(body)) throw novaFault(400, "Malformed request body");
+    if (atLeast(mv, MV.UUID_IDS)) {
+      if (!UUID_LIKE_RE.test(id!)) throw novaFault(400, `Invalid uuid ${id}`);
+      const service = this.controlPlane.services().find((s) => serviceIdFor(s, mv) === id);
+      if (!service) throw novaFault(404, `Service ${id} could not be found.`);
+      if (service.binary !== "nova-compute") {
+        throw novaFault(
+          400,
+          `Updating a ${service.binary} service is not supported. Only nova-compute services can be updated.`,
+        );
+      }
+      if (body.status !== "enabled" && body.status !== "disabled") {
+        throw novaFault(
+          400,
+          "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        );
+      }
+      const reason = typeof body.disabled_reason === "string" ? body.disabled_reason : null;
+      if (body.status === "enabled" && reason) {
+        throw novaFault(400, "Specifying 'disabled_reason' with status 'enabled' is invalid.");
+      }
+      const updated = this.controlPlane.setServiceStatus(service.host, service.binary, {
+        status: body.status,
+        disabledReason: body.status === "disabled" ? reason : null,
+      });
+      return { status: 200, body: { service: renderService(updated, mv) } };
+    }
+    if (!LEGACY_SERVICE_ACTIONS.has(id!)) throw novaFault(404, "Unknown action");
+    const host = typeof body.host === "string" ? body.host : "";
+    const binary = typeof body.binary === "string" ? body.binary : "";
+    if (binary !== "nova-compute") {
+      throw novaFault(
+        400,
+        `Updating a ${binary} service is not supported. Only nova-compute services can be updated.`,
+      );
+    }
+    if (id === "force-down") throw novaFault(404, "Unknown action");
+    let reason: string | null = null;
+    if (id === "disable-log-reason") {
+      if (typeof body.disabled_reason !== "string") throw novaFault(400, "Missing disabled reason field");
+      reason = body.disabled_reason;
+    }
+    const status = id === "enable" ? "enabled" : "disabled";
+    this.controlPlane.setServiceStatus(host, binary, { status, disabledReason: reason });
+    const echo: Record<string, unknown> = { host, binary, status };
+    if (reason) echo.disabled_reason = reason;
+    return { status: 200, body: { service: echo } };
+  }
 }
 
 /** os-migrateLive's body schema per microversion (nova/api/openstack/compute/schemas/migrate_server.py). */
 function validateLiveMigrate(args: unknown, mv: string): LiveMigrateRequest {
   const invalid = (detail: string) =>
-    novaFault(
-      400,
-      `Invalid input for field/attribute os-migrateLive. Value: ${JSON.stringify(args)}. ${detail}`,
-    );
-  if (!isObject(args)) throw invalid(`${JSON.stringify(args)} is not of type 'object'`);
+    novaFault(400, `Invalid input for field/attribute os-migrateLive. Value: ${pythonRepr(args)}. ${detail}`);
+  if (!isObject(args)) throw invalid(`${pythonRepr(args)} is not of type 'object'`);
   const allowed = new Set(["host", "block_migration"]);
   const required = ["block_migration", "host"];
   const autoAllowed = atLeast(mv, MV.BLOCK_MIGRATION_AUTO);
@@ -344,7 +555,7 @@ function validateLiveMigrate(args: unknown, mv: string): LiveMigrateRequest {
   if (host !== null && (typeof host !== "string" || host.length === 0 || host.length > 255)) {
     throw novaFault(
       400,
-      `Invalid input for field/attribute host. Value: ${JSON.stringify(host)}. ${JSON.stringify(host)} is not of type 'string', 'null'`,
+      `Invalid input for field/attribute host. Value: ${String(host)}. ${pythonRepr(host)} is not of type 'string', 'null'`,
     );
   }
   let blockMigration: boolean | "auto";
@@ -355,7 +566,7 @@ function validateLiveMigrate(args: unknown, mv: string): LiveMigrateRequest {
     if (parsed === undefined) {
       throw novaFault(
         400,
-        `Invalid input for field/attribute block_migration. Value: ${String(args.block_migration)}. ${JSON.stringify(args.block_migration)} is not a valid boolean${autoAllowed ? " or 'auto'" : ""}`,
+        `Invalid input for field/attribute block_migration. Value: ${String(args.block_migration)}. ${pythonRepr(args.block_migration)} is not a valid boolean${autoAllowed ? " or 'auto'" : ""}`,
       );
     }
     blockMigration = parsed;
@@ -364,11 +575,15 @@ function validateLiveMigrate(args: unknown, mv: string): LiveMigrateRequest {
     if (key in args && novaBoolean(args[key]) === undefined) {
       throw novaFault(
         400,
-        `Invalid input for field/attribute ${key}. Value: ${String(args[key])}. ${JSON.stringify(args[key])} is not a valid boolean`,
+        `Invalid input for field/attribute ${key}. Value: ${String(args[key])}. ${pythonRepr(args[key])} is not a valid boolean`,
       );
     }
   }
-  return { host, blockMigration, asyncPrecheck: atLeast(mv, MV.ASYNC_LIVE_MIGRATION_PRECHECK) };
+  const forced =
+    host !== null &&
+    (!atLeast(mv, MV.LIVE_MIGRATE_FORCE) ||
+      (!atLeast(mv, MV.LIVE_MIGRATE_NO_FORCE) && novaBoolean(args.force) === true));
+  return { host, blockMigration, asyncPrecheck: atLeast(mv, MV.ASYNC_LIVE_MIGRATION_PRECHECK), forced };
 }
 
 /** Nova's limit/marker paging: a `next` link whenever a page came back full. */

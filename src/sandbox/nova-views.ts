@@ -7,7 +7,14 @@
 import { createHash } from "node:crypto";
 import { atLeast, MV } from "../openstack/microversion";
 import { hexId, uuidFrom } from "./api-common";
-import type { CloudHypervisor, CloudMigration, CloudServer, CloudService } from "./control-plane";
+import type {
+  CloudFlavor,
+  CloudHypervisor,
+  CloudInstanceAction,
+  CloudMigration,
+  CloudServer,
+  CloudService,
+} from "./control-plane";
 import { isInProgress } from "./nova-records";
 
 /** What links in a view point at. */
@@ -41,12 +48,14 @@ function hostStatus(host: string, services: readonly CloudService[]): string {
 /**
  * A server (`GET /servers/{id}`, `/servers/detail`).
  * @param services the compute services, for `host_status` (2.16+)
+ * @param opts.inList rendered in `/servers/detail` (no `server_groups`)
  */
 export function renderServer(
   s: CloudServer,
   mv: string,
   links: NovaLinks,
   services: readonly CloudService[],
+  opts: { inList?: boolean } = {},
 ): Record<string, unknown> {
   const { baseUrl } = links;
   const v = (min: string) => atLeast(mv, min);
@@ -98,10 +107,8 @@ export function renderServer(
     hostId: createHash("sha224").update(`${s.tenantId}${s.host}`).digest("hex"),
     id: s.id,
     image: {
-      id: uuidFrom(`image:${s.id}`),
-      links: [
-        { href: `${baseUrl}/compute/${s.tenantId}/images/${uuidFrom(`image:${s.id}`)}`, rel: "bookmark" },
-      ],
+      id: s.image.id,
+      links: [{ href: `${baseUrl}/compute/images/${s.image.id}`, rel: "bookmark" }],
     },
     key_name: null,
     links: [
@@ -112,6 +119,8 @@ export function renderServer(
     name: s.name,
     "os-extended-volumes:volumes_attached": [],
     progress: 0,
+    // Nova lists the security groups of the server's ports: a server with a port (every one in
+    // Nova's API samples) shows them; the lab's, booted with `networks: none`, show no key at all.
     security_groups: [{ name: "default" }],
     status: s.status,
     tenant_id: s.tenantId,
@@ -123,7 +132,8 @@ export function renderServer(
   if (v(MV.DESCRIPTION)) o.description = null;
   if (v(MV.TAGS)) o.tags = [];
   if (v(MV.TRUSTED_CERTS)) o.trusted_image_certificates = null;
-  if (v(MV.SERVER_GROUPS)) o.server_groups = [];
+  // Only `GET /servers/{id}` shows server_groups (nova 26.2.2 views/servers.py `show_server_groups`).
+  if (v(MV.SERVER_GROUPS) && !opts.inList) o.server_groups = [];
   if (v(MV.LOCKED_REASON)) o.locked_reason = null;
   if (v(MV.PINNED_AZ)) o.pinned_availability_zone = null;
   if (v(MV.SCHEDULER_HINTS)) o.scheduler_hints = {};
@@ -199,7 +209,7 @@ export function renderOsMigration(m: CloudMigration, mv: string, links: NovaLink
 }
 
 /** A service id: the integer before 2.53, a UUID from then on. */
-function serviceId(s: { id: number; host: string }, mv: string): number | string {
+export function serviceIdFor(s: { id: number; host: string }, mv: string): number | string {
   return atLeast(mv, MV.UUID_IDS) ? uuidFrom(`service:${s.id}:${s.host}`) : s.id;
 }
 
@@ -208,11 +218,12 @@ export function renderHypervisor(
   h: CloudHypervisor,
   services: readonly CloudService[],
   mv: string,
+  uptime: string | null = null,
 ): Record<string, unknown> {
   const service = services.find((s) => s.id === h.serviceId);
   const serviceBody = {
     host: h.serviceHost,
-    id: serviceId({ id: h.serviceId, host: h.serviceHost }, mv),
+    id: serviceIdFor({ id: h.serviceId, host: h.serviceHost }, mv),
     disabled_reason: service?.disabledReason ?? null,
   };
   const id = atLeast(mv, MV.UUID_IDS) ? h.uuid : h.id;
@@ -226,7 +237,7 @@ export function renderHypervisor(
       service: serviceBody,
       state: h.state,
       status: h.status,
-      uptime: null,
+      uptime,
     };
   }
   return {
@@ -256,7 +267,7 @@ export function renderHypervisor(
 /** A service (`GET /os-services`). */
 export function renderService(s: CloudService, mv: string): Record<string, unknown> {
   const o: Record<string, unknown> = {
-    id: serviceId(s, mv),
+    id: serviceIdFor(s, mv),
     binary: s.binary,
     disabled_reason: s.disabledReason,
     host: s.host,
@@ -267,4 +278,94 @@ export function renderService(s: CloudService, mv: string): Record<string, unkno
   if (atLeast(mv, MV.SERVICE_FORCED_DOWN)) o.forced_down = s.forcedDown;
   o.zone = s.zone;
   return o;
+}
+
+/** A flavor (`GET /flavors/detail`, `/flavors/{id}`): `description` from 2.55, `extra_specs` from 2.61, `swap` a number from 2.75. */
+export function renderFlavor(f: CloudFlavor, mv: string, links: NovaLinks): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    id: f.id,
+    name: f.name,
+    ram: f.ramMb,
+    disk: f.diskGb,
+    swap: atLeast(mv, MV.FLAVOR_SWAP_INTEGER) ? 0 : "",
+    "OS-FLV-EXT-DATA:ephemeral": 0,
+    "OS-FLV-DISABLED:disabled": false,
+    vcpus: f.vcpus,
+    "os-flavor-access:is_public": true,
+    rxtx_factor: 1,
+    links: [
+      { rel: "self", href: `${links.baseUrl}/compute/v2.1/flavors/${f.id}` },
+      { rel: "bookmark", href: `${links.baseUrl}/compute/flavors/${f.id}` },
+    ],
+  };
+  if (atLeast(mv, MV.FLAVOR_DESCRIPTION)) o.description = null;
+  if (atLeast(mv, MV.FLAVOR_EXTRA_SPECS)) o.extra_specs = {};
+  return o;
+}
+
+/** An entry of `GET /servers` (no detail): id, name, links. */
+export function renderServerBrief(s: CloudServer, links: NovaLinks): Record<string, unknown> {
+  return {
+    id: s.id,
+    name: s.name,
+    links: [
+      { rel: "self", href: `${links.baseUrl}/compute/v2.1/servers/${s.id}` },
+      { rel: "bookmark", href: `${links.baseUrl}/compute/servers/${s.id}` },
+    ],
+  };
+}
+
+/** Nova's `hostId` of a host for a project: sha224 of the project id and the host. */
+function hostIdOf(projectId: string, host: string): string {
+  return createHash("sha224").update(`${projectId}${host}`).digest("hex");
+}
+
+/**
+ * An instance action (`os-instance-actions`): `updated_at` from 2.58; with `events` when shown
+ * alone, each with `host`/`hostId` from 2.62 and `details` (the error's message) from 2.84. An
+ * admin sees each event's traceback: null on success, the exception's last line here (real Nova
+ * prints the whole Python traceback).
+ */
+export function renderInstanceAction(
+  a: CloudInstanceAction,
+  mv: string,
+  withEvents: boolean,
+): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    action: a.action,
+    instance_uuid: a.serverId,
+    request_id: a.requestId,
+    user_id: a.userId,
+    project_id: a.projectId,
+    start_time: novaDbTime(a.startTime),
+    message: a.message,
+  };
+  if (atLeast(mv, MV.INSTANCE_ACTION_UPDATED_AT)) o.updated_at = novaDbTime(a.updatedAt);
+  if (!withEvents) return o;
+  o.events = a.events.map((e) => {
+    const ev: Record<string, unknown> = {
+      event: e.event,
+      start_time: novaDbTime(e.startTime),
+      finish_time: e.finishTime === null ? null : novaDbTime(e.finishTime),
+      result: e.result,
+      traceback: e.details === null ? null : `${e.details}\n`,
+    };
+    if (atLeast(mv, MV.INSTANCE_ACTION_EVENT_HOST)) {
+      ev.host = e.host;
+      ev.hostId = hostIdOf(a.projectId, e.host);
+    }
+    if (atLeast(mv, MV.INSTANCE_ACTION_EVENT_DETAILS)) ev.details = e.details;
+    return ev;
+  });
+  return o;
+}
+
+/** An entry of `GET /os-hypervisors` (no detail). */
+export function renderHypervisorBrief(h: CloudHypervisor, mv: string): Record<string, unknown> {
+  return {
+    id: atLeast(mv, MV.UUID_IDS) ? h.uuid : h.id,
+    hypervisor_hostname: h.hypervisorHostname,
+    state: h.state,
+    status: h.status,
+  };
 }

@@ -22,6 +22,8 @@ export const RESERVED_HOST_MEMORY_MB = capacityOptions("zed").reservedHostMemory
 export interface PrecheckFailure {
   error: ControlPlaneError;
   cpu?: { reason: string; message: string };
+  /** The host whose check logged the CPU failure, when it is not the destination. */
+  cpuHost?: SandboxHost;
 }
 
 export interface SchedulerView {
@@ -138,10 +140,10 @@ export class Scheduler {
     return null;
   }
 
-  /** The scheduler's choice: the host with the most free RAM that passes the pre-checks. */
-  pickHost(vm: SandboxVm): SandboxHost | null {
+  /** The scheduler's choice: the host with the most free RAM that passes the pre-checks (and `offered`). */
+  pickHost(vm: SandboxVm, offered: (h: SandboxHost) => boolean = () => true): SandboxHost | null {
     const candidates = [...this.view.hosts.values()]
-      .filter((h) => h.name !== vm.host && this.precheck(vm, h) === null)
+      .filter((h) => h.name !== vm.host && offered(h) && this.precheck(vm, h) === null)
       .sort((a, b) => this.freeRamMb(b) - this.freeRamMb(a) || a.name.localeCompare(b.name));
     return candidates[0] ?? null;
   }

@@ -30,7 +30,12 @@ export interface SeedVm {
   workingSetMiB: number;
   /** Share of RAM that is zero pages (cheap to send in the first pass). */
   zeroPageFraction: number;
+  /** The Glance image it booted from. @defaultValue {@link DEFAULT_IMAGE} */
+  image?: { name: string; sizeBytes: number };
 }
+
+/** The image of seed VMs that name none: Ubuntu 22.04's cloud image (its qcow2 is about 650 MiB). */
+export const DEFAULT_IMAGE = { name: "ubuntu-22.04-server-cloudimg-amd64", sizeBytes: 680_525_824 };
 
 export interface SeedLink {
   a: string;

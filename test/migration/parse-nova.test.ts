@@ -65,8 +65,8 @@ describe("parseNovaComputeLog", () => {
       logger: "nova.virt.libvirt.driver",
       instanceUuid: UUID,
       requestId: REQ,
-      reason:
-        "operation failed: domain is not running: libvirt.libvirtError: operation failed: domain is not running",
+      // The line repeats the message after `: libvirt.libvirtError: `; the reason keeps it once.
+      reason: "operation failed: domain is not running",
     });
     expect(events[1]).toMatchObject({
       destination: "compute-2.ci-rdo.local",

@@ -116,7 +116,7 @@ describe("Nova client against a Zed-like sandbox (2.93)", () => {
     await nova.liveMigrate(DB1, { host: "cmp2" });
     expect(cloud.liveMigrateCalls.at(-1)).toEqual({
       serverId: DB1,
-      request: { host: "cmp2", blockMigration: "auto", asyncPrecheck: true },
+      request: { host: "cmp2", blockMigration: "auto", asyncPrecheck: true, forced: false },
     });
     const [migration] = await nova.listServerMigrations(DB1);
     expect(migration).toMatchObject({
@@ -221,6 +221,7 @@ describe("Nova client against a Mitaka sandbox (2.25)", () => {
       host: null,
       blockMigration: "auto",
       asyncPrecheck: false,
+      forced: false,
     });
     const [migration] = await nova.listServerMigrations(DB1);
     expect(migration!.memoryRemainingBytes).toBe(6 * 1024 ** 3);
@@ -240,6 +241,7 @@ describe("Nova client against a Mitaka sandbox (2.25)", () => {
       host: "cmp2",
       blockMigration: false,
       asyncPrecheck: false,
+      forced: true,
     });
     const [migration] = await old.listServerMigrations(server.id);
     expect(migration).toMatchObject({ status: "running", destCompute: "cmp2", memoryRemainingBytes: null });

@@ -3,7 +3,10 @@
  * the pre-copy model: live-migrate creates a running migration that the test moves along by hand.
  */
 import {
+  type CloudFlavor,
   type CloudHypervisor,
+  type CloudImage,
+  type CloudInstanceAction,
   type CloudMigration,
   type CloudServer,
   type CloudService,
@@ -66,7 +69,7 @@ export class FakeCloud implements ControlPlane {
           model: i % 2 === 0 ? "Skylake-Client" : "Broadwell",
           vendor: "Intel",
           features: ["pge", "clflush"],
-          topology: { cores: 4, threads: 2, sockets: 1 },
+          topology: { cells: 1, cores: 4, threads: 2, sockets: 1 },
         },
       });
     });
@@ -79,6 +82,7 @@ export class FakeCloud implements ControlPlane {
     const server: CloudServer = {
       id: s.id,
       name: s.name,
+      image: { id: "70a599e0-31e7-49b7-b260-868f441e862b", name: "cirros" },
       status: "ACTIVE",
       host: s.host,
       hypervisorHostname: `${s.host}.sandbox`,
@@ -130,7 +134,7 @@ export class FakeCloud implements ControlPlane {
       sourceNode: server.hypervisorHostname,
       destCompute: dest,
       destNode: `${dest}.sandbox`,
-      destHost: "10.99.0.12",
+      destHost: null,
       memoryTotalBytes: 8 * GIB,
       memoryProcessedBytes: 2 * GIB,
       memoryRemainingBytes: 6 * GIB,
@@ -189,6 +193,46 @@ export class FakeCloud implements ControlPlane {
     return this.hypervisorList;
   }
 
+  wallTime(): Date {
+    return new Date();
+  }
+
+  setServiceStatus(
+    host: string,
+    binary: string,
+    change: { status: "enabled" | "disabled"; disabledReason: string | null },
+  ): CloudService {
+    const s = this.serviceList.find((x) => x.host === host && x.binary === binary);
+    if (!s)
+      throw new ControlPlaneError("itemNotFound", 404, `Could not find binary ${binary} on host ${host}.`);
+    s.status = change.status;
+    s.disabledReason = change.disabledReason;
+    return s;
+  }
+
+  instanceActions(serverId: string): CloudInstanceAction[] {
+    if (!this.getServer(serverId)) {
+      throw new ControlPlaneError("itemNotFound", 404, `Instance ${serverId} could not be found.`);
+    }
+    return [];
+  }
+
+  images(): CloudImage[] {
+    return [
+      {
+        id: "70a599e0-31e7-49b7-b260-868f441e862b",
+        name: "cirros",
+        sizeBytes: 21_430_272,
+        createdAt: "2024-05-01T08:00:00Z",
+        owner: PROJECT_FOR_TESTS,
+      },
+    ];
+  }
+
+  flavors(): CloudFlavor[] {
+    return [{ id: "m1.large", name: "m1.large", ramMb: 8192, vcpus: 4, diskGb: 80 }];
+  }
+
   services(): CloudService[] {
     return this.serviceList;
   }
@@ -201,6 +245,6 @@ export class FakeCloud implements ControlPlane {
     const server = this.getServer(m.serverId)!;
     server.status = "ACTIVE";
     server.taskState = null;
-    if (status === "completed") server.host = m.destCompute;
+    if (status === "completed" && m.destCompute !== null) server.host = m.destCompute;
   }
 }

@@ -20,6 +20,7 @@ import {
   CALM_IMAGE_NAME,
   CALM_SPIN_FACTOR,
   DIRTY_IMAGE_NAME,
+  DIRTY_SPIN_DIVISOR,
   GLANCE_URL,
   LAB_FLAVOR,
   NOVA_URL,
@@ -143,14 +144,21 @@ export interface LabImages {
   kernels: Record<string, string>;
 }
 
-/** Builds the calm guest, uploads both guests (kernel + root disk each) and returns their ids. */
+/**
+ * Builds the dirty and the calm guest from the lab's spin count, uploads both (kernel + root disk
+ * each) and returns their ids.
+ */
 export async function uploadGuestImages(
   token: string,
   guestDir: string,
-  dirtyKernelPath: string,
-  dirtySpinIterations: number,
+  spinIterations: number,
 ): Promise<LabImages> {
-  const calmSpin = dirtySpinIterations * CALM_SPIN_FACTOR;
+  const dirtySpinIterations = Math.max(1, Math.round(spinIterations / DIRTY_SPIN_DIVISOR));
+  const dirtyKernelPath = await buildGuest(
+    join(guestDir, `spin-${dirtySpinIterations}`),
+    dirtySpinIterations,
+  );
+  const calmSpin = spinIterations * CALM_SPIN_FACTOR;
   const calmKernelPath = await buildGuest(join(guestDir, `spin-${calmSpin}`), calmSpin);
   const images: LabImages = { bootable: {}, kernels: {} };
   const zeros = new Uint8Array(ROOT_DISK_BYTES);

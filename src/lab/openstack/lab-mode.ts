@@ -149,13 +149,12 @@ export async function finishOpenStack(
   run: OpenStackRun,
   plan: LabPlan,
   state: LabState,
-  guestKernelPath: string,
   spinIterations: number,
 ): Promise<LabImages> {
   const { ctx } = run;
   if (run.controlPlane === undefined) throw new Error("finishOpenStack before startOpenStackControlPlane");
   const token = await run.controlPlane;
-  const images = uploadGuestImages(token, plan.guestDir, guestKernelPath, spinIterations);
+  const images = uploadGuestImages(token, plan.guestDir, spinIterations);
   images.catch(() => {});
   const pids = await Promise.all(plan.hosts.map((host) => startCompute(state, host)));
   plan.hosts.forEach((host, i) => {

@@ -74,6 +74,17 @@ export interface NovaLogEvent {
   destination?: string;
 }
 
+/**
+ * The message without the `: <exception type>: <message again>` oslo.log appends when Nova logs
+ * inside an exception handler (real Zed: "Live Migration failure: operation aborted: job 'migration
+ * out' canceled by client: libvirt.libvirtError: operation aborted: job 'migration out' canceled by
+ * client").
+ */
+export function withoutRepeatedException(text: string): string {
+  const m = /^([\s\S]*?): ([\w.]+(?:Error|Exception)): ([\s\S]*)$/.exec(text);
+  return m && m[3]!.trim() === m[1]!.trim() ? m[1]! : text;
+}
+
 interface Rule {
   kind: NovaLogEventKind;
   re: RegExp;
@@ -109,7 +120,11 @@ const RULES: Rule[] = [
   { kind: "completed", re: /Migration operation has completed/i },
   { kind: "aborted", re: /Migration operation has aborted/i },
   { kind: "cancelled", re: /Migration operation was cancelled/i },
-  { kind: "failure", re: /Live Migration failure: ([\s\S]*)/i, read: (m) => ({ reason: m[1] }) },
+  {
+    kind: "failure",
+    re: /Live Migration failure: ([\s\S]*)/i,
+    read: (m) => ({ reason: withoutRepeatedException(m[1]!) }),
+  },
   { kind: "pre-check-error", re: /Migration pre-check error: ([\s\S]*)/i, read: (m) => ({ reason: m[1] }) },
   {
     kind: "pre-migration-failed",
