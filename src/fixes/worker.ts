@@ -31,6 +31,7 @@ export const APPLY_LEASE_MIN_POLL_MS = 100;
 export const APPLY_LEASE_MAX_POLL_MS = 5_000;
 /** Bounds the wait in count too. */
 const APPLY_TAKEOVER_MAX_POLLS = 100_000;
+
 import { type RebootPort, runVmRestarts, type VmRestartTiming } from "./vm-restarts";
 
 export interface FixWorkerDeps {
@@ -163,7 +164,10 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
 
   /** Polls the lease of an applying proposal until it lapses (taken over) or the proposal leaves `applying`. */
   async function waitForLease(id: string, holder: string, leaseMs: number): Promise<string> {
-    const pollMs = Math.max(APPLY_LEASE_MIN_POLL_MS, Math.min(APPLY_LEASE_MAX_POLL_MS, Math.floor(leaseMs / 4)));
+    const pollMs = Math.max(
+      APPLY_LEASE_MIN_POLL_MS,
+      Math.min(APPLY_LEASE_MAX_POLL_MS, Math.floor(leaseMs / 4)),
+    );
     const deadline = Date.now() + APPLY_TAKEOVER_WAIT_MS;
     let started = "applying";
     for (let n = 0; started === "applying" && Date.now() < deadline && n < APPLY_TAKEOVER_MAX_POLLS; n++) {
