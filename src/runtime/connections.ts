@@ -36,6 +36,34 @@ export const REDIS_COMMAND_PATIENCE_MS = Array.from({ length: REDIS_MAX_RETRIES_
 /** One Redis connection error is logged per client per this interval (ioredis reports every attempt). */
 export const REDIS_ERROR_LOG_INTERVAL_MS = 10_000;
 
+/**
+ * How long a process that answers people waits at start for its fail-fast connections to be ready
+ * before it takes requests anyway (then answering "cannot reach Redis" until they are): they refuse
+ * every command until connected, so without the wait the first commands after a (re)start were
+ * refused with Redis up.
+ */
+export const REDIS_START_READY_WAIT_MS = 10_000;
+
+/** Resolves true once every client is connected and ready, false if that has not happened within `timeoutMs`. */
+export async function redisReady(clients: Redis[], timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const ready = Promise.all(
+    clients.map((c) =>
+      c.status === "ready"
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => c.once("ready", () => resolve())),
+    ),
+  ).then(() => true as const);
+  try {
+    return await Promise.race([ready, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Reconnection delay after `times` failed attempts. */
 function reconnectDelay(times: number): number {
   return Math.min(times * REDIS_RECONNECT_STEP_MS, REDIS_RECONNECT_MAX_MS);

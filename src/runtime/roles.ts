@@ -49,7 +49,7 @@ import { responseUrlOrigins } from "../queue/reply";
 import { createEnqueuer, type Workers } from "../queue/worker";
 import type { JobSigner } from "../signing/signatures";
 import { migrationCapacity } from "./capacity";
-import { connectRedis } from "./connections";
+import { connectRedis, REDIS_START_READY_WAIT_MS, redisReady } from "./connections";
 import { hostsPort } from "./hosts";
 import { boundedFetch, connectNova } from "./nova";
 import { need, trustOf } from "./trust";
@@ -112,9 +112,15 @@ export async function startRoles(
   const connections = connectRedis(config, log.child({ component: "redis" }));
   const { redis } = connections;
   const store = new MigrationStore(redis, config.redisPrefix);
+  // The producers' connections are kept to wait for at start (see REDIS_START_READY_WAIT_MS).
+  const producers: ReturnType<typeof connections.bull.producer>[] = [];
   const conn = {
     connection: connections.bull,
-    producer: () => connections.bull.producer(),
+    producer: () => {
+      const client = connections.bull.producer();
+      producers.push(client);
+      return client;
+    },
     prefix: `${config.redisPrefix}:bull`,
   };
   const metrics = createMetrics({ role: config.role });
@@ -162,6 +168,11 @@ export async function startRoles(
       );
       stages[2]!.push(() => enqueuer.close());
       queueCounts = () => enqueuer.pending();
+      if (!(await redisReady([connections.failFast, ...producers], REDIS_START_READY_WAIT_MS))) {
+        log.warn("Redis is not reachable yet; commands are answered that nothing can be queued until it is", {
+          waitedMs: REDIS_START_READY_WAIT_MS,
+        });
+      }
       bot = await startBot({
         config,
         enqueue: enqueuer,
