@@ -244,7 +244,13 @@ describe("Redis unreachable when a slash command arrives", () => {
 
       const again = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
       const finished = await waitFinished(ops, again.ts);
-      expect(finished.text, ops.thread(again.ts).map((r) => r.text).join("\n")).toMatch(/Completed/);
+      expect(
+        finished.text,
+        ops
+          .thread(again.ts)
+          .map((r) => r.text)
+          .join("\n"),
+      ).toMatch(/Completed/);
       expect((await liveMigrations(stack.truth, vm)).length).toBe(migrationsBefore + 1);
       c.measure("nothing queued by the refused request; the repeat migrated once");
     });
