@@ -335,6 +335,9 @@ async function applyHost(
     }
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
+    // The write that failed before its rename left its file as it was (found by the fault suite:
+    // a host dropping mid-write got "RESTORE OF nova.conf FAILED" for a file never changed).
+    if ((err as { fileUntouched?: boolean }).fileUntouched) written.pop();
     const restored = await restoreAll(host, written, deps, actor, p.id);
     throw new FixError(
       "FIX_WRITE_FAILED",
@@ -406,14 +409,18 @@ async function replaceFile(
   deps: ApplyDeps,
 ): Promise<void> {
   const tmp = tempPathFor(path);
+  let renameSent = false;
   try {
     const from = "content" in source ? path : source.copyOf;
     await deps.hosts.run(host, { kind: "copy-file", from, to: tmp });
     if ("content" in source)
       await deps.hosts.run(host, { kind: "write-file", path: tmp, content: source.content });
+    renameSent = true;
     await deps.hosts.run(host, { kind: "rename-file", from: tmp, to: path });
   } catch (err) {
     await deps.hosts.run(host, { kind: "remove-temp-file", path: tmp }).catch(() => {});
+    // Before the rename the file itself was never touched: nothing of it needs restoring.
+    if (!renameSent && err instanceof Error) Object.assign(err, { fileUntouched: true });
     throw err;
   }
 }

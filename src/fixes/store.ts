@@ -97,6 +97,19 @@ redis.call('HSET', KEYS[1], 'status', 'superseded', 'decidedBy', ARGV[1], 'decid
 return 1
 `;
 
+// A failed apply is approved again by an approver's "Retry apply", before the proposal expires, once
+// per failure: the first click reopens it, later ones find it approved (or applying) already.
+const REOPEN_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'status', 'expiresAt', 'applyRetries')
+if not h[1] then return {'unknown'} end
+if ARGV[3] ~= '1' then return {'not-approver'} end
+if h[1] ~= 'failed' then return {'not-failed', h[1]} end
+if tonumber(ARGV[2]) >= tonumber(h[2]) then return {'expired', h[2]} end
+local n = (tonumber(h[3] or '0') or 0) + 1
+redis.call('HSET', KEYS[1], 'status', 'approved', 'applyRetries', tostring(n), 'applyRetriedBy', ARGV[1])
+return {'ok', tostring(n)}
+`;
+
 const SET_ONCE_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
@@ -242,6 +255,8 @@ export class ProposalStore {
       results: readResults(parsed(h.results)),
       progress: readProgress(parsed(h.progress)),
       retriedBy: h.retriedBy ?? null,
+      applyRetries: h.applyRetries ? Number(h.applyRetries) : 0,
+      applyRetriedBy: h.applyRetriedBy ?? null,
     };
   }
 
@@ -361,6 +376,32 @@ export class ProposalStore {
   }
 
   /** Records who pressed "Retry migration"; false when someone already did (single use). */
+  /**
+   * failed → approved again ("Retry apply"), atomically, by an approver and before expiry. Returns
+   * the retry's number, or why not.
+   */
+  async reopenFailed(
+    id: string,
+    user: string,
+    opts: { isApprover: boolean; now?: number },
+  ): Promise<
+    | { ok: true; retry: number }
+    | { ok: false; reason: "unknown" | "not-approver" | "not-failed" | "expired"; status?: string }
+  > {
+    if (!PROPOSAL_ID_RE.test(id)) return { ok: false, reason: "unknown" };
+    const r = (await this.redis.eval(
+      REOPEN_LUA,
+      1,
+      this.key(id),
+      user,
+      String(opts.now ?? Date.now()),
+      opts.isApprover ? "1" : "0",
+    )) as string[];
+    if (r[0] === "ok") return { ok: true, retry: Number(r[1]) };
+    if (r[0] === "not-failed") return { ok: false, reason: "not-failed", status: r[1]! };
+    return { ok: false, reason: r[0] as "unknown" | "not-approver" | "expired" };
+  }
+
   async markRetried(id: string, user: string): Promise<boolean> {
     if (!PROPOSAL_ID_RE.test(id)) return false;
     return ((await this.redis.eval(SET_ONCE_LUA, 1, this.key(id), "retriedBy", user)) as number) === 1;

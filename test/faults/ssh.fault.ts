@@ -4,6 +4,7 @@
  * is reached through its own TCP proxy (the inventory names the proxy), so only its link breaks.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { ACTION_RETRY_APPLY } from "../../bot/render/proposal";
 import type { HostCommand } from "../../src/hosts/catalogue";
 import { type SlackChannel, slackChannel } from "../support/slack-threads";
 import {
@@ -216,8 +217,33 @@ describe("a compute host's SSH", () => {
       });
       const blocks = JSON.stringify(msg.blocks);
       if (status === "failed") {
-        expect(blocks).toMatch(/Retry/);
-        c.measure(`message: "${msg.text.slice(0, 120)}", with Retry`);
+        expect(blocks).toMatch(/Retry apply/);
+        const reason = /writing failed \(([^)]*\))/.exec(blocks)?.[1] ?? "";
+        c.measure(`failed with the reason ("${reason.slice(0, 90)}…") and a Retry apply button`);
+        // The host is back: the approver presses Retry apply, and the fix goes through.
+        await ops.waitFor("the host to be reachable again", () => proxy.mode === "pass");
+        const t1 = Date.now();
+        await ops.slack.clickButton({
+          user: "bob",
+          channel: ops.id,
+          messageTs: fix.message.ts,
+          actionId: ACTION_RETRY_APPLY,
+        });
+        const again = await ops.waitFor(
+          "the retried apply to end",
+          async () => {
+            const st = await proposalStatus(stack, fix.proposal.id);
+            return st === "applied" || st === "failed" ? st : undefined;
+          },
+          120_000,
+        );
+        expect(again).toBe("applied");
+        expect(fileState(stack, change)).toBe("new");
+        expect(backupsOf(stack, change).some((b) => b.original)).toBe(true);
+        expect(service(stack, host)).toMatchObject({ unit: "active", autoConverge: true });
+        c.measure(
+          `Retry apply: applied ${ms(Date.now() - t1)} after the click; file new, backup of the original, nova-compute active`,
+        );
       } else {
         expect(file).toBe("new");
         expect(service(stack, host).autoConverge).toBe(true);
