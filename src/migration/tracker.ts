@@ -259,7 +259,13 @@ export class Tracker {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const code = (err as { code?: string }).code;
-      if (code === "OPENSTACK_UNREACHABLE" || code === "OPENSTACK_TIMEOUT") {
+      // A 5xx is no answer either: a proxy in front of nova-api (502/503/504) or Nova itself failing
+      // after it acted. nova 26.0.0 (Zed) nova/compute/api.py live_migrate sets the task state to
+      // migrating before it casts to the conductor, and its own note on a MessagingTimeout there (a
+      // 500 to us) says the live migration "will still be in progress". Found by the fault suite: a
+      // 503 from the API failed the request at once, where a retry that reconciles gets it through.
+      const serverError = code === "OPENSTACK_SERVER_ERROR" && ((err as { httpStatus?: number }).httpStatus ?? 500) >= 500;
+      if (code === "OPENSTACK_UNREACHABLE" || code === "OPENSTACK_TIMEOUT" || serverError) {
         // Unknown whether Nova got it: leave "triggering" so a retry reconciles instead of re-sending.
         throw new TriggerOutcomeUnknown(message, err);
       }

@@ -184,6 +184,7 @@ describe("Nova API faults", () => {
     const otherServer = (await stack.truth.findServer(other.vm))!;
     const otherTo = otherOf(await hostOf(stack.truth, other.vm), other.pair);
     const otherBefore = (await liveMigrations(stack.truth, other.vm)).length;
+    const otherTriggersBefore = triggersForwarded(otherServer.id);
     const otherRoot = await ops.commandRoot("alice", "/migrate", `${other.vm} to ${otherTo}`, other.vm);
     const t0 = Date.now();
     const otherDone = await waitFinished(ops, otherRoot.ts, 150_000);
@@ -207,7 +208,7 @@ describe("Nova API faults", () => {
         to: otherTo,
         id: otherServer.id,
         before: otherBefore,
-        triggersBefore: 0,
+        triggersBefore: otherTriggersBefore,
         root: otherRoot,
       },
     ]);
@@ -227,10 +228,14 @@ describe("Nova API faults", () => {
     const before = (await liveMigrations(stack.truth, vm)).length;
     const triggersBefore = triggersForwarded(server.id);
     await stack.cloud.nova.refuse(true);
-    const root = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
+    const rootsBefore = ops.roots().length;
+    await ops.command("alice", "/migrate", `${vm} to ${to}`);
     await new Promise((r) => setTimeout(r, NOVA_OUTAGE_MS));
     await stack.cloud.nova.refuse(false);
     const back = Date.now();
+    const root = await ops.waitFor("the root message", () =>
+      ops.roots().slice(rootsBefore).find((r) => r.text.includes(vm)),
+    );
     await waitReply(ops, root.ts, "Iterative pre-copy", 90_000);
     c.measure(`pre-copy reply ${ms(Date.now() - back)} after the API was back`);
     await stack.cloud.nova.refuse(true);
