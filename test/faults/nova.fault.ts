@@ -234,7 +234,10 @@ describe("Nova API faults", () => {
     await stack.cloud.nova.refuse(false);
     const back = Date.now();
     const root = await ops.waitFor("the root message", () =>
-      ops.roots().slice(rootsBefore).find((r) => r.text.includes(vm)),
+      ops
+        .roots()
+        .slice(rootsBefore)
+        .find((r) => r.text.includes(vm)),
     );
     await waitReply(ops, root.ts, "Iterative pre-copy", 90_000);
     c.measure(`pre-copy reply ${ms(Date.now() - back)} after the API was back`);

@@ -229,6 +229,11 @@ describe("a compute host's SSH", () => {
           messageTs: fix.message.ts,
           actionId: ACTION_RETRY_APPLY,
         });
+        // The click is acknowledged before it is handled: wait for the retry to be taken first.
+        await ops.waitFor(
+          "the retry to be taken",
+          async () => ((await stack.proposals.get(fix.proposal.id))?.applyRetries ?? 0) > 0,
+        );
         const again = await ops.waitFor(
           "the retried apply to end",
           async () => {
@@ -237,7 +242,10 @@ describe("a compute host's SSH", () => {
           },
           120_000,
         );
-        expect(again).toBe("applied");
+        const after = await stack.proposals.get(fix.proposal.id);
+        expect(again, JSON.stringify({ results: after?.results, progress: after?.progress?.slice(-3) })).toBe(
+          "applied",
+        );
         expect(fileState(stack, change)).toBe("new");
         expect(backupsOf(stack, change).some((b) => b.original)).toBe(true);
         expect(service(stack, host)).toMatchObject({ unit: "active", autoConverge: true });
