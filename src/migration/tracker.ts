@@ -264,7 +264,8 @@ export class Tracker {
       // migrating before it casts to the conductor, and its own note on a MessagingTimeout there (a
       // 500 to us) says the live migration "will still be in progress". Found by the fault suite: a
       // 503 from the API failed the request at once, where a retry that reconciles gets it through.
-      const serverError = code === "OPENSTACK_SERVER_ERROR" && ((err as { httpStatus?: number }).httpStatus ?? 500) >= 500;
+      const serverError =
+        code === "OPENSTACK_SERVER_ERROR" && ((err as { httpStatus?: number }).httpStatus ?? 500) >= 500;
       if (code === "OPENSTACK_UNREACHABLE" || code === "OPENSTACK_TIMEOUT" || serverError) {
         // Unknown whether Nova got it: leave "triggering" so a retry reconciles instead of re-sending.
         throw new TriggerOutcomeUnknown(message, err);
