@@ -21,7 +21,7 @@ let ops: SlackChannel;
 const mem = memoryLog();
 
 beforeAll(async () => {
-  stack = await startFaultStack("faults-nova", { timeScale: 3, log: mem.log });
+  stack = await startFaultStack("faults-nova", { timeScale: 5, log: mem.log });
   ops = slackChannel(stack.slack, { timeoutMs: 120_000 });
 });
 afterEach(async () => {
