@@ -81,6 +81,8 @@ export default class ReliabilityReporter implements Reporter {
           )} | ${r.state === "passed" ? "yes" : `**NO**: ${cell(r.error ?? r.state)}`} |`,
       ),
       "",
+      `faults: ${cases} cases, ${failed} failed`,
+      "",
     ];
     writeFileSync(resolve(ROOT, "RELIABILITY.md"), lines.join("\n"));
     process.stdout.write(`faults: ${cases} cases, ${failed} failed\n`);
