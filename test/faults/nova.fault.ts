@@ -128,6 +128,14 @@ describe("Nova API faults", () => {
     const t0 = Date.now();
     const runs = await runWithFaults(isTrigger);
     const results = await expectOneMigrationEach(runs);
+    // Every fault was served to its own live-migrate request.
+    for (const r of runs) {
+      const served = stack.cloud.nova.log.filter(
+        (l) =>
+          isTrigger(r.id)(l) && l.outcome === (r.fault.kind === "status" ? r.fault.status : r.fault.kind),
+      ).length;
+      expect(served, r.name).toBe(r.times ?? 1);
+    }
     c.measure(
       `${results.length}/${FAULTS.length} completed, 1 live-migrate reached Nova for each, ${ms(Date.now() - t0)} for all (root to last reply: ${results.join(", ")})`,
     );
@@ -140,7 +148,11 @@ describe("Nova API faults", () => {
       userSees: "the threads carry on and complete",
       mustHold: "one live migration each, phases once, final state posted",
     });
-    // The faults wait until each migration is being polled: injected once its pre-copy reply is up.
+    // Each fault hits its migration's first poll after the trigger (the small VMs finish within two).
+    const nthPoll = (id: string, n: number) => {
+      let seen = 0;
+      return (r: SeenRequest) => isPoll(id)(r) && ++seen >= n;
+    };
     const started = [];
     for (const [i, f] of FAULTS.entries()) {
       const { vm, pair } = MOVES[i]!;
@@ -148,19 +160,25 @@ describe("Nova API faults", () => {
       const to = otherOf(await hostOf(stack.truth, vm), pair);
       const before = (await liveMigrations(stack.truth, vm)).length;
       const triggersBefore = triggersForwarded(server.id);
+      stack.cloud.nova.inject({ match: nthPoll(server.id, 1), fault: f.fault, times: f.times ?? 1 });
       const root = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
       started.push({ ...f, vm, to, id: server.id, before, triggersBefore, root });
     }
-    for (const r of started) {
-      await waitReply(ops, r.root.ts, "Iterative pre-copy").catch(() => undefined);
-      stack.cloud.nova.inject({ match: isPoll(r.id), fault: r.fault, times: r.times ?? 1 });
-    }
     const results = await expectOneMigrationEach(started);
-    const served = stack.cloud.nova.log.filter(
-      (l) => typeof l.outcome !== "number" || l.outcome >= 400,
-    ).length;
+    // Every fault was served to a poll of its own migration.
+    const faultedPolls = started.map(
+      (r) =>
+        stack.cloud.nova.log.filter(
+          (l) => isPoll(r.id)(l) && l.outcome === (r.fault.kind === "status" ? r.fault.status : r.fault.kind),
+        ).length,
+    );
+    for (const [i, r] of started.entries())
+      expect(
+        faultedPolls[i],
+        `${r.name}: ${JSON.stringify(stack.cloud.nova.log.filter((l) => l.path.includes(r.id)).map((l) => [l.method, l.path.replace(/^.*servers\//, ""), l.outcome]))}`,
+      ).toBe(r.times ?? 1);
     c.measure(
-      `${results.length}/${FAULTS.length} completed (root to last reply: ${results.join(", ")}); ${served} faulted Nova calls served in all so far`,
+      `${results.length}/${FAULTS.length} completed (root to last reply: ${results.join(", ")}); faulted polls served: ${faultedPolls.join(", ")}`,
     );
   });
 
