@@ -1,16 +1,16 @@
 /**
- * track: ONE worker process following 500 concurrent sandbox migrations, doing its real work — Nova
+ * track: ONE worker process following 1,000 concurrent sandbox migrations, doing its real work — Nova
  * polled over HTTP, `virsh domjobinfo` over SSH on each source, every phase posted to the Slack
  * emulator — while this process samples the worker's RSS and CPU from /proc.
  *
- * The fleet (fleet-seed.ts) is 500 VMs of 8–16 GiB on 20 source hosts, each source allowed 25
- * migrations at once (`max_concurrent_live_migrations = 25`), so all 500 run together for about two
+ * The fleet (fleet-seed.ts) is 1,000 VMs of 8–16 GiB on 20 source hosts, each source allowed 50
+ * migrations at once (`max_concurrent_live_migrations = 50`), so all 1,000 run together for about two
  * minutes. Jobs are enqueued straight into BullMQ (no slash commands). Slack's budget is raised 100x
  * for this scenario, in the emulator and in the worker's notifier alike (track-fast-slack.mjs):
- * 500 migrations in one channel would otherwise take the best part of an hour to post.
+ * 1,000 migrations in one channel would otherwise take the best part of an hour to post.
  *
  * The worker is `node bin/migbot.mjs start --role worker`, with the node options docker-compose.yml
- * gives it, the stack's environment and MIGBOT_WORKER_CONCURRENCY=500. RSS is the peak of VmRSS over the run; CPU is utime+stime over the
+ * gives it, the stack's environment and MIGBOT_WORKER_CONCURRENCY=1000. RSS is the peak of VmRSS over the run; CPU is utime+stime over the
  * tracking period (first migration running → last migration finished in Nova) as a share of one core.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -27,7 +27,7 @@ import { bullConnection, SANDBOX_CHANNEL, SANDBOX_USERS, startSandboxStack } fro
 import { DEFAULT_SLACK_LIMITS } from "../sandbox/slack/emulator";
 import { fleetSeed, setMaxConcurrentMigrations } from "./fleet-seed";
 
-export const TRACK_BENCH_MIGRATIONS = 500;
+export const TRACK_BENCH_MIGRATIONS = 1000;
 export const TRACK_BENCH_SOURCE_HOSTS = 20;
 /** Guests 4x the small fleet's RAM: 8–16 GiB, about two minutes each on 1 GbE. */
 export const TRACK_BENCH_RAM_FACTOR = 4;
@@ -96,15 +96,16 @@ export interface TrackResult {
 }
 
 export async function runTrackScenario(
-  opts: { migrations?: number; sourceHosts?: number; redisUrl?: string } = {},
+  opts: { migrations?: number; sourceHosts?: number; redisUrl?: string; slackSpeedup?: number } = {},
 ): Promise<TrackResult> {
   const n = opts.migrations ?? TRACK_BENCH_MIGRATIONS;
+  const speedup = opts.slackSpeedup ?? TRACK_BENCH_SLACK_SPEEDUP;
   const pairs = opts.sourceHosts ?? TRACK_BENCH_SOURCE_HOSTS;
   const fleet = fleetSeed({ vms: n, pairs, ramFactor: TRACK_BENCH_RAM_FACTOR, hostMemoryMb: 512 * 1024 });
   const rates = DEFAULT_SLACK_LIMITS.rates;
   const fast = (method: string) => ({
     ...rates[method]!,
-    perMinute: rates[method]!.perMinute * TRACK_BENCH_SLACK_SPEEDUP,
+    perMinute: rates[method]!.perMinute * speedup,
   });
   const stack = await startSandboxStack({
     ...(opts.redisUrl && { redisUrl: opts.redisUrl }),
@@ -143,6 +144,10 @@ export async function runTrackScenario(
       process.execPath,
       [
         ...deployedWorkerNodeOptions(),
+        // `MIGBOT_BENCH_CPU_PROF=<dir>`: the worker writes a V8 CPU profile there when it exits.
+        ...(process.env.MIGBOT_BENCH_CPU_PROF
+          ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MIGBOT_BENCH_CPU_PROF}`]
+          : []),
         "--import",
         resolve(PROJECT_ROOT, "src/bench/track-fast-slack.mjs"),
         resolve(PROJECT_ROOT, "bin/migbot.mjs"),
@@ -156,7 +161,7 @@ export async function runTrackScenario(
           ...process.env,
           ...stack.workerEnv,
           MIGBOT_WORKER_CONCURRENCY: String(n),
-          MIGBOT_BENCH_SLACK_SPEEDUP: String(TRACK_BENCH_SLACK_SPEEDUP),
+          MIGBOT_BENCH_SLACK_SPEEDUP: String(speedup),
           MIGBOT_LOG_LEVEL: "info",
         },
         stdio: ["ignore", "ignore", "pipe"],
@@ -252,7 +257,11 @@ export async function runTrackScenario(
 
 /** `npm run bench -- track` */
 export async function runTrackBench(): Promise<BenchResult> {
-  const r = await runTrackScenario();
+  const r = await runTrackScenario({
+    ...(process.env.MIGBOT_BENCH_TRACK_SLACK_SPEEDUP && {
+      slackSpeedup: Number(process.env.MIGBOT_BENCH_TRACK_SLACK_SPEEDUP),
+    }),
+  });
   return {
     lastLine: `track: ${Math.round(r.peakRssMb)} MB RSS, ${Math.round(r.cpuPercent)}% CPU`,
     rows: {

@@ -1,3 +1,10 @@
+/**
+ * src/cli: the `migbot` commands (main.ts dispatches): start, sandbox, console chat, lab, bench,
+ * keys, nova-conf and analyze. Each verb loads only what it needs (production start never loads
+ * the sandbox).
+ *
+ * This file: `migbot analyze`, the analyzer's verdict on captured samples, for a post-mortem.
+ */
 import { readFile } from "node:fs/promises";
 import { analyzeConvergence, type ConvergenceReport } from "../migration/convergence";
 import { detectAndParse } from "../migration/samples/detect";

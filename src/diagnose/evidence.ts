@@ -15,6 +15,7 @@ import { type ConfigFile, effectiveSettings, type LiveMigrationSettings } from "
 import { NovaConfError } from "../nova-conf/errors";
 import { type ReleaseInfo, releaseByName, releaseFromVersion } from "../nova-conf/releases";
 import { cpuComparison, IN_PROGRESS_LIVE_MIGRATION_STATUSES, POST_COPY_STATUS } from "../nova-facts";
+import type { PlacementAnswer } from "../openstack/placement";
 import type {
   NovaComputeService,
   NovaHypervisor,
@@ -74,6 +75,11 @@ export interface HostEvidence {
   size: { memoryMb: number; cpus: number } | null;
   /** Servers Nova places on the host; null when the Nova port cannot list them. */
   servers: NovaServer[] | null;
+  /**
+   * Placement's inventories and usages of the host's resource provider (read for a named
+   * destination); `no-placement` on a cloud without Placement; null when it could not be read.
+   */
+  placement?: PlacementAnswer | null;
   log: { path: string; text: string } | null;
   problems: GatherProblem[];
 }
@@ -468,6 +474,18 @@ export async function gatherEvidence(target: DiagnoseTarget, deps: EvidenceDeps)
     ),
   );
   for (const h of read) ev.hosts[h.name] = h;
+  const placementOf = deps.nova.placementCapacity?.bind(deps.nova);
+  if (target.kind === "vm" && ev.destination && ev.hosts[ev.destination] && placementOf) {
+    // The scheduler counts the destination from Placement where the cloud has one: read it as is.
+    const dest = ev.hosts[ev.destination]!;
+    const name = dest.hypervisor?.hostname || dest.name;
+    try {
+      dest.placement = await placementOf(name);
+    } catch (err) {
+      dest.placement = null;
+      dest.problems.push(problemOf("placement", err, dest.name));
+    }
+  }
 
   const collect = (results: (CpuComparison | GatherProblem)[]) => {
     for (const r of results) {

@@ -11,6 +11,7 @@ import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import type { MigrationStore } from "../migration/store";
 import type { ConfigFile } from "../nova-conf/effective";
+import { liveMigrationUnfinished } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
 import { sha256Hex } from "../signing/signatures";
 import { FixError } from "./errors";
@@ -33,17 +34,6 @@ export const ABORT_POLL_INTERVAL_MS = 500;
 export const RESTART_COMMAND_TIMEOUT_MS = 120_000;
 /** Bounds every wait loop in count as well as in time. */
 const MAX_POLLS = 100_000;
-
-/** Nova's in-progress migration statuses (nova/objects/migration.py + live-migration states). */
-export const IN_PROGRESS_MIGRATION_STATUSES = [
-  "accepted",
-  "queued",
-  "preparing",
-  "pre-migrating",
-  "migrating",
-  "running",
-  "post-migrating",
-];
 
 export interface ApplyTiming {
   serviceUpTimeoutMs: number;
@@ -97,8 +87,9 @@ export interface ApplyOutcome {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Not over yet: nova-compute must not restart under it (src/nova-facts). */
 function isLive(m: NovaMigration): boolean {
-  return IN_PROGRESS_MIGRATION_STATUSES.includes(m.status.toLowerCase());
+  return liveMigrationUnfinished(m.status);
 }
 
 function dirOf(path: string): string {

@@ -67,16 +67,22 @@ export function slackFetch(metrics: Metrics, inner: FetchLike = fetch): FetchLik
     if (res.status === 429) metrics.slackRateLimited.inc({ method });
     else if (res.status !== 200) metrics.slackErrors.inc({ method, error: `http_${res.status}` });
     else if (res.headers.get("content-type")?.includes("json")) {
-      // Slack says most failures with HTTP 200 and `ok: false`; read a copy, the client reads the rest.
-      const body = (await res
-        .clone()
-        .json()
-        .catch(() => null)) as { ok?: unknown; error?: unknown } | null;
+      // Slack says most failures with HTTP 200 and `ok: false`. Read the body once and hand the
+      // client a fresh response with it: `res.clone()` tees the stream, which cost more than the
+      // call itself at 1,000 followed migrations (src/bench/track.ts).
+      const text = await res.text();
+      let body: { ok?: unknown; error?: unknown } | null = null;
+      try {
+        body = JSON.parse(text) as { ok?: unknown; error?: unknown } | null;
+      } catch {
+        body = null;
+      }
       if (body?.ok === false) {
         const error =
           typeof body.error === "string" && SLACK_ERROR_RE.test(body.error) ? body.error : "other";
         metrics.slackErrors.inc({ method, error });
       }
+      return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
     }
     return res;
   };
@@ -216,8 +222,8 @@ export class MeteredMigrationStore extends MigrationStore {
     return record;
   }
 
-  override async save(record: MigrationRecord): Promise<void> {
-    await super.save(record);
+  override async save(record: MigrationRecord, json?: string): Promise<void> {
+    await super.save(record, json);
     const jobId = record.view.jobId;
     const seen = this.seen.get(jobId) ?? { posted: 0, phase: null, since: null, finished: false };
     const at = this.now();

@@ -1,3 +1,8 @@
+/**
+ * src/migration: following one live migration — the request (request.ts), the tracker state
+ * machine (tracker.ts) with its sampler, Nova-record reading and thread reporter, the convergence
+ * analyzer (convergence*.ts, verdict.ts), failure explanations and the stored record (store.ts).
+ */
 import type { MigrationSample } from "./samples/sample";
 
 /**

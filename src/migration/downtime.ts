@@ -6,9 +6,20 @@
 import { DEFAULT_NOVA_CONF_PATHS } from "../hosts/inventory";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
-import { effectiveSettings, type LiveMigrationSettings } from "../nova-conf/effective";
+import {
+  autoConvergeFor,
+  effectiveSettings,
+  type LiveMigrationSettings,
+  type MigrationType,
+} from "../nova-conf/effective";
 import { releaseFromVersion } from "../nova-conf/releases";
-import { type DowntimeStage, migrationFigures } from "../nova-facts";
+import {
+  blockMigrationAutoIsBlock,
+  compareMicroversion,
+  type DowntimeStage,
+  MICROVERSIONS,
+  migrationFigures,
+} from "../nova-facts";
 import type { ConvergenceOptions, ConvergenceReport } from "./convergence";
 import { EVIDENCE_TIMEOUT_MS } from "./host-evidence";
 
@@ -34,16 +45,24 @@ export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimit
   release?: string;
   /** The release as nova-facts takes it (major and, when read from the host, the point version). */
   releaseRef?: { major: number; version?: string };
-  /** The source lets QEMU throttle the guest (auto-converge on, and not overridden by post-copy). */
+  /**
+   * The source lets QEMU throttle the guest (auto-converge on, and not overridden by post-copy) for
+   * this migration's type: Mitaka takes a block migration's flags from block_migration_flag and a
+   * live one's from live_migration_flag. For an unknown type, on only when both lists have it.
+   */
   autoConverge?: boolean;
   /** [libvirt] live_migration_permit_post_copy in effect on the source. */
   postCopyPermitted?: boolean;
 }
 
-/** Reads a source host's downtime figures; `memoryBytes` is the VM's RAM (Nova scales steps by it). */
+/**
+ * Reads a source host's downtime figures; `memoryBytes` is the VM's RAM (Nova scales steps by it),
+ * `migrationType` whether Nova copies the disks too (block) or not (live), when known.
+ */
 export type DowntimeSource = (
   sourceHost: string,
   memoryBytes: number | null,
+  migrationType?: MigrationType,
 ) => Promise<DowntimeFigures | undefined>;
 
 /**
@@ -55,6 +74,7 @@ export function downtimeFiguresOf(
   settings: LiveMigrationSettings,
   memoryBytes: number | null,
   version?: string,
+  migrationType?: MigrationType,
 ): DowntimeFigures {
   const releaseRef = { major: settings.release.major, ...(version !== undefined && { version }) };
   const base: DowntimeFigures = {
@@ -62,7 +82,8 @@ export function downtimeFiguresOf(
     timeoutAction: settings.timeoutAction,
     release: settings.release.name,
     releaseRef,
-    autoConverge: settings.autoConvergeEffective,
+    autoConverge:
+      migrationType === undefined ? settings.autoConvergeEffective : autoConvergeFor(settings, migrationType),
     postCopyPermitted: settings.postCopy,
   };
   try {
@@ -127,14 +148,16 @@ export function novaConfDowntime(
       return null;
     }
   };
-  return async (host, memoryBytes) => {
+  return async (host, memoryBytes, migrationType) => {
     let entry = cache.get(host);
     if (entry === undefined || now() - entry.at > NOVA_CONF_CACHE_TTL_MS) {
       entry = { at: now(), settings: read(host) };
       cache.set(host, entry);
     }
     const got = await entry.settings;
-    return got === null ? undefined : downtimeFiguresOf(got.settings, memoryBytes, got.version);
+    return got === null
+      ? undefined
+      : downtimeFiguresOf(got.settings, memoryBytes, got.version, migrationType);
   };
 }
 
@@ -163,4 +186,20 @@ export function novaWillDo(d: DowntimeFigures | undefined, report: ConvergenceRe
     return `Nova ${action} it after ${d.completionTimeoutS} s in total, about ${Math.round(left)} s from now (live_migration_completion_timeout)`;
   }
   return "Nova has no timeout configured and keeps copying for ever";
+}
+
+/**
+ * How Nova moves a VM migbot asked it to move: below 2.25 migbot sends `block_migration: false`, a
+ * live migration; from 2.25 it sends "auto", where Nova block-migrates unless the instance's disks
+ * are on shared storage — so a VM booted from an image (local root disk) is a block migration, one
+ * booted from a volume a live one (unless its flavor adds an ephemeral or swap disk). Undefined
+ * when Nova did not say how the VM booted.
+ */
+export function migrationTypeOfRequest(
+  requestMicroversion: string,
+  bootedFromImage: boolean | undefined,
+): MigrationType | undefined {
+  if (compareMicroversion(requestMicroversion, MICROVERSIONS.BLOCK_MIGRATION_AUTO) < 0) return "live";
+  if (bootedFromImage === undefined) return undefined;
+  return blockMigrationAutoIsBlock(bootedFromImage) ? "block" : "live";
 }

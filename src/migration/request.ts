@@ -66,6 +66,7 @@ export function newRecord(jobId: string, job: MigrateJob, server: NovaServer, no
     requestedDestination: job.destination,
     destination: job.destination,
     flavor: { ramMb: server.flavor.ramMb ?? null, vcpus: server.flavor.vcpus ?? null },
+    ...(server.bootedFromImage !== undefined && { bootedFromImage: server.bootedFromImage }),
     status: "starting",
     phase: "pre-migration",
     startedAt: now,

@@ -12,7 +12,13 @@ import type { Logger } from "../log";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
 import { analyzeConvergence, type ConvergenceReport } from "./convergence";
-import { type DowntimeFigures, type DowntimeSource, novaWillDo, sharedNovaConfDowntime } from "./downtime";
+import {
+  type DowntimeFigures,
+  type DowntimeSource,
+  migrationTypeOfRequest,
+  novaWillDo,
+  sharedNovaConfDowntime,
+} from "./downtime";
 import {
   cancelled,
   explainingLines,
@@ -231,7 +237,7 @@ export class Tracker {
   private async save(): Promise<void> {
     const json = JSON.stringify(this.record);
     if (json === this.lastSaved) return;
-    await this.deps.store.save(this.record);
+    await this.deps.store.save(this.record, json);
     this.lastSaved = json;
   }
 
@@ -431,7 +437,12 @@ export class Tracker {
   private async analyze(samples: MigrationSample[]): Promise<ConvergenceReport> {
     if (this.downtime === undefined && this.view.source) {
       const ramMb = this.view.flavor?.ramMb ?? null;
-      this.downtime = await this.downtimeFor(this.view.source, ramMb === null ? null : ramMb * 1024 * 1024);
+      // Auto-converge per migration type: a Mitaka block migration takes block_migration_flag.
+      this.downtime = await this.downtimeFor(
+        this.view.source,
+        ramMb === null ? null : ramMb * 1024 * 1024,
+        migrationTypeOfRequest(this.deps.nova.microversion, this.view.bootedFromImage),
+      );
     }
     const d = this.downtime;
     const ramMb = this.view.flavor?.ramMb ?? null;

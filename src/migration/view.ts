@@ -61,6 +61,8 @@ export interface MigrationView {
   /** The destination Nova is actually using, once known. */
   destination: string | null;
   flavor: { ramMb: number | null; vcpus: number | null } | null;
+  /** How the server booted, as Nova said (image: local root disk); decides block vs live under "auto". */
+  bootedFromImage?: boolean;
   status: MigrationStatus;
   phase: PhaseName;
   startedAt: number;

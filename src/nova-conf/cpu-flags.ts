@@ -1,3 +1,10 @@
+/**
+ * src/nova-conf: nova.conf as migbot reads and edits it — the document model that keeps comments
+ * and order (document.ts), the effective live-migration settings per release (effective.ts),
+ * atomic edits for fix proposals (edit.ts), secret masking (redact.ts), releases (releases.ts).
+ *
+ * This file: `[libvirt] cpu_model_extra_flags` as the guest CPU features Nova adds to the model.
+ */
 import { versionAtLeast } from "../nova-facts";
 import type { ReleaseInfo } from "./releases";
 

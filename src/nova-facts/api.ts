@@ -131,6 +131,30 @@ export const LIVE_MIGRATION_STATUSES = [
   "cancelled",
 ] as const;
 
+/**
+ * What `block_migration: "auto"` (2.25+) becomes for a VM on local disks: the source's check sets
+ * `block_migration = not is_on_shared_storage()` (nova/virt/libvirt/driver.py
+ * `check_can_live_migrate_source`, the same at 13.0.0 and 26.2.2), and shared block storage is a
+ * volume-backed VM with no local disk (`_is_shared_block_storage`) or a shared image backend (rbd).
+ * So with the default local image backend a VM booted from an image is block-migrated, one booted
+ * from a volume live-migrated (unless its flavor adds an ephemeral or swap disk).
+ */
+export function blockMigrationAutoIsBlock(bootedFromImage: boolean): boolean {
+  return bootedFromImage;
+}
+
+/** Statuses that end a live migration's record ({@link LIVE_MIGRATION_STATUSES}); any other means it is not over. */
+export const FINISHED_LIVE_MIGRATION_STATUSES = ["completed", "failed", "error", "cancelled"] as const;
+
+/**
+ * A live migration that is not over yet, whatever Nova's API lists as "in progress": `accepted`
+ * (the conductor has it) and `running (post-copy)` are not in {@link IN_PROGRESS_LIVE_MIGRATION_STATUSES}
+ * but still touch both hosts.
+ */
+export function liveMigrationUnfinished(status: string): boolean {
+  return !(FINISHED_LIVE_MIGRATION_STATUSES as readonly string[]).includes(status.toLowerCase());
+}
+
 export interface AbortRule {
   /** Statuses the API accepts for `DELETE /servers/{id}/migrations/{mid}`; empty below 2.24. */
   statuses: string[];
@@ -189,3 +213,30 @@ export const FORCE_COMPLETE_STATUSES = ["running"] as const;
  * shows those vm_states as the server statuses ACTIVE and PAUSED.
  */
 export const LIVE_MIGRATABLE_SERVER_STATUSES = ["ACTIVE", "PAUSED"] as const;
+
+/** How `GET /os-migrations` treats the query filters migbot and the stock client send. */
+export interface OsMigrationsFilters {
+  /**
+   * Whether `instance_uuid` narrows the list. Mitaka's `migration_get_all_by_filters` (nova 13.0.0
+   * and 13.1.4 nova/db/sqlalchemy/api.py) reads only `status`, `host` (source or destination),
+   * `source_compute` (when no `host`), `migration_type` and `hidden`; the API passes `req.GET` to it
+   * unchecked (nova/api/openstack/compute/migrations.py `index`), so `instance_uuid` is silently
+   * ignored and every migration of the cloud is listed. Nova commit 62bcfc595d ("Add ability to
+   * filter migrations by instance uuid") added it in 14.0.0; it is there at every later tag.
+   */
+  instanceUuid: boolean;
+  /**
+   * How `status` is matched. Mitaka wraps it in a list only when `isinstance(status, str)`; webob
+   * hands the API a Python 2 `unicode`, so SQLAlchemy 1.0's `in_()` iterates it and matches the
+   * status against each of its characters — no real status matches (Launchpad bug 1581382, fixed
+   * by nova commit 11babbbb93 "Fix migration query with unicode status" in 14.0.0, with
+   * `six.string_types`). From 14.0.0 the status matches exactly.
+   */
+  status: "exact" | "per-character";
+}
+
+/** Which `GET /os-migrations` filters a release's controller honours (see {@link OsMigrationsFilters}). */
+export function osMigrationsFilters(release: NovaReleaseRef): OsMigrationsFilters {
+  const mitaka = novaRelease(release).major <= 13;
+  return { instanceUuid: !mitaka, status: mitaka ? "per-character" : "exact" };
+}

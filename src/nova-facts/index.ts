@@ -14,6 +14,7 @@ export * from "./facts";
 export * from "./migration-figures";
 export * from "./migration-flags";
 export * from "./monitor";
+export * from "./placement";
 export * from "./python-float";
 export * from "./qemu";
 export * from "./releases";

@@ -156,6 +156,16 @@ export class KeystoneAuth {
     this.log = opts.log ?? silentLogger;
   }
 
+  /** The catalog interface endpoints are taken from (public, internal, admin). */
+  get interface(): EndpointInterface {
+    return this.opts.credentials.interface;
+  }
+
+  /** The region endpoints are taken from; null = the only one. */
+  get regionName(): string | null {
+    return this.opts.credentials.regionName;
+  }
+
   /** How many token requests this instance has sent. */
   get tokenRequests(): number {
     return this.requests;

@@ -65,8 +65,6 @@ export const MV = {
   EMBEDDED_FLAVOR: "2.47",
   /** Hypervisor and service ids become UUIDs. */
   UUID_IDS: "2.53",
-  /** Migrations gain `uuid`; os-migrations pages and sorts newest first. */
-  MIGRATION_UUID: "2.59",
   /** Flavors gain `description`. */
   FLAVOR_DESCRIPTION: "2.55",
   /** Instance actions gain `updated_at` (and paging, `changes-since`). */
@@ -76,20 +74,12 @@ export const MV = {
   /** Instance action events gain `host` and `hostId`. */
   INSTANCE_ACTION_EVENT_HOST: "2.62",
   TRUSTED_CERTS: "2.63",
-  /** `DELETE /servers/{id}/migrations/{mid}` may abort a `queued` or `preparing` live migration. */
-  ABORT_QUEUED_MIGRATION: "2.65",
-  /** `force` on os-migrateLive is gone. */
-  LIVE_MIGRATE_NO_FORCE: "2.68",
   SERVER_GROUPS: "2.71",
   LOCKED_REASON: "2.73",
   /** Flavors' `swap` is 0 instead of "" when unset (among other clean-ups). */
   FLAVOR_SWAP_INTEGER: "2.75",
-  /** Migrations gain `user_id` / `project_id`. */
-  MIGRATION_USER_PROJECT: "2.80",
   /** Instance action events gain `details`: the failed step's error message. */
   INSTANCE_ACTION_EVENT_DETAILS: "2.84",
-  /** Hypervisor details drop the resource statistics (vcpus, memory_mb, cpu_info, ...) and gain `uptime`; `/uptime` is gone. */
-  HYPERVISOR_NO_STATS: "2.88",
   PINNED_AZ: "2.96",
   SCHEDULER_HINTS: "2.100",
 } as const;

@@ -4,6 +4,7 @@
  * an endpoint or a field, the call falls back or the field is null, as each method says.
  */
 import { type Logger, silentLogger } from "../log";
+import { IN_PROGRESS_LIVE_MIGRATION_STATUSES } from "../nova-facts";
 import {
   AuthFailedError,
   NovaAmbiguousNameError,
@@ -18,6 +19,7 @@ import {
 import { exchange, type FetchLike, type HttpAnswer, safeUrl } from "./http";
 import type { KeystoneAuth } from "./keystone";
 import { atLeast, compareMicroversions, formatMicroversion, MV, parseMicroversion } from "./microversion";
+import { type PlacementAnswer, PlacementClient, placementEndpoint } from "./placement";
 
 /** The newest microversion whose responses this client has been checked against (Nova's samples). */
 export const CLIENT_MAX_MICROVERSION = "2.96";
@@ -137,9 +139,12 @@ export interface Nova {
    * (the conductor's refusal of a destination lands here, not in any compute log); null when none failed.
    */
   liveMigrationFailure(serverId: string, sinceMs: number): Promise<FailedActionEvent | null>;
+  /** The compute node's resource provider in Placement, or why there is none (no Placement: Mitaka). */
+  placementCapacity(hypervisorHostname: string): Promise<PlacementAnswer>;
 }
 
-const IN_PROGRESS_STATUSES = new Set(["queued", "preparing", "running", "post-migrating"]);
+/** Nova's in-progress live-migration statuses (defined once in src/nova-facts). */
+const IN_PROGRESS_STATUSES = new Set<string>(IN_PROGRESS_LIVE_MIGRATION_STATUSES);
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 type Raw = Record<string, unknown>;
@@ -344,6 +349,30 @@ export class NovaClient implements Nova {
       fetchImpl,
       log,
     );
+  }
+
+  private placement: Promise<PlacementClient | null> | null = null;
+
+  /**
+   * Placement's view of a compute node, over the same Keystone session: its endpoint comes from the
+   * catalog (looked up once); a cloud without one (Mitaka) answers `no-placement`.
+   */
+  async placementCapacity(hypervisorHostname: string): Promise<PlacementAnswer> {
+    this.placement ??= placementEndpoint(this.auth).then((url) =>
+      url === null ? null : new PlacementClient(this.auth, url, this.fetchImpl, this.timeoutMs),
+    );
+    let client: PlacementClient | null;
+    try {
+      client = await this.placement;
+    } catch (err) {
+      this.placement = null;
+      throw err;
+    }
+    if (client === null) return { kind: "no-placement" };
+    const provider = await client.providerCapacity(hypervisorHostname);
+    return provider === null
+      ? { kind: "no-provider", name: hypervisorHostname }
+      : { kind: "provider", provider };
   }
 
   private supports(min: string): boolean {

@@ -3,6 +3,7 @@
  * structurally. Consumers pick the methods they use (`Pick<NovaPort, …>`), so fakes stay small.
  */
 import type { ComputeService, FailedActionEvent, Hypervisor, Server, ServerMigration } from "./nova";
+import type { PlacementAnswer } from "./placement";
 
 // The data shapes are the clients' own (type-only imports, nothing runs); the ports pick the fields
 // migration code reads, so fakes in tests need only those.
@@ -56,4 +57,9 @@ export interface NovaPort {
    * live-migration instance action since `sinceMs`). Optional so fakes may omit it.
    */
   liveMigrationFailure?(serverId: string, sinceMs: number): Promise<NovaFailedActionEvent | null>;
+  /**
+   * Placement's inventories and usages of a compute node's resource provider (by hypervisor
+   * hostname); `no-placement` when the cloud has no Placement. Optional so fakes may omit it.
+   */
+  placementCapacity?(hypervisorHostname: string): Promise<PlacementAnswer>;
 }

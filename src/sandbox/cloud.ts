@@ -10,9 +10,16 @@
  */
 import type { HostCommand } from "../hosts/catalogue";
 import { type Logger, silentLogger } from "../log";
+import { MICROVERSIONS } from "../nova-facts";
 import { ModelClock } from "./clock";
 import { SandboxHost, SandboxVm } from "./compute-host";
-import type { CloudHypervisor, CloudMigration, CloudService, LiveMigrateRequest } from "./control-plane";
+import type {
+  CloudHypervisor,
+  CloudMigration,
+  CloudResourceProvider,
+  CloudService,
+  LiveMigrateRequest,
+} from "./control-plane";
 import {
   assertCanHardReboot,
   assertCanLiveMigrate,
@@ -201,8 +208,12 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
     this.live.forceComplete(this.migrationOrThrow(serverId, migrationId));
   }
 
-  abortMigration(serverId: string, migrationId: number, opts: { abortQueued?: boolean } = {}): void {
-    this.live.abort(this.migrationOrThrow(serverId, migrationId), opts.abortQueued ?? false);
+  abortMigration(serverId: string, migrationId: number, opts: { requestMicroversion?: string } = {}): void {
+    // Without a request microversion (a test calling the model directly): the lowest that aborts.
+    this.live.abort(
+      this.migrationOrThrow(serverId, migrationId),
+      opts.requestMicroversion ?? MICROVERSIONS.ABORT_MIGRATION,
+    );
   }
 
   hardReboot(serverId: string): void {
@@ -233,6 +244,41 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
         requestId,
         instance: vm.uuid,
       });
+    });
+  }
+
+  /**
+   * What each nova-compute reports to Placement (nova 26.2.2 nova/virt/libvirt/driver.py
+   * `update_provider_tree`): MEMORY_MB with reserved_host_memory_mb reserved, VCPU and DISK_GB, each
+   * with the host's allocation ratio, min_unit and step_size 1, max_unit the total; usages are the
+   * guests' flavors plus the migrations coming in (their allocations are held on the destination).
+   */
+  resourceProviders(): CloudResourceProvider[] {
+    return [...this.hosts.values()].map((h) => {
+      const claims = this.scheduler.claims(h);
+      const inv = (total: number, reserved: number, allocationRatio: number) => ({
+        total,
+        reserved,
+        allocationRatio,
+        minUnit: 1,
+        maxUnit: total,
+        stepSize: 1,
+      });
+      return {
+        uuid: h.uuid,
+        name: h.name,
+        generation: 1,
+        inventories: {
+          MEMORY_MB: inv(
+            h.seed.memoryMb,
+            this.scheduler.reservedRamMb(h),
+            this.scheduler.allocationRatio(h, "ram"),
+          ),
+          VCPU: inv(h.seed.vcpus, 0, this.scheduler.allocationRatio(h, "cpu")),
+          DISK_GB: inv(HOST_LOCAL_DISK_GB, 0, 1.0),
+        },
+        usages: { MEMORY_MB: claims.ramMb, VCPU: claims.vcpus, DISK_GB: claims.diskGb },
+      };
     });
   }
 

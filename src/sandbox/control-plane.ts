@@ -7,6 +7,7 @@
  * API without the model.
  */
 import { CodedError } from "../errors";
+import type { PlacementInventory } from "../nova-facts";
 
 /** Nova's server statuses the sandbox can show. */
 export type CloudServerStatus = "ACTIVE" | "MIGRATING" | "HARD_REBOOT" | "SHUTOFF" | "ERROR";
@@ -85,6 +86,17 @@ export interface CloudMigration {
   projectId: string;
   createdAt: string;
   updatedAt: string;
+}
+
+/** A compute node's resource provider in Placement (the sandbox's Zed-era clouds). */
+export interface CloudResourceProvider {
+  uuid: string;
+  /** The hypervisor hostname, as nova-compute names its provider. */
+  name: string;
+  generation: number;
+  /** By resource class: `MEMORY_MB`, `VCPU`, `DISK_GB`. */
+  inventories: Record<string, PlacementInventory>;
+  usages: Record<string, number>;
 }
 
 export interface CloudHypervisor {
@@ -226,12 +238,19 @@ export interface ControlPlane {
   getMigration(serverId: string, migrationId: number): CloudMigration | undefined;
   forceComplete(serverId: string, migrationId: number): void;
   /**
-   * Aborts a live migration: `running` always; `queued` and `preparing` only when the request
-   * came at 2.65 or later (`abortQueued`), else Nova's 400.
+   * Aborts a live migration in a status the request may abort (nova-facts `abortRule` for the
+   * controller's release and `requestMicroversion`), else Nova's 400. `abortQueued` says the same
+   * for a control plane that does not know its release (the lab's).
    */
-  abortMigration(serverId: string, migrationId: number, opts?: { abortQueued?: boolean }): void;
+  abortMigration(
+    serverId: string,
+    migrationId: number,
+    opts?: { requestMicroversion?: string; abortQueued?: boolean },
+  ): void;
   hardReboot(serverId: string): void;
   hypervisors(): CloudHypervisor[];
+  /** The compute nodes' resource providers; absent where the cloud serves no Placement. */
+  resourceProviders?(): CloudResourceProvider[];
   services(): CloudService[];
   /** Enables or disables a service (`PUT /os-services/...`); Nova's 404 for an unknown one. */
   setServiceStatus(

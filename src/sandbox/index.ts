@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HostEntry } from "../hosts/inventory";
 import { type Logger, silentLogger } from "../log";
+import { maxMicroversion, releaseIntroducing } from "../nova-facts";
 import {
   type SandboxAccess,
   type SandboxClientCredentials,
@@ -30,7 +31,7 @@ export const DEFAULT_TIME_SCALE = 10;
 /** How often the real-time driver advances the model clock. */
 export const CLOCK_TICK_MS = 100;
 /** Highest microversion of a Zed controller (a Mitaka one tops at 2.25). */
-export const ZED_MAX_MICROVERSION = "2.93";
+export const ZED_MAX_MICROVERSION = maxMicroversion("zed");
 export { SANDBOX_CLOUD_NAME };
 
 export interface SandboxOptions {
@@ -58,11 +59,6 @@ export interface Sandbox extends SandboxAccess {
   /** The SSH server of each host, by name (fault tests drop connections or delay answers). */
   sshServers: Map<string, SandboxSshServer>;
   stop(): Promise<void>;
-}
-
-function microversionMajor(mv: string): number {
-  const minor = Number(mv.split(".")[1] ?? "0");
-  return minor <= 25 ? 13 : 26;
 }
 
 async function loadOrCreateKey(
@@ -97,7 +93,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     // lists the token's own project only).
     projectId: sandboxProjectId(account),
     seed: opts.seed ?? DEFAULT_SEED,
-    controllerMajor: microversionMajor(maxMicroversion),
+    // The controller's release: the first whose API tops at this microversion (2.25 Mitaka, 2.93 Zed).
+    controllerMajor: releaseIntroducing(maxMicroversion),
     log,
     // On real time, records and log lines carry the real time of each event (as a real Nova's
     // would), not the model's, which runs `timeScale` times faster.

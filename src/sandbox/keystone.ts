@@ -71,6 +71,8 @@ export interface KeystoneOptions {
   baseUrl: () => string;
   /** Put the project id in the compute URL, as Mitaka-era deployments registered it. */
   mitakaStyleCatalog: boolean;
+  /** List a placement service (at `/placement`): Newton-and-later clouds have one. @defaultValue false */
+  placement?: boolean;
 }
 
 export class Keystone {
@@ -207,6 +209,18 @@ export class Keystone {
               id: hexId("service:image"),
               name: "glance",
             },
+            ...(this.opts.placement
+              ? [
+                  {
+                    endpoints: ["admin", "internal", "public"].map((i) =>
+                      endpoint(i, `${baseUrl}/placement`, "placement"),
+                    ),
+                    type: "placement",
+                    id: hexId("service:placement"),
+                    name: "placement",
+                  },
+                ]
+              : []),
           ],
           user: {
             domain: { id: userDomainId, name: account.userDomainName },

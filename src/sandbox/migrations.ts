@@ -10,7 +10,12 @@
 
 import type { Logger } from "../log";
 import { autoConvergeFor } from "../nova-conf/effective";
-import { migrationFigures, POST_COPY_STATUS } from "../nova-facts";
+import {
+  abortableStatuses,
+  FORCE_COMPLETE_STATUSES,
+  migrationFigures,
+  POST_COPY_STATUS,
+} from "../nova-facts";
 import type { ModelClock } from "./clock";
 import { MODEL_STEP_S } from "./clock";
 import type { SandboxHost, SandboxVm } from "./compute-host";
@@ -96,7 +101,7 @@ export interface MigrationsContext {
   clock: ModelClock;
   hosts: ReadonlyMap<string, SandboxHost>;
   scheduler: Scheduler;
-  /** nova major of the controller: below 17 an abort of a queued migration is refused. */
+  /** nova major of the controller: which statuses an abort may stop (nova-facts `abortRule`). */
   controllerMajor: number;
   /** The project the migration records belong to. */
   projectId: string;
@@ -444,7 +449,7 @@ export class LiveMigrations {
    * "VM Paused (Lifecycle Event)" from nova.compute.manager).
    */
   forceComplete(m: SandboxMigration): void {
-    if (m.record.status !== "running" || m.job === null) {
+    if (!(FORCE_COMPLETE_STATUSES as readonly string[]).includes(m.record.status) || m.job === null) {
       throw wrongMigrationState("force_complete", m.record.serverId, m.record.id, m.record.status);
     }
     this.ctx.actions.start(m.vm.uuid, "live_migration_force_complete", newRequestId());
@@ -456,14 +461,15 @@ export class LiveMigrations {
   }
 
   /**
-   * Abort: `running` always; `queued` and `preparing` only when the request came at 2.65 or later
-   * (`abortQueued`; nova 26.2.2 nova/compute/api.py `live_migrate_abort`). Before the job the
-   * record is cancelled; while it runs pre-copy, QEMU cancels the job.
+   * Abort, as the controller's release allows it for the request's microversion (nova-facts
+   * `abortRule`: `running` from 2.24, also `queued` and `preparing` from 2.65 — so a Mitaka
+   * controller aborts only `running` ones). Before the job the record is cancelled; while it runs
+   * pre-copy, QEMU cancels the job.
    */
-  abort(m: SandboxMigration, abortQueued = false): void {
+  abort(m: SandboxMigration, requestMicroversion: string): void {
     const { serverId, id } = m.record;
     const status = m.record.status;
-    const allowed = status === "running" || (abortQueued && (status === "queued" || status === "preparing"));
+    const allowed = abortableStatuses(this.ctx.controllerMajor, requestMicroversion).includes(status);
     if (!allowed || (status === "running" && (m.job === null || m.job.phase === "postcopy"))) {
       throw wrongMigrationState("abort live migration", serverId, id, status);
     }

@@ -15,6 +15,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Logger, silentLogger } from "../log";
+import { type NovaReleaseRef, novaRelease, PLACEMENT_FIRST_MAJOR, releaseIntroducing } from "../nova-facts";
 import {
   atLeast,
   compareMicroversions,
@@ -35,6 +36,7 @@ import { type ControlPlane, ControlPlaneError } from "./control-plane";
 import { handleGlance } from "./glance";
 import { DEFAULT_TOKEN_TTL_SECONDS, Keystone, type SandboxCredentials } from "./keystone";
 import { NovaRoutes } from "./nova-routes";
+import { handlePlacement } from "./placement";
 
 export {
   DEFAULT_TOKEN_TTL_SECONDS,
@@ -48,6 +50,11 @@ export interface NovaApiOptions {
   credentials: SandboxCredentials;
   /** Highest microversion served: "2.93" is Zed-ish, "2.25" emulates Mitaka. */
   maxMicroversion: string;
+  /**
+   * The controller's Nova release (os-migrations filters, abort rules).
+   * @defaultValue the first release whose API serves `maxMicroversion` (nova-facts `releaseIntroducing`)
+   */
+  release?: NovaReleaseRef;
   /** Lifetime of an issued token. @defaultValue {@link DEFAULT_TOKEN_TTL_SECONDS} */
   tokenTtlSeconds?: number;
   log?: Logger;
@@ -78,14 +85,21 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
   let baseUrl = "";
   let requests = 0;
 
+  const release = novaRelease(opts.release ?? releaseIntroducing(maxMicroversion));
   const keystone = new Keystone({
     account: opts.credentials,
     tokenTtlMs: (opts.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS) * 1000,
     baseUrl: () => baseUrl,
     mitakaStyleCatalog,
+    placement: release.major >= PLACEMENT_FIRST_MAJOR && opts.controlPlane.resourceProviders !== undefined,
   });
   const { projectId } = keystone;
-  const routes = new NovaRoutes(opts.controlPlane, () => ({ baseUrl, projectId }));
+  const routes = new NovaRoutes(opts.controlPlane, () => ({ baseUrl, projectId }), release);
+  // Placement where the release has one and the control plane models it (the model's Zed-era clouds).
+  const resourceProviders =
+    release.major >= PLACEMENT_FIRST_MAJOR
+      ? opts.controlPlane.resourceProviders?.bind(opts.controlPlane)
+      : undefined;
 
   const server = createServer((req, res) => {
     requests++;
@@ -108,7 +122,9 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
         ? "nova"
         : under("/image")
           ? "glance"
-          : null;
+          : under("/placement") && resourceProviders !== undefined
+            ? "placement"
+            : null;
     let status = 500;
     try {
       let result: ApiResult;
@@ -126,6 +142,18 @@ export async function startNovaApi(opts: NovaApiOptions): Promise<NovaApi> {
           keystone.authenticate(req);
         }
         result = handleGlance(method, sub, url.searchParams, () => opts.controlPlane.images(), baseUrl);
+      } else if (service === "placement") {
+        extraHeaders["x-openstack-request-id"] = newApiRequestId();
+        const header = req.headers["openstack-api-version"];
+        result = handlePlacement(
+          method,
+          path.slice("/placement".length),
+          url.searchParams,
+          Array.isArray(header) ? header.join(",") : header,
+          resourceProviders!,
+          () => keystone.authenticate(req),
+          baseUrl,
+        );
       } else {
         throw notFound();
       }

@@ -5,6 +5,7 @@
  * apart in what the bot sees through the Nova API.
  */
 import { randomUUID } from "node:crypto";
+import { IN_PROGRESS_LIVE_MIGRATION_STATUSES } from "../nova-facts";
 import {
   type CloudMigration,
   type CloudMigrationStatus,
@@ -28,12 +29,9 @@ export const SANDBOX_CLOUD_NAME = "migbot-sandbox";
  */
 const LIBVIRT_CPU_COMPARE_URL = "http://libvirt.org/html/libvirt-libvirt-host.html#virCPUCompareResult";
 
-/** Statuses Nova counts as in progress (`GET /servers/{id}/migrations` lists a live migration in them; not `accepted`). */
-const IN_PROGRESS: readonly CloudMigrationStatus[] = ["queued", "preparing", "running", "post-migrating"];
-
-/** Whether Nova counts a live migration in this status as in progress. */
+/** Whether Nova counts a live migration in this status as in progress (nova-facts `IN_PROGRESS_LIVE_MIGRATION_STATUSES`). */
 export function isInProgress(status: CloudMigrationStatus): boolean {
-  return IN_PROGRESS.includes(status);
+  return (IN_PROGRESS_LIVE_MIGRATION_STATUSES as readonly string[]).includes(status);
 }
 
 /** A timestamp as Nova prints it: ISO 8601 to the second, UTC. */

@@ -7,6 +7,7 @@
  * route takes answers 404, and so does a route newer than the request's microversion, as in Nova.
  */
 import type { IncomingMessage } from "node:http";
+import { abortableStatuses, type NovaRelease, osMigrationsFilters } from "../nova-facts";
 import { atLeast, MV } from "../openstack/microversion";
 import { type ApiResult, isObject, notFound, novaFault, pythonRepr, readJson } from "./api-common";
 import type { CloudHypervisor, CloudServer, ControlPlane, LiveMigrateRequest } from "./control-plane";
@@ -92,10 +93,14 @@ const LEGACY_SERVICE_ACTIONS = new Set(["enable", "disable", "disable-log-reason
 export class NovaRoutes {
   private readonly routes: readonly Route[];
 
-  /** @param links where links point; known once the server listens */
+  /**
+   * @param links where links point; known once the server listens
+   * @param release the controller's Nova release: which filters os-migrations honours, what an abort may stop
+   */
   constructor(
     private readonly controlPlane: ControlPlane,
     private readonly links: () => NovaLinks,
+    private readonly release: NovaRelease,
   ) {
     this.routes = [
       route("GET", "servers", (r) => this.listServers(r, false)),
@@ -331,8 +336,11 @@ export class NovaRoutes {
   private abortMigration({ params: [id, mid], mv }: RouteRequest): ApiResult {
     this.findServer(id!);
     const migrationId = this.migrationToAct(id!, mid!, "abort live migration");
+    // The statuses a request at this microversion may abort are the controller's (nova-facts
+    // abortRule); the lab's control plane still takes the older yes/no for queued ones.
     this.controlPlane.abortMigration(id!, migrationId, {
-      abortQueued: atLeast(mv, MV.ABORT_QUEUED_MIGRATION),
+      requestMicroversion: mv,
+      abortQueued: abortableStatuses(this.release, mv).includes("queued"),
     });
     return { status: 202 };
   }
@@ -369,17 +377,28 @@ export class NovaRoutes {
 
   // ---------------------------------------------------------------- os-migrations, hypervisors, services
 
+  /**
+   * `GET /os-migrations` with the filters the controller's release honours (nova-facts
+   * `osMigrationsFilters`): Mitaka ignores `instance_uuid` and matches `status` per character;
+   * `host` is the source or the destination, `source_compute` counts only without `host`.
+   */
   private listOsMigrations({ query, mv }: RouteRequest): ApiResult {
     const links = this.links();
-    const instanceUuid = query.get("instance_uuid") ?? undefined;
+    const honours = osMigrationsFilters(this.release);
+    const instanceUuid = honours.instanceUuid ? (query.get("instance_uuid") ?? undefined) : undefined;
     const migrationType = query.get("migration_type") ?? undefined;
-    const status = query.get("status");
-    const sourceCompute = query.get("source_compute");
+    // webob's MultiDict gives the last value of a repeated parameter.
+    const status = query.getAll("status").at(-1) ?? null;
+    const host = query.get("host");
+    const sourceCompute = host === null ? query.get("source_compute") : null;
+    const statusMatches = (s: string) =>
+      status === null || (honours.status === "exact" ? s === status : [...status].includes(s));
     let migrations = this.controlPlane
-      .listMigrations({ instanceUuid, migrationType })
+      .listMigrations({ ...(instanceUuid !== undefined && { instanceUuid }), migrationType })
       .filter(
         (m) =>
-          (status === null || m.status === status) &&
+          statusMatches(m.status) &&
+          (host === null || m.sourceCompute === host || m.destCompute === host) &&
           (sourceCompute === null || m.sourceCompute === sourceCompute) &&
           (instanceUuid === undefined || m.serverId === instanceUuid) &&
           (migrationType === undefined || m.migrationType === migrationType),

@@ -53,20 +53,22 @@ export class Scheduler {
       : effectiveAllocationRatio(host.release, resource);
   }
 
-  /** RAM and vCPUs its guests and the migrations coming in claim on a host (the host's reserve not included). */
-  private claims(host: SandboxHost): { ramMb: number; vcpus: number } {
+  /** RAM, vCPUs and disk its guests and the migrations coming in claim on a host (the host's reserve not included). */
+  claims(host: SandboxHost): { ramMb: number; vcpus: number; diskGb: number } {
     let ramMb = 0;
     let vcpus = 0;
+    let diskGb = 0;
     const claim = (vm: SandboxVm) => {
       ramMb += vm.seed.flavor.ramMb;
       vcpus += vm.seed.flavor.vcpus;
+      diskGb += vm.seed.flavor.diskGb;
     };
     for (const vm of this.view.vms.values()) if (vm.host === host.name) claim(vm);
     // An incoming migration holds its claim on the destination until it ends.
     for (const m of this.view.activeMigrations()) {
       if (m.record.destCompute === host.name && m.vm.host !== host.name) claim(m.vm);
     }
-    return { ramMb, vcpus };
+    return { ramMb, vcpus, diskGb };
   }
 
   /** `memory_mb_used` as Nova reports it: the host's reserve plus its guests' claims. */

@@ -1,8 +1,8 @@
 /**
  * The stock `openstack` client (Debian 12's python3-openstackclient 6.0.0) against
  * `migbot sandbox`, for what an operator does around a live migration: list and show servers (by
- * name), start a live migration to a named host (block or not), follow, show, abort and
- * force-complete it, read the server's events, look at hypervisors and compute services, and
+ * name), start a live migration to a named host or to the one Nova's scheduler picks (block or
+ * not), follow, show, abort and force-complete it, read the server's events, look at hypervisors and compute services, and
  * disable and enable a compute service — and every timestamp the API shows is the real time of the
  * event, although the sandbox's model runs ten times faster.
  *
@@ -317,5 +317,26 @@ describe.skipIf(skipReason !== null)("the stock openstack client against `migbot
       ]);
     },
     16 * CLI_TIMEOUT_MS,
+  );
+
+  it(
+    "live-migrates with no host named: Nova's scheduler picks one, and the migration completes there",
+    async () => {
+      const before = String((await json<Row>(["server", "show", "vm-42"]))["OS-EXT-SRV-ATTR:host"]);
+      const known = new Set((await migrationsOf("vm-42")).map((m) => m.Id));
+      const started = await os(["server", "migrate", "--live-migration", "vm-42"], CLIENT_MICROVERSION);
+      expect(started.code, started.stderr).toBe(0);
+      const done = await until("the scheduled migration completed", 2 * CLI_TIMEOUT_MS, async () => {
+        const m = (await migrationsOf("vm-42")).find((x) => !known.has(x.Id));
+        if (m?.Status === "error" || m?.Status === "failed") throw new Error(`it ended ${m.Status}`);
+        return m?.Status === "completed" ? m : undefined;
+      });
+      expect(done["Source Compute"]).toBe(before);
+      expect(done["Dest Compute"]).not.toBe(before);
+      expect((await json<Row>(["server", "show", "vm-42"]))["OS-EXT-SRV-ATTR:host"]).toBe(
+        done["Dest Compute"],
+      );
+    },
+    4 * CLI_TIMEOUT_MS,
   );
 });

@@ -479,6 +479,54 @@ describe("services, capacity, logs, problems", () => {
     expect(refused.evidence[0]).toMatch(/compute-4 has 7680 MiB RAM and 24 vCPUs free/);
   });
 
+  test("capacity from Placement where the cloud has it: its inventories and usages, max_unit included", () => {
+    // 8 vCPUs on an 8-CPU host: Nova's hypervisor record and the ratios would pass it (120 free).
+    const vm = server("big-1", "compute-3", { flavor: { name: "m1.huge", ramMb: 8192, vcpus: 12 } });
+    const src = hostEvidence("compute-3", "zed", "Skylake-Client");
+    const dest = hostEvidence("compute-4", "zed", "Skylake-Client");
+    dest.hypervisor = {
+      hostname: "compute-4",
+      serviceHost: "compute-4",
+      state: "up",
+      status: "enabled",
+      vcpus: 8,
+      vcpusUsed: 8,
+      freeRamMb: 32768 - 512 - 24576,
+      memoryMb: 32768,
+      memoryMbUsed: 512 + 24576,
+    };
+    const inv = (total: number, reserved: number, allocationRatio: number, used: number) => ({
+      total,
+      reserved,
+      allocationRatio,
+      minUnit: 1,
+      maxUnit: total,
+      stepSize: 1,
+      used,
+    });
+    dest.placement = {
+      kind: "provider",
+      provider: {
+        uuid: "3f0a9a57-7c5a-4f4e-9d0b-2a2c1f0b8c11",
+        name: "compute-4",
+        // An operator set ram_allocation_ratio 1.0 through placement: the config would say 1.5.
+        resources: { MEMORY_MB: inv(32768, 512, 1.0, 24576), VCPU: inv(8, 0, 16.0, 8) },
+      },
+    };
+    const f = find(evaluate(vmEvidence(vm, "compute-4", [src, dest])), "destination-capacity");
+    expect(f.status).toBe("fail");
+    // (32768 − 512) × 1.0 − 24576 = 7680 MiB; 8 × 16 − 8 = 120 vCPUs, but one VM may take 8 at most.
+    expect(f.evidence[0]).toMatch(/compute-4 has 7680 MiB RAM and 120 vCPUs free, as Placement counts them/);
+    expect(f.evidence.join("\n")).toMatch(/Not enough vCPUs: 12 is more than max_unit/);
+    expect(f.evidence.join("\n")).toMatch(/Placement's resource provider compute-4/);
+
+    // A cloud without Placement (Mitaka): the hypervisor record and the configured ratios.
+    dest.placement = { kind: "no-placement" };
+    const fallback = find(evaluate(vmEvidence(vm, "compute-4", [src, dest])), "destination-capacity");
+    expect(fallback.evidence[0]).toMatch(/as Nova counts them/);
+    expect(fallback.evidence.join("\n")).toMatch(/Nova's hypervisor record/);
+  });
+
   test("recent failures are quoted with their timestamps, newest first", () => {
     const src = hostEvidence("compute-1", "zed", "Skylake-Client", { log: readFixture(FAILURE_LOG) });
     const ev = vmEvidence(server("vm-x", "compute-1"), null, [src]);

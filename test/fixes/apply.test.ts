@@ -33,10 +33,10 @@ function host(name: string) {
   return h.sandbox.cloud.hosts.get(name)!;
 }
 
-function apply(p: Proposal) {
+function apply(p: Proposal, nova: Parameters<typeof applyProposal>[1]["nova"] = h.nova) {
   return applyProposal(p, {
     hosts: h.hosts,
-    nova: h.nova,
+    nova,
     migrations: h.migrations,
     audit: h.audit,
     log: silentLogger,
@@ -169,6 +169,38 @@ test("rolls back when nova-compute does not start with the new config, restarts 
   );
   expect(temps("compute-5")).toEqual([]);
 });
+
+test.each(["accepted", "running (post-copy)"])(
+  "a live migration Nova lists as %s is not over: nova-compute is not restarted under it",
+  async (status) => {
+    // Neither status is in Nova's "in progress" list, yet both hosts are busy with the migration.
+    const changes = await planChanges(h, "auto-converge", ["compute-1", "compute-2"]);
+    const pids = [host("compute-1").service.pid, host("compute-2").service.pid];
+    const busy = {
+      ...h.nova,
+      computeServices: () => h.nova.computeServices(),
+      abortMigration: (s: string, m: number) => h.nova.abortMigration(s, m),
+      listMigrations: async () => [
+        {
+          id: 9001,
+          status,
+          sourceCompute: "compute-1",
+          destCompute: "compute-2",
+          memoryTotalBytes: null,
+          memoryProcessedBytes: null,
+          memoryRemainingBytes: null,
+          createdAt: new Date().toISOString(),
+          updatedAt: null,
+        },
+      ],
+    };
+    const outcome = await apply(approved(draftOf("auto-converge", changes)), busy);
+    expect(outcome.ok).toBe(false);
+    expect(outcome.results[0]!.detail).toMatch(/refused: 1 live migration\(s\) run on compute-1/);
+    for (const c of changes) expect(host(c.host).fs.get(c.path)!.content).toBe(c.before);
+    expect([host("compute-1").service.pid, host("compute-2").service.pid]).toEqual(pids);
+  },
+);
 
 describe("under a running migration", () => {
   let serverId: string;

@@ -134,11 +134,20 @@ function byTs(ts: string): StoredMessage | undefined {
 
 async function migrate(text: string, vm: string): Promise<StoredMessage> {
   const before = new Set(roots().map((r) => r.ts));
+  const ephemeralsBefore = stack!.slack.ephemeralMessages("alice", "ops").length;
   const res = await stack!.slack.slashCommand({ user: "alice", channel: "ops", command: "/migrate", text });
   expect(res.status).toBe(200);
-  return until(`the root message of /migrate ${text}`, ROOT_TIMEOUT_MS, () =>
-    roots().find((r) => !before.has(r.ts) && r.text.includes(vm)),
-  );
+  try {
+    return await until(`the root message of /migrate ${text}`, ROOT_TIMEOUT_MS, () =>
+      roots().find((r) => !before.has(r.ts) && r.text.includes(vm)),
+    );
+  } catch (e) {
+    // What the bot answered only to alice says why no migration started.
+    const answered = stack!.slack.ephemeralMessages("alice", "ops").slice(ephemeralsBefore);
+    throw new Error(
+      `${(e as Error).message}\nanswered only to alice: ${answered.map((m) => m.text).join(" | ") || res.responseText || "nothing"}`,
+    );
+  }
 }
 
 /** Waits until the root says how the migration ended; throws when it ended otherwise. */
@@ -461,29 +470,33 @@ describe.skipIf(skipReason !== null)("real OpenStack Zed: conformance, and the b
       const retried = await until("the retried migration's root message", ROOT_TIMEOUT_MS, () =>
         roots().find((r) => !rootsBefore.has(r.ts) && r.text.includes("dirty-1")),
       );
-      // Real Nova migrates with VIR_MIGRATE_AUTO_CONVERGE now: QEMU on the source has the capability on.
+      // Real Nova migrates with VIR_MIGRATE_AUTO_CONVERGE now: QEMU on the source has the capability
+      // on. Nova records `running` before it calls libvirt's migrate (compute/manager.py sets the
+      // status, then the driver starts the job), so read the capabilities once QEMU's job is active.
       const server = (await stack!.nova.findServer("dirty-1"))!;
+      const qmp = async (command: string) => {
+        const r = await virsh(state, "cmp2", [
+          "qemu-monitor-command",
+          server.instanceName!,
+          JSON.stringify({ execute: command }),
+        ]);
+        return r.code === 0 ? (JSON.parse(r.stdout) as { return: unknown }).return : undefined;
+      };
       const capabilities = await until(
-        "QEMU's migration capabilities on cmp2",
+        "QEMU's migration capabilities on cmp2 while its migration job is active",
         RETRY_COMPLETE_TIMEOUT_MS,
         async () => {
-          const running = (await stack!.nova.listServerMigrations(server.id)).some(
-            (m) => m.status === "running",
-          );
-          if (!running) return undefined;
-          const qmp = await virsh(state, "cmp2", [
-            "qemu-monitor-command",
-            server.instanceName!,
-            '{"execute":"query-migrate-capabilities"}',
-          ]);
-          return qmp.code === 0 ? qmp.stdout : undefined;
+          const job = (await qmp("query-migrate")) as { status?: string } | undefined;
+          if (job?.status !== "active") return undefined;
+          return (await qmp("query-migrate-capabilities")) as
+            | { capability: string; state: boolean }[]
+            | undefined;
         },
       );
-      expect(
-        (JSON.parse(capabilities) as { return: { capability: string; state: boolean }[] }).return.find(
-          (c) => c.capability === "auto-converge",
-        ),
-      ).toEqual({ capability: "auto-converge", state: true });
+      expect(capabilities.find((c) => c.capability === "auto-converge")).toEqual({
+        capability: "auto-converge",
+        state: true,
+      });
       const done = await ended(
         retried,
         /Completed/,

@@ -10,6 +10,7 @@ import {
   maxMicroversion,
   NEWEST_KNOWN_MAJOR,
   NovaFactsError,
+  osMigrationsFilters,
   releaseIntroducing,
 } from "../../src/nova-facts";
 import { fixturePath, readJsonFixture } from "../support/fixtures";
@@ -94,5 +95,15 @@ describe("abort and force-complete", () => {
     );
     for (const m of sample.migrations) expect(IN_PROGRESS_LIVE_MIGRATION_STATUSES).toContain(m.status);
     for (const s of IN_PROGRESS_LIVE_MIGRATION_STATUSES) expect(LIVE_MIGRATION_STATUSES).toContain(s);
+  });
+});
+
+describe("osMigrationsFilters", () => {
+  it("Mitaka ignores instance_uuid and matches status per character; Newton onwards filter both exactly", () => {
+    expect(osMigrationsFilters("mitaka")).toEqual({ instanceUuid: false, status: "per-character" });
+    expect(osMigrationsFilters("13.1.4")).toEqual({ instanceUuid: false, status: "per-character" });
+    for (const r of ["newton", "zed", 33]) {
+      expect(osMigrationsFilters(r)).toEqual({ instanceUuid: true, status: "exact" });
+    }
   });
 });

@@ -2,6 +2,7 @@
  * A small in-memory {@link ControlPlane} for testing the sandbox API and the Nova client without
  * the pre-copy model: live-migrate creates a running migration that the test moves along by hand.
  */
+import { IN_PROGRESS_LIVE_MIGRATION_STATUSES } from "../../src/nova-facts";
 import {
   type CloudFlavor,
   type CloudHypervisor,
@@ -17,7 +18,7 @@ import {
 } from "../../src/sandbox/control-plane";
 
 export const PROJECT_FOR_TESTS = "not-the-sandbox-project";
-const IN_PROGRESS = new Set(["queued", "preparing", "running", "post-migrating"]);
+const IN_PROGRESS = new Set<string>(IN_PROGRESS_LIVE_MIGRATION_STATUSES);
 const GIB = 1024 ** 3;
 
 export class FakeCloud implements ControlPlane {

@@ -1,9 +1,18 @@
 /**
- * Room on the destination: RAM and vCPUs against the VM's flavor, counted as Nova counts them, with
- * the destination's reserved memory and allocation ratios (src/nova-facts, read from its config).
+ * Room on the destination: RAM and vCPUs against the VM's flavor, counted as Nova counts them: from
+ * Placement's inventories and usages where the cloud has Placement, else (Mitaka) from the
+ * hypervisor record with the destination's reserved memory and allocation ratios (src/nova-facts,
+ * read from its config).
  */
 import { allocationRatioOf } from "../../nova-conf/effective";
-import { capacityOptions, effectiveAllocationRatio } from "../../nova-facts";
+import {
+  capacityOptions,
+  effectiveAllocationRatio,
+  PLACEMENT_RESOURCE_CLASSES,
+  placementFree,
+  placementRefusal,
+} from "../../nova-facts";
+import type { ProviderCapacity, ProviderResource } from "../../openstack/placement";
 import type { Evidence, HostEvidence } from "../evidence";
 import type { Finding } from "./finding";
 import type { Problems } from "./problems";
@@ -60,13 +69,80 @@ function placeableRamMb(
       };
 }
 
+const PLACEMENT_REFUSAL_TEXT: Record<NonNullable<ReturnType<typeof placementRefusal>>, string> = {
+  capacity: "more than (total − reserved) × allocation_ratio − used leaves",
+  max_unit: "more than max_unit, the most one allocation may take",
+  min_unit: "less than min_unit",
+  step_size: "not a multiple of step_size",
+};
+
+/**
+ * Room as Placement counts it, from the destination's resource provider: per class
+ * `(total − reserved) × allocation_ratio − used`, and the request within min_unit/max_unit/step_size
+ * (src/nova-facts/placement.ts). Null when the provider lacks MEMORY_MB or VCPU.
+ */
+function placementCapacityFinding(
+  title: string,
+  dest: HostEvidence,
+  provider: ProviderCapacity,
+  need: { ramMb: number | undefined; vcpus: number | undefined },
+  taken: string[],
+): Finding | null {
+  const ram = provider.resources[PLACEMENT_RESOURCE_CLASSES.ram];
+  const cpu = provider.resources[PLACEMENT_RESOURCE_CLASSES.cpu];
+  if (!ram || !cpu) return null;
+  const describe = (rc: string, r: ProviderResource) =>
+    `${rc} total ${r.total}, reserved ${r.reserved}, allocation_ratio ${r.allocationRatio}, max_unit ${r.maxUnit}, used ${r.used}`;
+  const evidence = [
+    `Placement's resource provider ${provider.name} (${provider.uuid}): ${describe("MEMORY_MB", ram)}; ${describe("VCPU", cpu)}.`,
+    ...taken,
+  ];
+  if (need.ramMb === undefined || need.vcpus === undefined) {
+    evidence.push(
+      "The VM's flavor size is unknown (Nova before microversion 2.47 gives only the flavor id).",
+    );
+    return { id: "destination-capacity", title, status: "warn", evidence };
+  }
+  const freeRam = Math.floor(placementFree(ram, ram.used));
+  const freeCpu = Math.floor(placementFree(cpu, cpu.used));
+  evidence.unshift(
+    `Needs ${need.ramMb} MiB RAM and ${need.vcpus} vCPUs; ${dest.name} has ${freeRam} MiB RAM and ${freeCpu} vCPUs free, as Placement counts them (with overcommit).`,
+  );
+  const refusals = [
+    ["RAM", need.ramMb, placementRefusal(ram, ram.used, need.ramMb)],
+    ["vCPUs", need.vcpus, placementRefusal(cpu, cpu.used, need.vcpus)],
+  ] as const;
+  const failed = refusals.filter(([, , why]) => why !== null);
+  for (const [what, amount, why] of failed) {
+    evidence.push(
+      `Not enough ${what}: ${amount} is ${PLACEMENT_REFUSAL_TEXT[why!]}, so the scheduler refuses ${dest.name}. Pick another destination or free room on ${dest.name}.`,
+    );
+  }
+  return { id: "destination-capacity", title, status: failed.length === 0 ? "pass" : "fail", evidence };
+}
+
 /** The `destination-capacity` finding; `ev.server` must be set (a VM diagnosis). */
 export function capacityFinding(ev: Evidence, dest: HostEvidence, problems: Problems): Finding {
   const title = `Room on ${dest.name}`;
   const s = ev.server!;
   const needRam = s.flavor.ramMb;
   const needCpu = s.flavor.vcpus;
-  const taken = problems.take(["hypervisors", "servers"], dest.name);
+  const taken = problems.take(["hypervisors", "servers", "placement"], dest.name);
+  if (dest.placement?.kind === "provider") {
+    const f = placementCapacityFinding(
+      title,
+      dest,
+      dest.placement.provider,
+      { ramMb: needRam, vcpus: needCpu },
+      taken,
+    );
+    if (f) return f;
+  }
+  if (dest.placement?.kind === "no-provider") {
+    taken.push(
+      `Placement has no resource provider named ${dest.placement.name}; counted from Nova's hypervisor record instead.`,
+    );
+  }
   let freeRam: number | null = null;
   let freeCpu: number | null = null;
   let refusesAtEqual = false;

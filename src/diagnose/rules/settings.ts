@@ -5,7 +5,7 @@
 import { draftFixes } from "../../fixes/drafts";
 import type { LiveMigrationSettings, MigrationType, SettingSource } from "../../nova-conf/effective";
 import { releaseLabel } from "../../nova-conf/releases";
-import { flagOptions, novaFacts, timeoutOptions } from "../../nova-facts";
+import { blockMigrationAutoIsBlock, flagOptions, novaFacts, timeoutOptions } from "../../nova-facts";
 import type { Evidence, HostEvidence } from "../evidence";
 import { type Finding, type FindingStatus, type RuleOptions, worst } from "./finding";
 import type { Problems } from "./problems";
@@ -55,7 +55,7 @@ export function describeSettings(host: string, s: LiveMigrationSettings): string
 export function migrationTypeOf(ev: Evidence): { type: MigrationType; why: string } | null {
   const vm = ev.server;
   if (!vm || vm.bootedFromImage === undefined) return null;
-  return vm.bootedFromImage
+  return blockMigrationAutoIsBlock(vm.bootedFromImage)
     ? {
         type: "block",
         why: `${vm.name} booted from an image, so its disk is local and Nova moves it (block_migration auto) as a block migration`,
