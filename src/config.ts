@@ -83,6 +83,15 @@ export interface Config {
   redisUrl?: string;
   /** `REDIS_TLS_CA_FILE`: a CA bundle for a `rediss://` server whose certificate is not publicly trusted. */
   redisTlsCaFile?: string;
+  /**
+   * `REDIS_SENTINELS`: Redis Sentinels (host:port each) to ask for the current primary, for a Redis
+   * that fails over. REDIS_URL then gives only the password (and database); its host is not used.
+   */
+  redisSentinels?: { host: string; port: number }[];
+  /** `REDIS_SENTINEL_NAME`: the master group name the Sentinels monitor (`sentinel monitor <name> …`). */
+  redisSentinelName?: string;
+  /** `REDIS_SENTINEL_PASSWORD`: the Sentinels' own password, when they require one (their `requirepass`). */
+  redisSentinelPassword?: string;
   /** Key prefix for everything migbot stores in Redis. @defaultValue "migbot" */
   redisPrefix: string;
   access: AccessConfig;
@@ -198,6 +207,76 @@ function key<T>(env: Env, name: string, parse: (v: string) => T): T | undefined 
   }
 }
 
+/** `host:port` or `[v6 address]:port`, comma- or space-separated. */
+function sentinelList(env: Env): { host: string; port: number }[] | undefined {
+  const raw = str(env, "REDIS_SENTINELS");
+  if (raw === undefined) return undefined;
+  return raw
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((item) => {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+      const port = Number(m?.[2]);
+      if (!m || port < 1 || port > 65535) {
+        throw new ConfigError(
+          "REDIS_SENTINELS",
+          `'${item}' is not host:port; list the Sentinels as host:port, comma-separated, e.g. sentinel-1:26379,sentinel-2:26379,sentinel-3:26379`,
+        );
+      }
+      return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+    });
+}
+
+/** The Sentinel settings, checked together: they only make sense as a set. */
+function sentinelConfig(
+  env: Env,
+  redisUrl: string | undefined,
+): Pick<Config, "redisSentinels" | "redisSentinelName" | "redisSentinelPassword"> {
+  const sentinels = sentinelList(env);
+  const name = str(env, "REDIS_SENTINEL_NAME");
+  const password = str(env, "REDIS_SENTINEL_PASSWORD");
+  if (sentinels === undefined) {
+    for (const [field, value] of [
+      ["REDIS_SENTINEL_NAME", name],
+      ["REDIS_SENTINEL_PASSWORD", password],
+    ] as const) {
+      if (value !== undefined) {
+        throw new ConfigError(
+          field,
+          "is set but REDIS_SENTINELS is not; list the Sentinels there, or remove it",
+        );
+      }
+    }
+    return {};
+  }
+  if (name === undefined) {
+    throw new ConfigError(
+      "REDIS_SENTINEL_NAME",
+      "is required with REDIS_SENTINELS: the master group name the Sentinels monitor (`sentinel monitor <name> …` in sentinel.conf)",
+    );
+  }
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    throw new ConfigError("REDIS_SENTINEL_NAME", "letters, digits, '.', '_' and '-' only");
+  }
+  if (redisUrl === undefined) {
+    throw new ConfigError(
+      "REDIS_URL",
+      "is required with REDIS_SENTINELS for the password: redis://:PASSWORD@<any host>:6379 (the Sentinels name the primary; the URL's host is not used)",
+    );
+  }
+  if (redisUrl.startsWith("rediss://")) {
+    throw new ConfigError(
+      "REDIS_SENTINELS",
+      "TLS (rediss://) together with Sentinels is not supported yet; use redis:// on a private network, or one Redis over rediss:// without REDIS_SENTINELS",
+    );
+  }
+  return {
+    redisSentinels: sentinels,
+    redisSentinelName: name,
+    ...(password !== undefined && { redisSentinelPassword: password }),
+  };
+}
+
 function redisPassword(url: string): string {
   try {
     return new URL(url).password;
@@ -300,6 +379,7 @@ export function loadConfig(env: Env = process.env, opts: { role?: Role } = {}): 
     healthPort: int(env, "MIGBOT_HEALTH_PORT", DEFAULT_HEALTH_PORT, 0, 65535),
     ...(redisUrl !== undefined && { redisUrl }),
     ...(str(env, "REDIS_TLS_CA_FILE") !== undefined && { redisTlsCaFile: str(env, "REDIS_TLS_CA_FILE") }),
+    ...sentinelConfig(env, redisUrl),
     redisPrefix: prefix,
     access: {
       operators: idList(env, "MIGBOT_OPERATORS", "US"),

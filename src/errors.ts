@@ -36,3 +36,39 @@ export class CodedError<C extends string = string> extends Error {
     this.retryable = options.retryable;
   }
 }
+
+/**
+ * Socket errors that pass on their own: a peer restarting, failing over or briefly unreachable
+ * (Node's `code` on connection errors, which ioredis passes through).
+ */
+const TRANSIENT_SOCKET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+/**
+ * ioredis's own words for a Redis that is away (its offline queue gave up, the connection closed
+ * under a command, a command timed out) and Redis's answers while it restarts or fails over
+ * (LOADING the AOF, READONLY on a demoted primary, MASTERDOWN on a replica that lost it).
+ */
+const TRANSIENT_REDIS_MESSAGE =
+  /^(Connection is closed|Stream isn't writeable|Command timed out|Reached the max retries per request limit)|^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/**
+ * Whether trying the same work again later may succeed: a coded error says so itself; of the rest,
+ * only Redis and socket failures that pass on their own (a restart, a failover) count. Anything
+ * else (a bug, an unknown failure) does not.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof CodedError) return err.retryable;
+  if (!(err instanceof Error)) return false;
+  if (err.name === "MaxRetriesPerRequestError") return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && TRANSIENT_SOCKET_CODES.has(code)) return true;
+  return TRANSIENT_REDIS_MESSAGE.test(err.message);
+}

@@ -17,6 +17,7 @@ const COMPOSE_CONFIG_TIMEOUT_MS = 20_000;
 
 interface Service {
   image?: string;
+  profiles?: string[];
   build?: unknown;
   command?: string[];
   container_name?: string;
@@ -144,6 +145,47 @@ describe("docker-compose.yml", () => {
     const worker = loadConfig(envOf(compose.services.worker!), { role: "worker" });
     expect(worker.warnings).toEqual([]);
     expect(worker.keys.worker).toBeDefined();
+  });
+});
+
+describe("docker-compose.yml's optional `ha` profile (Redis Sentinel)", () => {
+  const ha = ["redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"];
+
+  it("adds a replica and three Sentinels only under the profile, each with its own volume", () => {
+    for (const name of ha) {
+      const s = compose.services[name]!;
+      expect(s.profiles, name).toEqual(["ha"]);
+      expect(s.image).toBe(compose.services.redis!.image);
+      expect(s.volumes).toHaveLength(1);
+      expect(compose.volumes).toHaveProperty(s.volumes![0]!.split(":")[0]!);
+    }
+    // Plain `docker compose up` still starts exactly redis, bot and worker.
+    const always = Object.entries(compose.services).filter(([, s]) => s.profiles === undefined);
+    expect(always.map(([n]) => n).sort()).toEqual(["bot", "redis", "worker"]);
+  });
+
+  it("keeps BullMQ's requirements on the replica, which becomes a primary after a failover", () => {
+    const cmd = compose.services["redis-replica"]!.command!.join(" ");
+    expect(cmd).toContain("--maxmemory-policy noeviction");
+    expect(cmd).toContain("--appendonly yes");
+    expect(cmd).toContain("--replicaof redis 6379");
+    expect(cmd).toContain('--masterauth "$$REDIS_PASSWORD"');
+  });
+
+  it("has the Sentinels watch the compose Redis as `migbot` with a quorum of 2, behind the Redis password", () => {
+    const script = compose.services["redis-sentinel-1"]!.command!.join("\n");
+    expect(script).toContain("sentinel monitor migbot redis 6379 2");
+    expect(script).toContain("requirepass $$REDIS_PASSWORD");
+    expect(script).toContain("exec redis-sentinel");
+    for (const name of ["redis-sentinel-2", "redis-sentinel-3"])
+      expect(compose.services[name]!.command).toEqual(compose.services["redis-sentinel-1"]!.command);
+  });
+
+  it("passes the Sentinel settings to both roles", () => {
+    for (const role of ["bot", "worker"]) {
+      for (const name of ["REDIS_SENTINELS", "REDIS_SENTINEL_NAME", "REDIS_SENTINEL_PASSWORD"])
+        expect(compose.services[role]!.environment?.[name], `${role} ${name}`).toBe(`\${${name}:-}`);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import {
   ACTION_APPROVE,
   ACTION_REJECT,
   ACTION_RETRY,
+  ACTION_RETRY_APPLY,
   renderProposal,
   renderRefusal,
 } from "../render/proposal";
@@ -81,6 +82,56 @@ export async function handleDecision(
     });
   }
   deps.log.info("proposal decided", { proposalId: p.id, decision, by: click.user });
+}
+
+/**
+ * "Retry apply" after an apply failed (a host unreachable mid-way, say): the proposal is approved
+ * again, once per failure, and a new apply job re-reads every file before it changes anything.
+ */
+export async function handleRetryApply(click: Click, respond: Respond, deps: ApprovalDeps): Promise<void> {
+  const now = (deps.now ?? Date.now)();
+  const isApprover = await deps.access.has(click.user, "approver");
+  const known = await deps.proposals.get(click.value);
+  if (!known || known.channel !== click.channel) {
+    await privately(respond, "That button belongs to no proposal migbot knows; nothing was changed.");
+    return;
+  }
+  const r = await deps.proposals.store.reopenFailed(known.id, click.user, { isApprover, now });
+  if (!r.ok) {
+    const why =
+      r.reason === "not-approver"
+        ? refusal("approver", "retry fix proposals")
+        : r.reason === "expired"
+          ? "This proposal has expired; run /diagnose again for a fresh one. Nothing was changed."
+          : r.reason === "not-failed"
+            ? `The fix is ${escapeMrkdwn(r.status ?? "not failed")} now (someone pressed Retry apply already, or it changed); nothing more was started.`
+            : "That button belongs to no proposal migbot knows; nothing was changed.";
+    await privately(respond, why);
+    return;
+  }
+  await deps.proposals.audit.write({
+    actor: click.user,
+    action: "approved",
+    proposalId: known.id,
+    what: `retry apply (${r.retry}) of ${known.title}`,
+    result: "ok",
+  });
+  await deps.enqueue.add(
+    "actions",
+    idempotencyKey("apply-proposal", undefined, `${known.id}:retry-${r.retry}`),
+    {
+      type: "apply-proposal",
+      proposalId: known.id,
+      planDigest: known.planDigest,
+      channel: click.channel,
+      user: click.user,
+      requestedAt: now,
+      ...(click.responseUrl !== undefined && { responseUrl: click.responseUrl }),
+    },
+  );
+  const updated = await deps.proposals.get(known.id);
+  if (updated) await respond({ replace_original: true, ...renderProposal(updated, now) });
+  deps.log.info("proposal apply retried", { proposalId: known.id, retry: r.retry, by: click.user });
 }
 
 /** "Retry migration" after a fix: a new /migrate request, posted as its own root message. */
@@ -184,6 +235,10 @@ export function registerApprovalActions(proposals: ProposalService): (app: App, 
     app.action(
       ACTION_RETRY,
       wrap((c, r) => handleRetry(c, r, deps)),
+    );
+    app.action(
+      ACTION_RETRY_APPLY,
+      wrap((c, r) => handleRetryApply(c, r, deps)),
     );
   };
 }

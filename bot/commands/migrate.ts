@@ -2,10 +2,17 @@
  * `/migrate` and `/diagnose`: parse, authorize, enqueue, ack. Nothing here waits on Nova or SSH:
  * the worker answers later, in the channel or privately through response_url.
  */
+import { CodedError, isTransient } from "../../src/errors";
 import type { Logger } from "../../src/log";
-import { type ActionJob, type Enqueuer, idempotencyKey, type MigrateJob } from "../../src/queue/jobs";
+import {
+  type ActionJob,
+  type Enqueuer,
+  idempotencyKey,
+  type MigrateJob,
+  type RequestOrigin,
+} from "../../src/queue/jobs";
 import { type AccessControl, refusal } from "../access";
-import { DIAGNOSE_USAGE, MIGRATE_USAGE, parseDiagnose, parseMigrate } from "./parse";
+import { DIAGNOSE_USAGE, MIGRATE_USAGE, type MigrateRequest, parseDiagnose, parseMigrate } from "./parse";
 
 export interface SlashCommand {
   command: string;
@@ -37,6 +44,56 @@ export interface CommandDeps {
 
 function ephemeral(text: string): EphemeralAck {
   return { response_type: "ephemeral", text };
+}
+
+/**
+ * Slack shows the user an error when a command is not acknowledged within 3 s; the command acks
+ * after its job is queued, so Redis gets this long to take it (the rest is parsing and the HTTP).
+ */
+export const ENQUEUE_DEADLINE_MS = 2_000;
+
+/** Redis did not take a command's job in time: its sender is told whether anything was queued. */
+export class QueueNoAnswerError extends CodedError<"QUEUE_NO_ANSWER"> {
+  constructor(readonly addStarted: boolean) {
+    super("QUEUE_NO_ANSWER", `Redis did not answer within ${ENQUEUE_DEADLINE_MS} ms`, { retryable: true });
+  }
+}
+
+/**
+ * The Redis steps of one command, against one deadline. A step starts only while time is left, so
+ * a job is never added after the sender was told nothing was queued; `addStarted` records whether
+ * the add itself was under way when time ran out (then nobody can say whether it landed).
+ */
+class QueueSteps {
+  addStarted = false;
+
+  /** Wall-clock time: the deadline is Slack's, whatever clock the handler is given. */
+  private readonly deadline = Date.now() + ENQUEUE_DEADLINE_MS;
+
+  async run<T>(step: () => Promise<T>, opts: { adds?: boolean } = {}): Promise<T> {
+    const left = this.deadline - Date.now();
+    if (left <= 0) throw new QueueNoAnswerError(this.addStarted);
+    if (opts.adds) this.addStarted = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QueueNoAnswerError(this.addStarted)), left);
+    });
+    try {
+      return await Promise.race([step(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** What the sender reads when Redis would not take the job: what happened, and what to do next. */
+export function queueTrouble(err: unknown, statusHint: string): string {
+  if (err instanceof QueueNoAnswerError) {
+    return err.addStarted
+      ? `migbot's queue (Redis) did not answer within ${ENQUEUE_DEADLINE_MS / 1000} s, so I cannot tell whether this request was queued. Check \`${statusHint}\` in a minute before asking again (QUEUE_NO_ANSWER).`
+      : `migbot's queue (Redis) did not answer within ${ENQUEUE_DEADLINE_MS / 1000} s, so nothing was started. Try again in a minute (QUEUE_NO_ANSWER).`;
+  }
+  return "migbot cannot reach its queue (Redis) right now, so nothing was started. Try again in a minute; if it keeps happening, tell whoever runs migbot (QUEUE_UNAVAILABLE).";
 }
 
 /** Handles `/migrate …`. Exported for direct tests; registered on the Bolt app in bot/app.ts. */
@@ -71,9 +128,29 @@ export async function handleMigrate(command: SlashCommand, ack: Ack, deps: Comma
   };
   const fallback = `${command.user_id}:${command.channel_id}:${command.text.trim()}:${Math.floor(origin.requestedAt / 60_000)}`;
 
+  const steps = new QueueSteps();
+  try {
+    return await queueCommand(req, command, origin, fallback, steps, ack, deps);
+  } catch (err) {
+    if (!isTransient(err)) throw err;
+    deps.log.warn("command not queued: Redis unavailable", { command: command.command, kind: req.kind, err });
+    return ack(ephemeral(queueTrouble(err, `/migrate status${"vm" in req && req.vm ? ` ${req.vm}` : ""}`)));
+  }
+}
+
+/** The Redis part of `/migrate`: look up, enqueue, answer; every Redis step within `steps`' deadline. */
+async function queueCommand(
+  req: Exclude<MigrateRequest, { kind: "help" }>,
+  command: SlashCommand,
+  origin: RequestOrigin,
+  fallback: string,
+  steps: QueueSteps,
+  ack: Ack,
+  deps: CommandDeps,
+): Promise<void> {
   if (req.kind === "migrate") {
     const jobId = idempotencyKey("migrate", command.trigger_id, fallback);
-    const holder = await deps.enqueue.vmHolder(req.vm);
+    const holder = await steps.run(() => deps.enqueue.vmHolder(req.vm));
     if (holder !== null && holder !== jobId) {
       return ack(
         ephemeral(
@@ -82,7 +159,7 @@ export async function handleMigrate(command: SlashCommand, ack: Ack, deps: Comma
       );
     }
     const payload: MigrateJob = { type: "migrate", vm: req.vm, destination: req.destination, ...origin };
-    const result = await deps.enqueue.add("migrations", jobId, payload);
+    const result = await steps.run(() => deps.enqueue.add("migrations", jobId, payload), { adds: true });
     deps.log.info("migration requested", { jobId, vm: req.vm, destination: req.destination, result });
     const to = req.destination ? `to ${req.destination}` : "to a host Nova's scheduler picks";
     return ack(
@@ -99,8 +176,8 @@ export async function handleMigrate(command: SlashCommand, ack: Ack, deps: Comma
   else {
     // Bound now to the migration running at this moment, in this channel: the worker acts on that
     // one only, not on whatever migrates the VM by the time the job runs.
-    const target = await deps.enqueue.vmHolder(req.vm);
-    const where = target === null ? null : await deps.channelOf(target);
+    const target = await steps.run(() => deps.enqueue.vmHolder(req.vm));
+    const where = target === null ? null : await steps.run(() => deps.channelOf(target));
     if (target === null || where === null) {
       return ack(
         ephemeral(
@@ -117,7 +194,7 @@ export async function handleMigrate(command: SlashCommand, ack: Ack, deps: Comma
     }
     payload = { type: req.kind, vm: req.vm, jobId: target, ...origin };
   }
-  await deps.enqueue.add("actions", jobId, payload);
+  await steps.run(() => deps.enqueue.add("actions", jobId, payload), { adds: true });
   const verb =
     req.kind === "status"
       ? "Looking up"
@@ -149,15 +226,26 @@ export async function handleDiagnose(command: SlashCommand, ack: Ack, deps: Comm
     command.trigger_id,
     `${command.user_id}:${command.channel_id}:${command.text.trim()}:${Math.floor(requestedAt / 60_000)}`,
   );
-  await deps.enqueue.add("actions", jobId, {
-    type: "diagnose",
-    target: req.target,
-    destination: req.destination,
-    channel: command.channel_id,
-    user: command.user_id,
-    requestedAt,
-    ...(command.response_url !== undefined && { responseUrl: command.response_url }),
-  });
+  const steps = new QueueSteps();
+  try {
+    await steps.run(
+      () =>
+        deps.enqueue.add("actions", jobId, {
+          type: "diagnose",
+          target: req.target,
+          destination: req.destination,
+          channel: command.channel_id,
+          user: command.user_id,
+          requestedAt,
+          ...(command.response_url !== undefined && { responseUrl: command.response_url }),
+        }),
+      { adds: true },
+    );
+  } catch (err) {
+    if (!isTransient(err)) throw err;
+    deps.log.warn("command not queued: Redis unavailable", { command: command.command, err });
+    return ack(ephemeral(queueTrouble(err, "/migrate status")));
+  }
   return ack(
     ephemeral(
       `Diagnosing ${req.target}${req.destination ? ` → ${req.destination}` : ""}; results follow in a thread.`,

@@ -15,6 +15,8 @@ import { bold, clip, codeSpan, escapeMrkdwn, mention, slackDate } from "./format
 import { ACTION_RETRY, type Block, type RenderedMessage } from "./migration";
 
 export const ACTION_APPROVE = "proposal_approve";
+/** "Retry apply" on a proposal whose apply failed (a host unreachable, say). */
+export const ACTION_RETRY_APPLY = "proposal_retry_apply";
 export const ACTION_REJECT = "proposal_reject";
 export { ACTION_RETRY };
 
@@ -250,6 +252,27 @@ export function renderProposal(p: Proposal, now: number = Date.now()): RenderedM
       ],
     });
   }
+  if (p.status === "failed" && now < p.expiresAt && p.kind !== "vm-restart") {
+    blocks.push({
+      type: "actions",
+      block_id: `retry-apply:${p.id}`,
+      elements: [
+        button(
+          "Retry apply",
+          ACTION_RETRY_APPLY,
+          p.id,
+          "primary",
+          confirm(
+            "Apply this change again?",
+            "migbot re-reads each file: hosts that already have the planned content count as done, a file someone else changed stops it, the rest are applied as approved.",
+            "Retry apply",
+          ),
+        ),
+      ],
+    });
+  }
+  if ((p.applyRetries ?? 0) > 0 && p.applyRetriedBy)
+    blocks.push(context(`Apply retried (${p.applyRetries}) by ${mention(p.applyRetriedBy)}.`));
   if (p.status === "applied" && p.retry && !p.retriedBy && p.next === undefined) {
     blocks.push({
       type: "actions",

@@ -64,6 +64,13 @@ export interface ApplyDeps {
   timing?: Partial<ApplyTiming>;
   /** The systemd unit of nova-compute on a host. @defaultValue "nova-compute" */
   serviceFor?: (host: string) => ServiceName;
+  /**
+   * Taking over from a worker that stopped mid-apply: the hosts it finished. On any other host whose
+   * files already hold the planned content, that worker may have renamed them into place and died
+   * before restarting nova-compute, so nova-compute is restarted to read them (and the backups it
+   * reported, keyed `host\0path`, are restored should nova-compute not come up).
+   */
+  resume?: { finishedHosts: ReadonlySet<string>; backups: ReadonlyMap<string, string> };
   now?: () => number;
 }
 
@@ -266,7 +273,8 @@ async function applyHost(
     });
   }
   const { pending } = replayHostFix(recipe, files, current);
-  if (pending.length === 0 && files.length > 0) {
+  const unfinished = deps.resume !== undefined && !deps.resume.finishedHosts.has(host);
+  if (pending.length === 0 && files.length > 0 && !unfinished) {
     return {
       host,
       ok: true,
@@ -318,6 +326,9 @@ async function applyHost(
     }
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
+    // The write that failed before its rename left its file as it was (found by the fault suite:
+    // a host dropping mid-write got "RESTORE OF nova.conf FAILED" for a file never changed).
+    if ((err as { fileUntouched?: boolean }).fileUntouched) written.pop();
     const restored = await restoreAll(host, written, deps, actor, p.id);
     throw new FixError(
       "FIX_WRITE_FAILED",
@@ -325,6 +336,22 @@ async function applyHost(
     );
   }
 
+  if (pending.length === 0 && written.length === 0) {
+    // Taken over: the files were in place already; only the restart is left to do. Should it fail,
+    // the backups the stopped worker reported are what a rollback restores.
+    for (const f of files) {
+      const backup = deps.resume?.backups.get(`${host}\u0000${f.path}`);
+      if (backup !== undefined) written.push({ f, backup });
+    }
+    await deps.audit.write({
+      actor,
+      action: "host-change",
+      proposalId: p.id,
+      host,
+      what: "nova.conf already had the planned content (written by the worker that stopped); restarting nova-compute so it reads it",
+      result: "ok",
+    });
+  }
   await deps.progress({ kind: "service-restarting", host, service });
   const up = await restartAndWait(host, service, deps, timing);
   await deps.audit.write({
@@ -373,14 +400,18 @@ async function replaceFile(
   deps: ApplyDeps,
 ): Promise<void> {
   const tmp = tempPathFor(path);
+  let renameSent = false;
   try {
     const from = "content" in source ? path : source.copyOf;
     await deps.hosts.run(host, { kind: "copy-file", from, to: tmp });
     if ("content" in source)
       await deps.hosts.run(host, { kind: "write-file", path: tmp, content: source.content });
+    renameSent = true;
     await deps.hosts.run(host, { kind: "rename-file", from: tmp, to: path });
   } catch (err) {
     await deps.hosts.run(host, { kind: "remove-temp-file", path: tmp }).catch(() => {});
+    // Before the rename the file itself was never touched: nothing of it needs restoring.
+    if (!renameSent && err instanceof Error) Object.assign(err, { fileUntouched: true });
     throw err;
   }
 }

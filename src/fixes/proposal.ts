@@ -113,4 +113,7 @@ export interface Proposal extends ProposalDraft {
   progress?: ProgressEvent[];
   /** Who pressed "Retry migration" after it was applied (single use). */
   retriedBy?: string | null;
+  /** Applies started after a failed one ("Retry apply"), and who asked for the last. */
+  applyRetries?: number;
+  applyRetriedBy?: string | null;
 }

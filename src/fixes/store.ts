@@ -58,6 +58,11 @@ return {'ok', st}
 export const APPLY_LEASE_MS = 60_000;
 /** How often the applying worker renews its lease: several renewals fit in one lease. */
 export const APPLY_LEASE_RENEW_INTERVAL_MS = 15_000;
+/**
+ * With a configured job lock (MIGBOT_JOB_LOCK_MS), the lease is this many locks long and renewed
+ * every half lock: 60 s and 15 s at the default 30 s lock, the constants above.
+ */
+export const APPLY_LEASE_PER_JOB_LOCK = 2;
 
 // An approved proposal is applied once: a duplicate job (or a second worker) finds it applying.
 // An `applying` proposal whose lease lapsed (its worker died mid-apply) is taken over instead of
@@ -90,6 +95,19 @@ const SUPERSEDE_LUA = `
 if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'superseded', 'decidedBy', ARGV[1], 'decidedAt', ARGV[2])
 return 1
+`;
+
+// A failed apply is approved again by an approver's "Retry apply", before the proposal expires, once
+// per failure: the first click reopens it, later ones find it approved (or applying) already.
+const REOPEN_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'status', 'expiresAt', 'applyRetries')
+if not h[1] then return {'unknown'} end
+if ARGV[3] ~= '1' then return {'not-approver'} end
+if h[1] ~= 'failed' then return {'not-failed', h[1]} end
+if tonumber(ARGV[2]) >= tonumber(h[2]) then return {'expired', h[2]} end
+local n = (tonumber(h[3] or '0') or 0) + 1
+redis.call('HSET', KEYS[1], 'status', 'approved', 'applyRetries', tostring(n), 'applyRetriedBy', ARGV[1])
+return {'ok', tostring(n)}
 `;
 
 const SET_ONCE_LUA = `
@@ -237,6 +255,8 @@ export class ProposalStore {
       results: readResults(parsed(h.results)),
       progress: readProgress(parsed(h.progress)),
       retriedBy: h.retriedBy ?? null,
+      applyRetries: h.applyRetries ? Number(h.applyRetries) : 0,
+      applyRetriedBy: h.applyRetriedBy ?? null,
     };
   }
 
@@ -356,6 +376,32 @@ export class ProposalStore {
   }
 
   /** Records who pressed "Retry migration"; false when someone already did (single use). */
+  /**
+   * failed → approved again ("Retry apply"), atomically, by an approver and before expiry. Returns
+   * the retry's number, or why not.
+   */
+  async reopenFailed(
+    id: string,
+    user: string,
+    opts: { isApprover: boolean; now?: number },
+  ): Promise<
+    | { ok: true; retry: number }
+    | { ok: false; reason: "unknown" | "not-approver" | "not-failed" | "expired"; status?: string }
+  > {
+    if (!PROPOSAL_ID_RE.test(id)) return { ok: false, reason: "unknown" };
+    const r = (await this.redis.eval(
+      REOPEN_LUA,
+      1,
+      this.key(id),
+      user,
+      String(opts.now ?? Date.now()),
+      opts.isApprover ? "1" : "0",
+    )) as string[];
+    if (r[0] === "ok") return { ok: true, retry: Number(r[1]) };
+    if (r[0] === "not-failed") return { ok: false, reason: "not-failed", status: r[1]! };
+    return { ok: false, reason: r[0] as "unknown" | "not-approver" | "expired" };
+  }
+
   async markRetried(id: string, user: string): Promise<boolean> {
     if (!PROPOSAL_ID_RE.test(id)) return false;
     return ((await this.redis.eval(SET_ONCE_LUA, 1, this.key(id), "retriedBy", user)) as number) === 1;

@@ -13,13 +13,25 @@ import type { MigrationStore } from "../migration/store";
 import type { NovaPort } from "../openstack/port";
 import type { ActionJob, ProposalJob } from "../queue/jobs";
 import type { PlanSealer } from "../signing/signatures";
-import { type ApplyTiming, applyProposal } from "./apply";
+import { type ApplyDeps, type ApplyTiming, applyProposal } from "./apply";
 import { followUpVmRestart } from "./drafts/vm-restart";
 import { INTEGRITY_PROBLEM_TEXT, type IntegrityProblem, type ProposalPresenter } from "./presenter";
 import type { ProgressEvent } from "./progress";
 import type { Proposal } from "./proposal";
 import { createProposalService, type ProposalService } from "./service";
 import { APPLY_LEASE_MS, APPLY_LEASE_RENEW_INTERVAL_MS, newProposalId } from "./store";
+
+/**
+ * A re-run apply job waits this long at most for a living holder to finish (an apply restarts
+ * nova-compute host after host, each within NOVA_COMPUTE_UP_TIMEOUT_MS): then it gives up.
+ */
+export const APPLY_TAKEOVER_WAIT_MS = 30 * 60_000;
+/** How often a waiting job looks at the lease: a quarter of it, within these bounds. */
+export const APPLY_LEASE_MIN_POLL_MS = 100;
+export const APPLY_LEASE_MAX_POLL_MS = 5_000;
+/** Bounds the wait in count too. */
+const APPLY_TAKEOVER_MAX_POLLS = 100_000;
+
 import { type RebootPort, runVmRestarts, type VmRestartTiming } from "./vm-restarts";
 
 export interface FixWorkerDeps {
@@ -54,6 +66,16 @@ export interface FixActions {
 
 function hasReboot(nova: NovaPort): nova is NovaPort & RebootPort {
   return typeof (nova as Partial<RebootPort>).rebootServer === "function";
+}
+
+/** What a stopped apply reported before it stopped: the hosts it finished, the backups it made. */
+function resumeOf(events: readonly ProgressEvent[]): NonNullable<ApplyDeps["resume"]> {
+  const backups = new Map<string, string>();
+  for (const e of events) if (e.kind === "file-written") backups.set(`${e.host}\u0000${e.path}`, e.backup);
+  return {
+    finishedHosts: new Set(events.flatMap((e) => (e.kind === "host-done" && e.ok ? [e.host] : []))),
+    backups,
+  };
 }
 
 export function createFixActions(deps: FixWorkerDeps): FixActions {
@@ -106,7 +128,19 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
     if (p === null) return;
     const leaseMs = deps.applyLeaseMs ?? APPLY_LEASE_MS;
     const holder = newProposalId();
-    const started = await store.startApplying(p.id, { holder, leaseMs });
+    let started = await store.startApplying(p.id, { holder, leaseMs });
+    if (started === "applying") {
+      // This job is running again while the proposal is applying: BullMQ hands a job back when its
+      // worker dies (or loses Redis for longer than the job lock). The lease says whether that
+      // worker still works on it: wait until it lapses (then take over) or the holder finishes.
+      log.info("proposal is applying under another worker's lease; waiting for it", {});
+      started = await waitForLease(p.id, holder, leaseMs);
+      if (started !== "ok" && started !== "taken-over") {
+        // The holder finished it (its message says how), or is still at it after a long wait.
+        log.info("apply-proposal left to the worker holding it", { status: started });
+        return;
+      }
+    }
     if (started !== "ok" && started !== "taken-over") {
       log.info("apply-proposal skipped", { status: started });
       return deps.presenter.answer(job, { kind: "not-applicable", status: started });
@@ -126,6 +160,21 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
     } finally {
       clearInterval(renew);
     }
+  }
+
+  /** Polls the lease of an applying proposal until it lapses (taken over) or the proposal leaves `applying`. */
+  async function waitForLease(id: string, holder: string, leaseMs: number): Promise<string> {
+    const pollMs = Math.max(
+      APPLY_LEASE_MIN_POLL_MS,
+      Math.min(APPLY_LEASE_MAX_POLL_MS, Math.floor(leaseMs / 4)),
+    );
+    const deadline = Date.now() + APPLY_TAKEOVER_WAIT_MS;
+    let started = "applying";
+    for (let n = 0; started === "applying" && Date.now() < deadline && n < APPLY_TAKEOVER_MAX_POLLS; n++) {
+      await new Promise((r) => setTimeout(r, pollMs));
+      started = await store.startApplying(id, { holder, leaseMs });
+    }
+    return started;
   }
 
   async function applyLeased(p: Proposal, takenOver: boolean, log: Logger): Promise<void> {
@@ -169,6 +218,7 @@ export function createFixActions(deps: FixWorkerDeps): FixActions {
         }
       } else {
         outcome = await applyProposal(p, {
+          ...(takenOver && { resume: resumeOf(events) }),
           hosts: deps.hosts,
           nova: deps.nova,
           migrations: deps.store,

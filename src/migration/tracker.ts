@@ -6,7 +6,7 @@
  * messages through the {@link MigrationPresenter}; the record in Redis says how far it got.
  */
 
-import { CodedError } from "../errors";
+import { CodedError, isTransient } from "../errors";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
@@ -46,6 +46,14 @@ import { isFinished, type MigrationView, type PhaseName } from "./view";
 export const PROGRESS_EDIT_MIN_INTERVAL_MS = 5000;
 /** The tracker gives up following (not the migration) after this long without Nova finishing it. */
 export const MAX_TRACK_MS = 24 * 3600 * 1000;
+/**
+ * A poll that fails for a reason that passes (Redis restarting or failing over, Nova or Slack
+ * briefly away) is tried again in place, for this long in a row at most; then the job fails and
+ * BullMQ retries it, resuming from the record. The migration itself goes on in Nova meanwhile.
+ */
+export const POLL_OUTAGE_TOLERANCE_MS = 10 * 60_000;
+/** Longest wait between polls while they keep failing (the wait doubles from the poll interval). */
+export const POLL_RETRY_MAX_MS = 30_000;
 
 export type MigrationOutcome = "rejected" | "busy" | "completed" | "failed" | "aborted";
 
@@ -130,6 +138,8 @@ export function outcomeOf(record: MigrationRecord): MigrationOutcome {
 
 export class Tracker {
   private lastProgressEditAt = 0;
+  /** The outcome was said in the thread (the last phase or the failure, and the root's final state). */
+  private ended = false;
   private readonly thread: MigrationThread;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -184,16 +194,34 @@ export class Tracker {
       }
       await this.thread.postPhase("pre-migration");
       const deadline = this.view.startedAt + MAX_TRACK_MS;
-      while (!isFinished(this.view.status)) {
+      let failingSince: number | null = null;
+      let failures = 0;
+      // Until the outcome is known and said: a poll that learnt the outcome but failed to post it
+      // (Slack or Redis away) leaves the thread's last words to the next round.
+      while (!(isFinished(this.view.status) && this.ended)) {
         if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
-        await this.poll();
-        if (isFinished(this.view.status)) break;
+        const interval = this.deps.pollIntervalMs;
+        const intervalMs = typeof interval === "function" ? interval() : interval;
+        try {
+          if (isFinished(this.view.status)) await this.announceEnd();
+          else await this.poll();
+          failingSince = null;
+          failures = 0;
+        } catch (err) {
+          if (!isTransient(err)) throw err;
+          failingSince ??= this.now();
+          failures++;
+          if (this.now() - failingSince > POLL_OUTAGE_TOLERANCE_MS) throw err;
+          this.log.warn("poll failed; trying again", { err, failures });
+          await this.sleep(Math.min(POLL_RETRY_MAX_MS, intervalMs * 2 ** Math.min(failures - 1, 10)));
+          continue;
+        }
+        if (isFinished(this.view.status)) continue;
         if (this.now() > deadline) {
           await this.fail(this.view.phase, trackingTimeout(MAX_TRACK_MS / 3600_000, this.view.serverId));
-          break;
+          continue;
         }
-        const interval = this.deps.pollIntervalMs;
-        await this.sleep(typeof interval === "function" ? interval() : interval);
+        await this.sleep(intervalMs);
       }
       return outcomeOf(this.record);
     } finally {
@@ -237,7 +265,14 @@ export class Tracker {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const code = (err as { code?: string }).code;
-      if (code === "OPENSTACK_UNREACHABLE" || code === "OPENSTACK_TIMEOUT") {
+      // A 5xx is no answer either: a proxy in front of nova-api (502/503/504) or Nova itself failing
+      // after it acted. nova 26.0.0 (Zed) nova/compute/api.py live_migrate sets the task state to
+      // migrating before it casts to the conductor, and its own note on a MessagingTimeout there (a
+      // 500 to us) says the live migration "will still be in progress". Found by the fault suite: a
+      // 503 from the API failed the request at once, where a retry that reconciles gets it through.
+      const serverError =
+        code === "OPENSTACK_SERVER_ERROR" && ((err as { httpStatus?: number }).httpStatus ?? 500) >= 500;
+      if (code === "OPENSTACK_UNREACHABLE" || code === "OPENSTACK_TIMEOUT" || serverError) {
         // Unknown whether Nova got it: leave "triggering" so a retry reconciles instead of re-sending.
         throw new TriggerOutcomeUnknown(message, err);
       }
@@ -491,11 +526,18 @@ export class Tracker {
     await this.thread.postPhase("stop-and-copy");
     this.view.status = "completed";
     this.view.phase = "commitment";
+    await this.announceEnd();
+  }
+
+  /** Says the outcome in the thread; safe to run again (each post happens once). */
+  private async announceEnd(): Promise<void> {
+    if (this.view.status !== "completed") return this.postFailure();
     await this.thread.updatePrecopy("prompt");
     await this.thread.postPhase("commitment");
     await this.save();
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    this.ended = true;
   }
 
   /**
@@ -546,5 +588,6 @@ export class Tracker {
     await this.thread.updatePrecopy("prompt");
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    this.ended = true;
   }
 }

@@ -54,10 +54,18 @@ const TRANSIENT_SLACK_ERRORS = new Set([
   "ratelimited",
 ]);
 
+/**
+ * A Web API call that has not answered in this long is given up (and retried by the notifier): the
+ * WebClient's default is no timeout at all, and one call Slack never answers would hold its
+ * channel's lane, and every thread queued behind it, for good. Slack answers in well under a second.
+ */
+export const SLACK_REQUEST_TIMEOUT_MS = 10_000;
+
 /** Options for the production WebClient: no retries and 429s rejected, so the notifier decides. */
 export function slackWebClientOptions(slackApiUrl?: string): WebClientOptions {
   return {
     ...(slackApiUrl ? { slackApiUrl } : {}),
+    timeout: SLACK_REQUEST_TIMEOUT_MS,
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 0 },
   };

@@ -6,9 +6,9 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { AuditLog } from "../audit/stream";
-import { CodedError } from "../errors";
+import { isTransient } from "../errors";
 import type { HostsPort } from "../hosts/port";
-import type { Logger } from "../log";
+import { type Logger, silentLogger } from "../log";
 import type { MigrationPresenter } from "../migration/presenter";
 import { type RunMigrationDeps, runMigration } from "../migration/run-migration";
 import type { MigrationStore } from "../migration/store";
@@ -53,6 +53,11 @@ export function loadScaledPollIntervalMs(
 export interface QueueConnection {
   /** A factory: BullMQ needs its own connections (with maxRetriesPerRequest: null). */
   connection: () => Redis;
+  /**
+   * A connection for adding jobs that fails at once while Redis is away (`enableOfflineQueue:
+   * false`), so an add never lands after its sender gave up. @defaultValue `connection`
+   */
+  producer?: () => Redis;
   /** BullMQ key prefix, e.g. `migbot:bull`. */
   prefix: string;
 }
@@ -68,10 +73,18 @@ export function createEnqueuer(
   conn: QueueConnection,
   store: MigrationStore,
   signer: JobSigner,
+  log: Logger = silentLogger,
 ): Enqueuer & { close(): Promise<void>; pending(): Promise<number> } {
+  const connect = conn.producer ?? conn.connection;
+  const queue = (name: string) => {
+    const q = new Queue(name, { connection: connect(), prefix: conn.prefix });
+    // Connection trouble is logged by the connection; a failed add is answered to its sender.
+    q.on("error", (err) => log.debug("queue error", { queue: name, err }));
+    return q;
+  };
   const queues = {
-    migrations: new Queue(QUEUE_MIGRATIONS, { connection: conn.connection(), prefix: conn.prefix }),
-    actions: new Queue(QUEUE_ACTIONS, { connection: conn.connection(), prefix: conn.prefix }),
+    migrations: queue(QUEUE_MIGRATIONS),
+    actions: queue(QUEUE_ACTIONS),
   };
   return {
     async add(queue, jobId, payload) {
@@ -146,9 +159,12 @@ export interface Workers {
   close(): Promise<void>;
 }
 
-/** Only a coded error that says so is retried; anything else (a bug, an unknown failure) fails the job at once. */
+/**
+ * Only a failure that may pass is retried (a coded error that says so, Redis restarting or failing
+ * over); anything else (a bug, an unknown failure) fails the job at once.
+ */
 function isRetryable(err: unknown): boolean {
-  return err instanceof CodedError && err.retryable;
+  return isTransient(err);
 }
 
 /** Starts the migration and action workers. */

@@ -49,7 +49,7 @@ import { responseUrlOrigins } from "../queue/reply";
 import { createEnqueuer, type Workers } from "../queue/worker";
 import type { JobSigner } from "../signing/signatures";
 import { migrationCapacity } from "./capacity";
-import { connectRedis } from "./connections";
+import { connectRedis, REDIS_START_READY_WAIT_MS, redisReady } from "./connections";
 import { hostsPort } from "./hosts";
 import { boundedFetch, connectNova } from "./nova";
 import { need, trustOf } from "./trust";
@@ -109,10 +109,20 @@ export async function startRoles(
   const runsBot = config.role !== "worker";
   const runsWorker = config.role !== "bot";
   const trust = trustOf(config);
-  const connections = connectRedis(config);
+  const connections = connectRedis(config, log.child({ component: "redis" }));
   const { redis } = connections;
   const store = new MigrationStore(redis, config.redisPrefix);
-  const conn = { connection: connections.bull, prefix: `${config.redisPrefix}:bull` };
+  // The producers' connections are kept to wait for at start (see REDIS_START_READY_WAIT_MS).
+  const producers: ReturnType<typeof connections.bull.producer>[] = [];
+  const conn = {
+    connection: connections.bull,
+    producer: () => {
+      const client = connections.bull.producer();
+      producers.push(client);
+      return client;
+    },
+    prefix: `${config.redisPrefix}:bull`,
+  };
   const metrics = createMetrics({ role: config.role });
   const readiness = new Readiness(secretsOf(config));
   readiness.add("redis", redisCheck(redis));
@@ -148,9 +158,21 @@ export async function startRoles(
     let queueCounts: (() => Promise<number>) | null = null;
     if (runsBot) {
       signer = need(trust.signer, "MIGBOT_BOT_SIGNING_KEY");
-      const enqueuer = createEnqueuer(conn, store, signer);
+      // The acknowledgement path fails fast while Redis is away: the person is told within Slack's
+      // 3 s that nothing was queued, instead of waiting on a reconnection.
+      const enqueuer = createEnqueuer(
+        conn,
+        new MigrationStore(connections.failFast, config.redisPrefix),
+        signer,
+        log.child({ component: "enqueue" }),
+      );
       stages[2]!.push(() => enqueuer.close());
       queueCounts = () => enqueuer.pending();
+      if (!(await redisReady([connections.failFast, ...producers], REDIS_START_READY_WAIT_MS))) {
+        log.warn("Redis is not reachable yet; commands are answered that nothing can be queued until it is", {
+          waitedMs: REDIS_START_READY_WAIT_MS,
+        });
+      }
       bot = await startBot({
         config,
         enqueue: enqueuer,
@@ -312,6 +334,7 @@ function secretsOf(config: Config): string[] {
       // An unparsable URL never reached Redis; nothing to hide from its errors.
     }
   }
+  if (config.redisSentinelPassword !== undefined) secrets.push(config.redisSentinelPassword);
   for (const [name, value] of Object.entries(config.openstack.env)) {
     if (/PASSWORD|SECRET|TOKEN/.test(name)) secrets.push(value);
   }

@@ -117,12 +117,20 @@ export interface SandboxStack<C extends CloudLike = Sandbox> {
   signer: JobSigner;
   /** Environment a separate worker process needs to join this stack (see `migbot start --role worker`). */
   workerEnv: Record<string, string>;
+  /** Environment a separate bot process needs to stand in for this stack's bot (`--role bot`; give it a PORT). */
+  botEnv: Record<string, string>;
   stop(): Promise<void>;
 }
 
 /** What a separate `--role worker` process of this stack gets: the worker's share of the environment. */
 function workerRoleEnv(env: Record<string, string>): Record<string, string> {
   const { SLACK_SIGNING_SECRET: _secret, MIGBOT_BOT_SIGNING_KEY: _signing, ...rest } = env;
+  return rest;
+}
+
+/** What a separate `--role bot` process of this stack gets: all but the workers' sealing key. */
+function botRoleEnv(env: Record<string, string>): Record<string, string> {
+  const { MIGBOT_WORKER_KEY: _sealing, ...rest } = env;
   return rest;
 }
 
@@ -222,6 +230,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       store: roles.store,
       proposals: roles.proposals!,
       workerEnv: workerRoleEnv(env),
+      botEnv: botRoleEnv(env),
       queueCounts: roles.queueCounts!,
       signer: roles.signer!,
       stop,

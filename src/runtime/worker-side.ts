@@ -12,6 +12,7 @@ import { createMigrationPresenter } from "../../bot/presenters/migration";
 import { createProposalPresenter } from "../../bot/presenters/proposals";
 import { diagnosisActions } from "../diagnose/run";
 import type { ApplyTiming } from "../fixes/apply";
+import { APPLY_LEASE_PER_JOB_LOCK } from "../fixes/store";
 import { createFixActions } from "../fixes/worker";
 import type { HostEntry } from "../hosts/inventory";
 import type { HostsPort } from "../hosts/port";
@@ -83,6 +84,12 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     proposalTtlS: opts.proposalTtlS,
     serviceFor: (host) => serviceByHost.get(host) ?? "nova-compute",
     ...(opts.applyTiming && { applyTiming: opts.applyTiming }),
+    // A killed worker's apply is taken over on the same clock as its migrations are resumed: the
+    // re-run job comes once the job lock lapses, and finds the apply lease lapsing soon after.
+    ...(opts.lockDurationMs !== undefined && {
+      applyLeaseMs: opts.lockDurationMs * APPLY_LEASE_PER_JOB_LOCK,
+      applyLeaseRenewIntervalMs: Math.max(1, Math.floor(opts.lockDurationMs / 2)),
+    }),
   });
   // diagnosis: /diagnose jobs, and a troubled /migrate thread diagnosing itself; proposes through fixes.
   const diagnosis = diagnosisActions({

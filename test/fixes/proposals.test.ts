@@ -222,6 +222,33 @@ describe("claim", () => {
     const audit = await svc.audit.read(5);
     expect(audit[0]).toMatchObject({ action: "approved", actor: BOB, proposalId: p.id, result: "ok" });
   });
+
+  test("a failed apply is reopened once per failure, by an approver, before expiry (Retry apply)", async () => {
+    const { svc } = service();
+    const p = await propose(svc);
+    expect(await svc.store.reopenFailed(p.id, BOB, { isApprover: true })).toMatchObject({
+      ok: false,
+      reason: "not-failed",
+    });
+    await svc.claim(p.id, BOB, "approve", APPROVER);
+    expect(await svc.store.startApplying(p.id)).toBe("ok");
+    await svc.store.setStatus(p.id, "failed");
+    expect(await svc.store.reopenFailed(p.id, DAVE, { isApprover: false })).toMatchObject({
+      ok: false,
+      reason: "not-approver",
+    });
+    expect(await svc.store.reopenFailed(p.id, BOB, { isApprover: true, now: p.expiresAt })).toMatchObject({
+      ok: false,
+      reason: "expired",
+    });
+    const clicks = await Promise.all([
+      svc.store.reopenFailed(p.id, BOB, { isApprover: true }),
+      svc.store.reopenFailed(p.id, BOB, { isApprover: true }),
+    ]);
+    expect(clicks.filter((c) => c.ok)).toEqual([{ ok: true, retry: 1 }]);
+    expect(await svc.get(p.id)).toMatchObject({ status: "approved", applyRetries: 1, applyRetriedBy: BOB });
+    expect(await svc.store.startApplying(p.id)).toBe("ok");
+  });
 });
 
 describe("alternatives", () => {

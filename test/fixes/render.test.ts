@@ -3,6 +3,7 @@ import { describe, expect, test } from "vitest";
 import {
   ACTION_APPROVE,
   ACTION_RETRY,
+  ACTION_RETRY_APPLY,
   MAX_DIFFS_SHOWN,
   progressLine,
   renderApplyAnswer,
@@ -58,6 +59,23 @@ function text(blocks: unknown[]): string {
 }
 
 describe("renderProposal", () => {
+  test("a failed apply offers Retry apply until the proposal expires (not for VM restarts), and says who retried", () => {
+    const failed = proposal({ status: "failed", decidedBy: "U0BOB0001", decidedAt: NOW });
+    expect(buttons(renderProposal(failed, NOW).blocks)).toEqual([
+      expect.objectContaining({ action_id: ACTION_RETRY_APPLY, value: failed.id }),
+    ]);
+    expect(buttons(renderProposal(failed, failed.expiresAt).blocks)).toEqual([]);
+    expect(buttons(renderProposal({ ...failed, kind: "vm-restart" }, NOW).blocks)).toEqual([]);
+    expect(buttons(renderProposal({ ...failed, status: "applied" }, NOW).blocks)).toEqual([]);
+    const retried = renderProposal(
+      { ...failed, status: "applying", applyRetries: 1, applyRetriedBy: "U0BOB0001" },
+      NOW,
+    );
+    expect(buttons(retried.blocks)).toEqual([]);
+    expect(text(retried.blocks)).toMatch(/Apply retried \(1\) by <@U0BOB0001>/);
+    expect(validateBlocks(renderProposal(failed, NOW).blocks, DEFAULT_SLACK_LIMITS)).toEqual([]);
+  });
+
   test("a huge diff of the real Zed nova.conf is clipped to Slack's limit, and says so", () => {
     const before = readFixture("nova-conf/nova.conf.sample-zed-26.2.2-debian-bookworm.conf");
     const after = before.replace(/^#/gm, "");

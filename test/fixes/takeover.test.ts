@@ -1,7 +1,9 @@
 /**
- * A worker that dies mid-apply leaves its proposal `applying`; once its lease lapses, a re-run apply
- * job takes over on the sandbox's hosts over real SSH with real Redis: hosts already changed count
- * as done, the rest are applied, and a file edited by someone else stops it.
+ * A worker that dies mid-apply leaves its proposal `applying`; its re-run apply job waits for the
+ * lease to lapse and takes over on the sandbox's hosts over real SSH with real Redis: hosts the dead
+ * worker finished count as done, a host whose files it put in place gets nova-compute restarted, the
+ * rest are applied, and a file edited by someone else stops it. A re-run whose holder is alive and
+ * finishes adds nothing.
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
@@ -23,6 +25,8 @@ const FAST: Partial<ApplyTiming> = {
   servicePollIntervalMs: 100,
   serviceUpTimeoutMs: 15_000,
 };
+/** What is left of a dead worker's lease when the job runs again. */
+const LEASE_LEFT_MS = 1_500;
 const ALICE = "U0ALICE01";
 const BOB = "U0BOB0001";
 const CHANNEL = "C0OPS0001";
@@ -121,17 +125,20 @@ test("after the lease lapses, a re-run job finishes a half-done apply without re
     },
   );
   expect(first.ok).toBe(true);
+  // …and said so, as a worker does after each host.
+  await store.setProgress(p.id, [
+    { kind: "host-done", host: "compute-3", ok: true, detail: first.results[0]!.detail },
+  ]);
   const pid3 = host("compute-3").service.pid;
   const pid4 = host("compute-4").service.pid;
 
-  // While the lease still runs, a duplicate job is turned away: the first worker may be alive.
-  await dieMidApply(p.id, 60_000);
+  // While the lease still runs the re-run job waits (the first worker may be alive), then takes over.
+  await dieMidApply(p.id, LEASE_LEFT_MS);
+  const answered = answers.length;
+  const t0 = Date.now();
   expect(await actions().handle(job(p.id, p.planDigest))).toBe(true);
-  expect(answers.at(-1)).toMatch(/That proposal is applying, so it was not applied/);
-  expect(host("compute-4").fs.get(changes[1]!.path)!.content).toBe(changes[1]!.before);
-
-  await dieMidApply(p.id, -1);
-  await actions().handle(job(p.id, p.planDigest));
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(LEASE_LEFT_MS - 50);
+  expect(answers.slice(answered)).toEqual([]);
   const done = (await store.get(p.id))!;
   expect(done.status).toBe("applied");
   expect(done.results.map((r) => [r.host, r.ok])).toEqual([
@@ -147,6 +154,47 @@ test("after the lease lapses, a re-run job finishes a half-done apply without re
   expect(host("compute-4").service.pid).not.toBe(pid4);
   expect(host("compute-4").fs.get(changes[1]!.path)!.content).toBe(changes[1]!.after);
   expect(host("compute-4").settings?.autoConverge).toBe(true);
+});
+
+test("a re-run job that waits on a live holder's lease adds nothing once the holder finishes", async () => {
+  const [change] = await planChanges(h, "auto-converge", ["compute-2"]);
+  const p = await approvedProposal(draftOf("auto-converge", [change!]));
+  const pid = host("compute-2").service.pid;
+  await h.redis.hset(store.key(p.id), {
+    status: "applying",
+    applyingUntil: String(Date.now() + 5_000),
+    applyingBy: "live-worker",
+  });
+  const answered = answers.length;
+  // The holder finishes while the re-run waits.
+  const finish = setTimeout(() => void h.redis.hset(store.key(p.id), "status", "applied"), 500);
+  try {
+    await actions().handle(job(p.id, p.planDigest));
+  } finally {
+    clearTimeout(finish);
+  }
+  expect((await store.get(p.id))!.status).toBe("applied");
+  expect(answers.slice(answered)).toEqual([]);
+  expect(host("compute-2").fs.get(change!.path)!.content).toBe(change!.before);
+  expect(host("compute-2").service.pid).toBe(pid);
+});
+
+test("files a stopped worker renamed into place before restarting nova-compute: the takeover restarts it", async () => {
+  const [change] = await planChanges(h, "auto-converge", ["compute-1"]);
+  const p = await approvedProposal(draftOf("auto-converge", [change!]));
+  // The dead worker got as far as the rename: the new file is in place, nova-compute still runs the old one.
+  const entry = host("compute-1").fs.get(change!.path)!;
+  host("compute-1").fs.put(change!.path, change!.after, entry.owner, entry.group, entry.mode);
+  const pid = host("compute-1").service.pid;
+  expect(host("compute-1").settings?.autoConverge).toBe(false);
+  await dieMidApply(p.id, -1);
+
+  await actions().handle(job(p.id, p.planDigest));
+  const done = (await store.get(p.id))!;
+  expect(done.status).toBe("applied");
+  expect(done.results[0]!.detail).toMatch(/applied; nova-compute is up again/);
+  expect(host("compute-1").service.pid).not.toBe(pid);
+  expect(host("compute-1").settings?.autoConverge).toBe(true);
 });
 
 test("a host file that is neither the planned original nor the planned result stops the takeover", async () => {
@@ -168,7 +216,7 @@ test("a host file that is neither the planned original nor the planned result st
 });
 
 test("only the lease holder renews; an approved proposal starts once", async () => {
-  const [change] = await planChanges(h, "auto-converge", ["compute-1"]);
+  const [change] = await planChanges(h, "auto-converge", ["compute-2"]);
   const p = await approvedProposal(draftOf("auto-converge", [change!]));
   const now = Date.now();
   expect(await store.startApplying(p.id, { holder: "w1", now, leaseMs: 1_000 })).toBe("ok");
