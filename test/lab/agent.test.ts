@@ -26,7 +26,7 @@ import {
   hostTypeCpuXml,
 } from "../../src/lab/declared-cpu";
 import { renderNovaCompute, renderSystemctl } from "../../src/lab/host-scripts";
-import { planLab, renderNovaConf } from "../../src/lab/plan";
+import { LAB_MITAKA_MIGRATION_BANDWIDTH_MIBPS, planLab, renderNovaConf } from "../../src/lab/plan";
 import { effectiveSettings } from "../../src/nova-conf/effective";
 import { releaseByName } from "../../src/nova-conf/releases";
 import { parseCpuXml } from "../../src/sandbox/cpu";
@@ -55,7 +55,7 @@ describe("virsh migrate flags, as nova-compute's libvirt driver derives them", (
       "--undefinesource",
       "--persistent",
       "--bandwidth",
-      "8",
+      String(LAB_MITAKA_MIGRATION_BANDWIDTH_MIBPS),
       "instance-00000101",
       "qemu+ssh://cmp2/system",
     ]);
@@ -190,7 +190,7 @@ describe("the agent's start", () => {
         version: "13.1.4",
         release: "mitaka",
         autoConverge: false,
-        bandwidthMiBps: 8,
+        bandwidthMiBps: LAB_MITAKA_MIGRATION_BANDWIDTH_MIBPS,
         migrations: [],
       });
       expect(readFileSync(join(dir, "cmp1", "nova-compute.unit"), "utf8").trim()).toBe("active");

@@ -31,13 +31,13 @@ import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 const STATE_DIR = `/run/migbot-lab-story-${process.pid}`;
 const UP_TIMEOUT_MS = 120_000;
 const DOWN_TIMEOUT_MS = 60_000;
-/** From /migrate to the tracker's not-converging reply (iteration 3 at 8 MiB/s comes after ~20 s). */
+/** From /migrate to the tracker's not-converging reply (iteration 3 at the Mitaka source's 5 MiB/s comes after ~20-30 s). */
 const NOT_CONVERGING_TIMEOUT_MS = 90_000;
 /** Nova's progress bound on the Mitaka source is 60 s without a new low; the abort follows within ~90 s. */
 const BOUND_ABORT_TIMEOUT_MS = 180_000;
 /** Approve → abort-first, two nova.conf edits over SSH, two agent restarts, Nova shows them up. */
 const APPLY_TIMEOUT_MS = 90_000;
-/** With QEMU's auto-converge (20 %, +10 %) at 8 MiB/s the migration completes in about a minute. */
+/** With QEMU's auto-converge (20 %, +10 %) at 5 MiB/s the migration completes in about a minute. */
 const RETRY_COMPLETE_TIMEOUT_MS = 180_000;
 const CALM_COMPLETE_TIMEOUT_MS = 90_000;
 const CPU_FAIL_TIMEOUT_MS = 60_000;
