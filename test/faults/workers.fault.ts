@@ -7,6 +7,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { HostCommand } from "../../src/hosts/catalogue";
+import { killAllRoles, startWorker } from "../support/role-processes";
 import { type SlackChannel, slackChannel } from "../support/slack-threads";
 import { expectPhasesOnce, hostOf, liveMigrations, otherOf, waitFinished, waitReply } from "./support/checks";
 import { afterHostCommands, type FaultStack, startFaultStack } from "./support/fault-stack";
@@ -19,7 +20,6 @@ import {
   service,
   tempFilesOf,
 } from "./support/fixes";
-import { killAllRoles, startWorker } from "./support/processes";
 import { faultCase, ms } from "./support/reliability";
 
 /** A short job lock: a killed worker's job is handed to the next one in seconds. */
@@ -132,9 +132,9 @@ describe("a worker stopped with SIGTERM", () => {
     const root = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
     await waitReply(ops, root.ts, "Iterative pre-copy");
     const t0 = Date.now();
-    const code = await first.kill("SIGTERM");
-    c.measure(`exit ${code} ${ms(Date.now() - t0)} after SIGTERM`);
-    expect(code).toBe(0);
+    const exit = await first.kill("SIGTERM");
+    c.measure(`exit ${exit.code} ${ms(exit.at - t0)} after SIGTERM`);
+    expect(exit.code).toBe(0);
     await startWorker(workerEnv());
     const done = await waitFinished(ops, root.ts);
     expect(done.text).toMatch(/Completed/);
