@@ -44,6 +44,7 @@ import { errorMessages, judge, runDifferences } from "../conformance/differences
 import { type ConformanceRun, runConformance } from "../conformance/nova-calls";
 import { readRealNovaRecord, writeRealNovaRecord } from "../conformance/record";
 import { startConformanceSandbox } from "../conformance/sandbox-target";
+import { until as waitUntil } from "../support/until";
 import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 
 const STATE_DIR = `/run/migbot-lab-os-story-${process.pid}`;
@@ -92,22 +93,17 @@ let cloud: OpenStackLabCloud;
 let stack: SandboxStack<OpenStackLabCloud> | undefined;
 let releaseLock: (() => void) | undefined;
 
-async function until<T>(
+/** Waits for `fn` (test/support/until.ts), the channel's transcript in the failure. */
+function until<T>(
   what: string,
   timeoutMs: number,
   fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; the channel now:\n${transcript()}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
+  return waitUntil(what, fn, {
+    timeoutMs,
+    intervalMs: POLL_MS,
+    explain: () => `the channel now:\n${transcript()}`,
+  });
 }
 
 function roots(): StoredMessage[] {

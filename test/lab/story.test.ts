@@ -25,6 +25,7 @@ import { acquireLabLock } from "../../src/lab/lock";
 import { type LabState, processStartTime } from "../../src/lab/state";
 import { SANDBOX_CHANNEL } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { until as waitUntil } from "../support/until";
 import { type LabStack, startLabStack } from "./lab-stack";
 import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 
@@ -52,21 +53,17 @@ let stack: LabStack;
 let state: LabState;
 let releaseLock: (() => void) | undefined;
 
-async function until<T>(
+/** Waits for `fn` (test/support/until.ts), the channel's transcript in the failure. */
+function until<T>(
   what: string,
   timeoutMs: number,
   fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; the channel now:\n${transcript()}`,
-      );
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
+  return waitUntil(what, fn, {
+    timeoutMs,
+    intervalMs: POLL_MS,
+    explain: () => `the channel now:\n${transcript()}`,
+  });
 }
 
 function roots(): StoredMessage[] {
