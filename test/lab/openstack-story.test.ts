@@ -44,7 +44,7 @@ import { errorMessages, judge, runDifferences } from "../conformance/differences
 import { type ConformanceRun, runConformance } from "../conformance/nova-calls";
 import { readRealNovaRecord, writeRealNovaRecord } from "../conformance/record";
 import { startConformanceSandbox } from "../conformance/sandbox-target";
-import { until as waitUntil } from "../support/until";
+import { untilExplained } from "../support/until";
 import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 
 const STATE_DIR = `/run/migbot-lab-os-story-${process.pid}`;
@@ -93,18 +93,8 @@ let cloud: OpenStackLabCloud;
 let stack: SandboxStack<OpenStackLabCloud> | undefined;
 let releaseLock: (() => void) | undefined;
 
-/** Waits for `fn` (test/support/until.ts), the channel's transcript in the failure. */
-function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-): Promise<T> {
-  return waitUntil(what, fn, {
-    timeoutMs,
-    intervalMs: POLL_MS,
-    explain: () => `the channel now:\n${transcript()}`,
-  });
-}
+/** Waits for a check (test/support/until.ts), the channel's transcript in a timeout's message. */
+const until = untilExplained(() => `the channel now:\n${transcript()}`, POLL_MS);
 
 function roots(): StoredMessage[] {
   return stack ? stack.slack.messages(SANDBOX_CHANNEL.id) : [];

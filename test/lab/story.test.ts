@@ -25,7 +25,7 @@ import { acquireLabLock } from "../../src/lab/lock";
 import { type LabState, processStartTime } from "../../src/lab/state";
 import { SANDBOX_CHANNEL } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
-import { until as waitUntil } from "../support/until";
+import { untilExplained } from "../support/until";
 import { type LabStack, startLabStack } from "./lab-stack";
 import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 
@@ -53,18 +53,8 @@ let stack: LabStack;
 let state: LabState;
 let releaseLock: (() => void) | undefined;
 
-/** Waits for `fn` (test/support/until.ts), the channel's transcript in the failure. */
-function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-): Promise<T> {
-  return waitUntil(what, fn, {
-    timeoutMs,
-    intervalMs: POLL_MS,
-    explain: () => `the channel now:\n${transcript()}`,
-  });
-}
+/** Waits for a check (test/support/until.ts), the channel's transcript in a timeout's message. */
+const until = untilExplained(() => `the channel now:\n${transcript()}`, POLL_MS);
 
 function roots(): StoredMessage[] {
   return stack.slack.messages(SANDBOX_CHANNEL.id);
