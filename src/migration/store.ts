@@ -81,6 +81,26 @@ export class MigrationStore {
   }
 
   /**
+   * The most recent records as Redis holds them, newest first, parsed but not typed: for readers that
+   * check every field themselves (the Home tab). One round trip for all of them.
+   */
+  async recentUnchecked(limit: number): Promise<unknown[]> {
+    const ids = await this.redis.zrevrange(`${this.prefix}:migrations`, 0, limit - 1);
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map((id) => this.key(id)));
+    const out: unknown[] = [];
+    for (const raw of raws) {
+      if (raw === null) continue;
+      try {
+        out.push(JSON.parse(raw));
+      } catch {
+        out.push(undefined);
+      }
+    }
+    return out;
+  }
+
+  /**
    * Claims a VM for a job. Returns the job id that holds it: this job's when the claim worked (or
    * when this job already held it — a duplicate delivery), another job's when the VM is busy.
    */
