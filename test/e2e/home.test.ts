@@ -4,7 +4,9 @@
  * and each person's tab, as views.publish left it, shows what they may see and follows the changes
  * at a bounded pace.
  */
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { runConsole } from "../../src/cli/console-chat";
 import type { ProposalDraft } from "../../src/fixes/proposal";
 import { PUBLISH_VIEW_PER_WORKSPACE_PER_MINUTE } from "../../src/notify/limiter";
 import { SANDBOX_CHANNEL, type SandboxStack } from "../../src/runtime/stack";
@@ -187,5 +189,31 @@ describe("the App Home tab", () => {
     );
     expect(allPublishes).toBeLessThan(100 / 4);
     expect(stack.slack.stats().rateLimited["views.publish"] ?? 0).toBe(0);
+  });
+
+  test("the console's /home prints the tab as the person sees it", async () => {
+    const run = async (user: string) => {
+      const lines: string[] = [];
+      const code = await runConsole(stack, {
+        json: false,
+        user,
+        out: (l) => lines.push(l),
+        input: Readable.from(["/home\n"]),
+      });
+      return { code, text: lines.join("\n") };
+    };
+    await stack.proposals.propose(draft(`Restart ${HOSTILE_VM}`), origin);
+    const bob = await run("bob");
+    expect(bob.code).toBe(0);
+    expect(bob.text).toContain("══ migbot: live migrations ══");
+    expect(bob.text).toMatch(/For @bob · updated/);
+    expect(bob.text).toContain("*Running now* (");
+    // Text reads as Slack's client shows it: the tenant's text as typed (escaped in the view).
+    expect(bob.text).toMatch(/Restart <!channel> <https:\/\/evil\.example\|re-approve here>.*\[Review\]/);
+    expect(bob.text).toContain("*Last outcomes* (");
+    const carol = await run("carol");
+    expect(carol.code).toBe(0);
+    expect(carol.text).toContain("Last outcomes");
+    expect(carol.text).not.toContain("Waiting for your approval");
   });
 });
