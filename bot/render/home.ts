@@ -149,6 +149,13 @@ export function renderHome(view: HomeTabView): { blocks: Block[] } {
     blocks.push(context("Nothing is migrating right now. Start one with /migrate."));
   for (const m of s.running)
     blocks.push(section(runningLine(m, s.at), links.button("Open thread", m.channel, m.threadTs)));
+  if (s.stale > 0) {
+    blocks.push(
+      context(
+        `:grey_question: ${s.stale} more recorded as running but held by no worker (one may have died): /migrate status shows their last state.`,
+      ),
+    );
+  }
   if (s.runningTotal > s.running.length) {
     blocks.push(
       context(

@@ -75,6 +75,11 @@ export interface HomeSnapshot {
   outcomes: HomeMigration[];
   /** Records in Redis that failed the checks and were left out. */
   unreadable: number;
+  /**
+   * Migrations recorded as running whose VM lock no job holds any more (their worker died and no
+   * other resumed them, or they are ending right now): left out of `running`, counted here.
+   */
+  stale: number;
 }
 
 /** Running migrations listed (the rest are counted, and `/migrate status` lists them). */

@@ -142,7 +142,7 @@ export function checkPendingProposal(raw: unknown, now: number): HomeProposal | 
 }
 
 export interface HomeSources {
-  migrations: Pick<MigrationStore, "recentUnchecked">;
+  migrations: Pick<MigrationStore, "recentUnchecked" | "vmHolders">;
   proposals: Pick<ProposalStore, "recentIds" | "get">;
   /** Null until the drain feature provides one. */
   drains: DrainSource | null;
@@ -153,7 +153,7 @@ export interface HomeSources {
 export async function readHomeSnapshot(sources: HomeSources): Promise<HomeSnapshot> {
   const now = (sources.now ?? Date.now)();
   let unreadable = 0;
-  const running: HomeMigration[] = [];
+  const candidates: { m: HomeMigration; lockName: string }[] = [];
   const finished: HomeMigration[] = [];
   for (const raw of await sources.migrations.recentUnchecked(HOME_MIGRATIONS_SCANNED)) {
     const m = checkMigration(raw);
@@ -161,8 +161,14 @@ export async function readHomeSnapshot(sources: HomeSources): Promise<HomeSnapsh
       unreadable++;
       continue;
     }
-    (FINISHED.has(m.status) ? finished : running).push(m);
+    if (FINISHED.has(m.status)) finished.push(m);
+    // The VM lock is taken under the name the request used (checkMigration made sure it is text).
+    else candidates.push({ m, lockName: String((raw as { view: { vm: string } }).view.vm) });
   }
+  // Running is what a live job still holds the VM for; a record alone may outlive a dead worker.
+  const holders = await sources.migrations.vmHolders(candidates.map((c) => c.lockName));
+  const running = candidates.filter((c, i) => holders[i] === c.m.jobId).map((c) => c.m);
+  const stale = candidates.length - running.length;
   finished.sort((a, b) => (b.endedAt ?? b.startedAt) - (a.endedAt ?? a.startedAt));
 
   const pending: HomeProposal[] = [];
@@ -185,5 +191,6 @@ export async function readHomeSnapshot(sources: HomeSources): Promise<HomeSnapsh
     drains,
     outcomes: finished.slice(0, HOME_OUTCOMES_MAX),
     unreadable,
+    stale,
   };
 }

@@ -129,6 +129,12 @@ export class MigrationStore {
     return this.redis.get(this.vmKey(vm));
   }
 
+  /** The jobs holding these VMs' locks (null where none), in one round trip. */
+  async vmHolders(vms: readonly string[]): Promise<(string | null)[]> {
+    if (vms.length === 0) return [];
+    return this.redis.mget(vms.map((vm) => this.vmKey(vm)));
+  }
+
   /**
    * Records that a person pressed Abort or Force complete. Kept apart from the record, which only
    * the tracker writes, so that the two never overwrite each other.

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { HOME_MAX_BLOCKS, type HomeTabView, messageLink, renderHome } from "../../bot/render/home";
 import type { HomeMigration, HomeProposal, HomeSnapshot } from "../../src/home/index";
-import { checkMigration, checkPendingProposal } from "../../src/home/read";
+import { checkMigration, checkPendingProposal, readHomeSnapshot } from "../../src/home/read";
 import { validateBlocks } from "../../src/sandbox/slack/block-kit";
 import { DEFAULT_SLACK_LIMITS } from "../../src/sandbox/slack/limits";
 import { expectInert, HOSTILE_TEXTS, HOSTILE_VM } from "../support/hostile";
@@ -55,6 +55,7 @@ function snapshot(over: Partial<HomeSnapshot> = {}): HomeSnapshot {
     drains: null,
     outcomes: [],
     unreadable: 0,
+    stale: 0,
     ...over,
   };
 }
@@ -246,5 +247,26 @@ describe("what the Home tab reads from Redis", () => {
     expect(checkPendingProposal({ ...p, expiresAt: NOW - 1 }, NOW)).toBeUndefined();
     expect(checkPendingProposal({ ...p, title: 42 }, NOW)).toBeUndefined();
     expect(checkPendingProposal({ ...p, messageTs: "<x>" }, NOW)?.messageTs).toBeNull();
+  });
+
+  it("lists as running only what a live job holds the VM for, and counts the rest as stale", async () => {
+    const live = record;
+    const dead = { ...record, view: { ...record.view, jobId: "dead", vm: "vm-7", serverName: "vm-7" } };
+    const done = { ...record, view: { ...record.view, jobId: "done", status: "completed", endedAt: NOW } };
+    const snap = await readHomeSnapshot({
+      migrations: {
+        recentUnchecked: async () => [live, dead, done, "garbage"],
+        vmHolders: async (vms) => vms.map((vm) => (vm === "vm-42" ? "abc" : null)),
+      },
+      proposals: { recentIds: async () => [], get: async () => null },
+      drains: null,
+      now: () => NOW,
+    });
+    expect(snap.running.map((m) => m.jobId)).toEqual(["abc"]);
+    expect(snap.stale).toBe(1);
+    expect(snap.outcomes.map((m) => m.jobId)).toEqual(["done"]);
+    expect(snap.unreadable).toBe(1);
+    const text = JSON.stringify(renderHome(view({ snapshot: snap, waiting: [] })).blocks);
+    expect(text).toContain("1 more recorded as running but held by no worker");
   });
 });

@@ -32,6 +32,7 @@ function snapshotOf(state: number): HomeSnapshot {
     drains: null,
     outcomes: [],
     unreadable: 0,
+    stale: 0,
   };
 }
 
