@@ -354,7 +354,8 @@ class RedisNotifier implements Notifier {
   publishHome(user: string, view: { blocks: unknown[] }): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
     const id = `home\u0000${user}`;
-    const lane = this.lane("views.publish", user);
+    // One lane for every user: Slack limits views.publish per workspace, so a 429 holds them all.
+    const lane = this.lane("views.publish", "workspace");
     const done = new Promise<void>((resolve, reject) => {
       const existing = this.pendingHomes.get(id);
       if (existing) {

@@ -47,3 +47,14 @@ it("hands Slack's refusal back to the caller (a view over the block limit is a b
   });
   await notifier.close();
 });
+
+it("honours Slack's Retry-After on views.publish and then shows the view", async () => {
+  const notifier = workerNotifier(redis, slack, uniquePrefix());
+  slack.failNext({ method: "views.publish", fault: { kind: "ratelimited", retryAfterS: 1 } });
+  const started = Date.now();
+  await notifier.publishHome("U0ALICE01", view("after the 429"));
+  expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  expect(slack.homeView("alice")?.blocks).toEqual(view("after the 429").blocks);
+  expect(notifier.stats().rateLimited).toBe(1);
+  await notifier.close();
+});
