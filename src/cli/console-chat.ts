@@ -6,9 +6,9 @@
  */
 import { createInterface } from "node:readline";
 import { SANDBOX_CHANNEL, SANDBOX_USERS, type SandboxStack } from "../runtime/stack";
-import type { SlackMessageEvent } from "../sandbox/slack/emulator";
+import type { HomeViewEvent, SlackMessageEvent } from "../sandbox/slack/emulator";
 import { CONSOLE_HELP } from "./console-help";
-import { formatHome, HOME_WAIT_TIMEOUT_MS, openHome } from "./console-home";
+import { formatHome, HOME_WAIT_TIMEOUT_MS, homeSummary, openHome } from "./console-home";
 import { readableText, userName } from "./console-text";
 
 /** `click <label>` waits this long for such a button to appear. */
@@ -78,6 +78,16 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
   const say = (line: string) => {
     if (!opts.json) out(line);
   };
+  // After someone's /home, their tab's updates are told in one line each (when what it counts changes).
+  const homeWatched = new Map<string, string>();
+  stack.slack.events.on("home", (e: HomeViewEvent) => {
+    const last = homeWatched.get(e.user);
+    if (last === undefined || opts.json) return;
+    const summary = homeSummary(e);
+    if (summary === last) return;
+    homeWatched.set(e.user, summary);
+    out(`  (@${userName(e.user)}'s Home tab updated: ${summary})`);
+  });
   let failures = 0;
   // Buttons this console already pressed: the message losing its buttons can lag the click's ack.
   const clicked = new Set<string>();
@@ -113,6 +123,7 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
         out(JSON.stringify({ type: "home", user: view.user, blocks: view.blocks }));
       } else {
         for (const l of formatHome(view)) out(`  ${l}`);
+        homeWatched.set(view.user, homeSummary(view));
       }
       return true;
     }

@@ -49,6 +49,21 @@ export function formatHome(view: Pick<PublishedHomeView, "blocks">): string[] {
   return lines;
 }
 
+/**
+ * One line saying what a Home view counts ("running 1 · waiting for approval 0 · last outcomes 2"),
+ * read from its section titles: the console prints it when a tab someone opened updates itself.
+ */
+export function homeSummary(view: Pick<PublishedHomeView, "blocks">): string {
+  const counts: string[] = [];
+  for (const raw of view.blocks) {
+    const m = /^\*(Running now|Drains|Waiting for your approval|Last outcomes)\* \((\d+)\)$/.exec(
+      textOf((raw as Json).text),
+    );
+    if (m) counts.push(`${m[1]!.toLowerCase()} ${m[2]}`);
+  }
+  return counts.join(" · ");
+}
+
 /** Opens the Home tab as `user` and returns it once the bot has published it (null if it did not in time). */
 export async function openHome(stack: SandboxStack, user: string): Promise<PublishedHomeView | null> {
   const before = stack.slack.homeView(user)?.publishes ?? 0;

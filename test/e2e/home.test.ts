@@ -192,13 +192,13 @@ describe("the App Home tab", () => {
   });
 
   test("the console's /home prints the tab as the person sees it", async () => {
-    const run = async (user: string) => {
+    const run = async (user: string, more: string[] = []) => {
       const lines: string[] = [];
       const code = await runConsole(stack, {
         json: false,
         user,
         out: (l) => lines.push(l),
-        input: Readable.from(["/home\n"]),
+        input: Readable.from(["/home\n", ...more]),
       });
       return { code, text: lines.join("\n") };
     };
@@ -211,8 +211,11 @@ describe("the App Home tab", () => {
     // Text reads as Slack's client shows it: the tenant's text as typed (escaped in the view).
     expect(bob.text).toMatch(/Restart <!channel> <https:\/\/evil\.example\|re-approve here>.*\[Review\]/);
     expect(bob.text).toContain("*Last outcomes* (");
-    const carol = await run("carol");
+    const carol = await run("carol", ["as alice /migrate vm-42 to compute-3\n"]);
     expect(carol.code).toBe(0);
+    // Her tab then updates itself as the migration runs and ends: the console says so.
+    const before = Number(/\*Last outcomes\* \((\d+)\)/.exec(carol.text)?.[1]);
+    expect(carol.text).toContain(`@carol's Home tab updated: running now 0 · last outcomes ${before + 1}`);
     expect(carol.text).toContain("Last outcomes");
     expect(carol.text).not.toContain("Waiting for your approval");
   });
