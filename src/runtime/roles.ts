@@ -214,8 +214,9 @@ export async function startRoles(
         ...(overrides.botPort !== undefined && { port: overrides.botPort }),
         ...(config.slack.transport === "http" && { customRoutes: routes }),
         slackFetch: slackFetch(metrics),
-        // Approve / Reject / Retry: the bot decides, it never posts proposals or seals plans.
+        // Someone opened the Home tab: shown at once, then kept up to date.
         home,
+        // Approve / Reject / Retry: the bot decides, it never posts proposals or seals plans.
         registerExtra: registerApprovalActions(
           proposalServiceWithHome(
             meteredProposals(
