@@ -11,6 +11,7 @@ import type { MigrationStore } from "../src/migration/store";
 import { type Enqueuer, idempotencyKey } from "../src/queue/jobs";
 import { AccessControl, refusal } from "./access";
 import { type CommandDeps, handleDiagnose, handleMigrate } from "./commands/migrate";
+import { type HomeOpened, registerHomeEvents } from "./events/home";
 import { ACTION_ABORT, ACTION_FORCE_COMPLETE } from "./render/migration";
 
 export interface BotOptions {
@@ -21,6 +22,8 @@ export interface BotOptions {
   log: Logger;
   /** HTTP port (HTTP transport); 0 = a free port. */
   port?: number;
+  /** The Home tab: shown when someone opens it (app_home_opened). */
+  home?: HomeOpened;
   /** Hook for approval buttons (issue: fixes behind approval). */
   registerExtra?: (app: App, deps: CommandDeps) => void;
   /** More routes on the HTTP receiver (HTTP transport only): /healthz, /readyz, /metrics. */
@@ -170,6 +173,7 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
   app.action(ACTION_ABORT, control("abort"));
   app.action(ACTION_FORCE_COMPLETE, control("force-complete"));
   opts.registerExtra?.(app, deps);
+  if (opts.home) registerHomeEvents(app, opts.home, log);
 
   app.error(async (err) => {
     log.error("bolt error", { err });

@@ -42,7 +42,8 @@ export const ACTION_RETRY = "migration_retry";
 /** Block Kit's section text limit. */
 const SECTION_TEXT_MAX = 3000;
 
-const STATUS_ICON: Record<MigrationView["status"], string> = {
+/** The icon that stands for a migration's status wherever it is shown (thread, Home tab). */
+export const STATUS_ICON: Record<MigrationView["status"], string> = {
   starting: ":hourglass_flowing_sand:",
   running: ":arrows_counterclockwise:",
   "not-converging": ":warning:",

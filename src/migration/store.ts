@@ -81,6 +81,26 @@ export class MigrationStore {
   }
 
   /**
+   * The most recent records as Redis holds them, newest first, parsed but not typed: for readers that
+   * check every field themselves (the Home tab). One round trip for all of them.
+   */
+  async recentUnchecked(limit: number): Promise<unknown[]> {
+    const ids = await this.redis.zrevrange(`${this.prefix}:migrations`, 0, limit - 1);
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map((id) => this.key(id)));
+    const out: unknown[] = [];
+    for (const raw of raws) {
+      if (raw === null) continue;
+      try {
+        out.push(JSON.parse(raw));
+      } catch {
+        out.push(undefined);
+      }
+    }
+    return out;
+  }
+
+  /**
    * Claims a VM for a job. Returns the job id that holds it: this job's when the claim worked (or
    * when this job already held it — a duplicate delivery), another job's when the VM is busy.
    */
@@ -107,6 +127,12 @@ export class MigrationStore {
 
   async vmHolder(vm: string): Promise<string | null> {
     return this.redis.get(this.vmKey(vm));
+  }
+
+  /** The jobs holding these VMs' locks (null where none), in one round trip. */
+  async vmHolders(vms: readonly string[]): Promise<(string | null)[]> {
+    if (vms.length === 0) return [];
+    return this.redis.mget(vms.map((vm) => this.vmKey(vm)));
   }
 
   /**

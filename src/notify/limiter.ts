@@ -38,13 +38,17 @@ const MINUTE_MS = 60_000;
 /** Keeps idle limiter keys a little past the point where they stop mattering. */
 const KEY_EXPIRY_SLACK_MS = 1_000;
 
-export type SlackMethod = "chat.postMessage" | "chat.update" | "chat.postEphemeral";
+/** views.publish: Tier 4, 100+ per minute per workspace. */
+export const PUBLISH_VIEW_PER_WORKSPACE_PER_MINUTE = 90;
+
+export type SlackMethod = "chat.postMessage" | "chat.update" | "chat.postEphemeral" | "views.publish";
 
 /** The rule templates the notifier uses; a channel id is appended to `chat.postMessage`'s key. */
 export interface NotifyRules {
   postMessagePerChannel: Omit<RateRule, "key">;
   updatePerWorkspace: Omit<RateRule, "key">;
   ephemeralPerWorkspace: Omit<RateRule, "key">;
+  publishViewPerWorkspace: Omit<RateRule, "key">;
 }
 
 /** Slack tolerates "short bursts"; two back to back keep any one-second window at two calls. */
@@ -64,6 +68,11 @@ export const DEFAULT_NOTIFY_RULES: NotifyRules = {
     burst: UPDATE_BURST,
   },
   ephemeralPerWorkspace: { perWindow: EPHEMERAL_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
+  publishViewPerWorkspace: {
+    perWindow: PUBLISH_VIEW_PER_WORKSPACE_PER_MINUTE,
+    windowMs: MINUTE_MS,
+    burst: 1,
+  },
 };
 
 // KEYS: n rule hashes, then hold-only hashes. ARGV: n, then interval and tolerance per rule, then headroom.

@@ -18,6 +18,8 @@ export interface SlackApi {
   postMessage(channel: string, msg: SlackMessage & { thread_ts?: string }): Promise<{ ts: string }>;
   update(channel: string, ts: string, msg: SlackMessage): Promise<void>;
   postEphemeral(channel: string, user: string, msg: SlackMessage & { thread_ts?: string }): Promise<void>;
+  /** views.publish: replaces the user's App Home tab with a `home` view of these blocks. */
+  publishHome(user: string, view: { blocks: unknown[] }): Promise<void>;
 }
 
 /** Slack answered HTTP 429: wait `retryAfterMs` before calling this method in this channel again. */
@@ -110,6 +112,13 @@ export function webClientSlackApi(client: WebClient): SlackApi {
           ...(msg.blocks ? { blocks: msg.blocks } : {}),
           ...(msg.thread_ts ? { thread_ts: msg.thread_ts } : {}),
         } as webApi.ChatPostEphemeralArguments);
+      }),
+    publishHome: (user, view) =>
+      call(async () => {
+        await client.views.publish({
+          user_id: user,
+          view: { type: "home", blocks: view.blocks },
+        } as webApi.ViewsPublishArguments);
       }),
   };
 }

@@ -14,6 +14,7 @@ import { diagnosisActions } from "../diagnose/run";
 import type { ApplyTiming } from "../fixes/apply";
 import { APPLY_LEASE_PER_JOB_LOCK } from "../fixes/store";
 import { createFixActions } from "../fixes/worker";
+import { migrationPresenterWithHome, proposalPresenterWithHome } from "../home/signals";
 import type { HostEntry } from "../hosts/inventory";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
@@ -52,6 +53,8 @@ export interface WorkerSideOptions {
   onRefusedJob?: (queue: string, jobId: string) => void;
   /** The fetch replies through response_url go over (metrics count them). @defaultValue the global fetch */
   replyFetch?: typeof fetch;
+  /** Told when something the App Home tab shows changed (a migration's phase or end, a proposal). */
+  onHomeChange?: () => void;
 }
 
 export interface WorkerSide {
@@ -69,6 +72,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     origins: opts.responseUrlOrigins,
     ...(opts.replyFetch && { fetchImpl: opts.replyFetch }),
   });
+  const homeChanged = opts.onHomeChange ?? (() => {});
   const serviceByHost = new Map(opts.inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
   // fixes behind approval: apply-proposal jobs and /migrate audit.
   const fixes = createFixActions({
@@ -77,7 +81,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     sealer: opts.sealer,
     nova,
     hosts,
-    presenter: createProposalPresenter({ notifier, reply }),
+    presenter: proposalPresenterWithHome(createProposalPresenter({ notifier, reply }), homeChanged),
     audits: createAuditPresenter({ reply }),
     store,
     log: log.child({ component: "fixes" }),
@@ -116,7 +120,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         },
         nova,
         hosts,
-        presenter: createMigrationPresenter(notifier),
+        presenter: migrationPresenterWithHome(createMigrationPresenter(notifier), homeChanged),
         store,
         answer: createAnswerPresenter(reply),
         log: log.child({ component: "worker" }),

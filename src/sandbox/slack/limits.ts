@@ -31,7 +31,8 @@ export interface SlackLimits {
    * @defaultValue chat.postMessage 60/min per channel with a burst of 5 (special tier: "one message per
    * second per channel", "short bursts >1 allowed" — the burst size is not documented; 5 is our choice);
    * chat.update, chat.delete, conversations.info Tier 3; chat.postEphemeral, users.info Tier 4;
-   * usergroups.users.list Tier 2; chat.getPermalink and auth.test (special, generous) as Tier 4.
+   * usergroups.users.list Tier 2; chat.getPermalink and auth.test (special, generous) as Tier 4;
+   * views.publish Tier 4.
    */
   rates: Record<string, RateLimit>;
   /** Blocks in one message. @defaultValue 50 */
@@ -86,6 +87,7 @@ export const DEFAULT_SLACK_LIMITS: SlackLimits = {
     "users.info": TIER_4,
     "usergroups.users.list": TIER_2,
     "auth.test": TIER_4,
+    "views.publish": TIER_4,
   },
   blocksPerMessage: 50,
   sectionTextMaxChars: 3000,
