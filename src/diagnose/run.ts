@@ -7,10 +7,12 @@
 import { createHash } from "node:crypto";
 import type { Proposal, ProposalDraft } from "../fixes/drafts";
 import type { Logger } from "../log";
+import { downtimeFiguresOf } from "../migration/downtime";
 import type { MigrationRecord } from "../migration/store";
 import type { NovaServer } from "../openstack/port";
+import { predictMigration } from "../predict/measure";
 import type { ActionJob, DiagnoseJob } from "../queue/jobs";
-import { type DiagnoseTarget, type EvidenceDeps, gatherEvidence } from "./evidence";
+import { type DiagnoseTarget, type Evidence, type EvidenceDeps, gatherEvidence } from "./evidence";
 import type {
   ChecklistView,
   DiagnosisHeader,
@@ -127,6 +129,7 @@ export async function runDiagnosis(job: DiagnoseJob, deps: DiagnoseDeps): Promis
   const findings = evaluate(evidence, { retry: retryFor(target) });
   const view = checklistView(post.header, findings);
   await deps.presenter.checklist(post, threadTs, view);
+  if (target.kind === "vm") await postPrediction(target, evidence, deps, post, threadTs, log);
   if (post.threadTs === null) await deps.presenter.finished(post, startedTs, view);
   const proposals = await proposeAll(draftsOf(findings), deps, {
     requestedBy: job.user,
@@ -138,6 +141,47 @@ export async function runDiagnosis(job: DiagnoseJob, deps: DiagnoseDeps): Promis
     proposals: proposals.length,
   });
   return { kind: "done", findings, proposals, threadTs };
+}
+
+/**
+ * Measures the VM's dirty rate on its host and posts the convergence prediction (src/predict), with
+ * Nova's figures from the hosts' effective settings just gathered. Read-only; a failure to post is
+ * logged, never the end of the diagnosis.
+ */
+async function postPrediction(
+  target: Extract<DiagnoseTarget, { kind: "vm" }>,
+  evidence: Evidence,
+  deps: DiagnoseDeps,
+  post: DiagnosisPost,
+  threadTs: string,
+  log: Logger,
+): Promise<void> {
+  const show = deps.presenter.prediction?.bind(deps.presenter);
+  const source = evidence.source;
+  if (show === undefined || source === null) return;
+  try {
+    const prediction = await predictMigration(
+      {
+        hosts: deps.hosts,
+        figures: async (host, memoryBytes, type) => {
+          const settings = evidence.hosts[host]?.settings;
+          return settings ? downtimeFiguresOf(settings, memoryBytes, undefined, type) : undefined;
+        },
+        hypervisors: () => deps.nova.hypervisors(),
+      },
+      {
+        vm: target.server.name,
+        domain: target.server.instanceName,
+        source,
+        destination: target.destination,
+        memoryMb: target.server.flavor.ramMb ?? null,
+      },
+    );
+    await show(post, threadTs, prediction);
+    log.info("prediction posted", { outcome: prediction.outcome });
+  } catch (err) {
+    log.warn("prediction not posted", { err });
+  }
 }
 
 function checklistView(header: DiagnosisHeader, findings: Finding[]): ChecklistView {

@@ -4,6 +4,8 @@
  * destination), and judge with one pure rule against the downtime Nova will allow and auto-converge.
  * `rule.ts` decides, `parse.ts` reads the host tools' output, `measure.ts` runs the commands.
  */
+
+export * from "./measure";
 export * from "./measure-period";
 export * from "./parse";
 export * from "./rule";

@@ -53,7 +53,7 @@ export interface HostCommandsView {
   latestMigration(vm: SandboxVm, hostName: string): SandboxMigration | undefined;
   /** `systemctl restart nova-compute` on the host, with what it does to migrations under way. */
   restartNovaCompute(host: SandboxHost): void;
-  /** Model seconds now (dirty-rate periods run on the model's clock). */
+  /** A monotonic clock, seconds: dirty-rate measurement periods run on it. */
   nowS(): number;
   /** Every host by name (routes and NICs follow the links between them). */
   hosts: ReadonlyMap<string, SandboxHost>;
