@@ -102,6 +102,8 @@ export interface PredictionRenderOptions {
   decision?: { jobId: string };
   /** Said once the choice was made. */
   decided?: { choice: "fix-first" | "go-anyway"; by: string };
+  /** Nobody chose in time: the migration was not started. */
+  expired?: boolean;
 }
 
 /** A prediction as a message (the /migrate thread, /diagnose's thread). */
@@ -111,7 +113,17 @@ export function renderPrediction(p: Prediction, opts: PredictionRenderOptions = 
   const more = figures(p);
   if (more !== "") blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: more }] });
   let text = head;
-  if (opts.decided) {
+  if (opts.expired) {
+    blocks.push({
+      type: "context",
+      elements: [
+        {
+          type: "mrkdwn",
+          text: "Nobody chose Fix first or Go anyway in time: the migration was not started.",
+        },
+      ],
+    });
+  } else if (opts.decided) {
     const line =
       opts.decided.choice === "fix-first"
         ? `Fix first chosen by ${mention(opts.decided.by)}: the auto-converge fix is proposed below; the migration waits for it.`

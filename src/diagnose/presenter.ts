@@ -11,8 +11,8 @@ import type { Finding } from "./rules";
 export interface DiagnosisHeader {
   target: string;
   destination: string | null;
-  /** Set when a /migrate thread diagnoses its own migration. */
-  trouble?: "not-converging" | "failed";
+  /** Set when a /migrate thread diagnoses its own migration (or, before it starts, its prediction). */
+  trouble?: "not-converging" | "failed" | "predicted-not-converging";
 }
 
 /** One diagnosis as posted: a stable id (for de-duplicated posts), where, and what about. */

@@ -241,11 +241,47 @@ export async function diagnoseMigrationTrouble(
   return { kind: "done", findings, proposals, threadTs };
 }
 
+/**
+ * The tracker's `onFixFirst` hook: the requester chose Fix first after a "will not converge"
+ * prediction, so the convergence checks run in the migration's thread and their fixes (auto-converge
+ * on the source) are proposed with a retry of the migration once applied. Nothing was sent to Nova,
+ * so nothing is aborted first.
+ */
+export async function diagnoseBeforeStart(
+  record: MigrationRecord,
+  deps: DiagnoseDeps,
+): Promise<DiagnosisOutcome | null> {
+  const v = record.view;
+  const threadTs = record.posts.root;
+  if (!threadTs || !v.serverId) return null;
+  const server = await deps.nova.getServer(v.serverId);
+  const evidence = await gatherEvidence({ kind: "vm", server, destination: v.requestedDestination }, deps);
+  const findings = evaluate(evidence, {
+    focus: "convergence",
+    retry: { vm: v.vm, destination: v.requestedDestination },
+  });
+  const post: DiagnosisPost = {
+    id: `diagnose:fix-first:${v.jobId}`,
+    channel: v.channel,
+    threadTs,
+    header: { target: v.vm, destination: v.requestedDestination, trouble: "predicted-not-converging" },
+  };
+  await deps.presenter.checklist(post, threadTs, checklistView(post.header, findings));
+  const proposals = await proposeAll(draftsOf(findings), deps, {
+    requestedBy: v.requestedBy,
+    channel: v.channel,
+    threadTs,
+  });
+  return { kind: "done", findings, proposals, threadTs };
+}
+
 export interface DiagnosisActions {
   /** For startWorkers' `extraActions`: true when the job was a diagnosis and was handled. */
   handle(job: ActionJob): Promise<boolean>;
   /** For the migration tracker's `onTrouble` hook; never throws (a diagnosis must not fail a migration). */
   onTrouble(record: MigrationRecord, kind: "not-converging" | "failed"): Promise<void>;
+  /** For the tracker's `onFixFirst` hook; never throws. */
+  onFixFirst(record: MigrationRecord): Promise<void>;
 }
 
 /** Wires diagnosis into a worker. */
@@ -261,6 +297,13 @@ export function diagnosisActions(deps: DiagnoseDeps): DiagnosisActions {
         await diagnoseMigrationTrouble(record, kind, deps);
       } catch (err) {
         deps.log.error("diagnosis of a troubled migration failed", { jobId: record.view.jobId, kind, err });
+      }
+    },
+    async onFixFirst(record) {
+      try {
+        await diagnoseBeforeStart(record, deps);
+      } catch (err) {
+        deps.log.error("fix-first diagnosis failed", { jobId: record.view.jobId, err });
       }
     },
   };

@@ -52,6 +52,8 @@ export interface WorkerSideOptions {
   onRefusedJob?: (queue: string, jobId: string) => void;
   /** The fetch replies through response_url go over (metrics count them). @defaultValue the global fetch */
   replyFetch?: typeof fetch;
+  /** Convergence prediction before /migrate triggers (MIGBOT_PREDICT). @defaultValue "off" */
+  predict?: "off" | "show" | "ask";
 }
 
 export interface WorkerSide {
@@ -124,7 +126,11 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         concurrency: opts.concurrency,
         ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
         extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
-        migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
+        migrationHooks: {
+          onTrouble: (record, kind) => diagnosis.onTrouble(record, kind),
+          onFixFirst: (record) => diagnosis.onFixFirst(record),
+          predict: opts.predict ?? "off",
+        },
       })
     : null;
   return { reply, proposals: fixes.proposals, workers };
