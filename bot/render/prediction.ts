@@ -62,19 +62,20 @@ export function predictionSentence(p: Prediction): string {
       ? `rewrites ~${formatBytes(w.writtenMiB * 1024 ** 2)} faster than once a second`
       : `dirties ~${mibps(w.rateMiBps)}`;
   const against = `against a ${mibps(link.mibPerS)} link`;
+  // Bold only migbot's own words; the hosts' names (escaped code spans) follow in brackets.
   const verdict = (() => {
     switch (p.outcome) {
       case "will-converge":
-        return "will converge";
+        return "*will converge*";
       case "converges-only-with-auto-converge":
-        return `converges only with auto-converge (${autoConvergeWhere(p)})`;
+        return `*converges only with auto-converge* (${autoConvergeWhere(p)})`;
       default:
         return p.fix === "auto-converge"
-          ? `will not converge without auto-converge (${autoConvergeWhere(p)})`
-          : `will not converge, even with auto-converge (${autoConvergeWhere(p)})`;
+          ? `*will not converge without auto-converge* (${autoConvergeWhere(p)})`
+          : `*will not converge, even with auto-converge* (${autoConvergeWhere(p)})`;
     }
   })();
-  return `${ICON[p.outcome]} ${vm} ${dirties} ${against}: ${bold(verdict)}`;
+  return `${ICON[p.outcome]} ${vm} ${dirties} ${against}: ${verdict}`;
 }
 
 /** The figures behind the sentence, one context line. */
