@@ -298,31 +298,37 @@ export class Tracker {
       await this.thread.reply({ kind: "prediction", view: v, prediction: v.prediction });
       await this.save();
     }
-    if (v.decision?.state !== "waiting") return v.decision?.state !== "fix-first";
-    const deadline = (this.record.trigger.at ?? v.startedAt) + (this.deps.decisionWaitMs ?? DECISION_WAIT_MS);
-    for (;;) {
-      if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
-      const chosen = await this.deps.store.getDecision(v.jobId);
-      if (chosen !== null) {
-        v.decision = { state: chosen.choice, by: chosen.by, at: chosen.at };
-        break;
+    if (v.decision === undefined || v.decision.state === "go-anyway") return true;
+    if (v.decision.state === "waiting") {
+      const deadline = v.startedAt + (this.deps.decisionWaitMs ?? DECISION_WAIT_MS);
+      for (;;) {
+        if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
+        const chosen = await this.deps.store.getDecision(v.jobId);
+        if (chosen !== null) {
+          v.decision = { state: chosen.choice, by: chosen.by, at: chosen.at };
+          break;
+        }
+        if (this.now() > deadline) {
+          v.decision = { state: "expired" };
+          break;
+        }
+        const interval = this.deps.pollIntervalMs;
+        await this.sleep(typeof interval === "function" ? interval() : interval);
       }
-      if (this.now() > deadline) {
-        v.decision = { state: "expired" };
-        break;
-      }
-      const interval = this.deps.pollIntervalMs;
-      await this.sleep(typeof interval === "function" ? interval() : interval);
+      await this.save();
+      // Said in the prediction's message (a resumed job says it again: the edit is idempotent).
+      await this.editPrediction();
+      if (v.decision.state === "go-anyway") return true;
     }
-    await this.save();
-    await this.editPrediction();
-    if (v.decision.state === "go-anyway") return true;
-    await this.notStarted(
-      v.decision.state === "fix-first"
-        ? "Not started: Fix first was chosen. The auto-converge fix is proposed in this thread; once it is approved and applied, retry from the fix's message."
-        : "Not started: nobody chose Fix first or Go anyway in time. Run /migrate again to decide anew.",
-    );
-    if (v.decision.state === "fix-first" && this.deps.onFixFirst) await this.deps.onFixFirst(this.record);
+    if (!isFinished(v.status)) {
+      const fixFirst = v.decision.state === "fix-first";
+      await this.notStarted(
+        fixFirst
+          ? "Not started: Fix first was chosen. The auto-converge fix is proposed in this thread; once it is approved and applied, retry from the fix's message."
+          : "Not started: nobody chose Fix first or Go anyway in time. Run /migrate again to decide anew.",
+      );
+      if (fixFirst && this.deps.onFixFirst) await this.deps.onFixFirst(this.record);
+    }
     return false;
   }
 
