@@ -6,7 +6,11 @@
  *   `calc_mode` field arrive in 8.1.0;
  * - v9.0.0 docs/manpages/virsh.rst (Debian 12's libvirt-clients 9.0.0-4 virsh(1)), `domdirtyrate-calc`
  *   and `domstats --dirtyrate`;
- * - v9.0.0 include/libvirt/libvirt-domain.h virDomainDirtyRateStatus (as libvirt-python 9.0.0 exports it).
+ * - v9.0.0 include/libvirt/libvirt-domain.h virDomainDirtyRateStatus (as libvirt-python 9.0.0 exports it:
+ *   VIR_DOMAIN_DIRTYRATE_UNSTARTED 0, _MEASURING 1, _MEASURED 2; Debian 12's python3-libvirt 9.0.0-1).
+ * The libvirt repository itself (github:libvirt/libvirt) was too large to fetch here (1.15 GB), so
+ * the 9.0.0 facts come from Debian 12's 9.0.0 packages and the lab capture, the 7.2.0 and 8.1.0
+ * ones from libvirt's published API support table and NEWS.
  */
 
 /** The first libvirt with virDomainStartDirtyRateCalc / `virsh domdirtyrate-calc` (hvsupport: 7.2.0). */
@@ -49,8 +53,9 @@ export const DOMSTATS_DIRTYRATE_FIELDS = {
 } as const;
 
 /**
- * What virsh 9.0.0 prints on success of `domdirtyrate-calc` (tools/virsh-domain.c
- * cmdDomDirtyRateCalc; captured in test/fixtures/libvirt-dirtyrate/).
+ * What virsh 9.0.0 prints on success of `domdirtyrate-calc`, as captured in the lab
+ * (test/fixtures/libvirt-dirtyrate/dirty-guest.txt); the 1–60 s range and the default of 1 s are
+ * also what `virsh help domdirtyrate-calc` says there (virsh-help-domdirtyrate-calc.txt).
  */
 export const DIRTYRATE_CALC_STARTED_TEXT = "Start to calculate domain's memory dirty rate successfully.";
 
