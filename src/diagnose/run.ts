@@ -7,8 +7,9 @@
 import { createHash } from "node:crypto";
 import type { Proposal, ProposalDraft } from "../fixes/drafts";
 import type { Logger } from "../log";
-import { downtimeFiguresOf } from "../migration/downtime";
+import { downtimeFiguresOf, migrationTypeOfRequest } from "../migration/downtime";
 import type { MigrationRecord } from "../migration/store";
+import type { MigrationType } from "../nova-conf/effective";
 import type { NovaServer } from "../openstack/port";
 import { predictMigration } from "../predict/measure";
 import type { ActionJob, DiagnoseJob } from "../queue/jobs";
@@ -175,6 +176,7 @@ async function postPrediction(
         source,
         destination: target.destination,
         memoryMb: target.server.flavor.ramMb ?? null,
+        ...migrationTypeOf(deps.nova.microversion, target.server.bootedFromImage),
       },
     );
     await show(post, threadTs, prediction);
@@ -182,6 +184,15 @@ async function postPrediction(
   } catch (err) {
     log.warn("prediction not posted", { err });
   }
+}
+
+/** How a /migrate of this VM would move it (live or block), when Nova said how it booted. */
+function migrationTypeOf(
+  microversion: string,
+  bootedFromImage: boolean | undefined,
+): { migrationType?: MigrationType } {
+  const type = migrationTypeOfRequest(microversion, bootedFromImage);
+  return type === undefined ? {} : { migrationType: type };
 }
 
 function checklistView(header: DiagnosisHeader, findings: Finding[]): ChecklistView {

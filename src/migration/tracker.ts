@@ -9,6 +9,7 @@
 import { CodedError, isTransient } from "../errors";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
+import type { MigrationType } from "../nova-conf/effective";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
 import { predictMigration } from "../predict/measure";
@@ -282,6 +283,8 @@ export class Tracker {
           source: v.source ?? "",
           destination: v.requestedDestination,
           memoryMb: v.flavor?.ramMb ?? null,
+          // Auto-converge per migration type (Mitaka takes block migrations' flags from another list).
+          ...this.migrationType(),
         },
       );
       v.prediction = prediction;
@@ -330,6 +333,12 @@ export class Tracker {
       if (fixFirst && this.deps.onFixFirst) await this.deps.onFixFirst(this.record);
     }
     return false;
+  }
+
+  /** The migration type Nova will use for this request, when known. */
+  private migrationType(): { migrationType?: MigrationType } {
+    const type = migrationTypeOfRequest(this.deps.nova.microversion, this.view.bootedFromImage);
+    return type === undefined ? {} : { migrationType: type };
   }
 
   private async editPrediction(): Promise<void> {
