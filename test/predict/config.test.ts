@@ -6,7 +6,7 @@ import { generateKeySet } from "../../src/signing/keys";
 const KEYS = generateKeySet();
 const WORKER = {
   SLACK_BOT_TOKEN: "xoxb-1-2-abc",
-  REDIS_URL: "redis://r:6379",
+  REDIS_URL: "redis://:s3cret-redis@r:6379",
   MIGBOT_INVENTORY: "/etc/migbot/hosts.yaml",
   OS_CLOUD: "prod",
   MIGBOT_WORKER_KEY: KEYS.MIGBOT_WORKER_KEY,
