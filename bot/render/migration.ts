@@ -27,6 +27,7 @@ import {
   mention,
   progressBar,
 } from "./format";
+import { renderPrediction } from "./prediction";
 
 export interface RenderedMessage {
   text: string;
@@ -520,6 +521,16 @@ export function renderMigrationMessage(m: MigrationMessage): RenderedMessage {
       return renderNotConverging(m.view, m.facts);
     case "failure":
       return renderFailure(m.view);
+    case "prediction": {
+      const d = m.view.decision;
+      return renderPrediction(m.prediction, {
+        ...(d?.state === "waiting" && { decision: { jobId: m.view.jobId } }),
+        ...((d?.state === "fix-first" || d?.state === "go-anyway") && {
+          decided: { choice: d.state, by: d.by },
+        }),
+        ...(d?.state === "expired" && { expired: true }),
+      });
+    }
   }
 }
 

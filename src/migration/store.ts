@@ -3,7 +3,7 @@
  * job in Redis, plus the per-VM lock that keeps two migrations of one VM from starting.
  */
 import type { Redis } from "ioredis";
-import type { MigrationView } from "./view";
+import type { MigrationView, PredictDecision } from "./view";
 
 /** How far the trigger got: a resumed worker must never send a second live-migrate. */
 export type TriggerState = "none" | "triggering" | "triggered";
@@ -148,6 +148,39 @@ export class MigrationStore {
       "NX",
     );
     return ok === "OK";
+  }
+
+  /** Records the requester's Fix first / Go anyway choice; only the first one counts (SET NX). */
+  async setDecision(
+    jobId: string,
+    decision: { choice: PredictDecision; by: string; at: number },
+  ): Promise<boolean> {
+    const ok = await this.redis.set(
+      `${this.key(jobId)}:decision`,
+      JSON.stringify(decision),
+      "EX",
+      RECORD_TTL_S,
+      "NX",
+    );
+    return ok === "OK";
+  }
+
+  /** The choice recorded for a migration, checked field by field (Redis contents are untrusted). */
+  async getDecision(jobId: string): Promise<{ choice: PredictDecision; by: string; at: number } | null> {
+    const raw = await this.redis.get(`${this.key(jobId)}:decision`);
+    if (raw === null) return null;
+    try {
+      const d = JSON.parse(raw) as { choice?: unknown; by?: unknown; at?: unknown };
+      if (
+        (d.choice === "fix-first" || d.choice === "go-anyway") &&
+        typeof d.by === "string" &&
+        typeof d.at === "number"
+      )
+        return { choice: d.choice, by: d.by, at: d.at };
+    } catch {
+      // Not ours: treated as no choice.
+    }
+    return null;
   }
 
   async getControl(jobId: string): Promise<MigrationView["control"]> {

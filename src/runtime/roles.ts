@@ -309,6 +309,7 @@ export async function startRoles(
         proposalTtlS: config.proposalTtlS,
         responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
         pollIntervalMs: config.worker.pollIntervalMs,
+        predict: config.worker.predict,
         concurrency: capacity.concurrency,
         lockDurationMs: overrides.lockDurationMs ?? config.worker.lockDurationMs,
         startWorkers: overrides.startWorkers !== false,

@@ -55,6 +55,8 @@ export interface WorkerSideOptions {
   replyFetch?: typeof fetch;
   /** Told when something the App Home tab shows changed (a migration's phase or end, a proposal). */
   onHomeChange?: () => void;
+  /** Convergence prediction before /migrate triggers (MIGBOT_PREDICT). @defaultValue "off" */
+  predict?: "off" | "show" | "ask";
 }
 
 export interface WorkerSide {
@@ -128,7 +130,11 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         concurrency: opts.concurrency,
         ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
         extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
-        migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
+        migrationHooks: {
+          onTrouble: (record, kind) => diagnosis.onTrouble(record, kind),
+          onFixFirst: (record) => diagnosis.onFixFirst(record),
+          predict: opts.predict ?? "off",
+        },
       })
     : null;
   return { reply, proposals: fixes.proposals, workers };
