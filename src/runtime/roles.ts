@@ -18,8 +18,10 @@
 import { webApi } from "@slack/bolt";
 import type { Redis } from "ioredis";
 import { registerApprovalActions } from "../../bot/actions/approval";
+import { registerDrainActions } from "../../bot/actions/drain";
 import { type Bot, startBot } from "../../bot/app";
 import type { Config } from "../config";
+import { DrainStore } from "../drain/store";
 import type { ApplyTiming } from "../fixes/apply";
 import { createProposalService, type ProposalService } from "../fixes/service";
 import {
@@ -183,19 +185,23 @@ export async function startRoles(
         ...(config.slack.transport === "http" && { customRoutes: routes }),
         slackFetch: slackFetch(metrics),
         // Approve / Reject / Retry: the bot decides, it never posts proposals or seals plans.
-        registerExtra: registerApprovalActions(
-          meteredProposals(
-            createProposalService({
-              redis,
-              prefix: config.redisPrefix,
-              presenter: null,
-              sealer: null,
-              ttlS: config.proposalTtlS,
-              log,
-            }),
-            metrics,
-          ),
-        ),
+        registerExtra: (app, deps) => {
+          registerApprovalActions(
+            meteredProposals(
+              createProposalService({
+                redis,
+                prefix: config.redisPrefix,
+                presenter: null,
+                sealer: null,
+                ttlS: config.proposalTtlS,
+                log,
+              }),
+              metrics,
+            ),
+          )(app, deps);
+          // /drain and its buttons: the bot decides, it never seals plans.
+          registerDrainActions(new DrainStore(redis, config.redisPrefix))(app, deps);
+        },
       });
       const running = bot;
       stages[0]!.push(() => running.stop());

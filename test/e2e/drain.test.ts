@@ -1,0 +1,164 @@
+/**
+ * /drain end to end: the signed slash command from the Slack emulator into the real Bolt app, the
+ * plan built by a worker (Nova over HTTP, the hosts over SSH, /diagnose's checks per VM), approval
+ * by an approver, the host disabled in Nova, every VM live-migrated through the migration tracker
+ * into the drain's thread, the root's table edited to the end, and the report. A VM named to ping
+ * the channel stays inert everywhere; a second drain of the same host is refused.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ACTION_DRAIN_APPROVE, ACTION_DRAIN_REENABLE } from "../../bot/render/drain";
+import type { SandboxStack } from "../../src/runtime/stack";
+import { DEFAULT_SEED, type SeedVm } from "../../src/sandbox/seed";
+import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { expectInert, HOSTILE_VM } from "../support/hostile";
+import { settled, startTestStack } from "../support/sandbox-stack";
+import { type SlackChannel, slackChannel } from "../support/slack-threads";
+
+const ALICE = "U0ALICE01";
+const BOB = "U0BOB0001";
+/** A tenant's VM on the drained host, named to ping the channel through migbot's messages. */
+const HOSTILE: SeedVm = {
+  name: HOSTILE_VM,
+  uuid: "5a1dc0de-7e57-4b1d-9c1a-0000000000d1",
+  instanceId: 0xd1,
+  host: "compute-3",
+  flavor: { name: "m1.small", ramMb: 2048, vcpus: 1, diskGb: 20 },
+  dirtyRateMiBps: 1,
+  workingSetMiB: 16,
+  zeroPageFraction: 0.7,
+};
+
+let stack: SandboxStack;
+let ops: SlackChannel;
+
+beforeAll(async () => {
+  stack = await startTestStack("drain", {
+    timeScale: 20,
+    seed: { ...DEFAULT_SEED, vms: [...DEFAULT_SEED.vms, HOSTILE] },
+  });
+  ops = slackChannel(stack.slack, { timeoutMs: 90_000 });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const blocksText = (m: StoredMessage | undefined) => (m ? `${m.text}\n${JSON.stringify(m.blocks)}` : "");
+
+describe("/drain compute-3", () => {
+  test("plans, waits for an approver, disables the host, moves every VM with a live table, reports", async () => {
+    const before = ops.roots().length;
+    const onHost = (await stack.nova.listServers({ host: "compute-3" })).map((s) => s.name).sort();
+    expect(onHost.length).toBe(5);
+    const res = await ops.command("alice", "/drain", "compute-3 concurrency 2");
+    expect(res.responseText).toMatch(/Planning the drain of `compute-3`/);
+
+    const root = await ops.waitFor("the plan", () => {
+      const r = ops.roots()[before];
+      return r && /waiting for approval/.test(blocksText(r)) ? r : undefined;
+    });
+    // Zed's default max_concurrent_live_migrations is 1: the drain says it runs 1, not 2.
+    expect(blocksText(root)).toMatch(
+      /runs at most 1 live migration at once \(max_concurrent_live_migrations = 1\)/,
+    );
+    const details = await ops.waitFor("the plan's checks in the thread", () =>
+      ops.reply(root.ts, /^Plan for compute-3/),
+    );
+    expect(blocksText(details)).toMatch(/web-7/);
+    // Nothing changed before approval.
+    const service = async () => (await stack.nova.computeServices()).find((s) => s.host === "compute-3")!;
+    expect((await service()).status).toBe("enabled");
+
+    // An operator cannot approve; an approver can.
+    await ops.slack.clickButton({
+      user: "alice",
+      channel: ops.id,
+      messageTs: root.ts,
+      actionId: ACTION_DRAIN_APPROVE,
+    });
+    await ops.waitFor("alice refused", () =>
+      ops.ephemerals(ALICE).find((t) => /Only migbot approvers/.test(t)),
+    );
+    await ops.slack.clickButton({
+      user: "bob",
+      channel: ops.id,
+      messageTs: root.ts,
+      actionId: ACTION_DRAIN_APPROVE,
+    });
+
+    // A second drain of the same host while this one runs is refused.
+    const second = await ops.command("alice", "/drain", "compute-3");
+    expect(second.responseText).toMatch(/`compute-3` is already being drained/);
+
+    const done = await ops.waitFor(
+      "the drain finished",
+      () => {
+        const r = ops.root(root.ts);
+        return /— finished/.test(blocksText(r)) ? r : undefined;
+      },
+      120_000,
+    );
+    const report = await ops.waitFor("the report", () => ops.reply(root.ts, /^Drain of compute-3: /));
+    expect(report.text).toMatch(/5 of 5 VMs moved/);
+    expect(blocksText(done)).toMatch(/5 moved, 0 migrating, 0 waiting, 0 not moved/);
+    // The table was edited as it went, not only posted and finished.
+    expect(done.edits).toBeGreaterThan(3);
+    // Each VM's own migration is in the drain's thread.
+    const thread = ops.thread(root.ts);
+    for (const name of ["web-7", "app-1", "app-2", "app-3"]) {
+      expect(thread.some((m) => m.text.includes(name) && /Completed/.test(m.text))).toBe(true);
+    }
+
+    // Nova agrees: the host is empty and disabled with migbot's reason; one migration per VM.
+    expect(await stack.nova.listServers({ host: "compute-3" })).toEqual([]);
+    const svc = await service();
+    expect(svc.status).toBe("disabled");
+    expect(svc.disabledReason).toMatch(/migbot drain .* requested by U0ALICE01/);
+    for (const name of onHost) {
+      const server = await stack.nova.findServer(name === HOSTILE_VM ? HOSTILE.uuid : name);
+      const migrations = await stack.nova.listMigrations({
+        instanceUuid: server!.id,
+        migrationType: "live-migration",
+      });
+      expect(migrations.filter((m) => m.status === "completed")).toHaveLength(1);
+    }
+
+    // The hostile name is shown, escaped, and pings nobody, anywhere in the drain's messages.
+    expect(blocksText(done)).toContain("&lt;!channel&gt;");
+    expectInert([ops.root(root.ts), ...ops.thread(root.ts)], [ALICE, BOB]);
+
+    // Re-enable host, by an approver.
+    await settled(stack);
+    await ops.slack.clickButton({
+      user: "bob",
+      channel: ops.id,
+      messageTs: root.ts,
+      actionId: ACTION_DRAIN_REENABLE,
+    });
+    await ops.waitFor("the host enabled again", async () => (await service()).status === "enabled");
+    await ops.waitFor("the root says so", () =>
+      /enabled again by/.test(blocksText(ops.root(root.ts))) ? true : undefined,
+    );
+  }, 240_000);
+
+  test("bad requests are answered with the right form and start nothing", async () => {
+    await settled(stack);
+    const before = ops.roots().length;
+    for (const [text, expected] of [
+      ["compute-3 to compute-3", /is the host being drained/],
+      ["compute-3 concurrency 0", /takes a whole number from 1 to 10/],
+      ["compute-3 please", /I could not read `please`/],
+      ["compute-9", null],
+    ] as const) {
+      const res = await ops.command("alice", "/drain", text);
+      if (expected) expect(res.responseText).toMatch(expected);
+    }
+    await ops.waitFor("the unknown host answered", () =>
+      ops.ephemerals(ALICE).find((t) => /`compute-9` is not a compute host Nova knows/.test(t)),
+    );
+    await settled(stack);
+    expect(ops.roots().length).toBe(before);
+    const carol = await ops.command("carol", "/drain", "compute-1");
+    expect(carol.responseText).toMatch(/Only migbot operators may drain hosts/);
+  });
+});
