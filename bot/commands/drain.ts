@@ -51,8 +51,8 @@ export function parseDrain(text: string): { ok: true; request: DrainRequest } | 
       if (destinations !== null) return fail("Give the destinations once, after one `to`.");
       const list: string[] = [];
       i++;
-      // Hosts separated by commas, with or without spaces, up to `concurrency` or the end.
-      while (i < w.length && w[i]!.toLowerCase() !== "concurrency") {
+      // Hosts separated by commas, with or without spaces, up to the next keyword or the end.
+      while (i < w.length && !["concurrency", "to"].includes(w[i]!.toLowerCase())) {
         list.push(...w[i]!.split(",").filter(Boolean));
         i++;
       }
