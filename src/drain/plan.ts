@@ -91,6 +91,9 @@ export async function buildDrainPlan(
     }
   };
   await Promise.all(Array.from({ length: Math.min(PLAN_GATHER_CONCURRENCY, servers.length) }, worker));
+  // Largest first: with several slots, the long migrations start early and the short ones fill in
+  // around them, so the slots end close together (the drain's wall time near the links' bound).
+  vms.sort((a, b) => (b.ramMb ?? 0) - (a.ramMb ?? 0));
   return {
     ok: true,
     plan: {

@@ -143,6 +143,8 @@ class Drain {
   private lastNewVmCheck = 0;
   private lastLockRenew = 0;
   private shuttingDown = false;
+  /** Migrations Nova has finished (its slot is free), whatever their tracker still posts. */
+  private readonly novaDone = new Set<string>();
   /** Migrations whose run failed for a passing reason: started again from their record next round. */
   private readonly retryLater = new Set<string>();
 
@@ -237,9 +239,15 @@ class Drain {
     if (this.run.cancel === null) this.run.cancel = await this.deps.store.cancel(this.plan.id);
   }
 
-  /** Starts waiting VMs while fewer than `concurrency` run. */
+  /**
+   * Starts waiting VMs while fewer than `concurrency` live migrations run in Nova. A migration Nova
+   * has finished frees its slot at once, while its tracker still posts the last phases (Slack's
+   * pacing must not hold the next VM back).
+   */
   private startNext(): void {
-    let running = this.run.vms.filter((v) => v.state === "running").length;
+    let running = this.run.vms.filter(
+      (v) => v.state === "running" && !(v.childJobId !== null && this.novaDone.has(v.childJobId)),
+    ).length;
     for (const v of this.run.vms) {
       if (running >= this.plan.concurrency) return;
       if (v.state !== "waiting") continue;
@@ -355,7 +363,17 @@ class Drain {
       if (record === null) continue;
       this.records.set(v.childJobId, record);
       const view = record.view;
-      if (isFinished(view.status)) continue;
+      if (isFinished(view.status)) {
+        this.novaDone.add(v.childJobId);
+        continue;
+      }
+      if (!this.novaDone.has(v.childJobId) && view.serverId !== null && view.novaMigrationId !== null) {
+        // Nova shows a live migration here only while it is in progress.
+        const m = await this.deps.nova
+          .getServerMigration(view.serverId, view.novaMigrationId)
+          .catch(() => undefined);
+        if (m === null) this.novaDone.add(v.childJobId);
+      }
       const abortAll = this.run.cancel?.mode === "abort";
       if (view.status !== "not-converging" && !abortAll) continue;
       if (view.serverId === null || view.novaMigrationId === null) continue;
