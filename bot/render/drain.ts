@@ -177,7 +177,8 @@ export function renderDrainRoot(v: DrainView): RenderedMessage {
   if (rows.length > 0) blocks.push(...codeSections(tableLines(rows)));
   else blocks.push(context("No VMs on the host."));
   blocks.push(...buttonsFor(v));
-  return { text: `Drain ${escapeMrkdwn(v.plan.host)}: ${STATUS_WORDS[v.status] ?? ""}`, blocks };
+  // The fallback text (notifications, the console) carries the counts too.
+  return { text: headline(v), blocks };
 }
 
 /** Before approval the table shows the plan: skipped VMs as not moved. */

@@ -6,7 +6,13 @@
  * the channel stays inert everywhere; a second drain of the same host is refused.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ACTION_DRAIN_APPROVE, ACTION_DRAIN_REENABLE } from "../../bot/render/drain";
+import {
+  ACTION_DRAIN_APPROVE,
+  ACTION_DRAIN_CANCEL_ABORT,
+  ACTION_DRAIN_PAUSE,
+  ACTION_DRAIN_REENABLE,
+  ACTION_DRAIN_RESUME,
+} from "../../bot/render/drain";
 import type { SandboxStack } from "../../src/runtime/stack";
 import { DEFAULT_SEED, type SeedVm } from "../../src/sandbox/seed";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
@@ -34,7 +40,12 @@ let ops: SlackChannel;
 beforeAll(async () => {
   stack = await startTestStack("drain", {
     timeScale: 20,
-    seed: { ...DEFAULT_SEED, vms: [...DEFAULT_SEED.vms, HOSTILE] },
+    seed: {
+      ...DEFAULT_SEED,
+      vms: [...DEFAULT_SEED.vms, HOSTILE],
+      // batch-1's way off compute-5 is slow (~4 model minutes), time enough to cancel it.
+      links: [...DEFAULT_SEED.links, { a: "compute-5", b: "compute-1", bandwidthMiBps: 5 }],
+    },
   });
   ops = slackChannel(stack.slack, { timeoutMs: 90_000 });
 });
@@ -161,4 +172,119 @@ describe("/drain compute-3", () => {
     const carol = await ops.command("carol", "/drain", "compute-1");
     expect(carol.responseText).toMatch(/Only migbot operators may drain hosts/);
   });
+});
+
+/** Sends `/drain text` as alice, approves the plan as bob, returns the drain's root message. */
+async function approvedDrain(text: string): Promise<StoredMessage> {
+  await settled(stack);
+  const before = ops.roots().length;
+  await ops.command("alice", "/drain", text);
+  const root = await ops.waitFor("the plan", () => {
+    const r = ops.roots()[before];
+    return r && /waiting for approval/.test(blocksText(r)) ? r : undefined;
+  });
+  await ops.slack.clickButton({
+    user: "bob",
+    channel: ops.id,
+    messageTs: root.ts,
+    actionId: ACTION_DRAIN_APPROVE,
+  });
+  // The approval replaces the plan's buttons with the running drain's.
+  await ops.waitFor("the drain's buttons", () =>
+    JSON.stringify(ops.root(root.ts).blocks).includes(ACTION_DRAIN_PAUSE) ? true : undefined,
+  );
+  return root;
+}
+
+const finished = (ts: string) =>
+  ops.waitFor(
+    "the drain finished",
+    () => (/— finished/.test(blocksText(ops.root(ts))) ? ops.root(ts) : undefined),
+    120_000,
+  );
+
+describe("a drain's buttons and a VM that will not converge", () => {
+  test("Pause holds new migrations back, Resume goes on; db-1 (faster than the link) is stopped and reported", async () => {
+    const n = (await stack.nova.listServers({ host: "compute-1" })).length;
+    const root = await approvedDrain("compute-1 to compute-2");
+    await ops.slack.clickButton({
+      user: "bob",
+      channel: ops.id,
+      messageTs: root.ts,
+      actionId: ACTION_DRAIN_PAUSE,
+    });
+    await ops.waitFor("the table paused", () =>
+      /— paused/.test(blocksText(ops.root(root.ts))) ? true : undefined,
+    );
+    // Whatever was running when Pause was pressed ends; then nothing new starts.
+    const inProgress = async () => {
+      const all = await stack.nova.listMigrations({ migrationType: "live-migration" });
+      return all.filter((m) => !["completed", "error", "failed", "cancelled"].includes(m.status)).length;
+    };
+    await ops.waitFor(
+      "no migration in progress",
+      async () => ((await inProgress()) === 0 ? true : undefined),
+      90_000,
+    );
+    const started = (await stack.nova.listMigrations({ migrationType: "live-migration" })).length;
+    await new Promise((r) => setTimeout(r, 1500)); // 30 model seconds: several of the drain's rounds
+    expect((await stack.nova.listMigrations({ migrationType: "live-migration" })).length).toBe(started);
+    expect(await inProgress()).toBe(0);
+    await ops.slack.clickButton({
+      user: "bob",
+      channel: ops.id,
+      messageTs: root.ts,
+      actionId: ACTION_DRAIN_RESUME,
+    });
+
+    const done = await finished(root.ts);
+    const report = await ops.waitFor("the report", () => ops.reply(root.ts, /^Drain of compute-1: /));
+    const text = blocksText(report);
+    // db-1 dirties 300 MiB/s against 112 MiB/s: stopped, with why and what to do.
+    expect(text).toMatch(/db-1` — aborted: did not converge/);
+    expect(text).toMatch(/approve the fix proposed in its thread and drain again, or cold-migrate it/);
+    expect(report.text).toMatch(new RegExp(`${n - 1} of ${n} VMs moved`));
+    expect(blocksText(done)).toMatch(new RegExp(`${n - 1} moved, 0 migrating, 0 waiting, 1 not moved`));
+    expect((await stack.nova.findServer("db-1"))?.host).toBe("compute-1");
+    // The stuck migration's diagnosis proposes the fix in the drain's thread.
+    await ops.waitFor("the auto-converge proposal in the drain's thread", () =>
+      ops
+        .thread(root.ts)
+        .find((m) => /auto-converge/i.test(m.text) && JSON.stringify(m.blocks).includes("proposal_approve")),
+    );
+    // compute-1 back in service for what follows.
+    await ops.slack.clickButton({
+      user: "bob",
+      channel: ops.id,
+      messageTs: root.ts,
+      actionId: ACTION_DRAIN_REENABLE,
+    });
+    await ops.waitFor("compute-1 enabled again", async () => {
+      const svc = (await stack.nova.computeServices()).find((s) => s.host === "compute-1");
+      return svc?.status === "enabled" ? true : undefined;
+    });
+  }, 240_000);
+
+  test("Cancel with abort running aborts the migration under way; the VM stays and the report says why", async () => {
+    const root = await approvedDrain("compute-5 to compute-1");
+    await ops.waitFor("batch-1 migrating", async () => {
+      const server = await stack.nova.findServer("batch-1");
+      const running = await stack.nova.listServerMigrations(server!.id);
+      return running.some((m) => m.status === "running") ? true : undefined;
+    });
+    await ops.slack.clickButton({
+      user: "bob",
+      channel: ops.id,
+      messageTs: root.ts,
+      actionId: ACTION_DRAIN_CANCEL_ABORT,
+    });
+    const done = await finished(root.ts);
+    expect(blocksText(done)).toMatch(/Cancelled by <@U0BOB0001>: running migrations were aborted/);
+    const report = await ops.waitFor("the report", () => ops.reply(root.ts, /^Drain of compute-5: /));
+    expect(blocksText(report)).toMatch(
+      /batch-1` — aborted: aborted: the drain was cancelled with “abort running”/,
+    );
+    expect((await stack.nova.findServer("batch-1"))?.host).toBe("compute-5");
+    expect(JSON.stringify(done.blocks)).toContain(ACTION_DRAIN_REENABLE);
+  }, 240_000);
 });
