@@ -5,6 +5,7 @@
  * drain's id and act only in the channel the drain was posted in.
  */
 import type { App } from "@slack/bolt";
+import type { AuditLog } from "../../src/audit/stream";
 import { planView } from "../../src/drain/run";
 import { DRAIN_ID_RE, type DrainStore } from "../../src/drain/store";
 import { idempotencyKey } from "../../src/queue/jobs";
@@ -26,6 +27,8 @@ import type { Click, Respond } from "./approval";
 
 export interface DrainButtonDeps extends CommandDeps {
   drains: DrainStore;
+  /** Decisions and controls are written to the audit stream (`/migrate audit` lists them). */
+  audit: AuditLog;
 }
 
 const privately = (respond: Respond, text: string) =>
@@ -64,6 +67,13 @@ export async function handleDrainDecision(
     await privately(respond, text);
     return;
   }
+  await deps.audit.write({
+    actor: click.user,
+    action: decision === "approve" ? "approved" : "rejected",
+    host: plan.host,
+    what: `drain of ${plan.host}: ${plan.vms.filter((v) => v.action === "migrate").length} of ${plan.vms.length} VMs, ${plan.concurrency} at a time (drain ${plan.id})`,
+    result: "ok",
+  });
   if (decision === "reject") {
     await deps.drains.releaseHost(plan.host, plan.id);
     await respond({
@@ -138,6 +148,13 @@ export async function handleDrainControl(
     );
     return;
   }
+  await deps.audit.write({
+    actor: click.user,
+    action: "migration-control",
+    host: plan.host,
+    what: `${control} the drain of ${plan.host} (drain ${plan.id})`,
+    result: "ok",
+  });
   switch (control) {
     case "pause":
       await deps.drains.setPaused(plan.id, click.user);
@@ -185,9 +202,12 @@ function clickOf(args: ActionArgs): Click {
 }
 
 /** Registers `/drain` and the drain's buttons on the Bolt app (a `registerExtra` hook). */
-export function registerDrainActions(drains: DrainStore): (app: App, deps: CommandDeps) => void {
+export function registerDrainActions(
+  drains: DrainStore,
+  audit: AuditLog,
+): (app: App, deps: CommandDeps) => void {
   return (app, commandDeps) => {
-    const deps: DrainButtonDeps = { ...commandDeps, drains };
+    const deps: DrainButtonDeps = { ...commandDeps, drains, audit };
     app.command("/drain", async ({ command, ack }) => {
       await handleDrain(command, (r) => ack(r), deps);
     });

@@ -346,6 +346,8 @@ function answerText(a: DrainAnswer): string {
       return `${codeSpan(a.host)} (after \`to\`) is not a compute host Nova knows. Nothing was changed.`;
     case "drain-destination-is-source":
       return `${codeSpan(a.host)} is the host being drained; give other hosts after \`to\`. Nothing was changed.`;
+    case "drain-destination-unavailable":
+      return `${codeSpan(a.host)}'s nova-compute is ${escapeMrkdwn(a.state)} and ${escapeMrkdwn(a.status)}, so Nova would place nothing there: enable it (\`openstack compute service set --enable\`) or give other hosts. Nothing was changed.`;
     case "drain-busy":
       return `${codeSpan(a.host)} is already being drained (drain ${codeSpan(a.holder)}); follow its thread, or cancel it there first. No second drain was started.`;
     case "drain-plan-refused":

@@ -105,6 +105,13 @@ async function reenableHost(job: DrainHostJob, deps: DrainDeps, now: () => numbe
   }
   if (!deps.nova.setComputeServiceStatus) throw new Error("this Nova client cannot change services");
   await deps.nova.setComputeServiceStatus(plan.host, { status: "enabled", reason: null });
+  await deps.audit?.write({
+    actor: job.user,
+    action: "host-change",
+    host: plan.host,
+    what: `enabled nova-compute on ${plan.host} again after drain ${plan.id}`,
+    result: "ok",
+  });
   run.hostReenabled = { by: job.user, at: now() };
   await deps.store.saveRun(plan.id, run);
   const root = await deps.store.messageTs(plan.id);

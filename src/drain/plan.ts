@@ -31,7 +31,9 @@ export interface DrainRequest {
 export type PlanRefusal =
   | { kind: "drain-unknown-host"; host: string }
   | { kind: "drain-unknown-destination"; host: string }
-  | { kind: "drain-destination-is-source"; host: string };
+  | { kind: "drain-destination-is-source"; host: string }
+  /** A given destination's nova-compute is disabled or down: Nova would place nothing there. */
+  | { kind: "drain-destination-unavailable"; host: string; state: string; status: string };
 
 export interface PlanDeps extends EvidenceDeps {
   log: Logger;
@@ -54,6 +56,13 @@ export async function buildDrainPlan(
   for (const d of req.destinations ?? []) {
     if (d === req.host) return { ok: false, refusal: { kind: "drain-destination-is-source", host: d } };
     if (!known.has(d)) return { ok: false, refusal: { kind: "drain-unknown-destination", host: d } };
+    const svc = services.find((s) => s.host === d)!;
+    if (svc.status !== "enabled" || svc.state !== "up") {
+      return {
+        ok: false,
+        refusal: { kind: "drain-destination-unavailable", host: d, state: svc.state, status: svc.status },
+      };
+    }
   }
   const problems: string[] = [];
   // The source's own settings: max_concurrent_live_migrations caps what the drain asks for.

@@ -9,6 +9,7 @@
  * or stops hands the job on, and the next one resumes each started migration from its record
  * without triggering it again.
  */
+import type { AuditLog } from "../audit/stream";
 import type { Logger } from "../log";
 import type { AnswerTo, MigrationAnswer } from "../migration/presenter";
 import type { RunMigrationDeps } from "../migration/run-migration";
@@ -30,6 +31,8 @@ export const DRAIN_LOCK_RENEW_MS = 60_000;
 
 export interface DrainDeps extends PlanDeps {
   store: DrainStore;
+  /** The host's service disabled and enabled again are written here. */
+  audit?: AuditLog;
   migrations: MigrationStore;
   presenter: DrainPresenter;
   /** What each VM's migration runs with (the worker's tracker hooks: diagnosis on trouble, downtime). */
@@ -128,6 +131,13 @@ export async function runDrain(jobId: string, job: DrainJob, deps: DrainDeps): P
     }
     run.hostDisabled = true;
     run.startedAt ??= now();
+    await deps.audit?.write({
+      actor: approver,
+      action: "host-change",
+      host: plan.host,
+      what: `disabled nova-compute on ${plan.host} for drain ${plan.id} (reason: ${plan.disableReason})`,
+      result: "ok",
+    });
     await drain.save();
   }
   await drain.loop(sleep);

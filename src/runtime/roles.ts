@@ -20,6 +20,7 @@ import type { Redis } from "ioredis";
 import { registerApprovalActions } from "../../bot/actions/approval";
 import { registerDrainActions } from "../../bot/actions/drain";
 import { type Bot, startBot } from "../../bot/app";
+import { createAuditLog } from "../audit/stream";
 import type { Config } from "../config";
 import { DrainStore } from "../drain/store";
 import type { ApplyTiming } from "../fixes/apply";
@@ -200,7 +201,10 @@ export async function startRoles(
             ),
           )(app, deps);
           // /drain and its buttons: the bot decides, it never seals plans.
-          registerDrainActions(new DrainStore(redis, config.redisPrefix))(app, deps);
+          registerDrainActions(
+            new DrainStore(redis, config.redisPrefix),
+            createAuditLog(redis, config.redisPrefix),
+          )(app, deps);
         },
       });
       const running = bot;

@@ -111,6 +111,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     hosts,
     inventory: opts.inventory,
     presenter: createDrainPresenter({ notifier, reply }),
+    audit: fixes.proposals.audit,
     log: log.child({ component: "drain" }),
     pollIntervalMs: opts.pollIntervalMs,
     tracking: {

@@ -155,20 +155,27 @@ describe("/drain compute-3", () => {
   test("bad requests are answered with the right form and start nothing", async () => {
     await settled(stack);
     const before = ops.roots().length;
+    // A destination someone disabled meanwhile.
+    await stack.nova.setComputeServiceStatus!("compute-4", { status: "disabled", reason: "maintenance" });
     for (const [text, expected] of [
       ["compute-3 to compute-3", /is the host being drained/],
       ["compute-3 concurrency 0", /takes a whole number from 1 to 10/],
       ["compute-3 please", /I could not read `please`/],
+      ["compute-2 to compute-4", null],
       ["compute-9", null],
     ] as const) {
       const res = await ops.command("alice", "/drain", text);
       if (expected) expect(res.responseText).toMatch(expected);
     }
+    await ops.waitFor("the disabled destination answered", () =>
+      ops.ephemerals(ALICE).find((t) => /`compute-4`'s nova-compute is up and disabled/.test(t)),
+    );
     await ops.waitFor("the unknown host answered", () =>
       ops.ephemerals(ALICE).find((t) => /`compute-9` is not a compute host Nova knows/.test(t)),
     );
     await settled(stack);
     expect(ops.roots().length).toBe(before);
+    await stack.nova.setComputeServiceStatus!("compute-4", { status: "enabled", reason: null });
     const carol = await ops.command("carol", "/drain", "compute-1");
     expect(carol.responseText).toMatch(/Only migbot operators may drain hosts/);
   });
