@@ -17,6 +17,7 @@ import { runMigration } from "../migration/run-migration";
 import type { MigrationRecord, MigrationStore } from "../migration/store";
 import { type MigrationOutcome, WorkerShuttingDown } from "../migration/tracker";
 import { isFinished } from "../migration/view";
+import { liveMigrationUnfinished } from "../nova-facts";
 import type { NovaServer } from "../openstack/port";
 import type { DrainJob, MigrateJob } from "../queue/jobs";
 import { type PlanDeps, planVm } from "./plan";
@@ -208,9 +209,11 @@ class Drain {
       const running = this.run.vms.filter((v) => v.state === "running").length;
       const waiting = this.run.vms.filter((v) => v.state === "waiting").length;
       if (running === 0 && (waiting === 0 || stopping)) {
-        // One last look for VMs that landed while the last ones moved.
+        // One last look for VMs that landed while the last ones moved, and for migrations still
+        // coming in (started before the host was disabled): the drain waits for them to land.
         if (!stopping && (await this.addNewVms()) > 0) continue;
-        break;
+        if (stopping || (await this.incoming()) === 0) break;
+        this.lastNewVmCheck = 0;
       }
       await this.save();
       this.updateRoutine();
@@ -432,6 +435,17 @@ class Drain {
       await this.save();
     }
     return added;
+  }
+
+  /** Live migrations not finished whose destination is the drained host (none when Nova cannot say). */
+  private async incoming(): Promise<number> {
+    try {
+      const all = await this.deps.nova.listMigrations({ migrationType: "live-migration" });
+      return all.filter((m) => m.destCompute === this.plan.host && liveMigrationUnfinished(m.status)).length;
+    } catch (err) {
+      this.log.warn("drain: could not list migrations coming in", { err });
+      return 0;
+    }
   }
 
   /** The given destination the fewest of this drain's VMs go to (a newcomer's). */

@@ -295,3 +295,20 @@ describe("a drain's buttons and a VM that will not converge", () => {
     expect(JSON.stringify(done.blocks)).toContain(ACTION_DRAIN_REENABLE);
   }, 240_000);
 });
+
+describe("a VM that lands on the host during the drain", () => {
+  test("is added to the table and moved; the drain waits for migrations still coming in", async () => {
+    await settled(stack);
+    // batch-1 starts its slow way (5 MiB/s) onto compute-1 before the drain disables compute-1.
+    const batch = (await stack.nova.findServer("batch-1"))!;
+    expect(batch.host).toBe("compute-5");
+    await stack.nova.liveMigrate(batch.id, { host: "compute-1" });
+    const root = await approvedDrain("compute-1 to compute-3");
+    const done = await finished(root.ts);
+    // Shown as added during the drain (a leading +), and moved on.
+    expect(blocksText(done)).toMatch(/\+batch-1\s+compute-3\s+moved/);
+    expect((await stack.nova.findServer("batch-1"))?.host).toBe("compute-3");
+    const report = await ops.waitFor("the report", () => ops.reply(root.ts, /^Drain of compute-1: /));
+    expect(blocksText(report)).toMatch(/batch-1` → `compute-3`/);
+  }, 240_000);
+});
