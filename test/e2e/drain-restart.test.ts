@@ -61,7 +61,10 @@ beforeAll(async () => {
     workers: false,
     seed: {
       ...DEFAULT_SEED,
-      vms: DEFAULT_SEED.vms.filter((v) => v.host !== "compute-3" || DRAINED_VMS.includes(v.name)),
+      // Only guests that converge: db-1 (faster than its link) would be stopped, not moved.
+      vms: DEFAULT_SEED.vms.filter(
+        (v) => v.name !== "db-1" && (v.host !== "compute-3" || DRAINED_VMS.includes(v.name)),
+      ),
     },
   });
 });
@@ -135,4 +138,65 @@ test("a worker killed mid-drain is replaced; the drain resumes its table without
     });
     expect(migrations.map((m) => m.status)).toEqual(["completed"]);
   }
+}, 240_000);
+
+test("a worker stopped with SIGTERM mid-drain hands the drain back and exits 0; another finishes it", async () => {
+  for (const c of children.splice(0)) {
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill("SIGKILL");
+      await new Promise((r) => c.once("exit", r));
+    }
+  }
+  const logStart = workerLog.length;
+  const first = startWorkerProcess();
+  await waitFor("the worker to start", () => /worker started/.test(workerLog.slice(logStart)));
+  const before = stack.slack.messages(SANDBOX_CHANNEL.id).length;
+  const earlier = (await stack.nova.listMigrations({ migrationType: "live-migration" })).length;
+  // The VMs the first test moved to compute-1 go on to compute-2.
+  await stack.slack.slashCommand({
+    user: "alice",
+    channel: "ops",
+    command: "/drain",
+    text: "compute-1 to compute-2",
+  });
+  const root = await waitFor("the plan", () =>
+    stack.slack
+      .messages(SANDBOX_CHANNEL.id)
+      .slice(before)
+      .find((m) => JSON.stringify(m.blocks).includes(ACTION_DRAIN_APPROVE)),
+  );
+  const onHost = (await stack.nova.listServers({ host: "compute-1" })).length;
+  await stack.slack.clickButton({
+    user: "bob",
+    channel: SANDBOX_CHANNEL.id,
+    messageTs: root.ts,
+    actionId: ACTION_DRAIN_APPROVE,
+  });
+  const thread = () => stack.slack.messages(SANDBOX_CHANNEL.id).find((m) => m.ts === root.ts)?.replies ?? [];
+  const count = (prefix: string) => thread().filter((r) => r.text.startsWith(prefix)).length;
+  await waitFor(
+    "the second VM in pre-copy",
+    () => count("Iterative pre-copy") >= 2 && count("Commitment") === 1,
+    90_000,
+  );
+  const exited = new Promise<number | null>((r) => first.once("exit", (code) => r(code)));
+  first.kill("SIGTERM");
+  expect(await exited).toBe(0);
+  expect(workerLog.slice(logStart)).not.toMatch(/UnrecoverableError|drain job failed/);
+
+  startWorkerProcess();
+  const done = await waitFor(
+    "the resumed drain's report",
+    () => thread().find((r) => r.text.startsWith("Drain of compute-1: ")),
+    120_000,
+  );
+  expect(done.text).toMatch(new RegExp(`${onHost} of ${onHost} VMs moved`));
+  expect(stack.slack.messages(SANDBOX_CHANNEL.id).slice(before)).toHaveLength(1);
+  expect(count("Commitment")).toBe(onHost);
+  expect(count("Drain of compute-1")).toBe(1);
+  // Triggered once each: exactly one more live migration per VM, all completed.
+  const migrations = await stack.nova.listMigrations({ migrationType: "live-migration" });
+  expect(migrations).toHaveLength(earlier + onHost);
+  expect(migrations.every((m) => m.status === "completed")).toBe(true);
+  expect(await stack.nova.listServers({ host: "compute-1" })).toEqual([]);
 }, 240_000);
