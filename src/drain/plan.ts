@@ -37,6 +37,11 @@ export type PlanRefusal =
 
 export interface PlanDeps extends EvidenceDeps {
   log: Logger;
+  /**
+   * The convergence prediction (dirty rate against the link and the downtime Nova allows), when
+   * wired in: its answer replaces what diagnosis alone can say. Null: it cannot tell for this VM.
+   */
+  predict?: (server: NovaServer, destination: string | null) => Promise<PredictedOutcome | null>;
 }
 
 /** The reason the host's nova-compute is disabled with (Nova keeps 255 characters). */
@@ -218,7 +223,13 @@ export async function planVm(
     (f) => f.status === "fail" && f.id !== "settings" && !f.id.startsWith("log") && f.id !== "problems",
   );
   const fixes = draftsOf(findings).map((d) => d.title);
-  const prediction = predictionOf(findings);
+  const predicted = deps.predict
+    ? await deps.predict(server, destination).catch((err) => {
+        deps.log.warn("drain: prediction failed", { vm: server.id, err });
+        return null;
+      })
+    : null;
+  const prediction = predicted ?? predictionOf(findings);
   if (blocking.length > 0) {
     const first = blocking[0]!;
     return {

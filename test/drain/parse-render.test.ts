@@ -100,6 +100,16 @@ describe("drain renderers with hostile VM names", () => {
     expect(JSON.stringify(root)).toContain("drain_approve");
     expectInert(root, people);
     expectInert(renderPlanDetails(pending), people);
+    // The predicted outcome and what to do about it are in the plan's checks.
+    plan.vms[2]!.prediction = {
+      verdict: "will-not-converge",
+      reason: "dirties ~180 MiB/s against a 112 MiB/s link",
+      source: "dirty-rate",
+    };
+    plan.vms[2]!.advice = "may not converge: cold-migrate instead if it stalls";
+    const details = JSON.stringify(renderPlanDetails(planView(plan, "pending", null, 1000)));
+    expect(details).toContain("expected: will not converge (dirties ~180 MiB/s against a 112 MiB/s link)");
+    expect(details).toContain("what to do: may not converge: cold-migrate instead if it stalls");
 
     const run = initialRun(plan);
     run.status = "running";
