@@ -154,7 +154,7 @@ class Drain {
   private lastNewVmCheck = 0;
   private lastLockRenew = 0;
   private shuttingDown = false;
-  /** Migrations Nova has finished (its slot is free), whatever their tracker still posts. */
+  /** Migrations done copying memory in Nova (their slot is free), whatever their tracker still posts. */
   private readonly novaDone = new Set<string>();
   /** Migrations whose run failed for a passing reason: started again from their record next round. */
   private readonly retryLater = new Set<string>();
@@ -253,9 +253,9 @@ class Drain {
   }
 
   /**
-   * Starts waiting VMs while fewer than `concurrency` live migrations run in Nova. A migration Nova
-   * has finished frees its slot at once, while its tracker still posts the last phases (Slack's
-   * pacing must not hold the next VM back).
+   * Starts waiting VMs while fewer than `concurrency` live migrations copy memory in Nova. A
+   * migration past its copy (post-migrating, or finished) frees its slot at once, while its tracker
+   * still posts the last phases (Slack's pacing must not hold the next VM back).
    */
   private startNext(): void {
     let running = this.run.vms.filter(
@@ -381,11 +381,13 @@ class Drain {
         continue;
       }
       if (!this.novaDone.has(v.childJobId) && view.serverId !== null && view.novaMigrationId !== null) {
-        // Nova shows a live migration here only while it is in progress.
+        // Nova shows a live migration here only while it is in progress; in post-migrating it copies
+        // no more memory (both hosts clean up), so the next VM may start: Nova still holds it in
+        // `queued` while the source is at its max_concurrent_live_migrations.
         const m = await this.deps.nova
           .getServerMigration(view.serverId, view.novaMigrationId)
           .catch(() => undefined);
-        if (m === null) this.novaDone.add(v.childJobId);
+        if (m === null || m?.status === "post-migrating") this.novaDone.add(v.childJobId);
       }
       const abortAll = this.run.cancel?.mode === "abort";
       if (view.status !== "not-converging" && !abortAll) continue;
