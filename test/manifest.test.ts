@@ -82,10 +82,10 @@ describe("manifest.yml", () => {
     expect(validate(badColour)).toBe(false);
   });
 
-  it("declares /migrate and /diagnose with usage hints covering every form the bot accepts", () => {
+  it("declares /migrate, /diagnose and /drain with usage hints covering every form the bot accepts", () => {
     const m = loadManifest();
     const byName = Object.fromEntries(m.features.slash_commands.map((c) => [c.command, c]));
-    expect(Object.keys(byName).sort()).toEqual(["/diagnose", "/migrate"]);
+    expect(Object.keys(byName).sort()).toEqual(["/diagnose", "/drain", "/migrate"]);
     for (const form of [
       "<vm> to <host>",
       "status [vm]",
@@ -97,6 +97,7 @@ describe("manifest.yml", () => {
       expect(byName["/migrate"]!.usage_hint).toContain(form);
     }
     expect(byName["/diagnose"]!.usage_hint).toBe("<vm> [to <host>] | <host>");
+    expect(byName["/drain"]!.usage_hint).toBe("<host> [to <host>,…] [concurrency N]");
     expect(m.display_information.name).toBe("migbot");
   });
 

@@ -29,6 +29,11 @@ const SCENARIOS: Record<string, { about: string; load: () => Promise<() => Promi
     about: "200 commands over one pooled SSH connection vs a connection each",
     load: async () => (await import("../../src/bench/ssh")).runSshBench,
   },
+  drain: {
+    about:
+      "a 40-VM sandbox host drained at concurrency 2 through Slack, the queue and the worker: wall time over the link bound",
+    load: async () => (await import("../../src/bench/drain")).runDrainBench,
+  },
   verdicts: {
     about: "260 model migrations and the real captures judged as the tracker does: right, missed aborts",
     load: async () => (await import("../../src/bench/verdicts")).runVerdictsBench,

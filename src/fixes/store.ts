@@ -118,6 +118,50 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
 return 0
 `;
 
+/**
+ * Approve or reject a plan held in a Redis hash with `status` (pending), `expiresAt` and
+ * `requestedBy` fields, atomically: the first authorized click wins. Proposals and drain plans
+ * (src/drain) are both decided through it.
+ */
+export async function claimDecision(
+  redis: Redis,
+  key: string,
+  user: string,
+  decision: "approve" | "reject",
+  opts: { isApprover: boolean; allowSelfApproval: boolean; now: number },
+): Promise<ClaimResult> {
+  const r = (await redis.eval(
+    CLAIM_LUA,
+    1,
+    key,
+    user,
+    decision,
+    String(opts.now),
+    opts.isApprover ? "1" : "0",
+    opts.allowSelfApproval ? "1" : "0",
+  )) as string[];
+  switch (r[0]) {
+    case "ok":
+      return { ok: true, status: r[1] as "approved" | "rejected" };
+    case "not-approver":
+      return { ok: false, reason: "not-approver" };
+    case "own-proposal":
+      return { ok: false, reason: "own-proposal" };
+    case "expired":
+      return { ok: false, reason: "expired", expiresAt: Number(r[1]) };
+    case "already-decided":
+      return {
+        ok: false,
+        reason: "already-decided",
+        status: r[1] as ProposalStatus,
+        by: r[2] ?? "",
+        at: Number(r[3] ?? 0),
+      };
+    default:
+      return { ok: false, reason: "unknown" };
+  }
+}
+
 /** What a worker learns when it checks a stored plan against its seal. */
 export type PlanCheck =
   | { ok: true; proposal: Proposal }
@@ -283,36 +327,7 @@ export class ProposalStore {
     opts: { isApprover: boolean; allowSelfApproval: boolean; now: number },
   ): Promise<ClaimResult> {
     if (!PROPOSAL_ID_RE.test(id)) return { ok: false, reason: "unknown" };
-    const r = (await this.redis.eval(
-      CLAIM_LUA,
-      1,
-      this.key(id),
-      user,
-      decision,
-      String(opts.now),
-      opts.isApprover ? "1" : "0",
-      opts.allowSelfApproval ? "1" : "0",
-    )) as string[];
-    switch (r[0]) {
-      case "ok":
-        return { ok: true, status: r[1] as "approved" | "rejected" };
-      case "not-approver":
-        return { ok: false, reason: "not-approver" };
-      case "own-proposal":
-        return { ok: false, reason: "own-proposal" };
-      case "expired":
-        return { ok: false, reason: "expired", expiresAt: Number(r[1]) };
-      case "already-decided":
-        return {
-          ok: false,
-          reason: "already-decided",
-          status: r[1] as ProposalStatus,
-          by: r[2] ?? "",
-          at: Number(r[3] ?? 0),
-        };
-      default:
-        return { ok: false, reason: "unknown" };
-    }
+    return claimDecision(this.redis, this.key(id), user, decision, opts);
   }
 
   /**

@@ -76,6 +76,13 @@ export const MICROVERSIONS = {
   LIVE_MIGRATE_FORCE: "2.30",
   /** Live-migration pre-checks run after the API answered 202 (failures show in instance actions). */
   ASYNC_LIVE_MIGRATION_PRECHECK: "2.34",
+  /**
+   * Services are updated by id: `PUT /os-services/{uuid}` with `{"status": "disabled",
+   * "disabled_reason": …}` (or `"enabled"`); before it `PUT /os-services/disable-log-reason` (and
+   * `/enable`) with `host` and `binary` in the body (nova 26.2.2
+   * nova/api/openstack/compute/services.py `update`, `UUID_FOR_ID_MIN_VERSION = '2.53'`).
+   */
+  SERVICE_UPDATE_BY_ID: "2.53",
   /** Migrations gain `uuid`; os-migrations pages (limit/marker) and takes changes-since. */
   MIGRATION_UUID: "2.59",
   /** Abort also `queued` and `preparing` live migrations. */

@@ -616,6 +616,28 @@ export class NovaClient implements Nova {
     return Array.isArray(list) ? list.map(parseService).filter((s) => s.binary === "nova-compute") : [];
   }
 
+  async setComputeServiceStatus(
+    host: string,
+    change: { status: "enabled" | "disabled"; reason: string | null },
+  ): Promise<void> {
+    if (this.supports(MV.SERVICE_UPDATE_BY_ID)) {
+      // 2.53+: by the service's uuid, found by host and binary.
+      const services = await this.computeServices();
+      const service = services.find((s) => s.host === host);
+      if (!service) throw new NovaNotFoundError(`Nova lists no nova-compute service on ${host}`);
+      const body: Record<string, unknown> = { status: change.status };
+      if (change.status === "disabled" && change.reason !== null) body.disabled_reason = change.reason;
+      await this.call("PUT", `/os-services/${encodeURIComponent(service.id)}`, body);
+      return;
+    }
+    // Before 2.53: the legacy actions, host and binary in the body.
+    const action =
+      change.status === "enabled" ? "enable" : change.reason !== null ? "disable-log-reason" : "disable";
+    const body: Record<string, unknown> = { host, binary: "nova-compute" };
+    if (action === "disable-log-reason") body.disabled_reason = change.reason;
+    await this.call("PUT", `/os-services/${action}`, body);
+  }
+
   async rebootServer(serverId: string, type: "HARD" | "SOFT"): Promise<void> {
     await this.call("POST", `/servers/${encodeURIComponent(serverId)}/action`, { reboot: { type } });
   }

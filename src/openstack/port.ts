@@ -54,6 +54,14 @@ export interface NovaPort {
   /** Servers Nova places on a compute host, all projects (diagnosis: capacity, VMs to restart). */
   listServers(filter: { host: string }): Promise<NovaServer[]>;
   /**
+   * Enables or disables a host's nova-compute service (with a reason when disabling), so that the
+   * scheduler places nothing new there (a drain). Optional so fakes may omit it.
+   */
+  setComputeServiceStatus?(
+    host: string,
+    change: { status: "enabled" | "disabled"; reason: string | null },
+  ): Promise<void>;
+  /**
    * Why Nova's conductor refused a live migration it had accepted (the failed step of the newest
    * live-migration instance action since `sinceMs`). Optional so fakes may omit it.
    */

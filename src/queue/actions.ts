@@ -105,6 +105,8 @@ export async function handleAction(job: ActionJob, deps: WorkerDeps): Promise<vo
     case "audit":
     case "diagnose":
     case "apply-proposal":
+    case "drain-plan":
+    case "drain-reenable":
       // Handled by src/fixes and src/diagnose through extraActions (src/runtime/worker-side.ts); a
       // worker wired without them fails the job loudly rather than pretending.
       throw new Error(

@@ -73,8 +73,38 @@ export interface AuditJob extends RequestOrigin {
   count: number;
 }
 
-export type ActionJob = DiagnoseJob | MigrationControlJob | ProposalJob | StatusJob | AuditJob;
-export type AnyJob = MigrateJob | ActionJob;
+/** `/drain <host> [to <host>,…] [concurrency N]`: the worker builds the plan and posts it for approval. */
+export interface DrainPlanJob extends RequestOrigin {
+  type: "drain-plan";
+  host: string;
+  /** The given destinations, or null for Nova's scheduler. */
+  destinations: string[] | null;
+  concurrency: number | null;
+}
+
+/** An approved drain (the migrations queue: one resumable job per drain), naming the plan approved. */
+export interface DrainJob extends RequestOrigin {
+  type: "drain";
+  drainId: string;
+  /** SHA-256 of the stored plan the approver saw. */
+  planDigest: string;
+}
+
+/** "Re-enable host" after a drain: enables the drained host's nova-compute service again. */
+export interface DrainHostJob extends RequestOrigin {
+  type: "drain-reenable";
+  drainId: string;
+}
+
+export type ActionJob =
+  | DiagnoseJob
+  | MigrationControlJob
+  | ProposalJob
+  | StatusJob
+  | AuditJob
+  | DrainPlanJob
+  | DrainHostJob;
+export type AnyJob = MigrateJob | DrainJob | ActionJob;
 
 /** What the bot needs to hand work to the workers (created by createEnqueuer in worker.ts). */
 export interface Enqueuer {
@@ -82,7 +112,7 @@ export interface Enqueuer {
   add(
     queue: "migrations" | "actions",
     jobId: string,
-    payload: MigrateJob | ActionJob,
+    payload: MigrateJob | DrainJob | ActionJob,
   ): Promise<"added" | "duplicate">;
   /** The job currently migrating a VM, if any. */
   vmHolder(vm: string): Promise<string | null>;
@@ -165,6 +195,30 @@ export function validateJob(data: unknown): AnyJob {
       break;
     case "audit":
       need(typeof o.count === "number" && o.count >= 1 && o.count <= 50, "count must be 1..50");
+      break;
+    case "drain-plan":
+      checkName(o.host, "host");
+      need(
+        o.destinations === null ||
+          (Array.isArray(o.destinations) && o.destinations.length >= 1 && o.destinations.length <= 20),
+        "destinations must be null or 1..20 names",
+      );
+      if (Array.isArray(o.destinations)) for (const d of o.destinations) checkName(d, "destination");
+      need(
+        o.concurrency === null ||
+          (typeof o.concurrency === "number" &&
+            Number.isInteger(o.concurrency) &&
+            o.concurrency >= 1 &&
+            o.concurrency <= 10),
+        "concurrency must be null or 1..10",
+      );
+      break;
+    case "drain":
+    case "drain-reenable":
+      need(typeof o.drainId === "string" && /^[A-Za-z0-9_-]{16}$/.test(o.drainId), "bad drain id");
+      if (o.type === "drain") {
+        need(typeof o.planDigest === "string" && /^[0-9a-f]{64}$/.test(o.planDigest), "bad plan digest");
+      }
       break;
     case "apply-proposal":
       need(typeof o.proposalId === "string" && /^[A-Za-z0-9_-]{8,64}$/.test(o.proposalId), "bad proposal id");

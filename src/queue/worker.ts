@@ -18,7 +18,14 @@ import type { JobSigner, JobVerifier } from "../signing/signatures";
 import { handleAction } from "./actions";
 import type { AnswerPort } from "./answers";
 import { JobAuthError, openJob, signJob } from "./job-auth";
-import { type ActionJob, type Enqueuer, type MigrateJob, QUEUE_ACTIONS, QUEUE_MIGRATIONS } from "./jobs";
+import {
+  type ActionJob,
+  type DrainJob,
+  type Enqueuer,
+  type MigrateJob,
+  QUEUE_ACTIONS,
+  QUEUE_MIGRATIONS,
+} from "./jobs";
 
 /** How long a worker's lock on a job lasts without renewal; a killed worker's jobs resume after it. @defaultValue 30 000 */
 export const DEFAULT_LOCK_DURATION_MS = 30_000;
@@ -146,6 +153,8 @@ export interface WorkerDeps {
     RunMigrationDeps,
     "downtimeFor" | "onTrouble" | "predict" | "onFixFirst" | "decisionWaitMs"
   >;
+  /** Runs an approved drain (src/drain): one resumable job in the migrations queue. */
+  drain?: (jobId: string, job: DrainJob, signal: AbortSignal) => Promise<unknown>;
   /** Handlers for action job types this module does not know (diagnose, proposals). */
   extraActions?: (job: ActionJob) => Promise<boolean>;
 }
@@ -209,8 +218,28 @@ export function startWorkers(conn: QueueConnection, deps: WorkerDeps): Workers {
     (job: Job, token?: string) =>
       track(
         (async () => {
-          const data = (await open(QUEUE_MIGRATIONS, job)) as MigrateJob;
+          const opened = (await open(QUEUE_MIGRATIONS, job)) as MigrateJob | DrainJob;
           const log = deps.log.child({ jobId: job.id });
+          if (opened.type === "drain") {
+            if (!deps.drain) throw new UnrecoverableError("NO_HANDLER: this worker runs no drains");
+            following++;
+            try {
+              return await deps.drain(job.id!, opened, shutdown.signal);
+            } catch (err) {
+              if (err instanceof WorkerShuttingDown && token) {
+                // Another worker resumes the drain from its state in Redis.
+                await job.moveToDelayed(Date.now() + 100, token);
+                throw new DelayedError();
+              }
+              log.error("drain job failed", { err });
+              if (!isRetryable(err))
+                throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+              throw err;
+            } finally {
+              following--;
+            }
+          }
+          const data = opened;
           if (
             Date.now() - data.requestedAt > MAX_JOB_START_AGE_MS &&
             (await deps.store.load(job.id!)) === null

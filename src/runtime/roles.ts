@@ -19,9 +19,12 @@ import { webApi } from "@slack/bolt";
 import type { Redis } from "ioredis";
 import { AccessControl } from "../../bot/access";
 import { registerApprovalActions } from "../../bot/actions/approval";
+import { registerDrainActions } from "../../bot/actions/drain";
 import { type Bot, startBot } from "../../bot/app";
 import { createHomePresenter } from "../../bot/presenters/home";
+import { createAuditLog } from "../audit/stream";
 import type { Config } from "../config";
+import { DrainStore } from "../drain/store";
 import type { ApplyTiming } from "../fixes/apply";
 import { createProposalService, type ProposalService } from "../fixes/service";
 import { ProposalStore } from "../fixes/store";
@@ -217,22 +220,29 @@ export async function startRoles(
         // Someone opened the Home tab: shown at once, then kept up to date.
         home,
         // Approve / Reject / Retry: the bot decides, it never posts proposals or seals plans.
-        registerExtra: registerApprovalActions(
-          proposalServiceWithHome(
-            meteredProposals(
-              createProposalService({
-                redis,
-                prefix: config.redisPrefix,
-                presenter: null,
-                sealer: null,
-                ttlS: config.proposalTtlS,
-                log,
-              }),
-              metrics,
+        registerExtra: (app, deps) => {
+          registerApprovalActions(
+            proposalServiceWithHome(
+              meteredProposals(
+                createProposalService({
+                  redis,
+                  prefix: config.redisPrefix,
+                  presenter: null,
+                  sealer: null,
+                  ttlS: config.proposalTtlS,
+                  log,
+                }),
+                metrics,
+              ),
+              () => home.changed(),
             ),
-            () => home.changed(),
-          ),
-        ),
+          )(app, deps);
+          // /drain and its buttons: the bot decides, it never seals plans.
+          registerDrainActions(
+            new DrainStore(redis, config.redisPrefix),
+            createAuditLog(redis, config.redisPrefix),
+          )(app, deps);
+        },
       });
       const running = bot;
       stages[0]!.push(() => running.stop());

@@ -8,9 +8,12 @@ import type { Redis } from "ioredis";
 import { createAnswerPresenter } from "../../bot/presenters/answers";
 import { createAuditPresenter } from "../../bot/presenters/audit";
 import { createDiagnosisPresenter } from "../../bot/presenters/diagnosis";
+import { createDrainPresenter } from "../../bot/presenters/drain";
 import { createMigrationPresenter } from "../../bot/presenters/migration";
 import { createProposalPresenter } from "../../bot/presenters/proposals";
 import { diagnosisActions } from "../diagnose/run";
+import { drainActions } from "../drain";
+import { DrainStore } from "../drain/store";
 import type { ApplyTiming } from "../fixes/apply";
 import { APPLY_LEASE_PER_JOB_LOCK } from "../fixes/store";
 import { createFixActions } from "../fixes/worker";
@@ -106,6 +109,22 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     log: log.child({ component: "diagnose" }),
     proposals: fixes.proposals,
   });
+  // drains: /drain plans (sealed like fix plans), the approved drain as one resumable job.
+  const drains = drainActions({
+    store: new DrainStore(redis, prefix, opts.sealer),
+    migrations: store,
+    nova,
+    hosts,
+    inventory: opts.inventory,
+    presenter: createDrainPresenter({ notifier, reply }),
+    audit: fixes.proposals.audit,
+    log: log.child({ component: "drain" }),
+    pollIntervalMs: opts.pollIntervalMs,
+    tracking: {
+      pollIntervalMs: opts.pollIntervalMs,
+      onTrouble: (record, kind) => diagnosis.onTrouble(record, kind),
+    },
+  });
   const workers = opts.startWorkers
     ? startWorkers(opts.conn, {
         verifier: opts.verifier,
@@ -129,7 +148,9 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         pollIntervalMs: opts.pollIntervalMs,
         concurrency: opts.concurrency,
         ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
-        extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
+        extraActions: async (job) =>
+          (await fixes.handle(job)) || (await drains.handle(job)) || diagnosis.handle(job),
+        drain: (jobId, job, signal) => drains.run(jobId, job, signal),
         migrationHooks: {
           onTrouble: (record, kind) => diagnosis.onTrouble(record, kind),
           onFixFirst: (record) => diagnosis.onFixFirst(record),

@@ -84,6 +84,25 @@ describe("Nova client against a Zed-like sandbox (2.93)", () => {
     expect(capped.microversion).toBe("2.60");
   });
 
+  it("disables a compute service with a reason and enables it again: by id from 2.53, through the legacy actions before", async () => {
+    const host = (await nova.computeServices())[0]!.host;
+    const legacy = await NovaClient.connect({ auth, maxMicroversion: "2.25" });
+    for (const client of [nova, legacy]) {
+      await client.setComputeServiceStatus(host, {
+        status: "disabled",
+        reason: "migbot drain X: maintenance",
+      });
+      const off = (await nova.computeServices()).find((s) => s.host === host)!;
+      expect([off.status, off.disabledReason]).toEqual(["disabled", "migbot drain X: maintenance"]);
+      await client.setComputeServiceStatus(host, { status: "enabled", reason: null });
+      const on = (await nova.computeServices()).find((s) => s.host === host)!;
+      expect([on.status, on.disabledReason]).toEqual(["enabled", null]);
+    }
+    await expect(
+      nova.setComputeServiceStatus("no-such-host", { status: "disabled", reason: "x" }),
+    ).rejects.toThrow(/no nova-compute service on no-such-host/);
+  });
+
   it("reuses one token across many calls, including concurrent ones", async () => {
     const before = api.stats().tokensIssued;
     await Promise.all([
