@@ -4,10 +4,12 @@
  * report in its thread, and the private answers. Pure: view in, `{text, blocks}` out. Every name
  * (VM names are the tenants') and every sentence from outside is escaped.
  */
+
 import type { DrainAnswer } from "../../src/drain/presenter";
 import type { DrainRow, DrainView, DrainVmPlan } from "../../src/drain/types";
 import { bold, clip, codeSpan, escapeMrkdwn, formatBytes, formatDuration, mention } from "./format";
 import type { Block, RenderedMessage } from "./migration";
+import { predictionSentence } from "./prediction";
 
 export const ACTION_DRAIN_APPROVE = "drain_approve";
 export const ACTION_DRAIN_REJECT = "drain_reject";
@@ -278,7 +280,9 @@ function vmPlanLine(vm: DrainVmPlan): string {
       : `• ${codeSpan(vm.name)} → ${to}`;
   const more = [
     checks,
-    `expected: ${escapeMrkdwn(vm.prediction.verdict.replace(/-/g, " "))} (${escapeMrkdwn(vm.prediction.reason)})`,
+    vm.prediction.measured
+      ? `expected: ${predictionSentence(vm.prediction.measured)}`
+      : `expected: ${escapeMrkdwn(vm.prediction.verdict.replace(/-/g, " "))} (${escapeMrkdwn(vm.prediction.reason)})`,
     vm.advice ? `what to do: ${escapeMrkdwn(vm.advice)}` : "",
   ].filter(Boolean);
   return clip(`${head}\n    ${more.join("\n    ")}`, 900);

@@ -4,6 +4,7 @@
  * (VM names above all: tenants choose them) is untrusted text.
  */
 import type { FindingStatus } from "../diagnose/rules";
+import type { Prediction } from "../predict";
 
 /**
  * What is expected of a VM's live migration before it starts. Filled from what diagnosis knows
@@ -15,6 +16,8 @@ export interface PredictedOutcome {
   /** One plain sentence: why. */
   reason: string;
   source: "diagnosis" | "dirty-rate";
+  /** The measurement behind a `dirty-rate` outcome, for the renderer's full sentence and figures. */
+  measured?: Prediction;
 }
 
 /** One pre-flight check of `/diagnose`, condensed for the plan. */

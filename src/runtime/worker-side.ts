@@ -13,6 +13,7 @@ import { createMigrationPresenter } from "../../bot/presenters/migration";
 import { createProposalPresenter } from "../../bot/presenters/proposals";
 import { diagnosisActions } from "../diagnose/run";
 import { drainActions } from "../drain";
+import { drainPredictor } from "../drain/predict";
 import { DrainStore } from "../drain/store";
 import type { ApplyTiming } from "../fixes/apply";
 import { APPLY_LEASE_PER_JOB_LOCK } from "../fixes/store";
@@ -119,6 +120,8 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     presenter: createDrainPresenter({ notifier, reply }),
     audit: fixes.proposals.audit,
     log: log.child({ component: "drain" }),
+    // Each VM's expected outcome from its measured dirty rate (src/predict), as /diagnose shows it.
+    predict: drainPredictor({ hosts, nova, log: log.child({ component: "drain" }) }),
     pollIntervalMs: opts.pollIntervalMs,
     tracking: {
       pollIntervalMs: opts.pollIntervalMs,
