@@ -243,6 +243,20 @@ export class MeteredMigrationStore extends MigrationStore {
 
   override async save(record: MigrationRecord, json?: string): Promise<void> {
     await super.save(record, json);
+    this.noteSaved(record);
+  }
+
+  override async saveAndReadControl(
+    record: MigrationRecord,
+    json?: string,
+  ): Promise<MigrationRecord["view"]["control"]> {
+    const control = await super.saveAndReadControl(record, json);
+    this.noteSaved(record);
+    return control;
+  }
+
+  /** Counts the phases a saved record reached since the last save, and the time spent in each. */
+  private noteSaved(record: MigrationRecord): void {
     const jobId = record.view.jobId;
     const seen = this.seen.get(jobId) ?? { posted: 0, phase: null, since: null, finished: false };
     const at = this.now();

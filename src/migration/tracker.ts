@@ -153,6 +153,8 @@ export class Tracker {
   private inPoll = false;
   /** A write was left for the end of the poll. */
   private saveOwed = false;
+  /** The last poll read the control request at its end (saveReadingControl): the next need not. */
+  private controlRead = false;
 
   constructor(
     readonly record: TrackedRecord,
@@ -336,15 +338,37 @@ export class Tracker {
     );
   }
 
+  /** Shows a control request (Abort, Force complete) read from Redis, once. */
+  private async applyControl(control: MigrationView["control"]): Promise<void> {
+    if (control === null || this.view.control !== null) return;
+    this.view.control = control;
+    await this.save();
+    await this.thread.updateRoot("prompt");
+    await this.thread.updateWarning("prompt");
+  }
+
+  /**
+   * The end-of-poll write of the pre-copy figures, with the control request read in the same round
+   * trip (store.saveAndReadControl); the next poll then starts without reading it again. A request
+   * made between two polls is shown at the end of the next one, a poll's length later than if read
+   * at its start; where it decides the outcome (Nova reports the migration failed or cancelled), the
+   * poll reads it fresh.
+   */
+  private async saveReadingControl(): Promise<void> {
+    const json = JSON.stringify(this.record);
+    if (this.view.control !== null || json === this.lastSaved) return this.save();
+    const control = await this.deps.store.saveAndReadControl(this.record, json);
+    this.lastSaved = json;
+    this.saveOwed = false;
+    this.controlRead = true;
+    await this.applyControl(control);
+  }
+
   private async poll(): Promise<void> {
-    if (this.view.control === null) {
-      const control = await this.deps.store.getControl(this.view.jobId);
-      if (control !== null) {
-        this.view.control = control;
-        await this.save();
-        await this.thread.updateRoot("prompt");
-        await this.thread.updateWarning("prompt");
-      }
+    const controlRead = this.controlRead;
+    this.controlRead = false;
+    if (this.view.control === null && !controlRead) {
+      await this.applyControl(await this.deps.store.getControl(this.view.jobId));
     }
     const m = await this.findNovaMigration();
     if (m === null) {
@@ -358,6 +382,10 @@ export class Tracker {
     // The root gains its Abort button now that Nova knows the migration: show it without pacing.
     if (before === null && this.view.novaMigrationId !== null) await this.thread.updateRoot("prompt");
     const stage = novaStage(m.status);
+    if ((stage === "failed" || stage === "cancelled") && this.view.control === null && controlRead) {
+      // Whether someone asked decides how the end is told: read it now, not as of the last poll.
+      await this.applyControl(await this.deps.store.getControl(this.view.jobId));
+    }
     if (stage === "failed" && this.view.control?.action === "abort") {
       // Real Zed cancelling a block migration races: the monitor may see the job cancelled
       // (`cancelled`), or libvirt's migrate call fail first with "End of file while reading data"
@@ -425,7 +453,7 @@ export class Tracker {
       await this.thread.updatePrecopy("routine");
     }
     if (report !== null && sample !== null) await this.judge(report);
-    await this.save();
+    await this.saveReadingControl();
   }
 
   /** Debounced verdicts: the warning goes out once the verdict held for two polls, and is edited when it no longer holds. */

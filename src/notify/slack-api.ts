@@ -1,7 +1,8 @@
 /**
  * The narrow interface between migbot and Slack's Web API. The notifier depends on this interface
- * only; production wraps Bolt's WebClient with its own 429 handling switched off so that the shared
- * Redis limiter, not each client, decides when to call again.
+ * only; the worker gives it {@link httpSlackApi} (direct JSON POSTs, no retries of its own), and
+ * {@link webClientSlackApi} wraps Bolt's WebClient with its 429 handling switched off, so that the
+ * shared Redis limiter, not each client, decides when to call again.
  */
 import type { webApi } from "@slack/bolt";
 import { Agent, type Dispatcher, request } from "undici";
