@@ -13,6 +13,7 @@ import type { HostsPort } from "../hosts/port";
 import { type MigrationRecord, MigrationStore } from "../migration/store";
 import type { MigrationOutcome } from "../migration/tracker";
 import { isFinished, PHASES, type PhaseName } from "../migration/view";
+import type { SlackCallOutcome } from "../notify/slack-api";
 import { QUEUE_ACTIONS, QUEUE_MIGRATIONS } from "../queue/jobs";
 import type { Workers } from "../queue/worker";
 import { type Metrics, type MigrationOutcomeLabel, QUEUE_STATES, type QueueState } from "./metrics";
@@ -85,6 +86,24 @@ export function slackFetch(metrics: Metrics, inner: FetchLike = fetch): FetchLik
       return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
     }
     return res;
+  };
+}
+
+/**
+ * The notifier's Slack client's observer (src/notify/slack-api.ts `httpSlackApi`): the same counts
+ * as {@link slackFetch}, told by the client instead of read back from the response.
+ */
+export function slackCallObserver(metrics: Metrics): (method: string, outcome: SlackCallOutcome) => void {
+  return (name, outcome) => {
+    const method = SLACK_METHOD_RE.test(name) ? name : "other";
+    metrics.slackCalls.inc({ method });
+    if (outcome === "rate-limited") metrics.slackRateLimited.inc({ method });
+    else if (outcome !== "ok") {
+      metrics.slackErrors.inc({
+        method,
+        error: SLACK_ERROR_RE.test(outcome.error) ? outcome.error : "other",
+      });
+    }
   };
 }
 
@@ -224,6 +243,20 @@ export class MeteredMigrationStore extends MigrationStore {
 
   override async save(record: MigrationRecord, json?: string): Promise<void> {
     await super.save(record, json);
+    this.noteSaved(record);
+  }
+
+  override async saveAndReadControl(
+    record: MigrationRecord,
+    json?: string,
+  ): Promise<MigrationRecord["view"]["control"]> {
+    const control = await super.saveAndReadControl(record, json);
+    this.noteSaved(record);
+    return control;
+  }
+
+  /** Counts the phases a saved record reached since the last save, and the time spent in each. */
+  private noteSaved(record: MigrationRecord): void {
     const jobId = record.view.jobId;
     const seen = this.seen.get(jobId) ?? { posted: 0, phase: null, since: null, finished: false };
     const at = this.now();

@@ -69,6 +69,32 @@ export class MigrationStore {
     this.indexed.add(jobId);
   }
 
+  /**
+   * Saves the record as {@link save} does and reads the control request (Abort, Force complete) in
+   * the same round trip: the tracker does both at every poll, and each Redis command cost the worker
+   * a socket write (the track benchmark: record writes and control reads were a quarter of its Redis
+   * commands at 1,000 followed migrations).
+   */
+  async saveAndReadControl(
+    record: MigrationRecord,
+    json: string = JSON.stringify(record),
+  ): Promise<MigrationView["control"]> {
+    const jobId = record.view.jobId;
+    const first = !this.indexed.has(jobId);
+    const batch = first ? this.redis.multi() : this.redis.pipeline();
+    batch.set(this.key(jobId), json, "EX", RECORD_TTL_S);
+    if (first) batch.zadd(`${this.prefix}:migrations`, record.view.startedAt, jobId);
+    batch.get(`${this.key(jobId)}:control`);
+    const results = (await batch.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+    if (first) {
+      if (this.indexed.size >= INDEXED_JOBS_REMEMBERED) this.indexed.clear();
+      this.indexed.add(jobId);
+    }
+    const raw = results.at(-1)?.[1];
+    return typeof raw === "string" ? (JSON.parse(raw) as MigrationView["control"]) : null;
+  }
+
   /** The most recent migrations, newest first. */
   async recent(limit: number): Promise<MigrationRecord[]> {
     const ids = await this.redis.zrevrange(`${this.prefix}:migrations`, 0, limit - 1);

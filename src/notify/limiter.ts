@@ -75,14 +75,17 @@ export const DEFAULT_NOTIFY_RULES: NotifyRules = {
   },
 };
 
-// KEYS: n rule hashes, then hold-only hashes. ARGV: n, then interval and tolerance per rule, then headroom.
-// Returns 0 when a slot was taken (all rules charged at once), else the ms until one could be: nothing
-// is charged then, so a lane blocked by its own hold never spends the workspace-wide budget.
+// KEYS: n rule hashes, then hold-only hashes. ARGV: n, then interval and tolerance per rule, then
+// headroom, then how far ahead a slot may be taken (ms). Returns {charged, wait}: charged = 1 when a
+// slot was taken for all rules at once, `wait` ms from now (0: now); else nothing is charged, so a
+// lane blocked by its own hold never spends the workspace-wide budget, and `wait` says when to ask
+// again. A slot taken ahead is charged exactly as a call arriving at that moment would be.
 const RESERVE_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = tonumber(ARGV[1])
 local headroom = tonumber(ARGV[2 + 2 * n])
+local ahead = tonumber(ARGV[3 + 2 * n]) or 0
 local wait = 0
 local eff = {}
 for i = 1, #KEYS do
@@ -102,17 +105,19 @@ for i = 1, #KEYS do
   end
   if allowAt - now > wait then wait = allowAt - now end
 end
-if wait > 0 then return math.ceil(wait) end
+wait = math.ceil(wait)
+if wait > ahead then return {0, wait} end
+local at = now + wait
 for i = 1, n do
   local interval = tonumber(ARGV[2 * i])
   local tat = eff[i]
-  if tat < now then tat = now end
+  if tat < at then tat = at end
   tat = tat + interval
   redis.call('HSET', KEYS[i], 'tat', tostring(tat))
   local ttl = math.ceil(tat - now) + ${KEY_EXPIRY_SLACK_MS}
   if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
-return 0
+return {1, wait}
 `;
 
 // KEYS[1]: the hash. ARGV[1]: ms to hold. Holds only ever lengthen.
@@ -129,7 +134,8 @@ end
 return 0
 `;
 
-class LuaScript {
+/** A Lua script sent by its SHA (EVALSHA), and in full only when Redis does not know it yet. */
+export class LuaScript {
   private readonly sha: string;
   constructor(private readonly source: string) {
     this.sha = createHash("sha1").update(source).digest("hex");
@@ -174,6 +180,22 @@ export class RedisRateLimiter {
    * after which to ask again; nothing is charged in that case.
    */
   async reserve(rules: RateRule | readonly RateRule[], opts: ReserveOptions = {}): Promise<number> {
+    const { charged, waitMs } = await this.reserveAhead(rules, { ...opts, maxAheadMs: 0 });
+    return charged ? 0 : waitMs;
+  }
+
+  /**
+   * Takes the next slot of every rule at once if it opens within `maxAheadMs`: `charged`, and the
+   * caller calls Slack in `waitMs` (0: now) without asking again — one Redis round trip per call
+   * under a backlog, where {@link reserve} takes two (ask, sleep, ask). The slot is charged in Redis
+   * now, as a call arriving at that moment would be, so every process still shares one budget; a slot
+   * taken and then not used is lost, not lent. Otherwise nothing is charged and `waitMs` says when
+   * to ask again (a 429's hold, or a slot further off).
+   */
+  async reserveAhead(
+    rules: RateRule | readonly RateRule[],
+    opts: ReserveOptions & { maxAheadMs: number },
+  ): Promise<{ charged: boolean; waitMs: number }> {
     const list = Array.isArray(rules) ? (rules as readonly RateRule[]) : [rules as RateRule];
     const keys: string[] = [];
     const args: (string | number)[] = [list.length];
@@ -183,9 +205,9 @@ export class RedisRateLimiter {
       args.push(intervalMs, toleranceMs);
     }
     for (const hold of opts.holdKeys ?? []) keys.push(this.prefix + hold);
-    args.push(Math.max(0, opts.headroomMs ?? 0));
-    const wait = await reserveScript.run(this.redis, keys, args);
-    return Number(wait);
+    args.push(Math.max(0, opts.headroomMs ?? 0), Math.max(0, Math.floor(opts.maxAheadMs)));
+    const [charged, wait] = (await reserveScript.run(this.redis, keys, args)) as [number, number];
+    return { charged: Number(charged) === 1, waitMs: Number(wait) };
   }
 
   /** Holds `key` for `retryAfterMs` (Slack's Retry-After) for every process; other keys go on. */

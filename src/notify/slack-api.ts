@@ -1,9 +1,11 @@
 /**
  * The narrow interface between migbot and Slack's Web API. The notifier depends on this interface
- * only; production wraps Bolt's WebClient with its own 429 handling switched off so that the shared
- * Redis limiter, not each client, decides when to call again.
+ * only; the worker gives it {@link httpSlackApi} (direct JSON POSTs, no retries of its own), and
+ * {@link webClientSlackApi} wraps Bolt's WebClient with its 429 handling switched off, so that the
+ * shared Redis limiter, not each client, decides when to call again.
  */
 import type { webApi } from "@slack/bolt";
+import { Agent, type Dispatcher, request } from "undici";
 import { CodedError } from "../errors";
 
 type WebClient = webApi.WebClient;
@@ -120,6 +122,130 @@ export function webClientSlackApi(client: WebClient): SlackApi {
           view: { type: "home", blocks: view.blocks },
         } as webApi.ViewsPublishArguments);
       }),
+  };
+}
+
+/** Slack's Web API root when the config names none. */
+export const SLACK_API_URL = "https://slack.com/api/";
+/**
+ * Connections the notifier keeps open to Slack at most. Its lanes make one call at a time each (one
+ * lane per method and channel), so a few suffice; calls beyond wait their turn.
+ */
+export const SLACK_MAX_CONNECTIONS = 16;
+/** How long an idle kept-alive connection to Slack stays open (Slack's own idle timeout is longer). */
+export const SLACK_KEEPALIVE_MS = 30_000;
+
+/** What one Web API call came to, for metrics: `ok`, `rate-limited`, or Slack's error name (`network` for no answer). */
+export type SlackCallOutcome = "ok" | "rate-limited" | { error: string };
+
+export interface HttpSlackApiOptions {
+  /** The bot token (`xoxb-…`); sent only in the Authorization header, never logged. None: Slack answers `not_authed`. */
+  token: string | undefined;
+  /** @defaultValue {@link SLACK_API_URL} */
+  apiUrl?: string;
+  /** @defaultValue {@link SLACK_REQUEST_TIMEOUT_MS} */
+  timeoutMs?: number;
+  /** Told the outcome of every call (the composition root counts them). */
+  observe?: (method: string, outcome: SlackCallOutcome) => void;
+}
+
+/**
+ * The notifier's Slack API as direct JSON POSTs over a kept-alive connection pool
+ * (`undici.request`), without the WebClient: its request queue, retry wrapper, body URL-encoding,
+ * debug-log serialization (evaluated even when debug is off) and fetch's stream-backed Request and
+ * Response were about a fifth of a worker's busy time at 1,000 followed migrations
+ * (src/bench/track.ts), for calls the notifier queues, paces and retries itself anyway. Slack takes
+ * JSON bodies for these methods with the token as a Bearer header. Errors are those of
+ * {@link webClientSlackApi}: 429 → {@link SlackRateLimitedError}, `ok: false` or another status →
+ * {@link SlackApiError}, no answer → the network error as is (transient).
+ */
+export function httpSlackApi(opts: HttpSlackApiOptions): SlackApi & { close(): Promise<void> } {
+  const base = (opts.apiUrl ?? SLACK_API_URL).replace(/\/*$/, "/");
+  const timeoutMs = opts.timeoutMs ?? SLACK_REQUEST_TIMEOUT_MS;
+  const dispatcher = new Agent({ connections: SLACK_MAX_CONNECTIONS, keepAliveTimeout: SLACK_KEEPALIVE_MS });
+  const headers: Record<string, string> = {
+    ...(opts.token !== undefined && { authorization: `Bearer ${opts.token}` }),
+    "content-type": "application/json; charset=utf-8",
+    "user-agent": "migbot",
+  };
+  const observe = opts.observe ?? (() => undefined);
+  let closing: Promise<void> | null = null;
+  const call = async (method: string, args: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    let res: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      res = await request(`${base}${method}`, {
+        dispatcher,
+        method: "POST",
+        headers,
+        body: JSON.stringify(args),
+        // Until the answer starts, and between its chunks: Slack answers in well under a second.
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      text = await res.body.text();
+    } catch (err) {
+      observe(method, { error: "network" });
+      throw err;
+    }
+    if (res.statusCode === 429) {
+      observe(method, "rate-limited");
+      const header = res.headers["retry-after"];
+      const seconds = Number(Array.isArray(header) ? header[0] : header);
+      throw new SlackRateLimitedError((Number.isFinite(seconds) && seconds >= 0 ? seconds : 1) * 1000);
+    }
+    if (res.statusCode !== 200) {
+      observe(method, { error: `http_${res.statusCode}` });
+      throw new SlackApiError(`http_${res.statusCode}`, res.statusCode >= 500 || res.statusCode === 408);
+    }
+    let body: { ok?: unknown; error?: unknown } | null = null;
+    try {
+      body = JSON.parse(text) as { ok?: unknown; error?: unknown } | null;
+    } catch {
+      body = null;
+    }
+    if (body === null || typeof body !== "object") {
+      observe(method, { error: "invalid_response" });
+      throw new SlackApiError("invalid_response", true);
+    }
+    if (body.ok !== true) {
+      const name = typeof body.error === "string" ? body.error : "unknown_error";
+      observe(method, { error: name });
+      throw new SlackApiError(name, TRANSIENT_SLACK_ERRORS.has(name));
+    }
+    observe(method, "ok");
+    return body as Record<string, unknown>;
+  };
+  const content = (msg: SlackMessage) => ({ text: msg.text, ...(msg.blocks ? { blocks: msg.blocks } : {}) });
+  return {
+    async postMessage(channel, msg) {
+      const res = await call("chat.postMessage", {
+        channel,
+        ...content(msg),
+        ...(msg.thread_ts ? { thread_ts: msg.thread_ts } : {}),
+      });
+      if (typeof res.ts !== "string") throw new SlackApiError("missing_ts", true);
+      return { ts: res.ts };
+    },
+    async update(channel, ts, msg) {
+      await call("chat.update", { channel, ts, ...content(msg) });
+    },
+    async postEphemeral(channel, user, msg) {
+      await call("chat.postEphemeral", {
+        channel,
+        user,
+        ...content(msg),
+        ...(msg.thread_ts ? { thread_ts: msg.thread_ts } : {}),
+      });
+    },
+    async publishHome(user, view) {
+      await call("views.publish", { user_id: user, view: { type: "home", blocks: view.blocks } });
+    },
+    // Safe to call again: the second call waits on the first.
+    close: () => {
+      closing ??= dispatcher.close();
+      return closing;
+    },
   };
 }
 

@@ -37,6 +37,7 @@ import {
   novaFetch,
   queueCounts as queueJobCounts,
   responseUrlFetch,
+  slackCallObserver,
   slackFetch,
 } from "../health/instrument";
 import { createMetrics, type Metrics } from "../health/metrics";
@@ -54,7 +55,7 @@ import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { MigrationStore } from "../migration/store";
 import { createNotifier, type Notifier, type NotifierOptions } from "../notify/notifier";
-import { slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
+import { httpSlackApi, slackWebClientOptions } from "../notify/slack-api";
 import type { NovaPort } from "../openstack/port";
 import { responseUrlOrigins } from "../queue/reply";
 import { createEnqueuer, type Workers } from "../queue/worker";
@@ -176,15 +177,25 @@ export async function startRoles(
       ...slackWebClientOptions(config.slack.apiUrl),
       fetch: slackFetch(metrics),
     });
+    // The notifier's own lean client (httpSlackApi: why, see there); the WebClient stays for auth.test
+    // and the Home tab's permalinks.
+    const slackApi = httpSlackApi({
+      token: config.slack.botToken,
+      ...(config.slack.apiUrl !== undefined && { apiUrl: config.slack.apiUrl }),
+      observe: slackCallObserver(metrics),
+    });
     const slackNotifier = createNotifier({
       redis,
-      api: webClientSlackApi(web),
+      api: slackApi,
       prefix: config.redisPrefix,
       log,
       ...overrides.notifierPacing,
     });
     // After the workers: a tracker finishing its poll during shutdown still posts.
-    stages[2]!.push(() => slackNotifier.close());
+    stages[2]!.push(async () => {
+      await slackNotifier.close();
+      await slackApi.close();
+    });
     const home = startHome(config, redis, web, slackNotifier, overrides, log);
     stages[1]!.push(() => home.close());
 

@@ -506,6 +506,73 @@ describe("runMigration on the sandbox (db-1: compute-1 → compute-2, Mitaka, no
     expect((await store.load(run.jobId))?.view.status).toBe("aborted");
   }, 60_000);
 
+  it("writes the record once per poll, even in a poll that posted phase replies", async () => {
+    let writes = 0;
+    class CountingStore extends MigrationStore {
+      override async save(record: MigrationRecord, json?: string): Promise<void> {
+        writes++;
+        await super.save(record, json);
+      }
+    }
+    const store = new CountingStore(redis, `unit-${randomUUID()}`);
+    const perPoll: { writes: number; phases: number }[] = [];
+    let before = 0;
+    const stopWhenRunning = abortWhenRunning();
+    const run = setup({
+      store,
+      onPoll: async (r) => {
+        const phases = (await store.load(r.jobId))?.postedPhases.length ?? 0;
+        perPoll.push({ writes: writes - before, phases });
+        before = writes;
+        if (perPoll.length >= 12) stopWhenRunning(r);
+      },
+    });
+    expect(await migrateDb1(run)).toBe("aborted");
+    // The first entry is the start (root, trigger, pre-migration); then one write per poll at most,
+    // including the polls that posted the reservation and pre-copy replies (each reply's ts is in
+    // Redis by the end of its poll).
+    const polls = perPoll.slice(1);
+    expect(polls.some((p, i) => i > 0 && p.phases > polls[i - 1]!.phases)).toBe(true);
+    expect(polls.map((p) => p.writes).filter((w) => w > 1)).toEqual([]);
+    expect((await store.load(run.jobId))?.postedPhases).toEqual(
+      expect.arrayContaining(["pre-migration", "reservation", "precopy"]),
+    );
+  }, 60_000);
+
+  it("reads an Abort with the poll's write (no read of its own) and still tells the end as asked by that person", async () => {
+    const reads = { alone: 0, withWrite: 0 };
+    class CountingStore extends MigrationStore {
+      override async getControl(jobId: string) {
+        reads.alone++;
+        return super.getControl(jobId);
+      }
+      override async saveAndReadControl(record: MigrationRecord, json?: string) {
+        reads.withWrite++;
+        return super.saveAndReadControl(record, json);
+      }
+    }
+    const store = new CountingStore(redis, `unit-${randomUUID()}`);
+    let polls = 0;
+    let asked = false;
+    const run = setup({
+      store,
+      onPoll: async (r) => {
+        polls++;
+        if (asked || polls < 10 || db1Job()?.record.status !== "running") return;
+        // What the Abort button does (queue/actions.ts): record who asked, then cancel in Nova.
+        asked = await store.setControl(r.jobId, { action: "abort", by: "U0BOB0001", at: r.clock.now });
+        const m = db1Job();
+        sandbox.cloud.abortMigration(m.record.serverId, m.record.id);
+      },
+    });
+    expect(await migrateDb1(run)).toBe("aborted");
+    expect(asked).toBe(true);
+    const failure = run.notifier.sent.find((s) => /db-1 was aborted during/.test(s.text))!;
+    expect(failure.text).toMatch(/abort requested by <@U0BOB0001>/);
+    // Most polls read the control request in the round trip that wrote the record.
+    expect(reads.withWrite).toBeGreaterThan(reads.alone);
+  }, 60_000);
+
   it("a verdict that flips to throttling edits the warning instead of posting again; the end is shown there too", async () => {
     let switched = false;
     const run = setup({

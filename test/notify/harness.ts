@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { webApi } from "@slack/bolt";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { createNotifier, type Notifier, type NotifierOptions } from "../../src/notify/notifier";
-import { slackWebClientOptions, webClientSlackApi } from "../../src/notify/slack-api";
+import { httpSlackApi } from "../../src/notify/slack-api";
 import {
   type RateLimit,
   type SlackEmulator,
@@ -64,20 +63,27 @@ export async function startTestSlack(
   });
 }
 
-/** A notifier as a worker would build it: the real WebClient (no own retries) pointed at the emulator. */
+/** A notifier as a worker would build it: its own Slack client (no own retries) pointed at the emulator. */
 export function workerNotifier(
   redis: Redis,
   slack: Pick<SlackEmulator, "apiUrl">,
   prefix: string,
   overrides: Partial<NotifierOptions> = {},
 ): Notifier {
-  const client = new webApi.WebClient(BOT_TOKEN, slackWebClientOptions(slack.apiUrl));
-  return createNotifier({
+  const api = httpSlackApi({ token: BOT_TOKEN, apiUrl: slack.apiUrl });
+  const notifier = createNotifier({
     redis,
-    api: webClientSlackApi(client),
+    api,
     prefix,
     retryBaseMs: TEST_RETRY_BASE_MS,
     retryMaxMs: TEST_RETRY_MAX_MS,
     ...overrides,
+  });
+  const closeNotifier = notifier.close.bind(notifier);
+  return Object.assign(notifier, {
+    close: async () => {
+      await closeNotifier();
+      await api.close();
+    },
   });
 }

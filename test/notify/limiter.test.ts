@@ -74,6 +74,51 @@ describe("RedisRateLimiter", () => {
     expect(Math.max(...waits)).toBeLessThanOrEqual(100);
   });
 
+  test("slots taken ahead by two processes still keep one budget: one per interval in Redis's time", async () => {
+    const prefix = uniquePrefix();
+    const rule = { key: "chat.update", perWindow: 5, windowMs: 500 };
+    const runMs = 1_200;
+    const start = Date.now();
+    /** Each granted slot lies between (asked + wait) and (answered + wait) on this machine's clock. */
+    const grants: { from: number; to: number; wait: number }[] = [];
+    const hammer = async (redis: Redis) => {
+      const limiter = new RedisRateLimiter(redis, { prefix });
+      for (let i = 0; i < 500 && Date.now() - start < runMs; i++) {
+        const asked = Date.now();
+        const { charged, waitMs } = await limiter.reserveAhead(rule, { maxAheadMs: 150 });
+        const answered = Date.now();
+        if (charged) grants.push({ from: asked + waitMs, to: answered + waitMs, wait: waitMs });
+        // Whoever was given a slot uses it then; whoever was not asks again when told.
+        await sleep(Math.max(waitMs, 1));
+      }
+    };
+    await Promise.all([hammer(redisA), hammer(redisB), hammer(redisA), hammer(redisB)]);
+    expect(grants.length).toBeGreaterThanOrEqual(2);
+    // Some slots were taken ahead (the point), and none further than allowed.
+    expect(grants.some((g) => g.wait > 0)).toBe(true);
+    expect(Math.max(...grants.map((g) => g.wait))).toBeLessThanOrEqual(150);
+    // 100 ms interval, no burst: at most one slot per 100 ms over the span the slots lie in.
+    const spanMs = Math.max(...grants.map((g) => g.to)) - Math.min(...grants.map((g) => g.from)) + 1;
+    expect(grants.length).toBeLessThanOrEqual(Math.floor(spanMs / 100) + 1);
+  });
+
+  test("a slot taken ahead is charged at once: another process is given the one after it", async () => {
+    const prefix = uniquePrefix();
+    const a = new RedisRateLimiter(redisA, { prefix });
+    const b = new RedisRateLimiter(redisB, { prefix });
+    // Ten seconds per call, so the time these calls take on a busy machine does not matter.
+    const rule = { key: "chat.postMessage:C1", perWindow: 1, windowMs: 10_000 };
+    expect(await a.reserveAhead(rule, { maxAheadMs: 15_000 })).toEqual({ charged: true, waitMs: 0 });
+    const ahead = await a.reserveAhead(rule, { maxAheadMs: 15_000 });
+    expect(ahead.charged).toBe(true);
+    expect(ahead.waitMs).toBeGreaterThan(5_000);
+    // B asks now: the slot A took ahead is gone, so B's turn comes one interval after it.
+    const refused = await b.reserveAhead(rule, { maxAheadMs: 15_000 });
+    expect(refused.charged).toBe(false);
+    expect(refused.waitMs).toBeGreaterThan(15_000);
+    expect(await b.reserve(rule)).toBeGreaterThan(15_000);
+  });
+
   test("a penalty holds its own key for Retry-After and leaves other keys alone", async () => {
     const prefix = uniquePrefix();
     const limiter = new RedisRateLimiter(redisA, { prefix });

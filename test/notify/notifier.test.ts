@@ -317,6 +317,26 @@ describe("dedupe across workers and restarts", () => {
     expect(await fromB).toBe(await fromA);
     expect(s.messages("C1").filter((m) => m.text === "phase")).toHaveLength(1);
   });
+  test("a worker with more queued posts than one renewal batch keeps every marker: nothing posts twice", async () => {
+    const s = await withSlack({});
+    const prefix = uniquePrefix();
+    // 250 posts at one per 10 ms: the last wait ~2.5 s, many times the 300 ms marker TTL, and the
+    // markers are renewed 200 to a Redis call.
+    const fast = { postMessagePerChannel: { perWindow: 1, windowMs: 10 } };
+    const a = worker(redisA, s, prefix, { pendingMarkerTtlMs: 300, rules: fast });
+    const b = worker(redisB, s, prefix, { pendingMarkerTtlMs: 300, dedupePollIntervalMs: 20, rules: fast });
+    const keys = Array.from({ length: 250 }, (_, i) => `job-${i}:root`);
+    const fromA = keys.map((k) => a.post("C1", { text: k }, { dedupeKey: k }));
+    // B asks for the same posts once A holds every marker.
+    await until(
+      "worker A to hold every marker",
+      async () => (await redisA.exists(...keys.map((k) => `${prefix}:dedupe:${k}`))) === keys.length,
+      { intervalMs: 10 },
+    );
+    const fromB = keys.map((k) => b.post("C1", { text: k }, { dedupeKey: k }));
+    expect(await Promise.all(fromB)).toEqual(await Promise.all(fromA));
+    expect(s.messages("C1")).toHaveLength(keys.length);
+  });
 });
 
 describe("errors", () => {
