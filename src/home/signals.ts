@@ -4,6 +4,7 @@
  * approver decides), so the composition root tees those ports here, as it wraps them for metrics.
  * The domain itself knows nothing of the Home tab.
  */
+import type { DrainPresenter } from "../drain/presenter";
 import type { ProposalPresenter } from "../fixes/presenter";
 import type { ProposalService } from "../fixes/service";
 import type { MigrationPresenter } from "../migration/presenter";
@@ -62,5 +63,28 @@ export function proposalServiceWithHome(inner: ProposalService, changed: HomeCha
       if (outcome.ok) changed();
       return outcome;
     },
+  };
+}
+
+/** The drain presenter, also signalling a drain planned, its table's state changing, and its report. */
+export function drainPresenterWithHome(inner: DrainPresenter, changed: HomeChanged): DrainPresenter {
+  return {
+    async postPlan(view) {
+      const ref = await inner.postPlan(view);
+      changed();
+      return ref;
+    },
+    postPlanDetails: (root, view) => inner.postPlanDetails(root, view),
+    async updateRoot(root, view, pace) {
+      await inner.updateRoot(root, view, pace);
+      // Routine edits are progress figures; prompt ones (a VM done, paused, cancelled) change the tab.
+      if (pace === "prompt") changed();
+    },
+    async postReport(root, view) {
+      await inner.postReport(root, view);
+      changed();
+    },
+    childPresenter: (root) => inner.childPresenter(root),
+    answer: (to, a) => inner.answer(to, a),
   };
 }

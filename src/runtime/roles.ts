@@ -24,6 +24,7 @@ import { type Bot, startBot } from "../../bot/app";
 import { createHomePresenter } from "../../bot/presenters/home";
 import { createAuditLog } from "../audit/stream";
 import type { Config } from "../config";
+import { drainHomeSource } from "../drain/home";
 import { DrainStore } from "../drain/store";
 import type { ApplyTiming } from "../fixes/apply";
 import { createProposalService, type ProposalService } from "../fixes/service";
@@ -404,7 +405,12 @@ function startHome(
     redis,
     prefix: config.redisPrefix,
     viewers: new HomeViewers(redis, config.redisPrefix),
-    read: () => readHomeSnapshot({ migrations, proposals, drains: overrides.drains ?? null }),
+    read: () =>
+      readHomeSnapshot({
+        migrations,
+        proposals,
+        drains: overrides.drains ?? drainHomeSource(redis, config.redisPrefix),
+      }),
     publisher: createHomePresenter({ home: notifier, access, workspaceUrl: url }),
     ...(overrides.homeIntervalMs !== undefined && { minIntervalMs: overrides.homeIntervalMs }),
     log,

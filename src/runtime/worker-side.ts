@@ -18,7 +18,11 @@ import { DrainStore } from "../drain/store";
 import type { ApplyTiming } from "../fixes/apply";
 import { APPLY_LEASE_PER_JOB_LOCK } from "../fixes/store";
 import { createFixActions } from "../fixes/worker";
-import { migrationPresenterWithHome, proposalPresenterWithHome } from "../home/signals";
+import {
+  drainPresenterWithHome,
+  migrationPresenterWithHome,
+  proposalPresenterWithHome,
+} from "../home/signals";
 import type { HostEntry } from "../hosts/inventory";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
@@ -117,7 +121,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     nova,
     hosts,
     inventory: opts.inventory,
-    presenter: createDrainPresenter({ notifier, reply }),
+    presenter: drainPresenterWithHome(createDrainPresenter({ notifier, reply }), homeChanged),
     audit: fixes.proposals.audit,
     log: log.child({ component: "drain" }),
     // Each VM's expected outcome from its measured dirty rate (src/predict), as /diagnose shows it.
