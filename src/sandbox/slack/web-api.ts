@@ -149,6 +149,8 @@ export interface WebApiOptions {
   limits: SlackLimits;
   limiter: RateLimiter;
   log: Logger;
+  /** More methods, served like the built-in ones (e.g. files.ts's upload methods). */
+  extraMethods?: Record<string, (p: Params) => ApiAnswer>;
 }
 
 /** The Web API: its methods, and the calls and refusals it counted. */
@@ -309,6 +311,7 @@ export class WebApi {
         if (!group) return fail("no_such_subteam");
         return ok({ users: [...group.users] });
       },
+      ...opts.extraMethods,
     };
   }
 
