@@ -5,6 +5,7 @@
  */
 import type { webApi } from "@slack/bolt";
 import { CodedError } from "../errors";
+import type { FileUpload } from "./port";
 
 type WebClient = webApi.WebClient;
 type WebClientOptions = webApi.WebClientOptions;
@@ -18,6 +19,8 @@ export interface SlackApi {
   postMessage(channel: string, msg: SlackMessage & { thread_ts?: string }): Promise<{ ts: string }>;
   update(channel: string, ts: string, msg: SlackMessage): Promise<void>;
   postEphemeral(channel: string, user: string, msg: SlackMessage & { thread_ts?: string }): Promise<void>;
+  /** Uploads and shares one file (files.getUploadURLExternal, the bytes, files.completeUploadExternal); Slack's file id. */
+  uploadFile(channel: string, file: FileUpload): Promise<{ fileId: string }>;
 }
 
 /** Slack answered HTTP 429: wait `retryAfterMs` before calling this method in this channel again. */
@@ -110,6 +113,23 @@ export function webClientSlackApi(client: WebClient): SlackApi {
           ...(msg.blocks ? { blocks: msg.blocks } : {}),
           ...(msg.thread_ts ? { thread_ts: msg.thread_ts } : {}),
         } as webApi.ChatPostEphemeralArguments);
+      }),
+    uploadFile: (channel, file) =>
+      call(async () => {
+        // uploadV2 makes Slack's three calls: getUploadURLExternal, the POST of the bytes, completeUploadExternal.
+        const res = await client.files.uploadV2({
+          channel_id: channel,
+          file: Buffer.from(file.bytes),
+          filename: file.filename,
+          title: file.title,
+          ...(file.altText !== undefined ? { alt_text: file.altText } : {}),
+          ...(file.threadTs !== undefined ? { thread_ts: file.threadTs } : {}),
+          ...(file.initialComment !== undefined ? { initial_comment: file.initialComment } : {}),
+        } as webApi.FilesUploadV2Arguments);
+        const completions = (res as { files?: { files?: { id?: string }[] }[] }).files ?? [];
+        const fileId = completions[0]?.files?.[0]?.id;
+        if (typeof fileId !== "string") throw new SlackApiError("missing_file_id", true);
+        return { fileId };
       }),
   };
 }
