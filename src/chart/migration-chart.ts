@@ -11,6 +11,9 @@ import type { ChartHistory } from "../migration/chart-history";
 import { mib, plainLabel } from "./labels";
 import { type ChartImage, renderChart } from "./render";
 
+/** Up to this many points, each is drawn as a dot too: a short migration polled once or twice still shows. */
+export const DOTS_MAX_POINTS = 20;
+
 /** Dirty syncs are labelled one by one up to this many; past it every n-th, so labels never overlap. */
 export const SYNC_LABELS_MAX = 15;
 
@@ -89,6 +92,7 @@ export function migrationChartOption(input: MigrationChartInput): EChartsCoreOpt
       ? SERIES_NAMES.threshold
       : `${SERIES_NAMES.threshold}: ${allowedNow} ms allowed × transfer rate`;
   const grid = { left: 80, right: 80 };
+  const showSymbol = h.t.length <= DOTS_MAX_POINTS;
   return {
     color: ["#2f6fdf", "#d9342b", "#f08c00", "#2b9348", "#7b3fbf"],
     title: {
@@ -136,7 +140,7 @@ export function migrationChartOption(input: MigrationChartInput): EChartsCoreOpt
         type: "line",
         xAxisIndex: 0,
         yAxisIndex: 0,
-        showSymbol: false,
+        showSymbol,
         data: pairs(h.t, h.remainingBytes, mib),
         markLine: {
           silent: true,
@@ -150,7 +154,7 @@ export function migrationChartOption(input: MigrationChartInput): EChartsCoreOpt
         type: "line",
         xAxisIndex: 0,
         yAxisIndex: 0,
-        showSymbol: false,
+        showSymbol,
         step: "end",
         lineStyle: { type: "dashed" },
         data: pairs(h.t, stopAndCopyThresholdBytes(h), mib),
@@ -160,7 +164,7 @@ export function migrationChartOption(input: MigrationChartInput): EChartsCoreOpt
         type: "line",
         xAxisIndex: 1,
         yAxisIndex: 1,
-        showSymbol: false,
+        showSymbol,
         data: pairs(h.t, h.dirtyBytesPerS, mib),
       },
       {
@@ -168,7 +172,7 @@ export function migrationChartOption(input: MigrationChartInput): EChartsCoreOpt
         type: "line",
         xAxisIndex: 1,
         yAxisIndex: 1,
-        showSymbol: false,
+        showSymbol,
         data: pairs(h.t, h.transferBytesPerS, mib),
       },
       {
@@ -176,7 +180,7 @@ export function migrationChartOption(input: MigrationChartInput): EChartsCoreOpt
         type: "line",
         xAxisIndex: 1,
         yAxisIndex: 2,
-        showSymbol: false,
+        showSymbol,
         step: "end",
         data: throttle,
       },

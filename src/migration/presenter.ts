@@ -5,6 +5,7 @@
  * delivered (Slack's dedupe keys, queue priority); the tracker owns what a thread holds and when.
  */
 import type { RequestOrigin } from "../queue/jobs";
+import type { ChartHistory } from "./chart-history";
 import type { MigrationRejection } from "./request";
 import type { MigrationView, NotConvergingFacts, PhaseName, RetryNote } from "./view";
 
@@ -50,6 +51,17 @@ export interface FailureMessage {
   view: MigrationView;
 }
 
+/**
+ * A chart of the migration's figures (src/chart draws it) for its thread: once when it ended
+ * (completed, failed or aborted), once with the not-converging warning.
+ */
+export interface ChartMessage {
+  kind: "chart";
+  moment: "ended" | "not-converging";
+  view: MigrationView;
+  history: ChartHistory;
+}
+
 /** A message in a migration's own thread. */
 export type ReplyMessage = PhaseMessage | NotConvergingMessage | FailureMessage;
 export type MigrationMessage = RootMessage | ReplyMessage;
@@ -84,6 +96,8 @@ export interface MigrationPresenter {
   update(ref: MessageRef, message: MigrationMessage, pace: EditPace): Promise<void>;
   /** Posts a {@link RetryNotice} in the earlier thread, once per retry. */
   postRetryNotice(notice: RetryNotice): Promise<void>;
+  /** Shares a {@link ChartMessage} in the thread of `root`, once per job and moment; the shared file's ref. */
+  postChart(root: MessageRef, message: ChartMessage): Promise<MessageRef>;
 }
 
 /** What migbot answers privately about a migration request that it did not start. */

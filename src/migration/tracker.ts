@@ -11,6 +11,7 @@ import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
+import { addChartSample, type ChartHistory, emptyChartHistory } from "./chart-history";
 import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import {
   type DowntimeFigures,
@@ -38,7 +39,7 @@ import { Sampler } from "./sampler";
 import { parseDomjobinfo } from "./samples/domjobinfo";
 import type { MigrationSample } from "./samples/sample";
 import type { MigrationRecord, MigrationStore } from "./store";
-import { MigrationThread } from "./thread";
+import { chartDue, MigrationThread } from "./thread";
 import { type ConvergenceWatch, confirmVerdict, factsOf } from "./verdict";
 import { isFinished, type MigrationView, type PhaseName } from "./view";
 
@@ -121,6 +122,8 @@ export type TrackedRecord = MigrationRecord & {
   /** Why the pre-copy figures do not come from domjobinfo (see {@link Sampler.detail}). */
   sourceDetail?: string | null;
   retry?: RetryLink;
+  /** The figures for the thread's charts (bounded: see chart-history.ts). */
+  chart?: ChartHistory;
 };
 
 /** The outcome a record's status stands for. */
@@ -188,7 +191,8 @@ export class Tracker {
     try {
       await this.thread.ensureRoot();
       await this.thread.noticeEarlierThread();
-      if (this.record.trigger.state !== "triggered") {
+      // A finished record is resumed only to share its end's chart: never trigger it again.
+      if (this.record.trigger.state !== "triggered" && !isFinished(this.view.status)) {
         const ok = await this.trigger();
         if (!ok) return outcomeOf(this.record);
       }
@@ -381,6 +385,10 @@ export class Tracker {
     const current = this.sampler.currentSeries();
     const report = current.length > 0 ? await this.analyze(current) : null;
     this.view.precopy = toProgress(m, sample, report, this.view.precopy);
+    if (sample !== null) {
+      this.record.chart ??= emptyChartHistory();
+      addChartSample(this.record.chart, sample, report?.downtimeLimitMs ?? null);
+    }
     if (firstTime) {
       await this.thread.postPhase("precopy");
       this.lastProgressEditAt = this.now();
@@ -408,6 +416,7 @@ export class Tracker {
         await this.thread.reply({ kind: "not-converging", view: this.view, facts });
         await this.save();
         await this.thread.updateRoot("prompt");
+        await this.thread.shareChart("not-converging", this.record.chart);
         if (this.deps.onTrouble) {
           // Diagnosis reads every involved host; tracking (and the Abort button) must not wait on it.
           const record = structuredClone(this.record);
@@ -493,6 +502,9 @@ export class Tracker {
       const s = res.ok && res.exitCode === 0 ? parseDomjobinfo(res.stdout) : null;
       if (s?.downtimeMs !== undefined) {
         this.view.downtimeMs = s.downtimeMs;
+        // The finished job's own figures close the chart (a short migration may have had one poll).
+        this.record.chart ??= emptyChartHistory();
+        addChartSample(this.record.chart, s, null);
         const p = this.view.precopy;
         if (p !== null && s.memoryTotalBytes !== undefined && p.source !== "domjobinfo") {
           // No sample came from domjobinfo while the job ran (it can pass between two polls):
@@ -537,7 +549,19 @@ export class Tracker {
     await this.save();
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    await this.shareEndChart();
     this.ended = true;
+  }
+
+  /**
+   * Shares the chart of the whole migration once its outcome is said. The VM is freed first: the
+   * chart takes a moment to draw and waits its turn in the channel, and a retry (or another request
+   * for the VM) must not be refused as busy meanwhile.
+   */
+  private async shareEndChart(): Promise<void> {
+    if (!chartDue(this.record, "ended")) return;
+    await this.deps.onEnded?.();
+    await this.thread.shareChart("ended", this.record.chart);
   }
 
   /**
@@ -588,6 +612,15 @@ export class Tracker {
     await this.thread.updatePrecopy("prompt");
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    await this.shareEndChart();
     this.ended = true;
   }
+}
+
+/**
+ * Whether a finished migration's job still has something to say: the chart of its end (a worker
+ * may have stopped between saving the outcome and sharing it).
+ */
+export function endChartDue(record: TrackedRecord): boolean {
+  return chartDue(record, "ended");
 }

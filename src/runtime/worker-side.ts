@@ -116,7 +116,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         },
         nova,
         hosts,
-        presenter: createMigrationPresenter(notifier),
+        presenter: createMigrationPresenter(notifier, notifier),
         store,
         answer: createAnswerPresenter(reply),
         log: log.child({ component: "worker" }),
