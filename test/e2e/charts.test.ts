@@ -4,7 +4,11 @@
  * A completed migration's thread gets exactly one chart; db-1 (which cannot converge over its link)
  * gets one with the not-converging warning and one when it is aborted.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { saveSharedFiles } from "../../src/cli/console-chat";
 import { SANDBOX_CHANNEL, type SandboxStack } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
 import { decodePng } from "../support/png";
@@ -62,6 +66,29 @@ describe("a chart in the thread", () => {
     expect(chart.files![0]!.title).toMatch(/^vm-42: completed in/);
     const png = pngOf(chart);
     expect([png.width, png.height]).toEqual([960, 640]);
+
+    // The console (npm start) writes the shared PNG where the user can open it and says where.
+    const dir = mkdtempSync(join(tmpdir(), "migbot-charts-test-"));
+    try {
+      const saved = saveSharedFiles(
+        stack,
+        {
+          type: "post",
+          channel: SANDBOX_CHANNEL.id,
+          ts: chart.ts,
+          thread_ts: root.ts,
+          text: chart.text,
+          files: chart.files,
+        },
+        dir,
+      );
+      expect(saved).toHaveLength(1);
+      expect(dirname(saved[0]!.path)).toBe(dir);
+      expect(saved[0]!.path).toMatch(/\/F[0-9A-F]+-migration-[A-Za-z0-9-]+-ended\.png$/);
+      expect(decodePng(readFileSync(saved[0]!.path)).width).toBe(960);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("db-1, not converging: a chart with the warning, and one more when it is aborted", {
