@@ -9,7 +9,6 @@
  * Charts are drawn here (src/chart) and shared through the notifier's file upload.
  */
 
-import { renderMigrationChart } from "../../src/chart";
 import { type MigrationPresenter, replySlot } from "../../src/migration/presenter";
 import type { FileUploadPort, NotifierPort } from "../../src/notify/port";
 import { renderChartMessage } from "../render/chart";
@@ -48,6 +47,8 @@ export function createMigrationPresenter(notifier: NotifierPort, files?: FileUpl
     async postChart(root, message) {
       if (!files) throw new Error("charts need the notifier's file upload; none was given to the presenter");
       const words = renderChartMessage(message);
+      // Loaded on the first chart: a process that never draws one (the bot) never pays its memory.
+      const { renderMigrationChart } = await import("../../src/chart");
       const image = await renderMigrationChart({
         title: words.heading,
         subtitle: words.subheading,
@@ -63,7 +64,9 @@ export function createMigrationPresenter(notifier: NotifierPort, files?: FileUpl
           threadTs: root,
           initialComment: words.initialComment,
         },
-        { dedupeKey: `${message.view.jobId}:chart:${message.moment}`, urgent: true },
+        // Routine: the chart waits behind every thread's phase replies, so it never delays the
+        // words that say how a migration ended (the channel's post budget is shared).
+        { dedupeKey: `${message.view.jobId}:chart:${message.moment}` },
       );
     },
   };

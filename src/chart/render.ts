@@ -63,9 +63,17 @@ export async function svgToPng(svg: string): Promise<{ png: Buffer; widthPx: num
   return { png: image.asPng(), widthPx: image.width, heightPx: image.height };
 }
 
-/** Renders an option to both SVG and PNG. */
-export async function renderChart(option: echarts.EChartsCoreOption): Promise<ChartImage> {
-  const svg = chartToSvg(option);
-  const { png, widthPx, heightPx } = await svgToPng(svg);
-  return { png, svg, widthPx, heightPx };
+/** Charts drawn one after another: many migrations ending together must not hold the event loop in one go. */
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Renders an option to both SVG and PNG (one chart at a time per process). */
+export function renderChart(option: echarts.EChartsCoreOption): Promise<ChartImage> {
+  const run = async (): Promise<ChartImage> => {
+    const svg = chartToSvg(option);
+    const { png, widthPx, heightPx } = await svgToPng(svg);
+    return { png, svg, widthPx, heightPx };
+  };
+  const next = queue.then(run, run);
+  queue = next.catch(() => undefined);
+  return next;
 }

@@ -83,6 +83,14 @@ export function addChartSample(
   sample: MigrationSample,
   allowedDowntimeMs: number | null,
 ): void {
+  const total = sample.memoryTotalBytes ?? sample.dataTotalBytes;
+  if (history.t.length === 0 && sample.t > 0 && total !== undefined) {
+    // Pre-copy starts with every page still to send (QEMU's ram.remaining starts at ram.total): the
+    // chart of a migration first sampled late, or only in its finished record, starts there.
+    for (const column of COLUMNS) (history[column] as (number | null)[]).push(null);
+    history.t[0] = 0;
+    history.remainingBytes[0] = Math.round(total);
+  }
   const last = history.t.length - 1;
   if (last >= 0 && sample.t < history.t[last]!) return;
   const iteration = sample.iteration ?? null;
@@ -111,7 +119,6 @@ export function addChartSample(
     else list.push(row[column]);
   }
   history.lastIteration = iteration ?? history.lastIteration;
-  const total = sample.memoryTotalBytes ?? sample.dataTotalBytes;
   if (total !== undefined) history.memoryTotalBytes = total;
   if (history.t.length > CHART_HISTORY_MAX_POINTS) {
     for (const column of COLUMNS) {

@@ -135,6 +135,21 @@ describe("the chart's history stays bounded", () => {
   });
 });
 
+describe("a short migration's chart", () => {
+  it("starts from the whole memory at 0 s when only the finished job's record was read", async () => {
+    const { samples } = detectAndParse(
+      readFixture("libvirt/virsh-outputs/virsh-domjobinfo-live-migration-run3-completed.txt"),
+    );
+    const done = samples.find((s) => s.jobType === "completed" && s.memoryTotalBytes !== undefined)!;
+    const history = emptyChartHistory();
+    addChartSample(history, done, null);
+    expect(history.t).toEqual([0, Math.round(done.t * 10) / 10]);
+    expect(history.remainingBytes[0]).toBe(done.memoryTotalBytes);
+    expect(history.remainingBytes[1]).toBe(done.memoryRemainingBytes ?? done.dataRemainingBytes);
+    decodePng((await renderMigrationChart({ title: "instance-0000002a: completed", history })).png);
+  });
+});
+
 describe("a drain's chart", () => {
   it("draws several migrations on one time axis, each VM in the legend", async () => {
     const a = replay("libvirt-lab/domjobinfo-series-autoconverge-50-20.txt", true).history;
