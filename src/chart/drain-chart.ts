@@ -3,7 +3,9 @@
  * axis from the first migration's start, so the operator sees which ran together and which dragged.
  */
 import type { EChartsCoreOption } from "echarts/core";
-import type { ChartHistory } from "../migration/chart-history";
+import { type ChartHistory, chartPointCount } from "../migration/chart-history";
+import type { TrackedRecord } from "../migration/tracker";
+import { vmLabel } from "../migration/view";
 import { mib, plainLabel } from "./labels";
 import { type ChartImage, renderChart } from "./render";
 
@@ -16,6 +18,19 @@ export interface DrainChartMigration {
   /** When this migration started, ms since epoch (places it on the drain's time axis). */
   startedAtMs: number;
   history: ChartHistory;
+}
+
+/**
+ * A drain's migrations as the chart takes them, from their records (`MigrationStore.load`): each
+ * VM's name, start and chart history; records with no figures (refused, failed before pre-copy)
+ * are left out.
+ */
+export function drainChartMigrationsOf(
+  records: readonly Pick<TrackedRecord, "view" | "chart">[],
+): DrainChartMigration[] {
+  return records
+    .filter((r) => r.chart !== undefined && chartPointCount(r.chart) > 0)
+    .map((r) => ({ name: vmLabel(r.view), startedAtMs: r.view.startedAt, history: r.chart! }));
 }
 
 /** The ECharts option for a drain (pure). */

@@ -4,7 +4,12 @@
  * renderer, no DOM), and the SVG a PNG (resvg, with a bundled DejaVu Sans so text renders on a bare
  * host). One chart per migration, or one for several (a drain's final report).
  */
-export { type DrainChartMigration, drainChartOption, renderDrainChart } from "./drain-chart";
+export {
+  type DrainChartMigration,
+  drainChartMigrationsOf,
+  drainChartOption,
+  renderDrainChart,
+} from "./drain-chart";
 export {
   type MigrationChartInput,
   migrationChartOption,

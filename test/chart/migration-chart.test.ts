@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   CHART_HEIGHT_PX,
   CHART_WIDTH_PX,
+  drainChartMigrationsOf,
   renderDrainChart,
   renderMigrationChart,
   stopAndCopyThresholdBytes,
@@ -162,5 +163,16 @@ describe("a drain's chart", () => {
     decodePng(image.png);
     const labels = texts(image.svg);
     expect(labels).toEqual(expect.arrayContaining(["drain of cmp1", "db-1", "web-1", "web-1 (2)"]));
+  });
+
+  it("takes the migrations from their records, leaving out those without figures", () => {
+    const history = replay("libvirt-lab/domjobinfo-series-no-autoconverge.txt").history;
+    const view = (name: string, startedAt: number) => ({ serverName: name, vm: name, startedAt }) as never;
+    const picked = drainChartMigrationsOf([
+      { view: view("db-1", 5), chart: history },
+      { view: view("refused-1", 6) },
+      { view: view("web-1", 7), chart: emptyChartHistory() },
+    ]);
+    expect(picked.map((m) => [m.name, m.startedAtMs])).toEqual([["db-1", 5]]);
   });
 });
