@@ -43,7 +43,7 @@ export function chartDue(
 }
 
 export class MigrationThread {
-  /** Routine edits in flight: sent in the background so that the poll loop never waits on pacing. */
+  /** Routine edits (and a warning's chart) in flight: sent in the background so that the poll loop never waits on pacing. */
   private readonly pendingEdits = new Set<Promise<void>>();
 
   constructor(
@@ -140,6 +140,16 @@ export class MigrationThread {
         await this.deps.save().catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * {@link shareChart} in the background (drawing and its turn in the channel take a while): the
+   * tracker goes on polling meanwhile, and {@link settle} waits for it.
+   */
+  shareChartSoon(moment: ChartMessage["moment"], history: ChartHistory | undefined): void {
+    const p = this.shareChart(moment, history);
+    this.pendingEdits.add(p);
+    void p.finally(() => this.pendingEdits.delete(p));
   }
 
   /** Waits for the routine edits still in flight. */

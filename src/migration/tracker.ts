@@ -241,8 +241,16 @@ export class Tracker {
   private async save(): Promise<void> {
     const json = JSON.stringify(this.record);
     if (json === this.lastSaved) return;
-    await this.deps.store.save(this.record, json);
+    // Marked before the write: a save from the background (a warning's chart) at the same moment
+    // with the same state must not write it twice.
+    const previous = this.lastSaved;
     this.lastSaved = json;
+    try {
+      await this.deps.store.save(this.record, json);
+    } catch (err) {
+      if (this.lastSaved === json) this.lastSaved = previous;
+      throw err;
+    }
   }
 
   /** Sends the live-migrate exactly once, reconciling with Nova when a crash left it unknown. */
@@ -416,7 +424,8 @@ export class Tracker {
         await this.thread.reply({ kind: "not-converging", view: this.view, facts });
         await this.save();
         await this.thread.updateRoot("prompt");
-        await this.thread.shareChart("not-converging", this.record.chart);
+        // The chart of the figures so far; the tracker (and the Abort button) must not wait on it.
+        this.thread.shareChartSoon("not-converging", structuredClone(this.record.chart));
         if (this.deps.onTrouble) {
           // Diagnosis reads every involved host; tracking (and the Abort button) must not wait on it.
           const record = structuredClone(this.record);
