@@ -11,7 +11,17 @@ import type { MigrationStore } from "../src/migration/store";
 import { type Enqueuer, idempotencyKey } from "../src/queue/jobs";
 import { AccessControl, refusal } from "./access";
 import { type CommandDeps, handleDiagnose, handleMigrate } from "./commands/migrate";
+import { type HomeOpened, registerHomeEvents } from "./events/home";
 import { ACTION_ABORT, ACTION_FORCE_COMPLETE } from "./render/migration";
+import { ACTION_PREDICT_FIX_FIRST, ACTION_PREDICT_GO_ANYWAY } from "./render/prediction";
+
+/** What each migration button does, for a refusal ("only operators may …"). */
+const CONTROL_WORDS = {
+  abort: "abort a migration",
+  "force-complete": "force-complete a migration",
+  "fix-first": "choose Fix first for a migration",
+  "go-anyway": "start a migration predicted not to converge",
+} as const;
 
 export interface BotOptions {
   config: Config;
@@ -21,6 +31,8 @@ export interface BotOptions {
   log: Logger;
   /** HTTP port (HTTP transport); 0 = a free port. */
   port?: number;
+  /** The Home tab: shown when someone opens it (app_home_opened). */
+  home?: HomeOpened;
   /** Hook for approval buttons (issue: fixes behind approval). */
   registerExtra?: (app: App, deps: CommandDeps) => void;
   /** More routes on the HTTP receiver (HTTP transport only): /healthz, /readyz, /metrics. */
@@ -121,17 +133,18 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     await handleDiagnose(command, (r) => ack(r), deps);
   });
 
-  const control = (action: "abort" | "force-complete") =>
+  const control = (action: "abort" | "force-complete" | "fix-first" | "go-anyway") =>
     (async ({ ack, body, action: act, respond }) => {
       await ack();
       const user = body.user.id;
       const jobId = (act as { value?: string }).value ?? "";
-      const role = action === "abort" ? "operator" : "approver";
+      // Force complete is an approver's; aborting, and answering a prediction, an operator's.
+      const role = action === "force-complete" ? "approver" : "operator";
       if (!(await access.has(user, role))) {
         await respond({
           response_type: "ephemeral",
           replace_original: false,
-          text: refusal(role, action === "abort" ? "abort a migration" : "force-complete a migration"),
+          text: refusal(role, CONTROL_WORDS[action]),
         });
         return;
       }
@@ -169,7 +182,10 @@ export async function startBot(opts: BotOptions): Promise<Bot> {
     }) as Parameters<App["action"]>[1];
   app.action(ACTION_ABORT, control("abort"));
   app.action(ACTION_FORCE_COMPLETE, control("force-complete"));
+  app.action(ACTION_PREDICT_FIX_FIRST, control("fix-first"));
+  app.action(ACTION_PREDICT_GO_ANYWAY, control("go-anyway"));
   opts.registerExtra?.(app, deps);
+  if (opts.home) registerHomeEvents(app, opts.home, log);
 
   app.error(async (err) => {
     log.error("bolt error", { err });

@@ -119,6 +119,11 @@ export interface Config {
     pollIntervalMs: number;
     /** A job's lock; a killed worker's migrations resume elsewhere after about this long, in ms. @defaultValue 30000 */
     lockDurationMs: number;
+    /**
+     * `MIGBOT_PREDICT`: measure and predict convergence before /migrate triggers: `off`, `show` (post
+     * the prediction), `ask` (also offer Fix first / Go anyway when it will not converge). @defaultValue "off"
+     */
+    predict: "off" | "show" | "ask";
   };
   logLevel: "debug" | "info" | "warn" | "error";
   /** MIGBOT_LOG_LEVEL was set: the sandbox's console chat then also writes logs to stderr. */
@@ -143,6 +148,15 @@ type Env = Record<string, string | undefined>;
 function str(env: Env, name: string): string | undefined {
   const v = env[name]?.trim();
   return v === undefined || v === "" ? undefined : v;
+}
+
+/** MIGBOT_PREDICT's values. */
+const PREDICT_MODES = ["off", "show", "ask"] as const;
+
+function predictMode(value: string | undefined): "off" | "show" | "ask" {
+  if (value === undefined) return "off";
+  if ((PREDICT_MODES as readonly string[]).includes(value)) return value as "off" | "show" | "ask";
+  throw new ConfigError("MIGBOT_PREDICT", `'${value}' is not one of ${PREDICT_MODES.join(", ")}`);
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -407,6 +421,7 @@ export function loadConfig(env: Env = process.env, opts: { role?: Role } = {}): 
       concurrency: int(env, "MIGBOT_WORKER_CONCURRENCY", DEFAULT_WORKER_CONCURRENCY, 1, 2000),
       pollIntervalMs: int(env, "MIGBOT_POLL_INTERVAL_MS", DEFAULT_POLL_INTERVAL_MS, 100, 60_000),
       lockDurationMs: int(env, "MIGBOT_JOB_LOCK_MS", DEFAULT_JOB_LOCK_MS, 1000, 600_000),
+      predict: predictMode(str(env, "MIGBOT_PREDICT")),
     },
     logLevel,
     logLevelGiven: str(env, "MIGBOT_LOG_LEVEL") !== undefined,

@@ -18,9 +18,11 @@ interface Manifest {
   features: {
     bot_user: { display_name: string };
     slash_commands: { command: string; usage_hint?: string; url?: string }[];
+    app_home?: { home_tab_enabled?: boolean; messages_tab_enabled?: boolean };
   };
   oauth_config: { scopes: { bot: string[] } };
   settings: {
+    event_subscriptions?: { bot_events?: string[]; request_url?: string };
     interactivity: { is_enabled: boolean };
     socket_mode_enabled: boolean;
     org_deploy_enabled: boolean;
@@ -109,5 +111,13 @@ describe("manifest.yml", () => {
     expect(m.settings.interactivity.is_enabled).toBe(true);
     expect(m.settings.socket_mode_enabled).toBe(true);
     expect(m.settings.org_deploy_enabled).toBe(false);
+  });
+
+  it("turns the Home tab on and subscribes to app_home_opened, the one event the bot handles", () => {
+    const m = loadManifest();
+    expect(m.features.app_home?.home_tab_enabled).toBe(true);
+    expect(m.settings.event_subscriptions?.bot_events).toEqual(["app_home_opened"]);
+    // Socket Mode: events come over the socket, so no request URL is declared.
+    expect(m.settings.event_subscriptions?.request_url).toBeUndefined();
   });
 });

@@ -5,6 +5,7 @@
 import type { DiagnosisPresenter } from "../../src/diagnose/presenter";
 import type { NotifierPort, ReplyPort } from "../../src/notify/port";
 import { renderChecklist, renderDiagnosisRoot, renderUnknownTarget } from "../render/diagnose";
+import { renderPrediction } from "../render/prediction";
 
 export interface DiagnosisPresenterDeps {
   notifier: NotifierPort;
@@ -33,6 +34,13 @@ export function createDiagnosisPresenter(deps: DiagnosisPresenterDeps): Diagnosi
         d.channel,
         { ...renderChecklist(view), thread_ts: threadTs },
         { dedupeKey: `${d.id}:checklist` },
+      );
+    },
+    async prediction(d, threadTs, prediction) {
+      await deps.notifier.post(
+        d.channel,
+        { ...renderPrediction(prediction), thread_ts: threadTs },
+        { dedupeKey: `${d.id}:prediction` },
       );
     },
     async finished(d, rootTs, view) {

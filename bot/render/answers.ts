@@ -44,6 +44,14 @@ function answerText(a: Answer): string {
       return `Your request to migrate ${escapeMrkdwn(a.vm)} waited over ${a.waitedMinutes} minutes for a worker, so it was not started. Ask again if it is still wanted.`;
     case "action-failed":
       return `That did not work: ${escapeMrkdwn(a.error)}`;
+    case "decision":
+      if (a.result === "recorded")
+        return a.choice === "go-anyway"
+          ? `Go anyway: the migration of ${escapeMrkdwn(a.vm)} starts now; follow its thread.`
+          : `Fix first: the auto-converge fix for ${escapeMrkdwn(a.vm)} is proposed in its thread; the migration is not started.`;
+      if (a.result === "already-chosen")
+        return `${a.by ? mention(a.by) : "Someone"} already chose for this migration of ${escapeMrkdwn(a.vm)}.`;
+      return `The migration of ${escapeMrkdwn(a.vm)} is not waiting for a choice (any more); its thread shows where it is.`;
     case "control-unknown":
       return `That migration of ${escapeMrkdwn(a.vm)} is unknown in this channel; nothing was sent to Nova.`;
     case "control-ended":

@@ -20,6 +20,7 @@ export const STATUS_MARK: Record<FindingStatus, string> = { pass: "✅", warn: "
 const TROUBLE_TEXT: Record<NonNullable<DiagnosisHeader["trouble"]>, string> = {
   "not-converging": "the migration is not converging",
   failed: "the migration failed",
+  "predicted-not-converging": "the migration is predicted not to converge",
 };
 
 /** What is diagnosed, unescaped: callers escape it for where it goes. */

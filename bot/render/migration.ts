@@ -27,6 +27,7 @@ import {
   mention,
   progressBar,
 } from "./format";
+import { renderPrediction } from "./prediction";
 
 export interface RenderedMessage {
   text: string;
@@ -42,7 +43,8 @@ export const ACTION_RETRY = "migration_retry";
 /** Block Kit's section text limit. */
 const SECTION_TEXT_MAX = 3000;
 
-const STATUS_ICON: Record<MigrationView["status"], string> = {
+/** The icon that stands for a migration's status wherever it is shown (thread, Home tab). */
+export const STATUS_ICON: Record<MigrationView["status"], string> = {
   starting: ":hourglass_flowing_sand:",
   running: ":arrows_counterclockwise:",
   "not-converging": ":warning:",
@@ -519,6 +521,16 @@ export function renderMigrationMessage(m: MigrationMessage): RenderedMessage {
       return renderNotConverging(m.view, m.facts);
     case "failure":
       return renderFailure(m.view);
+    case "prediction": {
+      const d = m.view.decision;
+      return renderPrediction(m.prediction, {
+        ...(d?.state === "waiting" && { decision: { jobId: m.view.jobId } }),
+        ...((d?.state === "fix-first" || d?.state === "go-anyway") && {
+          decided: { choice: d.state, by: d.by },
+        }),
+        ...(d?.state === "expired" && { expired: true }),
+      });
+    }
   }
 }
 

@@ -75,7 +75,7 @@ export const VERDICT_GRID_CASES = VERDICT_RELEASES.length * 2 * (VERDICT_CASES_P
 /** Seed of the grid's draws; change it to look at other guests. */
 export const VERDICT_GRID_SEED = 20261210;
 /** A run longer than Nova's completion timeout plus this is a model bug, not a migration. */
-const MAX_EXTRA_MODEL_S = 600;
+export const MAX_EXTRA_MODEL_S = 600;
 
 /** The values a guest is drawn from. */
 export const GRID_VALUES = {
@@ -272,7 +272,7 @@ function scored(
 }
 
 /** Nova's defaults for one model case, as nova-facts gives them for the release. */
-function novaInputs(c: VerdictCase) {
+export function novaInputs(c: VerdictCase) {
   const release = novaRelease(c.release);
   const dataGiB = liveMigrationDataGiB(release, { memoryMb: c.memoryGiB * 1024 });
   return {
@@ -283,10 +283,10 @@ function novaInputs(c: VerdictCase) {
   };
 }
 
-/** Runs one model migration, polled and judged as the tracker does. */
-export function runVerdictCase(c: VerdictCase): VerdictRun {
+/** The pre-copy model's parameters of one grid case (the guest, the link, Nova's defaults). */
+export function verdictModelParams(c: VerdictCase): PrecopyParams {
   const nova = novaInputs(c);
-  const params: PrecopyParams = {
+  return {
     memoryBytes: c.memoryGiB * GiB,
     zeroPageFraction: c.zeroPageFraction,
     dirtyRateBytesPerS: c.dirtyRateMiBps * MiB,
@@ -300,6 +300,12 @@ export function runVerdictCase(c: VerdictCase): VerdictRun {
     completionTimeoutS: nova.completionTimeoutS,
     timeoutAction: "abort",
   };
+}
+
+/** Runs one model migration, polled and judged as the tracker does. */
+export function runVerdictCase(c: VerdictCase): VerdictRun {
+  const nova = novaInputs(c);
+  const params = verdictModelParams(c);
   // What the tracker passes from the source's effective nova.conf (see run-migration's DowntimeFigures).
   const options: ConvergenceOptions = {
     release: nova.release,

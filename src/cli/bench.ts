@@ -33,6 +33,10 @@ const SCENARIOS: Record<string, { about: string; load: () => Promise<() => Promi
     about: "260 model migrations and the real captures judged as the tracker does: right, missed aborts",
     load: async () => (await import("../../src/bench/verdicts")).runVerdictsBench,
   },
+  predict: {
+    about: "the verdicts grid predicted before each migration starts, against how it ended",
+    load: async () => (await import("../../src/bench/predict")).runPredictBench,
+  },
 };
 
 export const command: CliCommand = {

@@ -9,8 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { SANDBOX_CHANNEL, SANDBOX_USERS, type SandboxStack } from "../runtime/stack";
-import type { SlackMessageEvent } from "../sandbox/slack/emulator";
+import type { HomeViewEvent, SlackMessageEvent } from "../sandbox/slack/emulator";
 import { CONSOLE_HELP } from "./console-help";
+import { formatHome, HOME_WAIT_TIMEOUT_MS, homeSummary, openHome } from "./console-home";
+import { readableText, userName } from "./console-text";
 
 /** `click <label>` waits this long for such a button to appear. */
 export const CLICK_WAIT_TIMEOUT_MS = 120_000;
@@ -59,22 +61,9 @@ export function saveSharedFiles(
 
 export { CONSOLE_HELP };
 
-function userName(id: string | undefined): string {
-  return SANDBOX_USERS.find((u) => u.id === id)?.name ?? id ?? "?";
-}
-
 /** One human-readable line (or a few) per message event. */
 export function formatEvent(e: SlackMessageEvent, rootOrder: Map<string, number>): string {
-  const text = e.text
-    .replace(/<@([A-Z0-9]+)>/g, (_, id: string) => `@${userName(id)}`)
-    // Slack shows <!date^…|fallback> in each reader's timezone; the console shows local time.
-    .replace(/<!date\^(\d+)\^[^|>]*\|[^>]*>/g, (_, s: string) =>
-      new Date(Number(s) * 1000).toLocaleTimeString(),
-    )
-    // What Slack's clients show for escaped text.
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&amp;/g, "&");
+  const text = readableText(e.text);
   const buttons = (e.blocks ?? [])
     .flatMap(
       (b) =>
@@ -126,6 +115,16 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
   const say = (line: string) => {
     if (!opts.json) out(line);
   };
+  // After someone's /home, their tab's updates are told in one line each (when what it counts changes).
+  const homeWatched = new Map<string, string>();
+  stack.slack.events.on("home", (e: HomeViewEvent) => {
+    const last = homeWatched.get(e.user);
+    if (last === undefined || opts.json) return;
+    const summary = homeSummary(e);
+    if (summary === last) return;
+    homeWatched.set(e.user, summary);
+    out(`  (@${userName(e.user)}'s Home tab updated: ${summary})`);
+  });
   let failures = 0;
   // Buttons this console already pressed: the message losing its buttons can lag the click's ack.
   const clicked = new Set<string>();
@@ -148,6 +147,21 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
     if (line === "quit" || line === "exit") return false;
     if (line === "help") {
       say(CONSOLE_HELP);
+      return true;
+    }
+    if (line === "/home") {
+      // Not a slash command: what a person sees on clicking migbot in Slack's sidebar.
+      say(`@${user}> /home`);
+      const view = await openHome(stack, user);
+      if (view === null) {
+        say(`! the bot did not publish @${user}'s Home tab within ${HOME_WAIT_TIMEOUT_MS / 1000} s`);
+        failures++;
+      } else if (opts.json) {
+        out(JSON.stringify({ type: "home", user: view.user, blocks: view.blocks }));
+      } else {
+        for (const l of formatHome(view)) out(`  ${l}`);
+        homeWatched.set(view.user, homeSummary(view));
+      }
       return true;
     }
     if (line.startsWith("/")) {

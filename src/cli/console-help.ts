@@ -5,6 +5,7 @@ export const CONSOLE_HELP = [
   "  /diagnose web-7 to compute-5       /migrate help",
   "  click <label> [in <text>]          press a button (waits for it to appear), e.g. click Abort,",
   "                                     click Approve in VM restart (the message must contain <text>)",
+  "  /home                              show your App Home tab (what runs now, proposals for approvers, outcomes)",
   "  as <user> <line>                   act as another user: alice (operator), bob (approver), carol (no role)",
   "  help, quit",
 ].join("\n");

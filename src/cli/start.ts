@@ -92,6 +92,9 @@ async function runSandbox(args: StartArgs, config: Config): Promise<number> {
   const { startSandboxStack } = await import("../runtime/stack");
   const { runConsole } = await import("./console-chat");
   const stack = await startSandboxStack({
+    // The sandbox shows the prediction before /migrate and asks when it will not converge (production
+    // opts in with MIGBOT_PREDICT; the default there is off).
+    env: { MIGBOT_PREDICT: process.env.MIGBOT_PREDICT ?? "ask" },
     ...(config.redisUrl !== undefined && { redisUrl: config.redisUrl }),
     ...(args.timeScale !== undefined && { timeScale: args.timeScale }),
     log,

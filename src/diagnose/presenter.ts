@@ -3,6 +3,7 @@
  * (bot/presenters/diagnosis.ts) implements. Plain data only; names and evidence in it come from
  * Nova, the hosts and the person asking, and are escaped where they are rendered.
  */
+import type { Prediction } from "../predict/rule";
 import type { RequestOrigin } from "../queue/jobs";
 import type { Finding } from "./rules";
 
@@ -10,8 +11,8 @@ import type { Finding } from "./rules";
 export interface DiagnosisHeader {
   target: string;
   destination: string | null;
-  /** Set when a /migrate thread diagnoses its own migration. */
-  trouble?: "not-converging" | "failed";
+  /** Set when a /migrate thread diagnoses its own migration (or, before it starts, its prediction). */
+  trouble?: "not-converging" | "failed" | "predicted-not-converging";
 }
 
 /** One diagnosis as posted: a stable id (for de-duplicated posts), where, and what about. */
@@ -50,4 +51,9 @@ export interface DiagnosisPresenter {
   checklist(d: DiagnosisPost, threadTs: string, view: ChecklistView): Promise<void>;
   /** The root message, edited to the verdict once the checklist is in its thread. */
   finished(d: DiagnosisPost, rootTs: string, view: ChecklistView): Promise<void>;
+  /**
+   * The convergence prediction for a VM, in the diagnosis' thread (src/predict). A presenter without
+   * it gets no prediction run (nothing is measured on the hosts then).
+   */
+  prediction?(d: DiagnosisPost, threadTs: string, prediction: Prediction): Promise<void>;
 }

@@ -7,10 +7,13 @@
 import { createHash } from "node:crypto";
 import type { Proposal, ProposalDraft } from "../fixes/drafts";
 import type { Logger } from "../log";
+import { downtimeFiguresOf, migrationTypeOfRequest } from "../migration/downtime";
 import type { MigrationRecord } from "../migration/store";
+import type { MigrationType } from "../nova-conf/effective";
 import type { NovaServer } from "../openstack/port";
+import { predictMigration } from "../predict/measure";
 import type { ActionJob, DiagnoseJob } from "../queue/jobs";
-import { type DiagnoseTarget, type EvidenceDeps, gatherEvidence } from "./evidence";
+import { type DiagnoseTarget, type Evidence, type EvidenceDeps, gatherEvidence } from "./evidence";
 import type {
   ChecklistView,
   DiagnosisHeader,
@@ -127,6 +130,7 @@ export async function runDiagnosis(job: DiagnoseJob, deps: DiagnoseDeps): Promis
   const findings = evaluate(evidence, { retry: retryFor(target) });
   const view = checklistView(post.header, findings);
   await deps.presenter.checklist(post, threadTs, view);
+  if (target.kind === "vm") await postPrediction(target, evidence, deps, post, threadTs, log);
   if (post.threadTs === null) await deps.presenter.finished(post, startedTs, view);
   const proposals = await proposeAll(draftsOf(findings), deps, {
     requestedBy: job.user,
@@ -138,6 +142,57 @@ export async function runDiagnosis(job: DiagnoseJob, deps: DiagnoseDeps): Promis
     proposals: proposals.length,
   });
   return { kind: "done", findings, proposals, threadTs };
+}
+
+/**
+ * Measures the VM's dirty rate on its host and posts the convergence prediction (src/predict), with
+ * Nova's figures from the hosts' effective settings just gathered. Read-only; a failure to post is
+ * logged, never the end of the diagnosis.
+ */
+async function postPrediction(
+  target: Extract<DiagnoseTarget, { kind: "vm" }>,
+  evidence: Evidence,
+  deps: DiagnoseDeps,
+  post: DiagnosisPost,
+  threadTs: string,
+  log: Logger,
+): Promise<void> {
+  const show = deps.presenter.prediction?.bind(deps.presenter);
+  const source = evidence.source;
+  if (show === undefined || source === null) return;
+  try {
+    const prediction = await predictMigration(
+      {
+        hosts: deps.hosts,
+        figures: async (host, memoryBytes, type) => {
+          const settings = evidence.hosts[host]?.settings;
+          return settings ? downtimeFiguresOf(settings, memoryBytes, undefined, type) : undefined;
+        },
+        hypervisors: () => deps.nova.hypervisors(),
+      },
+      {
+        vm: target.server.name,
+        domain: target.server.instanceName,
+        source,
+        destination: target.destination,
+        memoryMb: target.server.flavor.ramMb ?? null,
+        ...migrationTypeOf(deps.nova.microversion, target.server.bootedFromImage),
+      },
+    );
+    await show(post, threadTs, prediction);
+    log.info("prediction posted", { outcome: prediction.outcome });
+  } catch (err) {
+    log.warn("prediction not posted", { err });
+  }
+}
+
+/** How a /migrate of this VM would move it (live or block), when Nova said how it booted. */
+function migrationTypeOf(
+  microversion: string,
+  bootedFromImage: boolean | undefined,
+): { migrationType?: MigrationType } {
+  const type = migrationTypeOfRequest(microversion, bootedFromImage);
+  return type === undefined ? {} : { migrationType: type };
 }
 
 function checklistView(header: DiagnosisHeader, findings: Finding[]): ChecklistView {
@@ -197,11 +252,47 @@ export async function diagnoseMigrationTrouble(
   return { kind: "done", findings, proposals, threadTs };
 }
 
+/**
+ * The tracker's `onFixFirst` hook: the requester chose Fix first after a "will not converge"
+ * prediction, so the convergence checks run in the migration's thread and their fixes (auto-converge
+ * on the source) are proposed with a retry of the migration once applied. Nothing was sent to Nova,
+ * so nothing is aborted first.
+ */
+export async function diagnoseBeforeStart(
+  record: MigrationRecord,
+  deps: DiagnoseDeps,
+): Promise<DiagnosisOutcome | null> {
+  const v = record.view;
+  const threadTs = record.posts.root;
+  if (!threadTs || !v.serverId) return null;
+  const server = await deps.nova.getServer(v.serverId);
+  const evidence = await gatherEvidence({ kind: "vm", server, destination: v.requestedDestination }, deps);
+  const findings = evaluate(evidence, {
+    focus: "convergence",
+    retry: { vm: v.vm, destination: v.requestedDestination },
+  });
+  const post: DiagnosisPost = {
+    id: `diagnose:fix-first:${v.jobId}`,
+    channel: v.channel,
+    threadTs,
+    header: { target: v.vm, destination: v.requestedDestination, trouble: "predicted-not-converging" },
+  };
+  await deps.presenter.checklist(post, threadTs, checklistView(post.header, findings));
+  const proposals = await proposeAll(draftsOf(findings), deps, {
+    requestedBy: v.requestedBy,
+    channel: v.channel,
+    threadTs,
+  });
+  return { kind: "done", findings, proposals, threadTs };
+}
+
 export interface DiagnosisActions {
   /** For startWorkers' `extraActions`: true when the job was a diagnosis and was handled. */
   handle(job: ActionJob): Promise<boolean>;
   /** For the migration tracker's `onTrouble` hook; never throws (a diagnosis must not fail a migration). */
   onTrouble(record: MigrationRecord, kind: "not-converging" | "failed"): Promise<void>;
+  /** For the tracker's `onFixFirst` hook; never throws. */
+  onFixFirst(record: MigrationRecord): Promise<void>;
 }
 
 /** Wires diagnosis into a worker. */
@@ -217,6 +308,13 @@ export function diagnosisActions(deps: DiagnoseDeps): DiagnosisActions {
         await diagnoseMigrationTrouble(record, kind, deps);
       } catch (err) {
         deps.log.error("diagnosis of a troubled migration failed", { jobId: record.view.jobId, kind, err });
+      }
+    },
+    async onFixFirst(record) {
+      try {
+        await diagnoseBeforeStart(record, deps);
+      } catch (err) {
+        deps.log.error("fix-first diagnosis failed", { jobId: record.view.jobId, err });
       }
     },
   };

@@ -87,11 +87,6 @@ export interface ApplyOutcome {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Not over yet: nova-compute must not restart under it (src/nova-facts). */
-function isLive(m: NovaMigration): boolean {
-  return liveMigrationUnfinished(m.status);
-}
-
 function dirOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";
 }
@@ -135,7 +130,8 @@ export async function applyProposal(p: Proposal, deps: ApplyDeps): Promise<Apply
   const liveOn = async (names: string[]) =>
     (await deps.nova.listMigrations({ migrationType: "live-migration" })).filter(
       (m) =>
-        isLive(m) &&
+        // Not over yet: nova-compute must not restart under it (src/nova-facts).
+        liveMigrationUnfinished(m.status) &&
         (names.includes(m.sourceCompute) || (m.destCompute !== null && names.includes(m.destCompute))),
     );
 

@@ -12,6 +12,8 @@ import type { Proposal, ProposalDraft, ProposalStatus } from "./proposal";
 
 /** Decided and applied proposals stay readable this long after they expire (audit, results). */
 export const PROPOSAL_RETENTION_S = 7 * 24 * 3600;
+/** The index of recent proposals keeps this many (newest). */
+export const PROPOSAL_INDEX_MAX = 1_000;
 /** Bytes of randomness in a proposal id: 128 bits, url-safe base64 (22 characters). */
 export const PROPOSAL_ID_BYTES = 16;
 /** What a proposal id looks like; anything else in a button value is refused before Redis is asked. */
@@ -151,6 +153,15 @@ export class ProposalStore {
     return `${this.prefix}:proposal:${id}`;
   }
 
+  private indexKey(): string {
+    return `${this.prefix}:proposals`;
+  }
+
+  /** The ids of the most recent proposals, newest first. */
+  async recentIds(limit: number): Promise<string[]> {
+    return this.redis.zrevrange(this.indexKey(), 0, limit - 1);
+  }
+
   private threadKey(channel: string, threadTs: string | null): string {
     return `${this.prefix}:proposals-in-thread:${channel}:${threadTs ?? "-"}`;
   }
@@ -197,6 +208,10 @@ export class ProposalStore {
       })
       .expire(this.key(id), meta.ttlS + PROPOSAL_RETENTION_S)
       .sadd(this.threadKey(meta.channel, meta.threadTs), id)
+      // The index of recent proposals (the Home tab lists those waiting), trimmed to the newest.
+      .zadd(this.indexKey(), meta.now, id)
+      .zremrangebyrank(this.indexKey(), 0, -(PROPOSAL_INDEX_MAX + 1))
+      .expire(this.indexKey(), meta.ttlS + PROPOSAL_RETENTION_S)
       .expire(this.threadKey(meta.channel, meta.threadTs), meta.ttlS + PROPOSAL_RETENTION_S)
       .exec();
     return proposal;

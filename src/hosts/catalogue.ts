@@ -7,6 +7,7 @@
  * same lines, and anything outside the catalogue gets `command not found`.
  */
 import { CodedError } from "../errors";
+import { DIRTYRATE_CALC_MAX_SECONDS } from "../nova-facts/libvirt-dirtyrate";
 
 /** Services migbot may ask systemd about. */
 export const ALLOWED_SERVICES = ["nova-compute", "openstack-nova-compute", "libvirtd"] as const;
@@ -44,6 +45,19 @@ export type HostCommand =
   | { kind: "virsh-hypervisor-cpu-baseline"; cpusXml: string }
   /** `virsh list --all`: the domains defined on the host and their state. */
   | { kind: "virsh-list" }
+  /** `virsh version`: the libvirt library (dirty-rate measurement needs 7.2.0) and the hypervisor. */
+  | { kind: "virsh-version" }
+  /**
+   * `virsh domdirtyrate-calc <domain> --seconds <n>`: start measuring the guest's memory dirty rate
+   * (libvirt 7.2+, page-sampling: reads guest memory, changes nothing). 1 to 60 s.
+   */
+  | { kind: "virsh-domdirtyrate-calc"; domain: string; seconds: number }
+  /** `virsh domstats --dirtyrate <domain>`: the last dirty-rate measurement. */
+  | { kind: "virsh-domstats-dirtyrate"; domain: string }
+  /** `ip -o route get <address>`: the interface the host reaches an address through (the migration network). */
+  | { kind: "ip-route-get"; address: string }
+  /** `cat -- /sys/class/net/<interface>/speed`: the NIC's link speed, Mbit/s. */
+  | { kind: "read-nic-speed"; iface: string }
   /** `cat -- <file>`: read a config file (nova.conf and friends). */
   | { kind: "read-file"; path: string }
   /** `stat -c '%a %U %G %s' -- <file>`: mode, owner, group, size. */
@@ -101,6 +115,44 @@ const DOMAIN_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const PATH_RE = /^\/(?:[A-Za-z0-9_.][A-Za-z0-9._-]*\/)*[A-Za-z0-9_.][A-Za-z0-9._-]*$/;
 /** Temp files migbot writes are named `.<file>.migbot-tmp-<id>` in the target's folder. */
 export const TEMP_FILE_RE = /\/\.[A-Za-z0-9._-]+\.migbot-tmp-[A-Za-z0-9]+$/;
+
+// Linux interface names: at most 15 bytes (IFNAMSIZ − 1), never '/', whitespace, '.' or '..'; a
+// letter or digit first keeps '-' options and dot names out.
+const IFACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+const IPV4_RE =
+  /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/;
+// IPv6 in hex groups and colons only (no zone, no embedded IPv4): what `ip route get` takes as is.
+const IPV6_RE = /^[0-9a-fA-F:]{2,39}$/;
+
+/** Validates an IP address literal (IPv4 dotted quad or plain IPv6); throws a {@link CatalogueError}. */
+export function checkAddress(address: string): string {
+  const v6 = IPV6_RE.test(address) && address.includes(":") && (address.match(/::/g) ?? []).length <= 1;
+  if (!IPV4_RE.test(address) && !v6) {
+    throw new CatalogueError(`'${printable(address)}' is not an IP address (IPv4 a.b.c.d or IPv6)`, address);
+  }
+  return address;
+}
+
+/** Validates a network interface name; throws a {@link CatalogueError}. */
+export function checkIface(iface: string): string {
+  if (!IFACE_RE.test(iface)) {
+    throw new CatalogueError(
+      `'${printable(iface)}' is not a network interface name (letters, digits, '.', '_', '-'; at most 15)`,
+      iface,
+    );
+  }
+  return iface;
+}
+
+function checkSeconds(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > DIRTYRATE_CALC_MAX_SECONDS) {
+    throw new CatalogueError(
+      `dirty-rate seconds must be a whole number from 1 to ${DIRTYRATE_CALC_MAX_SECONDS}`,
+      String(seconds),
+    );
+  }
+  return seconds;
+}
 
 /** Validates a libvirt domain name; throws a {@link CatalogueError} naming the problem. */
 export function checkDomain(domain: string): string {
@@ -204,6 +256,24 @@ export function commandArgv(cmd: HostCommand): { argv: string[]; stdin?: string 
       return { argv: ["virsh", "hypervisor-cpu-baseline", "/dev/stdin"], stdin: cmd.cpusXml };
     case "virsh-list":
       return { argv: ["virsh", "list", "--all"] };
+    case "virsh-version":
+      return { argv: ["virsh", "version"] };
+    case "virsh-domdirtyrate-calc":
+      return {
+        argv: [
+          "virsh",
+          "domdirtyrate-calc",
+          checkDomain(cmd.domain),
+          "--seconds",
+          String(checkSeconds(cmd.seconds)),
+        ],
+      };
+    case "virsh-domstats-dirtyrate":
+      return { argv: ["virsh", "domstats", "--dirtyrate", checkDomain(cmd.domain)] };
+    case "ip-route-get":
+      return { argv: ["ip", "-o", "route", "get", checkAddress(cmd.address)] };
+    case "read-nic-speed":
+      return { argv: ["cat", "--", `/sys/class/net/${checkIface(cmd.iface)}/speed`] };
     case "read-file":
       return { argv: ["cat", "--", checkPath(cmd.path)] };
     case "stat-file":
@@ -330,9 +400,23 @@ function matchArgv(argv: string[]): HostCommand | null {
     if (a1 === "hypervisor-cpu-baseline" && n === 3)
       return { kind: "virsh-hypervisor-cpu-baseline", cpusXml: "" };
     if (a1 === "list" && n === 3) return { kind: "virsh-list" };
+    if (a1 === "version" && n === 2) return { kind: "virsh-version" };
+    if (a1 === "domdirtyrate-calc" && n === 5 && a3 === "--seconds") {
+      const seconds = Number(a4);
+      if (!Number.isInteger(seconds)) return null;
+      return { kind: "virsh-domdirtyrate-calc", domain: a2!, seconds };
+    }
+    if (a1 === "domstats" && n === 4 && a2 === "--dirtyrate")
+      return { kind: "virsh-domstats-dirtyrate", domain: a3! };
     return null;
   }
-  if (a0 === "cat" && n === 3) return { kind: "read-file", path: a2! };
+  if (a0 === "ip" && n === 5 && a1 === "-o" && a2 === "route" && a3 === "get")
+    return { kind: "ip-route-get", address: a4! };
+  if (a0 === "cat" && n === 3) {
+    const nic = /^\/sys\/class\/net\/([^/]+)\/speed$/.exec(a2!);
+    if (nic) return { kind: "read-nic-speed", iface: nic[1]! };
+    return { kind: "read-file", path: a2! };
+  }
   if (a0 === "stat" && n === 5) return { kind: "stat-file", path: a4! };
   if (a0 === "dd" && n === WRITE_FILE_OPERANDS.length + 2 && argv[n - 1]?.startsWith("of="))
     return { kind: "write-file", path: argv[n - 1]!.slice(3), content: "" };

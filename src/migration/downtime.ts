@@ -53,6 +53,8 @@ export interface DowntimeFigures extends Pick<ConvergenceOptions, "downtimeLimit
   autoConverge?: boolean;
   /** [libvirt] live_migration_permit_post_copy in effect on the source. */
   postCopyPermitted?: boolean;
+  /** [libvirt] live_migration_bandwidth, MiB/s (0: libvirt's default, no cap). */
+  bandwidthMiBps?: number;
 }
 
 /**
@@ -85,6 +87,7 @@ export function downtimeFiguresOf(
     autoConverge:
       migrationType === undefined ? settings.autoConvergeEffective : autoConvergeFor(settings, migrationType),
     postCopyPermitted: settings.postCopy,
+    bandwidthMiBps: settings.bandwidthMiBps,
   };
   try {
     const figures = migrationFigures(releaseRef, {

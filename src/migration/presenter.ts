@@ -4,6 +4,7 @@
  * domain (bot/presenters/migration.ts) renders it and posts it. The presenter owns how messages are
  * delivered (Slack's dedupe keys, queue priority); the tracker owns what a thread holds and when.
  */
+import type { Prediction } from "../predict/rule";
 import type { RequestOrigin } from "../queue/jobs";
 import type { ChartHistory } from "./chart-history";
 import type { MigrationRejection } from "./request";
@@ -62,8 +63,18 @@ export interface ChartMessage {
   history: ChartHistory;
 }
 
+/**
+ * The convergence prediction, posted before Nova is asked; with the Fix first / Go anyway choice
+ * while `view.decision` is waiting, and edited to say what was chosen.
+ */
+export interface PredictionMessage {
+  kind: "prediction";
+  view: MigrationView;
+  prediction: Prediction;
+}
+
 /** A message in a migration's own thread. */
-export type ReplyMessage = PhaseMessage | NotConvergingMessage | FailureMessage;
+export type ReplyMessage = PhaseMessage | NotConvergingMessage | FailureMessage | PredictionMessage;
 export type MigrationMessage = RootMessage | ReplyMessage;
 
 /** Told once in an earlier attempt's thread: a retry started, follow its new message. */

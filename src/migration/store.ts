@@ -3,7 +3,7 @@
  * job in Redis, plus the per-VM lock that keeps two migrations of one VM from starting.
  */
 import type { Redis } from "ioredis";
-import type { MigrationView } from "./view";
+import type { MigrationView, PredictDecision } from "./view";
 
 /** How far the trigger got: a resumed worker must never send a second live-migrate. */
 export type TriggerState = "none" | "triggering" | "triggered";
@@ -81,6 +81,26 @@ export class MigrationStore {
   }
 
   /**
+   * The most recent records as Redis holds them, newest first, parsed but not typed: for readers that
+   * check every field themselves (the Home tab). One round trip for all of them.
+   */
+  async recentUnchecked(limit: number): Promise<unknown[]> {
+    const ids = await this.redis.zrevrange(`${this.prefix}:migrations`, 0, limit - 1);
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map((id) => this.key(id)));
+    const out: unknown[] = [];
+    for (const raw of raws) {
+      if (raw === null) continue;
+      try {
+        out.push(JSON.parse(raw));
+      } catch {
+        out.push(undefined);
+      }
+    }
+    return out;
+  }
+
+  /**
    * Claims a VM for a job. Returns the job id that holds it: this job's when the claim worked (or
    * when this job already held it — a duplicate delivery), another job's when the VM is busy.
    */
@@ -109,6 +129,12 @@ export class MigrationStore {
     return this.redis.get(this.vmKey(vm));
   }
 
+  /** The jobs holding these VMs' locks (null where none), in one round trip. */
+  async vmHolders(vms: readonly string[]): Promise<(string | null)[]> {
+    if (vms.length === 0) return [];
+    return this.redis.mget(vms.map((vm) => this.vmKey(vm)));
+  }
+
   /**
    * Records that a person pressed Abort or Force complete. Kept apart from the record, which only
    * the tracker writes, so that the two never overwrite each other.
@@ -122,6 +148,39 @@ export class MigrationStore {
       "NX",
     );
     return ok === "OK";
+  }
+
+  /** Records the requester's Fix first / Go anyway choice; only the first one counts (SET NX). */
+  async setDecision(
+    jobId: string,
+    decision: { choice: PredictDecision; by: string; at: number },
+  ): Promise<boolean> {
+    const ok = await this.redis.set(
+      `${this.key(jobId)}:decision`,
+      JSON.stringify(decision),
+      "EX",
+      RECORD_TTL_S,
+      "NX",
+    );
+    return ok === "OK";
+  }
+
+  /** The choice recorded for a migration, checked field by field (Redis contents are untrusted). */
+  async getDecision(jobId: string): Promise<{ choice: PredictDecision; by: string; at: number } | null> {
+    const raw = await this.redis.get(`${this.key(jobId)}:decision`);
+    if (raw === null) return null;
+    try {
+      const d = JSON.parse(raw) as { choice?: unknown; by?: unknown; at?: unknown };
+      if (
+        (d.choice === "fix-first" || d.choice === "go-anyway") &&
+        typeof d.by === "string" &&
+        typeof d.at === "number"
+      )
+        return { choice: d.choice, by: d.by, at: d.at };
+    } catch {
+      // Not ours: treated as no choice.
+    }
+    return null;
   }
 
   async getControl(jobId: string): Promise<MigrationView["control"]> {

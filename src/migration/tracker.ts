@@ -9,8 +9,10 @@
 import { CodedError, isTransient } from "../errors";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
+import type { MigrationType } from "../nova-conf/effective";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
+import { predictMigration } from "../predict/measure";
 import { addChartSample, type ChartHistory, emptyChartHistory } from "./chart-history";
 import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import {
@@ -58,6 +60,9 @@ export const POLL_RETRY_MAX_MS = 30_000;
 
 export type MigrationOutcome = "rejected" | "busy" | "completed" | "failed" | "aborted";
 
+/** A migration waiting for Fix first / Go anyway is not started after this long without a choice. */
+export const DECISION_WAIT_MS = 30 * 60_000;
+
 /** What the tracker works with. */
 export interface TrackerDeps {
   nova: NovaPort;
@@ -86,6 +91,16 @@ export interface TrackerDeps {
   signal?: AbortSignal;
   /** Timeout of each SSH call while tracking. @defaultValue {@link EVIDENCE_TIMEOUT_MS} */
   evidenceTimeoutMs?: number;
+  /**
+   * Predict convergence before triggering (src/predict): `show` posts the prediction; `ask` also
+   * waits for Fix first / Go anyway when it says "will not converge" and a fix exists.
+   * @defaultValue "off"
+   */
+  predict?: "off" | "show" | "ask";
+  /** Fix first was chosen: propose the fix (with a retry) in the migration's thread. */
+  onFixFirst?: (record: MigrationRecord) => Promise<void>;
+  /** How long `ask` waits for a choice before the migration is not started. @defaultValue {@link DECISION_WAIT_MS} */
+  decisionWaitMs?: number;
   /** Least time between routine edits of the pre-copy reply. @defaultValue {@link PROGRESS_EDIT_MIN_INTERVAL_MS} */
   progressEditIntervalMs?: number;
 }
@@ -191,6 +206,14 @@ export class Tracker {
     try {
       await this.thread.ensureRoot();
       await this.thread.noticeEarlierThread();
+      if (
+        this.record.trigger.state === "none" &&
+        !isFinished(this.view.status) &&
+        (this.deps.predict ?? "off") !== "off"
+      ) {
+        const go = await this.predictFirst();
+        if (!go) return outcomeOf(this.record);
+      }
       // A finished record is resumed only to share its end's chart: never trigger it again.
       if (this.record.trigger.state !== "triggered" && !isFinished(this.view.status)) {
         const ok = await this.trigger();
@@ -251,6 +274,106 @@ export class Tracker {
       if (this.lastSaved === json) this.lastSaved = previous;
       throw err;
     }
+  }
+
+  /**
+   * Before Nova is asked: measures and posts the prediction once (kept in the record, so a resumed
+   * job neither measures nor posts again), and in `ask` mode, when it will not converge and a fix
+   * exists, waits for the requester's choice recorded by the Fix first / Go anyway buttons. Returns
+   * whether to trigger.
+   */
+  private async predictFirst(): Promise<boolean> {
+    const v = this.view;
+    if (v.prediction === undefined) {
+      const prediction = await predictMigration(
+        {
+          hosts: this.deps.hosts,
+          figures: this.downtimeFor,
+          hypervisors: () => this.deps.nova.hypervisors(),
+          ...(this.deps.sleep && { sleep: this.deps.sleep }),
+          now: this.now,
+        },
+        {
+          vm: v.serverName ?? v.vm,
+          domain: v.instanceName,
+          source: v.source ?? "",
+          destination: v.requestedDestination,
+          memoryMb: v.flavor?.ramMb ?? null,
+          // Auto-converge per migration type (Mitaka takes block migrations' flags from another list).
+          ...this.migrationType(),
+        },
+      );
+      v.prediction = prediction;
+      if (
+        this.deps.predict === "ask" &&
+        prediction.outcome === "will-not-converge" &&
+        prediction.fix === "auto-converge"
+      ) {
+        v.decision = { state: "waiting" };
+      }
+      await this.save();
+    }
+    if (this.record.posts.prediction === undefined) {
+      await this.thread.reply({ kind: "prediction", view: v, prediction: v.prediction });
+      await this.save();
+    }
+    if (v.decision === undefined || v.decision.state === "go-anyway") return true;
+    if (v.decision.state === "waiting") {
+      const deadline = v.startedAt + (this.deps.decisionWaitMs ?? DECISION_WAIT_MS);
+      for (;;) {
+        if (this.deps.signal?.aborted) throw new WorkerShuttingDown();
+        const chosen = await this.deps.store.getDecision(v.jobId);
+        if (chosen !== null) {
+          v.decision = { state: chosen.choice, by: chosen.by, at: chosen.at };
+          break;
+        }
+        if (this.now() > deadline) {
+          v.decision = { state: "expired" };
+          break;
+        }
+        const interval = this.deps.pollIntervalMs;
+        await this.sleep(typeof interval === "function" ? interval() : interval);
+      }
+      await this.save();
+      // Said in the prediction's message (a resumed job says it again: the edit is idempotent).
+      await this.editPrediction();
+      if (v.decision.state === "go-anyway") return true;
+    }
+    if (!isFinished(v.status)) {
+      const fixFirst = v.decision.state === "fix-first";
+      await this.notStarted(
+        fixFirst
+          ? "Not started: Fix first was chosen. The auto-converge fix is proposed in this thread; once it is approved and applied, retry from the fix's message."
+          : "Not started: nobody chose Fix first or Go anyway in time. Run /migrate again to decide anew.",
+      );
+      if (fixFirst && this.deps.onFixFirst) await this.deps.onFixFirst(this.record);
+    }
+    return false;
+  }
+
+  /** The migration type Nova will use for this request, when known. */
+  private migrationType(): { migrationType?: MigrationType } {
+    const type = migrationTypeOfRequest(this.deps.nova.microversion, this.view.bootedFromImage);
+    return type === undefined ? {} : { migrationType: type };
+  }
+
+  private async editPrediction(): Promise<void> {
+    const ref = this.record.posts.prediction;
+    if (ref === undefined || this.view.prediction === undefined) return;
+    await this.deps.presenter.update(
+      ref,
+      { kind: "prediction", view: this.view, prediction: this.view.prediction },
+      "prompt",
+    );
+  }
+
+  /** Ends a migration that was never sent to Nova (the requester chose not to, or did not choose). */
+  private async notStarted(message: string): Promise<void> {
+    this.view.status = "cancelled";
+    this.view.endedAt = this.now();
+    this.view.failure = { phase: "pre-migration", message, logLines: [] };
+    await this.postFailure();
+    await this.deps.onEnded?.();
   }
 
   /** Sends the live-migrate exactly once, reconciling with Nova when a crash left it unknown. */

@@ -4,6 +4,7 @@
  * string in it that came from outside (names, Nova's and the hosts' text) is untrusted, and
  * renderers escape it.
  */
+import type { Prediction } from "../predict/rule";
 
 export const PHASES = ["pre-migration", "reservation", "precopy", "stop-and-copy", "commitment"] as const;
 export type PhaseName = (typeof PHASES)[number];
@@ -89,7 +90,17 @@ export interface MigrationView {
   forceComplete?: "pause" | "switch-to-post-copy" | "nothing" | null;
   /** Set after a person pressed Abort / Force complete. */
   control: { action: "abort" | "force-complete"; by: string; at: number } | null;
+  /** The convergence prediction made before triggering (src/predict); absent when none was made. */
+  prediction?: Prediction;
+  /**
+   * The requester's choice when the prediction says it will not converge and a fix exists:
+   * waiting for Fix first / Go anyway, or what was chosen and by whom.
+   */
+  decision?: { state: "waiting" } | { state: PredictDecision; by: string; at: number } | { state: "expired" };
 }
+
+/** What a person chose after a "will not converge" prediction. */
+export type PredictDecision = "fix-first" | "go-anyway";
 
 /** How a migration ended without completing. */
 export interface MigrationFailure {

@@ -40,9 +40,16 @@ const KEY_EXPIRY_SLACK_MS = 1_000;
 
 /** files.getUploadURLExternal and files.completeUploadExternal: Tier 4 each, 100+ per minute per workspace. */
 export const UPLOAD_PER_WORKSPACE_PER_MINUTE = 90;
+/** views.publish: Tier 4, 100+ per minute per workspace. */
+export const PUBLISH_VIEW_PER_WORKSPACE_PER_MINUTE = 90;
 
 /** `files.upload`: one file shared (Slack's two upload methods and the POST of the bytes). */
-export type SlackMethod = "chat.postMessage" | "chat.update" | "chat.postEphemeral" | "files.upload";
+export type SlackMethod =
+  | "chat.postMessage"
+  | "chat.update"
+  | "chat.postEphemeral"
+  | "views.publish"
+  | "files.upload";
 
 /** The rule templates the notifier uses; a channel id is appended to `chat.postMessage`'s key. */
 export interface NotifyRules {
@@ -50,6 +57,7 @@ export interface NotifyRules {
   updatePerWorkspace: Omit<RateRule, "key">;
   ephemeralPerWorkspace: Omit<RateRule, "key">;
   uploadPerWorkspace: Omit<RateRule, "key">;
+  publishViewPerWorkspace: Omit<RateRule, "key">;
 }
 
 /** Slack tolerates "short bursts"; two back to back keep any one-second window at two calls. */
@@ -70,6 +78,11 @@ export const DEFAULT_NOTIFY_RULES: NotifyRules = {
   },
   ephemeralPerWorkspace: { perWindow: EPHEMERAL_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
   uploadPerWorkspace: { perWindow: UPLOAD_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
+  publishViewPerWorkspace: {
+    perWindow: PUBLISH_VIEW_PER_WORKSPACE_PER_MINUTE,
+    windowMs: MINUTE_MS,
+    burst: 1,
+  },
 };
 
 // KEYS: n rule hashes, then hold-only hashes. ARGV: n, then interval and tolerance per rule, then headroom.

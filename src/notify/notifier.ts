@@ -106,6 +106,8 @@ export interface Notifier {
   ephemeral(channel: string, user: string, msg: SlackMessage & { thread_ts?: string }): Promise<void>;
   /** Shares a file once per dedupeKey, as `post` does for messages; resolves to Slack's file id. Sharing posts a message, so it also spends the channel's post budget. */
   upload(channel: string, file: FileUpload, opts: { dedupeKey: string; urgent?: boolean }): Promise<string>;
+  /** Publishes a user's App Home tab, coalesced per user like `update`: only the latest queued view is sent. */
+  publishHome(user: string, view: { blocks: unknown[] }): Promise<void>;
   /** Waits until everything queued in this process has been sent. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -178,6 +180,12 @@ interface UpdateEntry {
   task: Task;
 }
 
+interface HomeEntry {
+  view: { blocks: unknown[] };
+  waiters: Waiter[];
+  task: Task;
+}
+
 const PENDING = "pending:";
 const POSTED = "posted:";
 
@@ -214,6 +222,7 @@ class RedisNotifier implements Notifier {
   private readonly instanceId = randomUUID();
   private readonly lanes = new Map<string, Lane>();
   private readonly pendingUpdates = new Map<string, UpdateEntry>();
+  private readonly pendingHomes = new Map<string, HomeEntry>();
   private readonly lastSent = new Map<string, number>();
   private readonly localPosts = new Map<string, Promise<string>>();
   /** Dedupe markers this process holds while its post is queued: key → token. */
@@ -378,6 +387,53 @@ class RedisNotifier implements Notifier {
     return this.track(done);
   }
 
+  publishHome(user: string, view: { blocks: unknown[] }): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const id = `home\u0000${user}`;
+    // One lane for every user: Slack limits views.publish per workspace, so a 429 holds them all.
+    const lane = this.lane("views.publish", "workspace");
+    const done = new Promise<void>((resolve, reject) => {
+      const existing = this.pendingHomes.get(id);
+      if (existing) {
+        // Latest view wins: the queued publish keeps its place and sends the newest blocks.
+        existing.view = view;
+        existing.waiters.push({ resolve, reject });
+        this.counters.coalesced++;
+        return;
+      }
+      const entry: HomeEntry = { view, waiters: [{ resolve, reject }], task: undefined as unknown as Task };
+      entry.task = this.newTask(
+        "views.publish",
+        false,
+        0,
+        { user },
+        {
+          send: async () => {
+            this.pendingHomes.delete(id);
+            await this.opts.api.publishHome(user, entry.view);
+            for (const w of entry.waiters) w.resolve();
+          },
+          requeue: () => {
+            const newer = this.pendingHomes.get(id);
+            if (newer && newer !== entry) {
+              newer.waiters.unshift(...entry.waiters);
+              return;
+            }
+            this.pendingHomes.set(id, entry);
+            this.enqueue(lane, entry.task);
+          },
+          fail: (err) => {
+            if (this.pendingHomes.get(id) === entry) this.pendingHomes.delete(id);
+            for (const w of entry.waiters) w.reject(err);
+          },
+        },
+      );
+      this.pendingHomes.set(id, entry);
+      this.enqueue(lane, entry.task);
+    });
+    return this.track(done);
+  }
+
   async flush(): Promise<void> {
     for (let round = 0; round < FLUSH_MAX_ROUNDS && this.inflight.size > 0; round++) {
       await Promise.allSettled([...this.inflight]);
@@ -516,7 +572,11 @@ class RedisNotifier implements Notifier {
       headroomMs = headroomFor(this.rules.postMessagePerChannel);
     } else {
       const rule =
-        method === "chat.update" ? this.rules.updatePerWorkspace : this.rules.ephemeralPerWorkspace;
+        method === "chat.update"
+          ? this.rules.updatePerWorkspace
+          : method === "views.publish"
+            ? this.rules.publishViewPerWorkspace
+            : this.rules.ephemeralPerWorkspace;
       rules = [{ key: method, ...rule }];
       // A 429 holds this channel's lane only; the workspace budget stays open to other channels.
       holdKeys = [key];

@@ -62,3 +62,8 @@ export type ReplyPort = (
   channel: string,
   msg: SlackText,
 ) => Promise<void>;
+
+/** Publishes a person's App Home tab (views.publish), paced by the shared limiter, latest view wins. */
+export interface HomeTabPort {
+  publishHome(user: string, view: { blocks: unknown[] }): Promise<void>;
+}

@@ -21,6 +21,8 @@ export interface SlackApi {
   postEphemeral(channel: string, user: string, msg: SlackMessage & { thread_ts?: string }): Promise<void>;
   /** Uploads and shares one file (files.getUploadURLExternal, the bytes, files.completeUploadExternal); Slack's file id. */
   uploadFile(channel: string, file: FileUpload): Promise<{ fileId: string }>;
+  /** views.publish: replaces the user's App Home tab with a `home` view of these blocks. */
+  publishHome(user: string, view: { blocks: unknown[] }): Promise<void>;
 }
 
 /** Slack answered HTTP 429: wait `retryAfterMs` before calling this method in this channel again. */
@@ -130,6 +132,13 @@ export function webClientSlackApi(client: WebClient): SlackApi {
         const fileId = completions[0]?.files?.[0]?.id;
         if (typeof fileId !== "string") throw new SlackApiError("missing_file_id", true);
         return { fileId };
+      }),
+    publishHome: (user, view) =>
+      call(async () => {
+        await client.views.publish({
+          user_id: user,
+          view: { type: "home", blocks: view.blocks },
+        } as webApi.ViewsPublishArguments);
       }),
   };
 }

@@ -11,6 +11,7 @@ export * from "./data-size";
 export * from "./downtime";
 export * from "./errors";
 export * from "./facts";
+export * from "./libvirt-dirtyrate";
 export * from "./migration-figures";
 export * from "./migration-flags";
 export * from "./monitor";

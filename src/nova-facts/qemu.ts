@@ -16,3 +16,7 @@ export const QEMU_AUTO_CONVERGE_INCREMENT_PERCENT = 10;
 export const QEMU_AUTO_CONVERGE_MAX_PERCENT = 99;
 /** `throttle-trigger-threshold` default, percent of the bytes sent in a sync period. */
 export const QEMU_THROTTLE_TRIGGER_THRESHOLD_PERCENT = 50;
+/** QEMU raises the throttle after this many "dirtying too fast" sync periods in a row (`dirty_rate_high_cnt >= 2`, migration/ram.c). */
+export const AUTO_CONVERGE_PERIODS_PER_STEP = 2;
+/** QEMU only evaluates dirty-rate statistics over periods at least this long (1000 ms, migration/ram.c). */
+export const QEMU_SYNC_PERIOD_MIN_S = 1;

@@ -91,6 +91,8 @@ export interface Hypervisor {
   freeRamMb: number | null;
   /** libvirt's CPU description (parsed from the JSON string Nova sent before 2.28); null from 2.88. */
   cpuInfo: unknown;
+  /** `host_ip`: the compute's my_ip (every microversion); where its migration traffic arrives. */
+  hostIp?: string | null;
 }
 
 export interface ComputeService {
@@ -237,6 +239,7 @@ export function parseHypervisor(value: unknown): Hypervisor {
     memoryMbUsed: num(raw.memory_mb_used),
     freeRamMb: num(raw.free_ram_mb),
     cpuInfo,
+    hostIp: str(raw.host_ip),
   };
 }
 

@@ -31,6 +31,7 @@ export type NovaHypervisor = Pick<
   | "freeRamMb"
   | "memoryMb"
   | "memoryMbUsed"
+  | "hostIp"
 >;
 export type NovaComputeService = Pick<ComputeService, "host" | "binary" | "state" | "status"> &
   Partial<Pick<ComputeService, "updatedAt" | "disabledReason">>;

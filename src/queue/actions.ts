@@ -64,6 +64,36 @@ export async function handleAction(job: ActionJob, deps: WorkerDeps): Promise<vo
         ...(record.view.forceComplete != null && { effect: record.view.forceComplete }),
       });
     }
+    case "fix-first":
+    case "go-anyway": {
+      const choice = job.type;
+      const record = await deps.store.load(job.jobId);
+      if (record === null || record.view.vm !== job.vm || record.view.channel !== job.channel) {
+        return answer({ kind: "control-unknown", vm: job.vm });
+      }
+      if (record.view.decision?.state !== "waiting" || isFinished(record.view.status)) {
+        return answer({ kind: "decision", vm: job.vm, choice, result: "not-waiting" });
+      }
+      // The first choice counts; the waiting migration job reads it on its next poll.
+      const first = await deps.store.setDecision(job.jobId, { choice, by: job.user, at: Date.now() });
+      if (!first) {
+        const chosen = await deps.store.getDecision(job.jobId);
+        return answer({
+          kind: "decision",
+          vm: job.vm,
+          choice,
+          result: "already-chosen",
+          ...(chosen !== null && { by: chosen.by }),
+        });
+      }
+      await deps.audit.write({
+        actor: job.user,
+        action: "migration-control",
+        what: `${choice} after a will-not-converge prediction for ${job.vm} (migbot job ${job.jobId})`,
+        result: "ok",
+      });
+      return answer({ kind: "decision", vm: job.vm, choice, result: "recorded" });
+    }
     case "status": {
       const records = (await deps.store.recent(100)).filter(
         (r) => job.vm === null || r.view.vm.toLowerCase() === job.vm.toLowerCase(),

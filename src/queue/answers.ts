@@ -37,7 +37,18 @@ export type Answer =
   /** A migration request waited too long for a worker and was not started. */
   | { kind: "request-stale"; vm: string; waitedMinutes: number }
   /** An action job failed: the error's message (untrusted text). */
-  | { kind: "action-failed"; error: string };
+  | { kind: "action-failed"; error: string }
+  /**
+   * Fix first / Go anyway after a "will not converge" prediction: recorded, someone chose first
+   * (`by`), or the migration is not waiting for a choice (any more).
+   */
+  | {
+      kind: "decision";
+      vm: string;
+      choice: "fix-first" | "go-anyway";
+      result: "recorded" | "already-chosen" | "not-waiting";
+      by?: string;
+    };
 
 /** Answers the person who asked, privately (see the module comment). */
 export type AnswerPort = (to: AnswerTo, answer: Answer) => Promise<void>;

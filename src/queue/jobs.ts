@@ -44,9 +44,12 @@ export interface DiagnoseJob extends RequestOrigin {
   threadTs?: string;
 }
 
-/** Abort or force-complete one migration: the one the button was posted for (its job id), in its channel. */
+/**
+ * Abort or force-complete one migration, or answer its prediction (Fix first / Go anyway): the one
+ * the button was posted for (its job id), in its channel.
+ */
 export interface MigrationControlJob extends RequestOrigin {
-  type: "abort" | "force-complete";
+  type: "abort" | "force-complete" | "fix-first" | "go-anyway";
   vm: string;
   /** The migbot migration (job id) this acts on; never "whatever migrates the VM now". */
   jobId: string;
@@ -151,6 +154,8 @@ export function validateJob(data: unknown): AnyJob {
       break;
     case "abort":
     case "force-complete":
+    case "fix-first":
+    case "go-anyway":
       checkName(o.vm, "vm");
       need(typeof o.jobId === "string" && JOB_ID_RE.test(o.jobId), "jobId must be a job id");
       break;

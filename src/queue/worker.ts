@@ -142,7 +142,10 @@ export interface WorkerDeps {
   concurrency: number;
   lockDurationMs?: number;
   /** Extra hooks for migration tracking (diagnosis on trouble, downtime figures). */
-  migrationHooks?: Pick<RunMigrationDeps, "downtimeFor" | "onTrouble">;
+  migrationHooks?: Pick<
+    RunMigrationDeps,
+    "downtimeFor" | "onTrouble" | "predict" | "onFixFirst" | "decisionWaitMs"
+  >;
   /** Handlers for action job types this module does not know (diagnose, proposals). */
   extraActions?: (job: ActionJob) => Promise<boolean>;
 }

@@ -17,11 +17,14 @@
  */
 import { webApi } from "@slack/bolt";
 import type { Redis } from "ioredis";
+import { AccessControl } from "../../bot/access";
 import { registerApprovalActions } from "../../bot/actions/approval";
 import { type Bot, startBot } from "../../bot/app";
+import { createHomePresenter } from "../../bot/presenters/home";
 import type { Config } from "../config";
 import type { ApplyTiming } from "../fixes/apply";
 import { createProposalService, type ProposalService } from "../fixes/service";
+import { ProposalStore } from "../fixes/store";
 import {
   jobObserver,
   keystoneFetch,
@@ -36,6 +39,11 @@ import {
 import { createMetrics, type Metrics } from "../health/metrics";
 import { hostsCheck, keystoneCheck, Readiness, redisCheck, slackAuthCheck } from "../health/readiness";
 import { type HealthServer, healthRoutes, startHealthServer } from "../health/server";
+import type { DrainSource } from "../home/index";
+import { readHomeSnapshot } from "../home/read";
+import { createHomeRefresher, type HomeRefresher } from "../home/refresher";
+import { proposalServiceWithHome } from "../home/signals";
+import { HomeViewers } from "../home/viewers";
 import { SshExecutor } from "../hosts/executor";
 import type { HostEntry } from "../hosts/inventory";
 import { loadInventory } from "../hosts/inventory-file";
@@ -69,6 +77,10 @@ export interface RoleOverrides {
   notifierPacing?: Pick<NotifierOptions, "rules" | "minUpdateIntervalMs" | "retryBaseMs">;
   /** Port of the health server (when the process has no HTTP receiver); 0 = a free one. @defaultValue config.healthPort */
   healthPort?: number;
+  /** One Home tab publish per user at most this often. @defaultValue HOME_MIN_PUBLISH_INTERVAL_MS (3 s) */
+  homeIntervalMs?: number;
+  /** Where the Home tab reads running drains (the drain feature). @defaultValue none: no drain section */
+  drains?: DrainSource;
 }
 
 /** A running migbot process. Fields of a role the process does not run are null. */
@@ -89,6 +101,8 @@ export interface RunningRoles {
   nova: NovaPort | null;
   /** Proposals as the worker side stores and posts them. */
   proposals: ProposalService | null;
+  /** The App Home tab: `opened(user)` when someone opens it, `changed()` when what it shows changed. */
+  home: HomeRefresher;
   workers: Workers | null;
   /** This process's Prometheus registry and instruments (served at /metrics). */
   metrics: Metrics;
@@ -153,6 +167,24 @@ export async function startRoles(
       stages[3]!.push(() => server.close());
     }
 
+    // Every role publishes Home tabs (the bot when someone opens one or decides, the workers as
+    // migrations and proposals change), through one notifier per process and the shared limiter.
+    const web = new webApi.WebClient(config.slack.botToken, {
+      ...slackWebClientOptions(config.slack.apiUrl),
+      fetch: slackFetch(metrics),
+    });
+    const slackNotifier = createNotifier({
+      redis,
+      api: webClientSlackApi(web),
+      prefix: config.redisPrefix,
+      log,
+      ...overrides.notifierPacing,
+    });
+    // After the workers: a tracker finishing its poll during shutdown still posts.
+    stages[2]!.push(() => slackNotifier.close());
+    const home = startHome(config, redis, web, slackNotifier, overrides, log);
+    stages[1]!.push(() => home.close());
+
     let bot: Bot | null = null;
     let signer: JobSigner | null = null;
     let queueCounts: (() => Promise<number>) | null = null;
@@ -182,18 +214,23 @@ export async function startRoles(
         ...(overrides.botPort !== undefined && { port: overrides.botPort }),
         ...(config.slack.transport === "http" && { customRoutes: routes }),
         slackFetch: slackFetch(metrics),
+        // Someone opened the Home tab: shown at once, then kept up to date.
+        home,
         // Approve / Reject / Retry: the bot decides, it never posts proposals or seals plans.
         registerExtra: registerApprovalActions(
-          meteredProposals(
-            createProposalService({
-              redis,
-              prefix: config.redisPrefix,
-              presenter: null,
-              sealer: null,
-              ttlS: config.proposalTtlS,
-              log,
-            }),
-            metrics,
+          proposalServiceWithHome(
+            meteredProposals(
+              createProposalService({
+                redis,
+                prefix: config.redisPrefix,
+                presenter: null,
+                sealer: null,
+                ttlS: config.proposalTtlS,
+                log,
+              }),
+              metrics,
+            ),
+            () => home.changed(),
           ),
         ),
       });
@@ -223,25 +260,12 @@ export async function startRoles(
       const sshHosts = meteredHosts(hostsPort(inventory, exec), metrics);
       hosts = sshHosts;
       stages[2]!.push(() => sshHosts.close());
-      const web = new webApi.WebClient(config.slack.botToken, {
-        ...slackWebClientOptions(config.slack.apiUrl),
-        fetch: slackFetch(metrics),
-      });
       // One Slack check per process: in role all the bot's and the workers' token are the same.
       readiness.add(
         "slack",
         slackAuthCheck(() => web.auth.test()),
       );
-      const slackNotifier = createNotifier({
-        redis,
-        api: webClientSlackApi(web),
-        prefix: config.redisPrefix,
-        log,
-        ...overrides.notifierPacing,
-      });
       notifier = slackNotifier;
-      // After the workers: a tracker finishing its poll during shutdown still posts.
-      stages[2]!.push(() => slackNotifier.close());
       const openstack = await connectNova(config.openstack, log, {
         keystone: keystoneFetch(metrics, boundedFetch()),
         nova: novaFetch(metrics, boundedFetch()),
@@ -285,9 +309,11 @@ export async function startRoles(
         proposalTtlS: config.proposalTtlS,
         responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
         pollIntervalMs: config.worker.pollIntervalMs,
+        predict: config.worker.predict,
         concurrency: capacity.concurrency,
         lockDurationMs: overrides.lockDurationMs ?? config.worker.lockDurationMs,
         startWorkers: overrides.startWorkers !== false,
+        onHomeChange: () => home.changed(),
         ...(overrides.applyTiming && { applyTiming: overrides.applyTiming }),
       });
       proposals = side.proposals;
@@ -312,6 +338,7 @@ export async function startRoles(
       hosts,
       nova,
       proposals,
+      home,
       workers,
       metrics,
       readiness,
@@ -322,6 +349,45 @@ export async function startRoles(
     await stop();
     throw err;
   }
+}
+
+/** The Home tab's refresher of this process: reads Redis, shows proposals to approvers, publishes paced. */
+function startHome(
+  config: Config,
+  redis: Redis,
+  web: webApi.WebClient,
+  notifier: Notifier,
+  overrides: RoleOverrides,
+  log: Logger,
+): HomeRefresher {
+  const access = new AccessControl(
+    config.access,
+    async (group) => (await web.usergroups.users.list({ usergroup: group })).users ?? [],
+    log,
+  );
+  // The workspace's URL (for links to threads) once known; asked again after a failure.
+  let workspaceUrl: Promise<string | null> | undefined;
+  const url = () => {
+    workspaceUrl ??= web.auth.test().then(
+      (r) => r.url ?? null,
+      () => {
+        workspaceUrl = undefined;
+        return null;
+      },
+    );
+    return workspaceUrl;
+  };
+  const migrations = new MigrationStore(redis, config.redisPrefix);
+  const proposals = new ProposalStore(redis, config.redisPrefix);
+  return createHomeRefresher({
+    redis,
+    prefix: config.redisPrefix,
+    viewers: new HomeViewers(redis, config.redisPrefix),
+    read: () => readHomeSnapshot({ migrations, proposals, drains: overrides.drains ?? null }),
+    publisher: createHomePresenter({ home: notifier, access, workspaceUrl: url }),
+    ...(overrides.homeIntervalMs !== undefined && { minIntervalMs: overrides.homeIntervalMs }),
+    log,
+  });
 }
 
 /** Values that must never appear in a readiness report, removed should an error quote one. */

@@ -9,6 +9,7 @@ import type { Bot } from "../../bot/app";
 import type { Config } from "../config";
 import { loadConfig } from "../config";
 import type { ProposalService } from "../fixes/service";
+import type { HomeRefresher } from "../home/refresher";
 import type { HostEntry } from "../hosts/inventory";
 import type { HostsPort } from "../hosts/port";
 import { type Logger, silentLogger } from "../log";
@@ -94,6 +95,8 @@ export interface StackOptions<C extends CloudLike = Sandbox> {
   log?: Logger;
   /** Extra environment for the config (e.g. MIGBOT_ALLOW_SELF_APPROVAL). */
   env?: Record<string, string>;
+  /** One Home tab publish per user at most this often. @defaultValue 3 s */
+  homeIntervalMs?: number;
 }
 
 export interface SandboxStack<C extends CloudLike = Sandbox> {
@@ -111,6 +114,8 @@ export interface SandboxStack<C extends CloudLike = Sandbox> {
   store: MigrationStore;
   /** Fix proposals (fixes behind approval): propose, get, claim; posts through the stack's notifier. */
   proposals: ProposalService;
+  /** The App Home tab's refresher (tests wait on `home.idle()`). */
+  home: HomeRefresher;
   /** Jobs not finished yet, across all queues. */
   queueCounts(): Promise<number>;
   /** Signs jobs as this stack's bot does (for tests and benchmarks that enqueue directly). */
@@ -212,6 +217,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
       applyTiming: { serviceSettleMs: opts.serviceSettleMs ?? SANDBOX_SERVICE_SETTLE_MS },
       ...(opts.notifierPacing && { notifierPacing: opts.notifierPacing }),
+      ...(opts.homeIntervalMs !== undefined && { homeIntervalMs: opts.homeIntervalMs }),
     });
     cleanups.push(() => roles.stop());
     slack.setDeliveryUrl(roles.bot!.url!);
@@ -229,6 +235,7 @@ export async function startSandboxStack<C extends CloudLike = Sandbox>(
       hosts: roles.hosts!,
       store: roles.store,
       proposals: roles.proposals!,
+      home: roles.home,
       workerEnv: workerRoleEnv(env),
       botEnv: botRoleEnv(env),
       queueCounts: roles.queueCounts!,

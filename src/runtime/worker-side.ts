@@ -14,6 +14,7 @@ import { diagnosisActions } from "../diagnose/run";
 import type { ApplyTiming } from "../fixes/apply";
 import { APPLY_LEASE_PER_JOB_LOCK } from "../fixes/store";
 import { createFixActions } from "../fixes/worker";
+import { migrationPresenterWithHome, proposalPresenterWithHome } from "../home/signals";
 import type { HostEntry } from "../hosts/inventory";
 import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
@@ -52,6 +53,10 @@ export interface WorkerSideOptions {
   onRefusedJob?: (queue: string, jobId: string) => void;
   /** The fetch replies through response_url go over (metrics count them). @defaultValue the global fetch */
   replyFetch?: typeof fetch;
+  /** Told when something the App Home tab shows changed (a migration's phase or end, a proposal). */
+  onHomeChange?: () => void;
+  /** Convergence prediction before /migrate triggers (MIGBOT_PREDICT). @defaultValue "off" */
+  predict?: "off" | "show" | "ask";
 }
 
 export interface WorkerSide {
@@ -69,6 +74,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     origins: opts.responseUrlOrigins,
     ...(opts.replyFetch && { fetchImpl: opts.replyFetch }),
   });
+  const homeChanged = opts.onHomeChange ?? (() => {});
   const serviceByHost = new Map(opts.inventory.map((h) => [h.name, h.novaComputeService ?? "nova-compute"]));
   // fixes behind approval: apply-proposal jobs and /migrate audit.
   const fixes = createFixActions({
@@ -77,7 +83,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     sealer: opts.sealer,
     nova,
     hosts,
-    presenter: createProposalPresenter({ notifier, reply }),
+    presenter: proposalPresenterWithHome(createProposalPresenter({ notifier, reply }), homeChanged),
     audits: createAuditPresenter({ reply }),
     store,
     log: log.child({ component: "fixes" }),
@@ -116,7 +122,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         },
         nova,
         hosts,
-        presenter: createMigrationPresenter(notifier, notifier),
+        presenter: migrationPresenterWithHome(createMigrationPresenter(notifier, notifier), homeChanged),
         store,
         answer: createAnswerPresenter(reply),
         log: log.child({ component: "worker" }),
@@ -124,7 +130,11 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         concurrency: opts.concurrency,
         ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
         extraActions: async (job) => (await fixes.handle(job)) || diagnosis.handle(job),
-        migrationHooks: { onTrouble: (record, kind) => diagnosis.onTrouble(record, kind) },
+        migrationHooks: {
+          onTrouble: (record, kind) => diagnosis.onTrouble(record, kind),
+          onFixFirst: (record) => diagnosis.onFixFirst(record),
+          predict: opts.predict ?? "off",
+        },
       })
     : null;
   return { reply, proposals: fixes.proposals, workers };

@@ -189,6 +189,12 @@ export class SandboxCloud extends ControlPlaneBase<SandboxVm, SandboxMigration> 
         vms: this.vms,
         latestMigration: (vm, name) => this.live.latestOn(vm, name),
         restartNovaCompute: (host) => this.restartNovaCompute(host),
+        // libvirt's measurement period runs on the host's real clock (migbot waits real seconds for
+        // it), whatever the model's time scale; the figure itself is the model guest's.
+        nowS: () => performance.now() / 1000,
+        hosts: this.hosts,
+        linkMiBps: (a, b) => this.linkBandwidthMiBps(a, b),
+        defaultLinkMiBps: this.opts.seed.defaultLinkMiBps,
       },
       this.hostOrThrow(hostName),
       cmd,

@@ -4,6 +4,7 @@
  * its config only at (re)start, and dies shortly after a start it cannot survive), the CPU a guest
  * gets when it starts there, and the VM records Nova keeps for those guests.
  */
+
 import { randomUUID } from "node:crypto";
 import { DEFAULT_NOVA_COMPUTE_LOG_PATH, DEFAULT_NOVA_CONF_PATHS } from "../hosts/inventory";
 import { extraFlagFeatures } from "../nova-conf/cpu-flags";
@@ -25,6 +26,7 @@ import {
   UnknownCpuModelError,
 } from "./cpu";
 import { readSandboxData } from "./data-files";
+import type { DirtyRateCalc } from "./dirtyrate";
 import { HostFilesystem } from "./filesystem";
 import { formatNovaLog, type NovaLogLevel } from "./nova-log";
 import { novaTimestamp } from "./nova-records";
@@ -69,6 +71,8 @@ export class SandboxHost {
   /** The config as nova-compute read it at its last (successful) start; null while it is down. */
   settings: LiveMigrationSettings | null = null;
   nextDomainId = 1;
+  /** `virsh domdirtyrate-calc` measurements, by domain name: the last one started on each. */
+  readonly dirtyRateCalcs = new Map<string, DirtyRateCalc>();
   private lastReportS: number | null = null;
 
   constructor(

@@ -6,6 +6,7 @@
  * coreutils' texts and permissions, systemctl for nova-compute, `nova-compute --version` and tail.
  */
 import type { HostCommand } from "../hosts/catalogue";
+import { libvirtMeasuresDirtyRate } from "../nova-facts/libvirt-dirtyrate";
 import type { SandboxHost, SandboxVm } from "./compute-host";
 import { POWER_STATE } from "./control-plane-base";
 import {
@@ -18,6 +19,15 @@ import {
   parseCpuXml,
   UnknownCpuModelError,
 } from "./cpu";
+import {
+  dirtyRateSecondsRefusal,
+  formatDirtyRateCalcStarted,
+  formatDomstatsDirtyRate,
+  formatRouteGet,
+  formatVirshVersion,
+  nicSpeedMbpsForLink,
+  SANDBOX_LIBVIRT_VERSION,
+} from "./dirtyrate";
 import { formatDomCapabilities } from "./domcapabilities";
 import { jobStats, type SandboxMigration } from "./migrations";
 import { isFinished } from "./precopy-model";
@@ -43,6 +53,14 @@ export interface HostCommandsView {
   latestMigration(vm: SandboxVm, hostName: string): SandboxMigration | undefined;
   /** `systemctl restart nova-compute` on the host, with what it does to migrations under way. */
   restartNovaCompute(host: SandboxHost): void;
+  /** A monotonic clock, seconds: dirty-rate measurement periods run on it. */
+  nowS(): number;
+  /** Every host by name (routes and NICs follow the links between them). */
+  hosts: ReadonlyMap<string, SandboxHost>;
+  /** Migration bandwidth between two hosts, MiB/s. */
+  linkMiBps(a: string, b: string): number;
+  /** Bandwidth of hosts with no explicit link, MiB/s (each host's eth0). */
+  defaultLinkMiBps: number;
 }
 
 /** Sorts domains without an id (shut off) after the running ones, as `virsh list --all` does. */
@@ -104,6 +122,15 @@ export function runHostCommand(
       } catch (err) {
         return virshError(`error: ${(err as Error).message}`);
       }
+    case "virsh-version":
+      return ok(formatVirshVersion(host.seed.libvirtVersion ?? SANDBOX_LIBVIRT_VERSION));
+    case "virsh-domdirtyrate-calc":
+    case "virsh-domstats-dirtyrate":
+      return dirtyRate(view, host, cmd);
+    case "ip-route-get":
+      return routeGet(view, host, cmd.address);
+    case "read-nic-speed":
+      return nicSpeed(view, host, cmd.iface);
     case "read-file":
       return host.fs.cat(cmd.path);
     case "stat-file":
@@ -236,6 +263,67 @@ function domJobInfo(
       jobStats(migration.job, inbound ? "Incoming migration" : "Outgoing migration", "Unbounded"),
     ),
   );
+}
+
+/** Whether the host's libvirt has the dirty-rate API (7.2.0+). */
+function measures(host: SandboxHost): boolean {
+  const [major, minor, micro] = (host.seed.libvirtVersion ?? SANDBOX_LIBVIRT_VERSION).split(".").map(Number);
+  return libvirtMeasuresDirtyRate({ major: major ?? 0, minor: minor ?? 0, micro: micro ?? 0 });
+}
+
+/** `virsh domdirtyrate-calc` and `virsh domstats --dirtyrate` on a running domain of this host. */
+function dirtyRate(
+  view: HostCommandsView,
+  host: SandboxHost,
+  cmd: Extract<HostCommand, { kind: "virsh-domdirtyrate-calc" | "virsh-domstats-dirtyrate" }>,
+): HostCommandResult {
+  if (!measures(host)) {
+    // virsh before 7.2.0 knows neither the command nor domstats' option.
+    return cmd.kind === "virsh-domdirtyrate-calc"
+      ? virshError("error: unknown command: 'domdirtyrate-calc'")
+      : virshError("error: command 'domstats' doesn't support option --dirtyrate");
+  }
+  const vm = [...view.vms.values()].find(
+    (v) => v.host === host.name && (v.instanceName === cmd.domain || v.uuid === cmd.domain),
+  );
+  if (!vm) return virshError(`error: failed to get domain '${cmd.domain}'`);
+  if (cmd.kind === "virsh-domdirtyrate-calc") {
+    if (vm.domainId === null)
+      return virshError("error: Requested operation is not valid: domain is not running");
+    if (cmd.seconds < 1 || cmd.seconds > 60) return { ...dirtyRateSecondsRefusal(cmd.seconds), exitCode: 1 };
+    host.dirtyRateCalcs.set(vm.instanceName, { startS: view.nowS(), periodS: cmd.seconds });
+    return ok(formatDirtyRateCalcStarted());
+  }
+  return ok(
+    formatDomstatsDirtyRate(vm.instanceName, host.dirtyRateCalcs.get(vm.instanceName), view.nowS(), {
+      dirtyRateBytesPerS: vm.seed.dirtyRateMiBps * 1024 ** 2,
+      workingSetBytes: vm.seed.workingSetMiB * 1024 ** 2,
+    }),
+  );
+}
+
+/** The NIC a host reaches `peer` through: eth1 for a link faster or slower than the default, else eth0. */
+function nicTowards(view: HostCommandsView, host: SandboxHost, peer: SandboxHost): string {
+  return view.linkMiBps(host.name, peer.name) === view.defaultLinkMiBps ? "eth0" : "eth1";
+}
+
+/** `ip -o route get <address>`: on-link through the NIC of the link to the host that has it. */
+function routeGet(view: HostCommandsView, host: SandboxHost, address: string): HostCommandResult {
+  const peer = [...view.hosts.values()].find((h) => h.seed.hostIp === address);
+  const dev = peer === undefined ? "eth0" : nicTowards(view, host, peer);
+  return ok(formatRouteGet(address, dev, host.seed.hostIp));
+}
+
+/** `cat -- /sys/class/net/<if>/speed`: eth0 at the default link's speed, eth1 at the host's explicit links'. */
+function nicSpeed(view: HostCommandsView, host: SandboxHost, iface: string): HostCommandResult {
+  const path = `/sys/class/net/${iface}/speed`;
+  if (iface === "lo") return { stdout: "", stderr: `cat: ${path}: Invalid argument\n`, exitCode: 1 };
+  const explicit = [...view.hosts.values()]
+    .filter((peer) => peer !== host && nicTowards(view, host, peer) === "eth1")
+    .map((peer) => view.linkMiBps(host.name, peer.name));
+  if (iface === "eth0") return ok(`${nicSpeedMbpsForLink(view.defaultLinkMiBps)}\n`);
+  if (iface === "eth1" && explicit.length > 0) return ok(`${nicSpeedMbpsForLink(Math.max(...explicit))}\n`);
+  return { stdout: "", stderr: `cat: ${path}: No such file or directory\n`, exitCode: 1 };
 }
 
 function ok(stdout: string): HostCommandResult {

@@ -15,6 +15,8 @@ export interface SeedHost {
   vcpus: number;
   /** The address Nova records for the host (`host_ip`, `dest_host`). */
   hostIp: string;
+  /** `virsh version`'s library. @defaultValue "9.0.0" (the lab's; 7.2.0 is the first that measures dirty rates) */
+  libvirtVersion?: string;
 }
 
 export interface SeedVm {

@@ -55,7 +55,13 @@ describe("/diagnose through the real bot, Redis and worker", () => {
     // The proposals are their own messages in the same thread, preferred model first, then the
     // auto-converge fix the live-migration settings warning drafts (the thread is complete: the job
     // has finished).
-    const proposals = done.replies.filter((m) => m !== checklist);
+    // The convergence prediction (issue 14) is its own reply; the proposals are the rest.
+    const proposals = done.replies.filter((m) => m.text.startsWith("Fix proposal"));
+    // web-7 (20 MiB/s into a 128 MiB set) against compute-3's 10 GbE NIC towards compute-5.
+    const prediction = done.replies.find((m) =>
+      / web-7 dirties ~?\d+ MiB\/s against a \d+ MiB\/s link/.test(m.text),
+    );
+    expect(prediction?.text).toMatch(/: will converge$/);
     expect(proposals.map((m) => m.text)).toEqual([
       expect.stringMatching(
         /^Fix proposal \(CPU model\): Give guests the Haswell-noTSX CPU model on all 5 compute hosts \(hosts' baseline, preferred\)/,

@@ -6,7 +6,7 @@
  * /healthz, /readyz and /metrics answer on its health port and close with it. The compose files'
  * own healthcheck commands are run against them.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
@@ -23,6 +23,7 @@ import { signedHeaders } from "../../src/sandbox/slack/signing";
 import { generateKeySet } from "../../src/signing/keys";
 import { PROJECT_ROOT } from "../support/fixtures";
 import { type PrivateRedis, startPrivateRedis } from "../support/redis-server";
+import { killAllRoles, type RoleProcess, startRole } from "../support/role-processes";
 import { until } from "../support/until";
 
 const SIGNING_SECRET = "graceful-stop-test-signing-secret";
@@ -64,7 +65,6 @@ function runHealthcheck(service: string, env: Record<string, string>): number | 
 let redis: PrivateRedis;
 let slack: SlackEmulator;
 let stack: SandboxStack | null = null;
-const children: ChildProcess[] = [];
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
@@ -82,58 +82,11 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await killAllRoles();
   await stack?.stop();
   await slack?.close();
   await redis?.stop();
 });
-
-interface RoleProcess {
-  child: ChildProcess;
-  log(): string;
-  /** Resolves at exit, with when it happened. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-function startRole(role: "bot" | "worker", env: Record<string, string>): RoleProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      resolve(PROJECT_ROOT, "test/support/forbid-sandbox.mjs"),
-      resolve(PROJECT_ROOT, "bin/migbot.mjs"),
-      "start",
-      "--role",
-      role,
-    ],
-    {
-      // Only what the role is given, as compose does: nothing from this shell's environment.
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", MIGBOT_LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  let log = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  children.push(child);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((r) =>
-    child.once("exit", (code, signal) => r({ code, signal, at: Date.now() })),
-  );
-  return { child, log: () => log, exited };
-}
-
-function waitForLog(p: RoleProcess, what: RegExp, timeoutMs = 30_000): Promise<true> {
-  return until(
-    `the log to say ${what}`,
-    () => {
-      if (p.child.exitCode !== null)
-        throw new Error(`the process exited (${p.child.exitCode}):\n${p.log().slice(-3000)}`);
-      return what.test(p.log());
-    },
-    { timeoutMs, explain: () => p.log().slice(-3000) },
-  );
-}
 
 async function startBotProcess(): Promise<{ bot: RoleProcess; port: number; prefix: string }> {
   const port = await freeLoopbackPort();
@@ -150,7 +103,7 @@ async function startBotProcess(): Promise<{ bot: RoleProcess; port: number; pref
     MIGBOT_CHANNELS: OPS.id,
     MIGBOT_OPERATORS: ALICE.id,
   });
-  await waitForLog(bot, /"msg":"bot started"/);
+  await bot.waitForLog(/"msg":"bot started"/);
   return { bot, port, prefix };
 }
 
@@ -233,7 +186,7 @@ it("bot: SIGTERM stops accepting, answers the request in flight, finishes its en
   const inFlight = await requestInFlight(port, head);
   const signalledAt = Date.now();
   bot.child.kill("SIGTERM");
-  await waitForLog(bot, /shutting down/);
+  await bot.waitForLog(/shutting down/);
   // No new connection is taken...
   expect(await accepts(port)).toBe(false);
   // ...but the request it holds is answered, with the work behind the answer done.
@@ -308,7 +261,7 @@ it("bot: SIGTERM waits for a button's work that runs after its ack, which then r
     });
     expect(acked.status).toBe(200);
     bot.child.kill("SIGTERM");
-    await waitForLog(bot, /shutting down/);
+    await bot.waitForLog(/shutting down/);
     await new Promise((r) => setTimeout(r, HELD_STOP_OBSERVED_MS));
     // Still there: the click's work is not done, and stopping would lose it.
     expect(bot.child.exitCode).toBeNull();
@@ -336,7 +289,7 @@ it("bot: a second SIGTERM during a stop held by a request in flight exits at onc
   // Headers only: the request stays in flight and holds the stop (up to the bot's drain time).
   await requestInFlight(port, head);
   bot.child.kill("SIGTERM");
-  await waitForLog(bot, /shutting down/);
+  await bot.waitForLog(/shutting down/);
   await new Promise((r) => setTimeout(r, HELD_STOP_OBSERVED_MS));
   expect(bot.child.exitCode).toBeNull();
 
@@ -356,7 +309,7 @@ it("worker: /healthz, /readyz and /metrics answer on its health port, compose's 
     workers: false,
   });
   const worker = startRole("worker", stack.workerEnv);
-  await waitForLog(worker, /"msg":"worker started"/);
+  await worker.waitForLog(/"msg":"worker started"/);
   const port = Number(/"msg":"health server listening"[^\n]*"port":(\d+)/.exec(worker.log())?.[1]);
   expect(port).toBeGreaterThan(0);
   const base = `http://127.0.0.1:${port}`;

@@ -6,11 +6,11 @@
 import { createServer } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { HostCommand } from "../../src/hosts/catalogue";
+import { killAllRoles, startRole } from "../support/role-processes";
 import { type SlackChannel, slackChannel } from "../support/slack-threads";
 import { expectPhasesOnce, hostOf, liveMigrations, otherOf, waitFinished } from "./support/checks";
 import { afterHostCommands, type FaultStack, memoryLog, startFaultStack } from "./support/fault-stack";
 import { clickApprove, fileState, postFix, proposalStatus, service } from "./support/fixes";
-import { killAllRoles, startRole } from "./support/processes";
 import { faultCase, ms } from "./support/reliability";
 import { startTcpProxy } from "./support/tcp-proxy";
 

@@ -6,15 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type SlackChannel, slackChannel } from "../support/slack-threads";
-import {
-  expectPhasesOnce,
-  hostOf,
-  liveMigrations,
-  otherOf,
-  PHASE_PREFIXES,
-  waitFinished,
-  waitReply,
-} from "./support/checks";
+import { expectMovedOnce, PHASE_PREFIXES, type StartedMove, startMove, waitReply } from "./support/checks";
 import { type FaultStack, memoryLog, startFaultStack } from "./support/fault-stack";
 import type { SeenRequest } from "./support/http-proxy";
 import { faultCase, ms } from "./support/reliability";
@@ -42,25 +34,10 @@ function phaseOrder(rootTs: string): string[] {
     .filter((p): p is string => p !== undefined);
 }
 
-async function startMigration(vm: string, pair: [string, string]) {
-  const to = otherOf(await hostOf(stack.truth, vm), pair);
-  const before = (await liveMigrations(stack.truth, vm)).length;
-  const root = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
-  return { vm, to, before, root };
-}
-
-async function expectThreadWhole(m: Awaited<ReturnType<typeof startMigration>>) {
-  const done = await waitFinished(ops, m.root.ts, 150_000);
-  expect(
-    done.text,
-    ops
-      .thread(m.root.ts)
-      .map((r) => r.text)
-      .join("\n"),
-  ).toMatch(/Completed/);
-  expectPhasesOnce(ops, m.root.ts);
+/** Completed once, phases once, and in order of their timestamps (a retried post must not reorder them). */
+async function expectThreadWhole(m: StartedMove) {
+  await expectMovedOnce(ops, stack.truth, m, 150_000);
   expect(phaseOrder(m.root.ts)).toEqual(PHASE_PREFIXES);
-  expect((await liveMigrations(stack.truth, m.vm)).length - m.before).toBe(1);
 }
 
 describe("Slack Web API faults", () => {
@@ -75,7 +52,7 @@ describe("Slack Web API faults", () => {
     const proxy = stack.slackProxy!;
     proxy.inject({ match: method("chat.postMessage"), fault: { kind: "status", status: 503 }, times: 2 });
     const t0 = Date.now();
-    const m = await startMigration("vm-42", ["compute-1", "compute-3"]);
+    const m = await startMove(ops, stack.truth, "vm-42", ["compute-1", "compute-3"]);
     c.measure(`root posted ${ms(Date.now() - t0)} after the command (after 2 × 503)`);
     await waitReply(ops, m.root.ts, "Pre-migration");
     proxy.inject({ match: method("chat.postMessage"), fault: { kind: "hang", forward: false } });
@@ -109,8 +86,8 @@ describe("Slack Web API faults", () => {
       times: 8,
     });
     const t0 = Date.now();
-    const a = await startMigration("vm-42", ["compute-1", "compute-3"]);
-    const b = await startMigration("batch-1", ["compute-3", "compute-4"]);
+    const a = await startMove(ops, stack.truth, "vm-42", ["compute-1", "compute-3"]);
+    const b = await startMove(ops, stack.truth, "batch-1", ["compute-3", "compute-4"]);
     await expectThreadWhole(a);
     await expectThreadWhole(b);
     const after = stack.slack.stats().rateLimited;

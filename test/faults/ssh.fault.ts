@@ -7,15 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { ACTION_RETRY_APPLY } from "../../bot/render/proposal";
 import type { HostCommand } from "../../src/hosts/catalogue";
 import { type SlackChannel, slackChannel } from "../support/slack-threads";
-import {
-  expectPhasesOnce,
-  hostOf,
-  liveMigrations,
-  otherOf,
-  threadActivity,
-  waitFinished,
-  waitReply,
-} from "./support/checks";
+import { expectMovedOnce, hostOf, startMove, threadActivity, waitReply } from "./support/checks";
 import { afterHostCommands, type FaultStack, memoryLog, startFaultStack } from "./support/fault-stack";
 import { backupsOf, clickApprove, fileState, postFix, proposalStatus, service } from "./support/fixes";
 import { faultCase, ms } from "./support/reliability";
@@ -47,29 +39,6 @@ function precopyText(rootTs: string): string {
   return ops.reply(rootTs, "Iterative pre-copy")?.text ?? "";
 }
 
-/** Starts a /migrate of `vm` to the other host of `pair`; returns the root and the count of Nova's migrations before. */
-async function migrate(vm: string, pair: [string, string]) {
-  const to = otherOf(await hostOf(stack.truth, vm), pair);
-  const before = (await liveMigrations(stack.truth, vm)).length;
-  const root = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
-  return { vm, to, before, root };
-}
-
-/** The migration completed in its thread, each phase once, with exactly one Nova live migration. */
-async function expectCompletedOnce(m: Awaited<ReturnType<typeof migrate>>) {
-  const done = await waitFinished(ops, m.root.ts);
-  expect(
-    done.text,
-    ops
-      .thread(m.root.ts)
-      .map((r) => r.text)
-      .join("\n"),
-  ).toMatch(/Completed/);
-  expectPhasesOnce(ops, m.root.ts);
-  expect((await liveMigrations(stack.truth, m.vm)).length - m.before).toBe(1);
-  expect(await hostOf(stack.truth, m.vm)).toBe(m.to);
-}
-
 describe("a compute host's SSH", () => {
   test("unreachable when the migration starts: Nova's figures, the thread says so; others carry on", async (ctx) => {
     const c = faultCase(ctx, {
@@ -82,16 +51,16 @@ describe("a compute host's SSH", () => {
     });
     const src = await hostOf(stack.truth, "vm-42");
     await stack.cloud.ssh.get(src)!.setMode("refuse");
-    const a = await migrate("vm-42", ["compute-1", "compute-3"]);
-    const b = await migrate("batch-1", ["compute-3", "compute-4"]);
+    const a = await startMove(ops, stack.truth, "vm-42", ["compute-1", "compute-3"]);
+    const b = await startMove(ops, stack.truth, "batch-1", ["compute-3", "compute-4"]);
     await waitReply(ops, a.root.ts, "Iterative pre-copy");
     const said = await ops.waitFor("the pre-copy reply to name its source", () =>
       /unreachable over SSH/.test(precopyText(a.root.ts)) ? precopyText(a.root.ts) : undefined,
     );
     c.measure(`pre-copy says: "${/figures from[^.]*\)/.exec(said)?.[0] ?? said.slice(0, 140)}"`);
     expect(said).toMatch(/Nova's API memory counters|nova-compute's progress log/);
-    await expectCompletedOnce(b);
-    await expectCompletedOnce(a);
+    await expectMovedOnce(ops, stack.truth, b);
+    await expectMovedOnce(ops, stack.truth, a);
     c.measure("both completed, 1 live migration each, phases once");
   });
 
@@ -103,7 +72,7 @@ describe("a compute host's SSH", () => {
         "the pre-copy reply switches to Nova's figures and says the host is unreachable over SSH; completes",
       mustHold: "one live migration; phases once; migbot connects to the host again after it is back",
     });
-    const m = await migrate("vm-42", ["compute-1", "compute-3"]);
+    const m = await startMove(ops, stack.truth, "vm-42", ["compute-1", "compute-3"]);
     const src = m.to === "compute-3" ? "compute-1" : "compute-3";
     const proxy = stack.cloud.ssh.get(src)!;
     await waitReply(ops, m.root.ts, "Iterative pre-copy");
@@ -119,11 +88,11 @@ describe("a compute host's SSH", () => {
     expect(said).toMatch(/Nova's API memory counters/);
     await new Promise((r) => setTimeout(r, Math.max(0, SSH_OUTAGE_MS - (Date.now() - t0))));
     await proxy.setMode("pass");
-    await expectCompletedOnce(m);
+    await expectMovedOnce(ops, stack.truth, m);
     // The next migration from that host reads its figures over SSH again: a new connection.
     expect(src, "vm-42 left compute-3 (case 1 brought it there)").toBe("compute-3");
-    const next = await migrate("web-7", ["compute-3", "compute-4"]);
-    await expectCompletedOnce(next);
+    const next = await startMove(ops, stack.truth, "web-7", ["compute-3", "compute-4"]);
+    await expectMovedOnce(ops, stack.truth, next);
     const again = proxy.accepted - acceptedBefore;
     expect(again).toBeGreaterThan(0);
     c.measure(
@@ -139,10 +108,10 @@ describe("a compute host's SSH", () => {
       mustHold:
         "one live migration; phases once; a second migration (another source host) keeps getting updates while the command hangs",
     });
-    const m = await migrate("vm-42", ["compute-1", "compute-3"]);
+    const m = await startMove(ops, stack.truth, "vm-42", ["compute-1", "compute-3"]);
     const src = m.to === "compute-3" ? "compute-1" : "compute-3";
     await waitReply(ops, m.root.ts, "Iterative pre-copy");
-    const other = await migrate("batch-1", ["compute-3", "compute-4"]);
+    const other = await startMove(ops, stack.truth, "batch-1", ["compute-3", "compute-4"]);
     let hungAt: number | null = null;
     let released: (() => void) | null = null;
     const unhook = afterHostCommands(stack.cloud.sandbox, (h, cmd: HostCommand) => {
@@ -165,10 +134,10 @@ describe("a compute host's SSH", () => {
       );
       expect(moved).toBe(true);
       c.measure(`other thread updated ${ms(Date.now() - hungAt!)} into the hang`);
-      await expectCompletedOnce(m);
+      await expectMovedOnce(ops, stack.truth, m);
       const text = precopyText(m.root.ts);
       c.measure(`pre-copy reply: "${/figures from[^.]*\)/.exec(text)?.[0] ?? "(domjobinfo)"}"`);
-      await expectCompletedOnce(other);
+      await expectMovedOnce(ops, stack.truth, other);
     } finally {
       (released as (() => void) | null)?.();
       unhook();

@@ -7,8 +7,9 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import type { HostCommand } from "../../src/hosts/catalogue";
+import { killAllRoles, startWorker } from "../support/role-processes";
 import { type SlackChannel, slackChannel } from "../support/slack-threads";
-import { expectPhasesOnce, hostOf, liveMigrations, otherOf, waitFinished, waitReply } from "./support/checks";
+import { expectMovedOnce, startMove, waitReply } from "./support/checks";
 import { afterHostCommands, type FaultStack, startFaultStack } from "./support/fault-stack";
 import {
   backupsOf,
@@ -19,7 +20,6 @@ import {
   service,
   tempFilesOf,
 } from "./support/fixes";
-import { killAllRoles, startWorker } from "./support/processes";
 import { faultCase, ms } from "./support/reliability";
 
 /** A short job lock: a killed worker's job is handed to the next one in seconds. */
@@ -125,21 +125,15 @@ describe("a worker stopped with SIGTERM", () => {
       userSees: "the thread carries on (a short pause in the progress edits) and completes",
       mustHold: "exit 0 within the grace period; one Nova live migration; one root, each phase once",
     });
-    const vm = "vm-42";
-    const to = otherOf(await hostOf(stack.truth, vm), ["compute-1", "compute-3"]);
-    const before = (await liveMigrations(stack.truth, vm)).length;
     const first = await startWorker(workerEnv());
-    const root = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
-    await waitReply(ops, root.ts, "Iterative pre-copy");
+    const m = await startMove(ops, stack.truth, "vm-42", ["compute-1", "compute-3"]);
+    await waitReply(ops, m.root.ts, "Iterative pre-copy");
     const t0 = Date.now();
-    const code = await first.kill("SIGTERM");
-    c.measure(`exit ${code} ${ms(Date.now() - t0)} after SIGTERM`);
-    expect(code).toBe(0);
+    const exit = await first.kill("SIGTERM");
+    c.measure(`exit ${exit.code} ${ms(exit.at - t0)} after SIGTERM`);
+    expect(exit.code).toBe(0);
     await startWorker(workerEnv());
-    const done = await waitFinished(ops, root.ts);
-    expect(done.text).toMatch(/Completed/);
-    expectPhasesOnce(ops, root.ts);
-    expect((await liveMigrations(stack.truth, vm)).length).toBe(before + 1);
+    await expectMovedOnce(ops, stack.truth, m);
     c.measure("completed in the same thread, 1 live migration, phases once");
   });
 });

@@ -31,6 +31,7 @@ import {
   tokenize,
 } from "../../src/hosts/catalogue";
 import { DEFAULT_NOVA_COMPUTE_LOG_PATH, DEFAULT_NOVA_CONF_PATHS } from "../../src/hosts/inventory";
+import { DIRTYRATE_CALC_MAX_SECONDS } from "../../src/nova-facts/libvirt-dirtyrate";
 import { requireProgram } from "../support/programs";
 
 const SUDOERS_FILE = fileURLToPath(new URL("../../deploy/sudoers.d/migbot", import.meta.url));
@@ -85,6 +86,22 @@ function catalogueSamples(): Samples {
     "virsh-hypervisor-cpu-compare": [{ kind: "virsh-hypervisor-cpu-compare", cpuXml: "<cpu/>" }],
     "virsh-hypervisor-cpu-baseline": [{ kind: "virsh-hypervisor-cpu-baseline", cpusXml: "<cpus/>" }],
     "virsh-list": [{ kind: "virsh-list" }],
+    "virsh-version": [{ kind: "virsh-version" }],
+    "virsh-domdirtyrate-calc": domains.flatMap((domain) =>
+      [1, 2, 9, 10, 19, 50, 59, DIRTYRATE_CALC_MAX_SECONDS].map((seconds) => ({
+        kind: "virsh-domdirtyrate-calc" as const,
+        domain,
+        seconds,
+      })),
+    ),
+    "virsh-domstats-dirtyrate": domains.map((domain) => ({ kind: "virsh-domstats-dirtyrate", domain })),
+    "ip-route-get": ["10.99.0.12", "192.168.255.1", "0.0.0.0", "fd00::12", "2001:db8:0:0:0:0:0:1"].map(
+      (address) => ({ kind: "ip-route-get", address }),
+    ),
+    "read-nic-speed": ["eth0", "ens3f1", "bond0.100", "br-ex", "a".repeat(15)].map((iface) => ({
+      kind: "read-nic-speed",
+      iface,
+    })),
     "read-file": confs.map((path) => ({ kind: "read-file", path })),
     "stat-file": confs.map((path) => ({ kind: "stat-file", path })),
     "write-file": temps.map((path) => ({ kind: "write-file", path, content: "[DEFAULT]\n" })),
@@ -316,6 +333,35 @@ const ESCAPES: Escape[] = [
   { what: "virsh domjobinfo --completed alone", argv: ["virsh", "domjobinfo", "--completed"] },
   { what: "virsh a domain too long", argv: ["virsh", "domjobinfo", "a".repeat(129)] },
   { what: "virsh a domain starting with -", argv: ["virsh", "domjobinfo", "-x"] },
+  // The prediction's commands (issue 14): only the exact read-only forms.
+  { what: "domdirtyrate-calc 0 s", argv: ["virsh", "domdirtyrate-calc", "vm1", "--seconds", "0"] },
+  { what: "domdirtyrate-calc 61 s", argv: ["virsh", "domdirtyrate-calc", "vm1", "--seconds", "61"] },
+  { what: "domdirtyrate-calc 600 s", argv: ["virsh", "domdirtyrate-calc", "vm1", "--seconds", "600"] },
+  { what: "domdirtyrate-calc 05 s", argv: ["virsh", "domdirtyrate-calc", "vm1", "--seconds", "05"] },
+  {
+    what: "domdirtyrate-calc dirty-bitmap (crashed QEMU 7.2 under TCG in the lab)",
+    argv: ["virsh", "domdirtyrate-calc", "vm1", "--seconds", "1", "--mode", "dirty-bitmap"],
+  },
+  { what: "domdirtyrate-calc without --seconds", argv: ["virsh", "domdirtyrate-calc", "vm1"] },
+  {
+    what: "domdirtyrate-calc then destroy",
+    argv: ["virsh", "domdirtyrate-calc", "vm1", "--seconds", "1", "destroy", "vm1"],
+  },
+  { what: "domstats of every domain and group", argv: ["virsh", "domstats"] },
+  { what: "domstats --dirtyrate of every domain", argv: ["virsh", "domstats", "--dirtyrate"] },
+  { what: "domstats --dirtyrate two domains", argv: ["virsh", "domstats", "--dirtyrate", "vm1", "vm2"] },
+  { what: "domstats --block", argv: ["virsh", "domstats", "--block", "vm1"] },
+  { what: "virsh version --daemon", argv: ["virsh", "version", "--daemon"] },
+  { what: "ip route add", argv: ["ip", "route", "add", "default", "via", "10.0.0.1"] },
+  { what: "ip -o route get from", argv: ["ip", "-o", "route", "get", "10.0.0.1", "from", "10.0.0.2"] },
+  { what: "ip -o route get a name", argv: ["ip", "-o", "route", "get", "evil.example"] },
+  { what: "ip -batch", argv: ["ip", "-batch", "/etc/shadow"] },
+  { what: "ip netns exec", argv: ["ip", "netns", "exec", "x", "sh"] },
+  { what: "cat a NIC file via ..", argv: ["cat", "--", "/sys/class/net/../../../etc/shadow"] },
+  { what: "cat another sysfs file", argv: ["cat", "--", "/sys/class/net/eth0/address"] },
+  { what: "cat speed of a 16-byte name", argv: ["cat", "--", `/sys/class/net/${"a".repeat(16)}/speed`] },
+  { what: "cat speed then shadow", argv: ["cat", "--", "/sys/class/net/eth0/speed", "/etc/shadow"] },
+  { what: "cat speed of .", argv: ["cat", "--", "/sys/class/net/./speed"] },
   { what: "another run-as user", argv: ["cat", "--", NOVA_CONF], runAs: "nobody" },
   { what: "a shell", argv: ["sh", "-c", "id"] },
 ];

@@ -44,6 +44,7 @@ import { errorMessages, judge, runDifferences } from "../conformance/differences
 import { type ConformanceRun, runConformance } from "../conformance/nova-calls";
 import { readRealNovaRecord, writeRealNovaRecord } from "../conformance/record";
 import { startConformanceSandbox } from "../conformance/sandbox-target";
+import { untilExplained } from "../support/until";
 import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 
 const STATE_DIR = `/run/migbot-lab-os-story-${process.pid}`;
@@ -92,23 +93,8 @@ let cloud: OpenStackLabCloud;
 let stack: SandboxStack<OpenStackLabCloud> | undefined;
 let releaseLock: (() => void) | undefined;
 
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; the channel now:\n${transcript()}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
+/** Waits for a check (test/support/until.ts), the channel's transcript in a timeout's message. */
+const until = untilExplained(() => `the channel now:\n${transcript()}`, POLL_MS);
 
 function roots(): StoredMessage[] {
   return stack ? stack.slack.messages(SANDBOX_CHANNEL.id) : [];

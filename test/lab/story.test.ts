@@ -26,6 +26,7 @@ import { type LabState, processStartTime } from "../../src/lab/state";
 import { SANDBOX_CHANNEL } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
 import { decodePng } from "../support/png";
+import { untilExplained } from "../support/until";
 import { type LabStack, startLabStack } from "./lab-stack";
 import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
 
@@ -55,22 +56,8 @@ let stack: LabStack;
 let state: LabState;
 let releaseLock: (() => void) | undefined;
 
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; the channel now:\n${transcript()}`,
-      );
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
+/** Waits for a check (test/support/until.ts), the channel's transcript in a timeout's message. */
+const until = untilExplained(() => `the channel now:\n${transcript()}`, POLL_MS);
 
 function roots(): StoredMessage[] {
   return stack.slack.messages(SANDBOX_CHANNEL.id);

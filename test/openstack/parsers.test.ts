@@ -174,6 +174,8 @@ describe("parsing Nova's real sample bodies", () => {
       memoryMbUsed: null,
       freeRamMb: null,
       cpuInfo: null,
+      // host_ip stays at 2.88: where the compute's migration traffic arrives (the prediction's route).
+      hostIp: "192.168.1.135",
     });
   });
 

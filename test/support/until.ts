@@ -14,3 +14,12 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }
 }
+
+/** `until` as a story calls it (`what`, a timeout, the check), explaining a timeout with `explain()`. */
+export function untilExplained(explain: () => string, intervalMs: number) {
+  return <T>(
+    what: string,
+    timeoutMs: number,
+    fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  ): Promise<T> => until(what, fn, { timeoutMs, intervalMs, explain });
+}

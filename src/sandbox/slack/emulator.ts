@@ -9,17 +9,22 @@
  *
  * This file composes the pieces and holds the public API: `workspace.ts` (who is there),
  * `store.ts` (messages, threads, ephemerals, events), `web-api.ts` (the methods),
- * `response-urls.ts`, `delivery.ts` (signed deliveries and ack timing), `files.ts` (file uploads).
+ * `response-urls.ts`, `delivery.ts` (signed deliveries and ack timing), `views.ts` (the App Home
+ * tab: views.publish and each user's view), `events-api.ts` (Events API deliveries: app_home_opened),
+ * `files.ts` (file uploads).
  */
 import { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Logger, silentLogger } from "../../log";
 import { Delivery, type DeliveryResult, SLACK_ACK_DEADLINE_MS, type SlashCommandResult } from "./delivery";
+import { SlackEmulatorError } from "./errors";
+import { appHomeOpenedEvent, deliverEvent, eventCallback } from "./events-api";
 import { type EmulatedFile, FilesApi } from "./files";
 import { RateLimiter, resolveLimits, type SlackLimits } from "./limits";
 import { ResponseUrls } from "./response-urls";
 import { type EphemeralMessage, type FoundButtonInfo, MessageStore, type StoredMessage } from "./store";
+import { HomeViews, type PublishedHomeView } from "./views";
 import { fail, type SlackFault, sendAnswer, WebApi } from "./web-api";
 import {
   BOT_USER_ID,
@@ -46,6 +51,7 @@ export type {
   SlackMessageEvent,
   StoredMessage,
 } from "./store";
+export { HOME_VIEW_MAX_BLOCKS, type HomeViewEvent, type PublishedHomeView } from "./views";
 export { MAX_REQUEST_BODY_BYTES, type SlackFault } from "./web-api";
 export type { EmulatedChannel, EmulatedUser, EmulatedUsergroup } from "./workspace";
 
@@ -71,6 +77,8 @@ export interface SlackEmulatorOptions {
   deliverTwice?: boolean;
   /** @defaultValue 0 (any free port) */
   port?: number;
+  /** The manifest's `features.app_home.home_tab_enabled`; false makes views.publish answer `not_enabled`. @defaultValue true */
+  homeTabEnabled?: boolean;
   log?: Logger;
 }
 
@@ -112,6 +120,13 @@ export interface SlackEmulator {
   }): Promise<DeliveryResult>;
   findButtons(channel?: string): FoundButtonInfo[];
   /**
+   * A user opens the app's Home (the Home tab by default): delivers a signed `app_home_opened` event
+   * to the app, carrying the tab's current view once one was published.
+   */
+  openAppHome(args: { user: string; tab?: "home" | "messages" }): Promise<DeliveryResult>;
+  /** The Home tab a user (id or name) sees now, or undefined before the app published one. */
+  homeView(user: string): PublishedHomeView | undefined;
+  /**
    * Answers the next `times` (default 1) calls of a Web API method, in one channel (id or name)
    * or any, with a failure instead of serving them, as Slack does when it has trouble.
    */
@@ -124,7 +139,7 @@ export interface SlackEmulator {
   files(): EmulatedFile[];
   /** One file by id (a message's `files[].id`), completed or not. */
   file(id: string): EmulatedFile | undefined;
-  /** Emits `"message"` with a `SlackMessageEvent`, in the order things happened. */
+  /** Emits `"message"` with a `SlackMessageEvent`, in the order things happened, and `"home"` with a `HomeViewEvent` per views.publish. */
   events: EventEmitter;
   stats(): SlackEmulatorStats;
   close(): Promise<void>;
@@ -144,7 +159,9 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
   const store = new MessageStore(events);
   let baseUrl = "";
   const filesApi = new FilesApi({ workspace, store, limits, baseUrl: () => baseUrl, log });
+  const views = new HomeViews(workspace, limits, events, opts.homeTabEnabled ?? true);
   const webApi = new WebApi({
+    views,
     workspace,
     store,
     botToken: opts.botToken,
@@ -211,6 +228,34 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
 
     clickButton(args) {
       return delivery.clickButton(args);
+    },
+
+    async openAppHome({ user: userArg, tab = "home" }) {
+      const user = workspace.findUser(userArg);
+      if (!user) {
+        throw new SlackEmulatorError(
+          "EMU_UNKNOWN_USER",
+          `no user "${userArg}" in the emulated workspace; known: ${workspace.users.map((u) => u.name).join(", ")}`,
+        );
+      }
+      const current = views.get(user.id);
+      const event = appHomeOpenedEvent(
+        user,
+        tab,
+        store.nextTs(),
+        current === undefined ? undefined : views.viewJson(current),
+      );
+      return deliverEvent({
+        url: deliveryUrl,
+        signingSecret: opts.signingSecret,
+        ackDeadlineMs: opts.ackDeadlineMs ?? SLACK_ACK_DEADLINE_MS,
+        envelope: eventCallback(workspace.teamId, event),
+        log,
+      });
+    },
+
+    homeView(userArg: string) {
+      return views.get(workspace.findUser(userArg)?.id ?? userArg);
     },
 
     findButtons(channelArg?: string) {

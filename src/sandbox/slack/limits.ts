@@ -34,7 +34,7 @@ export interface SlackLimits {
    * second per channel", "short bursts >1 allowed" — the burst size is not documented; 5 is our choice);
    * chat.update, chat.delete, conversations.info Tier 3; chat.postEphemeral, users.info Tier 4;
    * usergroups.users.list Tier 2; chat.getPermalink and auth.test (special, generous) as Tier 4;
-   * files.getUploadURLExternal and files.completeUploadExternal Tier 4.
+   * files.getUploadURLExternal, files.completeUploadExternal and views.publish Tier 4.
    */
   rates: Record<string, RateLimit>;
   /** Blocks in one message. @defaultValue 50 */
@@ -95,6 +95,7 @@ export const DEFAULT_SLACK_LIMITS: SlackLimits = {
     "auth.test": TIER_4,
     "files.getUploadURLExternal": TIER_4,
     "files.completeUploadExternal": TIER_4,
+    "views.publish": TIER_4,
   },
   blocksPerMessage: 50,
   sectionTextMaxChars: 3000,

@@ -1,7 +1,7 @@
 /**
  * The emulated Slack Web API (`POST /api/<method>`): the methods the bot calls (auth.test,
  * chat.postMessage / update / postEphemeral / delete / getPermalink, conversations.info,
- * users.info, usergroups.users.list), bot-token auth, Slack's per-method rate limits with 429 and
+ * users.info, usergroups.users.list, views.publish), bot-token auth, Slack's per-method rate limits with 429 and
  * Retry-After, and the checks Slack makes of a message body (Block Kit limits, text length), each
  * refusal with Slack's error name. Also the small helpers the response_url endpoint shares.
  */
@@ -10,6 +10,7 @@ import type { Logger } from "../../log";
 import { validateBlocks } from "./block-kit";
 import type { RateLimiter, SlackLimits } from "./limits";
 import { type MessageStore, messageJson, type StoredMessage } from "./store";
+import type { HomeViews } from "./views";
 import { BOT_ID, BOT_USER_ID, type EmulatedChannel, TEAM_DOMAIN, type Workspace } from "./workspace";
 
 /** Largest request body the emulator reads; Slack's own limits are far below this for chat methods. */
@@ -149,6 +150,8 @@ export interface WebApiOptions {
   limits: SlackLimits;
   limiter: RateLimiter;
   log: Logger;
+  /** The App Home tabs (`views.publish`). */
+  views: HomeViews;
   /** More methods, served like the built-in ones (e.g. files.ts's upload methods). */
   extraMethods?: Record<string, (p: Params) => ApiAnswer>;
 }
@@ -312,6 +315,8 @@ export class WebApi {
         return ok({ users: [...group.users] });
       },
       ...opts.extraMethods,
+
+      "views.publish": (p) => opts.views.publish(p),
     };
   }
 

@@ -86,3 +86,47 @@ export async function firstTime(
   }
   return null;
 }
+
+/** A /migrate a case started: the VM, where it goes, Nova's live migrations of it before, the root. */
+export interface StartedMove {
+  vm: string;
+  to: string;
+  before: number;
+  root: StoredMessage;
+}
+
+/** Alice types `/migrate <vm> to <the other host of pair>`; returns once the root message is posted. */
+export async function startMove(
+  ops: SlackChannel,
+  truth: NovaPort,
+  vm: string,
+  pair: [string, string],
+): Promise<StartedMove> {
+  const to = otherOf(await hostOf(truth, vm), pair);
+  const before = (await liveMigrations(truth, vm)).length;
+  const root = await ops.commandRoot("alice", "/migrate", `${vm} to ${to}`, vm);
+  return { vm, to, before, root };
+}
+
+/**
+ * The move completed as a person reads it: the root says Completed, each phase once and in
+ * order, exactly one more live migration in Nova's record, and the VM on its destination.
+ */
+export async function expectMovedOnce(
+  ops: SlackChannel,
+  truth: NovaPort,
+  m: StartedMove,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const done = await waitFinished(ops, m.root.ts, timeoutMs);
+  expect(
+    done.text,
+    ops
+      .thread(m.root.ts)
+      .map((r) => r.text)
+      .join("\n"),
+  ).toMatch(/Completed/);
+  expectPhasesOnce(ops, m.root.ts);
+  expect((await liveMigrations(truth, m.vm)).length - m.before, `live migrations of ${m.vm}`).toBe(1);
+  expect(await hostOf(truth, m.vm)).toBe(m.to);
+}

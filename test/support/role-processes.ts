@@ -1,25 +1,33 @@
 /**
  * migbot roles as real production processes (`migbot start --role bot|worker`, src/sandbox and
- * test/ made unavailable to them), for cases that kill one: SIGKILL at a chosen step, SIGTERM.
+ * test/ made unavailable to them), for tests that stop or kill one: SIGKILL at a chosen step,
+ * SIGTERM (test/e2e/graceful-stop.test.ts, the fault suite).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { PROJECT_ROOT } from "../../support/fixtures";
-import { until } from "../../support/until";
+import { PROJECT_ROOT } from "./fixtures";
+import { until } from "./until";
 
 /** A role process starts (tsx, config, Redis, SSH pool) within this. */
 export const ROLE_START_TIMEOUT_MS = 30_000;
+
+/** How a role process ended, and when (ms since the epoch). */
+export interface RoleExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  at: number;
+}
 
 export interface RoleProcess {
   child: ChildProcess;
   /** Its log so far (JSON lines on stderr). */
   log(): string;
-  /** Resolves with the exit code (null when killed by a signal). */
-  exited: Promise<number | null>;
+  /** Resolves at exit: the code (null when killed by a signal), the signal, and when. */
+  exited: Promise<RoleExit>;
   alive(): boolean;
   /** Sends the signal and waits for the exit. */
-  kill(signal: NodeJS.Signals): Promise<number | null>;
-  /** Waits until the log matches `re` (the text after `from`, when given). */
+  kill(signal: NodeJS.Signals): Promise<RoleExit>;
+  /** Waits until the log matches `re` (the text after `from`, when given); fails at once if the process exits first. */
   waitForLog(re: RegExp, timeoutMs?: number, from?: number): Promise<void>;
 }
 
@@ -46,7 +54,9 @@ export function startRole(role: "bot" | "worker", env: Record<string, string>): 
   child.stderr?.on("data", (d: Buffer) => {
     log += d.toString();
   });
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const exited = new Promise<RoleExit>((r) =>
+    child.once("exit", (code, signal) => r({ code, signal, at: Date.now() })),
+  );
   const proc: RoleProcess = {
     child,
     log: () => log,
@@ -57,11 +67,23 @@ export function startRole(role: "bot" | "worker", env: Record<string, string>): 
       return exited;
     },
     waitForLog: (re, timeoutMs = ROLE_START_TIMEOUT_MS, from = 0) =>
-      until(`${role} log to show ${re}`, () => re.test(log.slice(from)), {
-        timeoutMs,
-        intervalMs: 50,
-        explain: () => `--- ${role} log ---\n${log.slice(-3000)}`,
-      }).then(() => undefined),
+      until(
+        `${role} log to show ${re}`,
+        () => {
+          if (re.test(log.slice(from))) return true;
+          // Exited, and its last words read (stderr closed): the line will not come.
+          if (!proc.alive() && child.stderr?.readableEnded !== false)
+            throw new Error(
+              `the ${role} exited (${child.exitCode ?? child.signalCode}):\n${log.slice(-3000)}`,
+            );
+          return false;
+        },
+        {
+          timeoutMs,
+          intervalMs: 50,
+          explain: () => `--- ${role} log ---\n${log.slice(-3000)}`,
+        },
+      ).then(() => undefined),
   };
   running.add(proc);
   void exited.then(() => running.delete(proc));
