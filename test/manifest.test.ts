@@ -103,7 +103,12 @@ describe("manifest.yml", () => {
 
   it("asks for the least privilege the bot needs, with interactivity on, in Socket Mode, not org-wide", () => {
     const m = loadManifest();
-    expect([...m.oauth_config.scopes.bot].sort()).toEqual(["chat:write", "commands", "usergroups:read"]);
+    expect([...m.oauth_config.scopes.bot].sort()).toEqual([
+      "chat:write",
+      "commands",
+      "files:write",
+      "usergroups:read",
+    ]);
     expect(m.settings.interactivity.is_enabled).toBe(true);
     expect(m.settings.socket_mode_enabled).toBe(true);
     expect(m.settings.org_deploy_enabled).toBe(false);

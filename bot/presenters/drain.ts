@@ -6,14 +6,26 @@
  */
 import type { DrainPresenter } from "../../src/drain/presenter";
 import { type MigrationPresenter, replySlot } from "../../src/migration/presenter";
-import type { NotifierPort, ReplyPort } from "../../src/notify/port";
-import { renderDrainAnswer, renderDrainReport, renderDrainRoot, renderPlanDetails } from "../render/drain";
+import { CHART_NOT_SHARED } from "../../src/migration/thread";
+import type { FileUploadPort, NotifierPort, ReplyPort } from "../../src/notify/port";
+import {
+  renderDrainAnswer,
+  renderDrainChartMessage,
+  renderDrainReport,
+  renderDrainRoot,
+  renderPlanDetails,
+} from "../render/drain";
 import { renderMigrationMessage } from "../render/migration";
 import { createMigrationPresenter } from "./migration";
 
 /** The drain presenter on a notifier and a reply transport. */
-export function createDrainPresenter(deps: { notifier: NotifierPort; reply: ReplyPort }): DrainPresenter {
-  const { notifier, reply } = deps;
+export function createDrainPresenter(deps: {
+  notifier: NotifierPort;
+  reply: ReplyPort;
+  /** Where the drain's chart is uploaded. None: no chart. */
+  files?: FileUploadPort;
+}): DrainPresenter {
+  const { notifier, reply, files } = deps;
   return {
     postPlan(view) {
       return notifier.post(view.plan.channel, renderDrainRoot(view), {
@@ -35,6 +47,25 @@ export function createDrainPresenter(deps: { notifier: NotifierPort; reply: Repl
         view.plan.channel,
         { ...renderDrainReport(view), thread_ts: root },
         { dedupeKey: `drain:${view.plan.id}:report`, urgent: true },
+      );
+    },
+    async postReportChart(root, view, migrations) {
+      if (!files) return;
+      const words = renderDrainChartMessage(view);
+      // Loaded on the first chart: a process that never draws one never pays its memory.
+      const { renderDrainChart } = await import("../../src/chart");
+      const image = await renderDrainChart(words.title, migrations);
+      await files.upload(
+        view.plan.channel,
+        {
+          bytes: image.png,
+          filename: words.filename,
+          title: words.title,
+          altText: words.altText,
+          threadTs: root,
+          initialComment: words.initialComment,
+        },
+        { dedupeKey: `drain:${view.plan.id}:chart` },
       );
     },
     childPresenter: (root) => drainChildPresenter(notifier, root),
@@ -82,5 +113,7 @@ export function drainChildPresenter(notifier: NotifierPort, drainRoot: string): 
       return plain.update(ref, message, pace);
     },
     postRetryNotice: (notice) => plain.postRetryNotice(notice),
+    // One chart for the whole drain comes with its report; forty per-VM charts would bury the thread.
+    postChart: async () => CHART_NOT_SHARED,
   };
 }

@@ -7,6 +7,7 @@
 
 import type { DrainAnswer } from "../../src/drain/presenter";
 import type { DrainRow, DrainView, DrainVmPlan } from "../../src/drain/types";
+import type { RenderedChart } from "./chart";
 import { bold, clip, codeSpan, escapeMrkdwn, formatBytes, formatDuration, mention } from "./format";
 import type { Block, RenderedMessage } from "./migration";
 import { predictionSentence } from "./prediction";
@@ -367,4 +368,19 @@ function answerText(a: DrainAnswer): string {
     case "drain-reenabled":
       return `${codeSpan(a.host)}'s nova-compute is enabled again: Nova may place VMs there.`;
   }
+}
+
+/** The words around a drain's chart: drawn heading (plain), file title, alt text and comment (escaped). */
+export function renderDrainChartMessage(v: DrainView): RenderedChart {
+  const moved = v.rows.filter((r) => r.state === "completed").length;
+  const heading = `Drain of ${v.plan.host}: ${moved} of ${v.rows.length} VMs moved`;
+  const what = "each VM's memory remaining over the drain, on one time axis from its first migration";
+  return {
+    heading,
+    subheading: what,
+    filename: `drain-${v.plan.id.replace(/[^A-Za-z0-9-]/g, "").slice(0, 40) || "chart"}.png`,
+    title: escapeMrkdwn(heading),
+    altText: escapeMrkdwn(`Chart of the drain of ${v.plan.host}: ${what}.`).slice(0, 1000),
+    initialComment: `Chart of the drain of ${codeSpan(v.plan.host)}: ${what}.`,
+  };
 }

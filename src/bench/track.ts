@@ -118,6 +118,9 @@ export async function runTrackScenario(
         "chat.postMessage": fast("chat.postMessage"),
         "chat.update": fast("chat.update"),
         "chat.postEphemeral": fast("chat.postEphemeral"),
+        // Each migration's end shares a chart; the worker's upload budget is raised too (preload).
+        "files.getUploadURLExternal": fast("files.getUploadURLExternal"),
+        "files.completeUploadExternal": fast("files.completeUploadExternal"),
       },
     },
   });

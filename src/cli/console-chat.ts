@@ -4,6 +4,9 @@
  * acts as another sandbox user with `as <user> <line>`. With stdin not a terminal it reads commands
  * line by line, prints the transcript, and exits once all the work it started has finished.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { SANDBOX_CHANNEL, SANDBOX_USERS, type SandboxStack } from "../runtime/stack";
 import type { HomeViewEvent, SlackMessageEvent } from "../sandbox/slack/emulator";
@@ -25,6 +28,35 @@ export interface ConsoleOptions {
   out?: (line: string) => void;
   input?: NodeJS.ReadableStream;
   interactive?: boolean;
+  /** Where files shared in the channel (charts) are written. @defaultValue `<tmpdir>/migbot-console-files` */
+  filesDir?: string;
+}
+
+/** What Slack's clients show for escaped text. */
+function unescapeSlack(text: string): string {
+  return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}
+
+/**
+ * Writes the files shared with a message (a chart's PNG) where the user can open them; their paths.
+ * The name is the file's id and its name reduced to safe characters (the name is migbot's, the
+ * title may carry a tenant's VM name, so it never goes into a path).
+ */
+export function saveSharedFiles(
+  stack: SandboxStack,
+  e: SlackMessageEvent,
+  dir: string,
+): { id: string; title: string; path: string }[] {
+  const saved: { id: string; title: string; path: string }[] = [];
+  for (const ref of e.files ?? []) {
+    const bytes = stack.slack.file(ref.id)?.bytes;
+    if (bytes === undefined) continue;
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${ref.id}-${ref.name.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80)}`);
+    writeFileSync(path, bytes);
+    saved.push({ id: ref.id, title: unescapeSlack(ref.title), path });
+  }
+  return saved;
 }
 
 export { CONSOLE_HELP };
@@ -57,8 +89,10 @@ export function formatEvent(e: SlackMessageEvent, rootOrder: Map<string, number>
 export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Promise<number> {
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const rootOrder = new Map<string, number>();
+  const filesDir = opts.filesDir ?? join(tmpdir(), "migbot-console-files");
   stack.slack.events.on("message", (e: SlackMessageEvent) => {
     if (e.channel !== SANDBOX_CHANNEL.id) return;
+    const files = saveSharedFiles(stack, e, filesDir);
     if (opts.json) {
       out(
         JSON.stringify({
@@ -69,10 +103,13 @@ export async function runConsole(stack: SandboxStack, opts: ConsoleOptions): Pro
           ...(e.user !== undefined && { user: e.user }),
           text: e.text,
           blocks: e.blocks ?? [],
+          ...(files.length > 0 && { files }),
         }),
       );
     } else {
       out(formatEvent(e, rootOrder));
+      const indent = e.thread_ts !== undefined && e.thread_ts !== e.ts ? "      │ " : "    ";
+      for (const f of files) out(`${indent}file "${f.title}" saved to ${f.path}`);
     }
   });
   const say = (line: string) => {

@@ -2,6 +2,7 @@
  * The port through which a drain shows itself: typed views (plain data, no Slack syntax) that the
  * adapter in bot/presenters/drain.ts renders with bot/render/drain.ts and posts.
  */
+import type { DrainChartMigration } from "../chart/drain-chart";
 import type { AnswerTo, EditPace, MessageRef, MigrationPresenter } from "../migration/presenter";
 import type { PlanRefusal } from "./plan";
 import type { DrainView } from "./types";
@@ -28,6 +29,8 @@ export interface DrainPresenter {
   updateRoot(root: MessageRef, view: DrainView, pace: EditPace): Promise<void>;
   /** The final report in the thread: what moved, what did not and why; once per drain. */
   postReport(root: MessageRef, view: DrainView): Promise<void>;
+  /** Shares one chart for the whole drain in its thread (each VM's memory remaining), once per drain. */
+  postReportChart(root: MessageRef, view: DrainView, migrations: DrainChartMigration[]): Promise<void>;
   /** A migration presenter whose messages go in the drain's thread (each VM's details). */
   childPresenter(root: MessageRef): MigrationPresenter;
   /** Answers the person privately. */

@@ -9,12 +9,15 @@
  * or stops hands the job on, and the next one resumes each started migration from its record
  * without triggering it again.
  */
+
 import type { AuditLog } from "../audit/stream";
+import { drainChartMigrationsOf } from "../chart/drain-chart";
 import type { Logger } from "../log";
 import type { AnswerTo, MigrationAnswer } from "../migration/presenter";
 import type { RunMigrationDeps } from "../migration/run-migration";
 import { runMigration } from "../migration/run-migration";
 import type { MigrationRecord, MigrationStore } from "../migration/store";
+import type { TrackedRecord } from "../migration/tracker";
 import { type MigrationOutcome, WorkerShuttingDown } from "../migration/tracker";
 import { isFinished } from "../migration/view";
 import { liveMigrationUnfinished } from "../nova-facts";
@@ -241,10 +244,29 @@ class Drain {
     await this.editing?.catch(() => {});
     await this.deps.presenter.updateRoot(this.root, this.view(), "prompt");
     await this.deps.presenter.postReport(this.root, this.view());
+    await this.shareChart(this.root);
     this.log.info("drain finished", {
       moved: this.run.vms.filter((v) => v.state === "completed").length,
       total: this.run.vms.length,
     });
+  }
+
+  /**
+   * One chart for the whole drain (its VMs' memory remaining on one time axis) after the report. A
+   * chart that cannot be drawn or shared is logged: the report already said everything.
+   */
+  private async shareChart(root: string): Promise<void> {
+    // The stored records are the trackers' (TrackedRecord: with their bounded chart history).
+    const records = this.run.vms
+      .map((v) => (v.childJobId ? this.records.get(v.childJobId) : undefined))
+      .filter((r) => r !== undefined) as TrackedRecord[];
+    const migrations = drainChartMigrationsOf(records);
+    if (migrations.length === 0) return;
+    try {
+      await this.deps.presenter.postReportChart(root, this.view(), migrations);
+    } catch (err) {
+      this.log.warn("could not share the drain's chart", { err });
+    }
   }
 
   private async readControls(): Promise<void> {

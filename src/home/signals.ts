@@ -34,6 +34,8 @@ export function migrationPresenterWithHome(
       if (pace === "prompt") changed();
     },
     postRetryNotice: (notice) => inner.postRetryNotice(notice),
+    // A chart changes nothing the Home tab shows.
+    postChart: (root, message) => inner.postChart(root, message),
   };
 }
 
@@ -84,6 +86,7 @@ export function drainPresenterWithHome(inner: DrainPresenter, changed: HomeChang
       await inner.postReport(root, view);
       changed();
     },
+    postReportChart: (root, view, migrations) => inner.postReportChart(root, view, migrations),
     childPresenter: (root) => inner.childPresenter(root),
     answer: (to, a) => inner.answer(to, a),
   };

@@ -6,6 +6,7 @@
  */
 import type { Prediction } from "../predict/rule";
 import type { RequestOrigin } from "../queue/jobs";
+import type { ChartHistory } from "./chart-history";
 import type { MigrationRejection } from "./request";
 import type { MigrationView, NotConvergingFacts, PhaseName, RetryNote } from "./view";
 
@@ -52,6 +53,17 @@ export interface FailureMessage {
 }
 
 /**
+ * A chart of the migration's figures (src/chart draws it) for its thread: once when it ended
+ * (completed, failed or aborted), once with the not-converging warning.
+ */
+export interface ChartMessage {
+  kind: "chart";
+  moment: "ended" | "not-converging";
+  view: MigrationView;
+  history: ChartHistory;
+}
+
+/**
  * The convergence prediction, posted before Nova is asked; with the Fix first / Go anyway choice
  * while `view.decision` is waiting, and edited to say what was chosen.
  */
@@ -95,6 +107,8 @@ export interface MigrationPresenter {
   update(ref: MessageRef, message: MigrationMessage, pace: EditPace): Promise<void>;
   /** Posts a {@link RetryNotice} in the earlier thread, once per retry. */
   postRetryNotice(notice: RetryNotice): Promise<void>;
+  /** Shares a {@link ChartMessage} in the thread of `root`, once per job and moment; the shared file's ref. */
+  postChart(root: MessageRef, message: ChartMessage): Promise<MessageRef>;
 }
 
 /** What migbot answers privately about a migration request that it did not start. */

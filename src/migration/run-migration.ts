@@ -13,7 +13,14 @@
 import type { MigrateJob } from "../queue/jobs";
 import type { MigrationAnswerPort } from "./presenter";
 import { checkRequest, newRecord, retryLinkOf } from "./request";
-import { type MigrationOutcome, outcomeOf, type TrackedRecord, Tracker, type TrackerDeps } from "./tracker";
+import {
+  endChartDue,
+  type MigrationOutcome,
+  outcomeOf,
+  type TrackedRecord,
+  Tracker,
+  type TrackerDeps,
+} from "./tracker";
 import { isFinished } from "./view";
 
 export interface RunMigrationDeps extends TrackerDeps {
@@ -30,7 +37,8 @@ export async function runMigration(
   const now = deps.now ?? Date.now;
   const log = deps.log.child({ jobId, vm: job.vm });
   let record: TrackedRecord | null = await deps.store.load(jobId);
-  if (record && isFinished(record.view.status)) return outcomeOf(record);
+  // A finished record is done, unless the chart of its end is still to be shared.
+  if (record && isFinished(record.view.status) && !endChartDue(record)) return outcomeOf(record);
   if (record === null) {
     const holder = await deps.store.claimVm(job.vm, jobId);
     if (holder !== jobId) {

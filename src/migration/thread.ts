@@ -4,8 +4,11 @@
  * what was posted, the routine ones sent in the background so that polling never waits on Slack's
  * pacing; and, for a retry, the one notice in the earlier attempt's thread.
  */
+import { isTransient } from "../errors";
 import type { Logger } from "../log";
+import { type ChartHistory, chartPointCount } from "./chart-history";
 import {
+  type ChartMessage,
   type EditPace,
   type MessageRef,
   type MigrationMessage,
@@ -28,8 +31,19 @@ export interface ThreadDeps {
   beforePhase: (phase: PhaseName) => Promise<void>;
 }
 
+/** Kept in `record.posts` for a chart Slack refused, so that a resumed job does not try it again. */
+export const CHART_NOT_SHARED = "not-shared";
+
+/** Whether the chart of `moment` is still to be shared: there are figures, and it was not shared (or refused) before. */
+export function chartDue(
+  record: Pick<TrackedRecord, "posts" | "chart">,
+  moment: ChartMessage["moment"],
+): boolean {
+  return chartPointCount(record.chart) >= 1 && record.posts[`chart:${moment}`] === undefined;
+}
+
 export class MigrationThread {
-  /** Routine edits in flight: sent in the background so that the poll loop never waits on pacing. */
+  /** Routine edits (and a warning's chart) in flight: sent in the background so that the poll loop never waits on pacing. */
   private readonly pendingEdits = new Set<Promise<void>>();
 
   constructor(
@@ -97,6 +111,45 @@ export class MigrationThread {
     const facts = this.record.convergence?.facts ?? null;
     if (!ref || facts === null) return;
     await this.edit(ref, { kind: "not-converging", view: this.record.view, facts }, pace);
+  }
+
+  /**
+   * Shares the chart of the figures so far in the thread, once per moment (its ref is kept in
+   * `record.posts` under `chart:<moment>`, so a resumed job does not share it again). A migration
+   * without any sample has no chart. A chart that cannot be shared is logged, never a
+   * reason to fail the migration's job: the thread's words already said everything.
+   */
+  async shareChart(moment: ChartMessage["moment"], history: ChartHistory | undefined): Promise<void> {
+    if (history === undefined) return;
+    const slot = `chart:${moment}`;
+    const root = this.record.posts.root;
+    if (!root || !chartDue(this.record, moment)) return;
+    try {
+      this.record.posts[slot] = await this.deps.presenter.postChart(root, {
+        kind: "chart",
+        moment,
+        view: this.record.view,
+        history,
+      });
+      await this.deps.save();
+    } catch (err) {
+      this.deps.log.warn("could not share the migration's chart", { moment, err });
+      // Slack refusing it (no files:write scope, say) will refuse again: do not try on every resume.
+      if (!isTransient(err)) {
+        this.record.posts[slot] = CHART_NOT_SHARED;
+        await this.deps.save().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * {@link shareChart} in the background (drawing and its turn in the channel take a while): the
+   * tracker goes on polling meanwhile, and {@link settle} waits for it.
+   */
+  shareChartSoon(moment: ChartMessage["moment"], history: ChartHistory | undefined): void {
+    const p = this.shareChart(moment, history);
+    this.pendingEdits.add(p);
+    void p.finally(() => this.pendingEdits.delete(p));
   }
 
   /** Waits for the routine edits still in flight. */

@@ -13,6 +13,7 @@ import type { MigrationType } from "../nova-conf/effective";
 import { compareMicroversion, forceCompleteEffect, MICROVERSIONS } from "../nova-facts";
 import type { NovaMigration, NovaPort } from "../openstack/port";
 import { predictMigration } from "../predict/measure";
+import { addChartSample, type ChartHistory, emptyChartHistory } from "./chart-history";
 import { analyzeConvergence, type ConvergenceReport } from "./convergence";
 import {
   type DowntimeFigures,
@@ -40,7 +41,7 @@ import { Sampler } from "./sampler";
 import { parseDomjobinfo } from "./samples/domjobinfo";
 import type { MigrationSample } from "./samples/sample";
 import type { MigrationRecord, MigrationStore } from "./store";
-import { MigrationThread } from "./thread";
+import { chartDue, MigrationThread } from "./thread";
 import { type ConvergenceWatch, confirmVerdict, factsOf } from "./verdict";
 import { isFinished, type MigrationView, type PhaseName } from "./view";
 
@@ -136,6 +137,8 @@ export type TrackedRecord = MigrationRecord & {
   /** Why the pre-copy figures do not come from domjobinfo (see {@link Sampler.detail}). */
   sourceDetail?: string | null;
   retry?: RetryLink;
+  /** The figures for the thread's charts (bounded: see chart-history.ts). */
+  chart?: ChartHistory;
 };
 
 /** The outcome a record's status stands for. */
@@ -209,11 +212,16 @@ export class Tracker {
     try {
       await this.thread.ensureRoot();
       await this.thread.noticeEarlierThread();
-      if (this.record.trigger.state === "none" && (this.deps.predict ?? "off") !== "off") {
+      if (
+        this.record.trigger.state === "none" &&
+        !isFinished(this.view.status) &&
+        (this.deps.predict ?? "off") !== "off"
+      ) {
         const go = await this.predictFirst();
         if (!go) return outcomeOf(this.record);
       }
-      if (this.record.trigger.state !== "triggered") {
+      // A finished record is resumed only to share its end's chart: never trigger it again.
+      if (this.record.trigger.state !== "triggered" && !isFinished(this.view.status)) {
         const ok = await this.trigger();
         if (!ok) return outcomeOf(this.record);
       }
@@ -262,8 +270,16 @@ export class Tracker {
   private async save(): Promise<void> {
     const json = JSON.stringify(this.record);
     if (json !== this.lastSaved) {
-      await this.deps.store.save(this.record, json);
+      // Marked before the write: a save from the background (a warning's chart) at the same moment
+      // with the same state must not write it twice.
+      const previous = this.lastSaved;
       this.lastSaved = json;
+      try {
+        await this.deps.store.save(this.record, json);
+      } catch (err) {
+        if (this.lastSaved === json) this.lastSaved = previous;
+        throw err;
+      }
     }
     this.saveOwed = false;
   }
@@ -561,6 +577,10 @@ export class Tracker {
     const current = this.sampler.currentSeries();
     const report = current.length > 0 ? await this.analyze(current) : null;
     this.view.precopy = toProgress(m, sample, report, this.view.precopy);
+    if (sample !== null) {
+      this.record.chart ??= emptyChartHistory();
+      addChartSample(this.record.chart, sample, report?.downtimeLimitMs ?? null);
+    }
     if (firstTime) {
       await this.thread.postPhase("precopy");
       this.lastProgressEditAt = this.now();
@@ -588,6 +608,8 @@ export class Tracker {
         await this.thread.reply({ kind: "not-converging", view: this.view, facts });
         await this.save();
         await this.thread.updateRoot("prompt");
+        // The chart of the figures so far; the tracker (and the Abort button) must not wait on it.
+        this.thread.shareChartSoon("not-converging", structuredClone(this.record.chart));
         if (this.deps.onTrouble) {
           // Diagnosis reads every involved host; tracking (and the Abort button) must not wait on it.
           const record = structuredClone(this.record);
@@ -673,6 +695,9 @@ export class Tracker {
       const s = res.ok && res.exitCode === 0 ? parseDomjobinfo(res.stdout) : null;
       if (s?.downtimeMs !== undefined) {
         this.view.downtimeMs = s.downtimeMs;
+        // The finished job's own figures close the chart (a short migration may have had one poll).
+        this.record.chart ??= emptyChartHistory();
+        addChartSample(this.record.chart, s, null);
         const p = this.view.precopy;
         if (p !== null && s.memoryTotalBytes !== undefined && p.source !== "domjobinfo") {
           // No sample came from domjobinfo while the job ran (it can pass between two polls):
@@ -717,7 +742,19 @@ export class Tracker {
     await this.save();
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    await this.shareEndChart();
     this.ended = true;
+  }
+
+  /**
+   * Shares the chart of the whole migration once its outcome is said. The VM is freed first: the
+   * chart takes a moment to draw and waits its turn in the channel, and a retry (or another request
+   * for the VM) must not be refused as busy meanwhile.
+   */
+  private async shareEndChart(): Promise<void> {
+    if (!chartDue(this.record, "ended")) return;
+    await this.deps.onEnded?.();
+    await this.thread.shareChart("ended", this.record.chart);
   }
 
   /**
@@ -768,6 +805,15 @@ export class Tracker {
     await this.thread.updatePrecopy("prompt");
     await this.thread.updateWarning("prompt");
     await this.thread.updateRoot("prompt");
+    await this.shareEndChart();
     this.ended = true;
   }
+}
+
+/**
+ * Whether a finished migration's job still has something to say: the chart of its end (a worker
+ * may have stopped between saving the outcome and sharing it).
+ */
+export function endChartDue(record: TrackedRecord): boolean {
+  return chartDue(record, "ended");
 }

@@ -38,16 +38,25 @@ const MINUTE_MS = 60_000;
 /** Keeps idle limiter keys a little past the point where they stop mattering. */
 const KEY_EXPIRY_SLACK_MS = 1_000;
 
+/** files.getUploadURLExternal and files.completeUploadExternal: Tier 4 each, 100+ per minute per workspace. */
+export const UPLOAD_PER_WORKSPACE_PER_MINUTE = 90;
 /** views.publish: Tier 4, 100+ per minute per workspace. */
 export const PUBLISH_VIEW_PER_WORKSPACE_PER_MINUTE = 90;
 
-export type SlackMethod = "chat.postMessage" | "chat.update" | "chat.postEphemeral" | "views.publish";
+/** `files.upload`: one file shared (Slack's two upload methods and the POST of the bytes). */
+export type SlackMethod =
+  | "chat.postMessage"
+  | "chat.update"
+  | "chat.postEphemeral"
+  | "views.publish"
+  | "files.upload";
 
 /** The rule templates the notifier uses; a channel id is appended to `chat.postMessage`'s key. */
 export interface NotifyRules {
   postMessagePerChannel: Omit<RateRule, "key">;
   updatePerWorkspace: Omit<RateRule, "key">;
   ephemeralPerWorkspace: Omit<RateRule, "key">;
+  uploadPerWorkspace: Omit<RateRule, "key">;
   publishViewPerWorkspace: Omit<RateRule, "key">;
 }
 
@@ -68,6 +77,7 @@ export const DEFAULT_NOTIFY_RULES: NotifyRules = {
     burst: UPDATE_BURST,
   },
   ephemeralPerWorkspace: { perWindow: EPHEMERAL_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
+  uploadPerWorkspace: { perWindow: UPLOAD_PER_WORKSPACE_PER_MINUTE, windowMs: MINUTE_MS, burst: 1 },
   publishViewPerWorkspace: {
     perWindow: PUBLISH_VIEW_PER_WORKSPACE_PER_MINUTE,
     windowMs: MINUTE_MS,

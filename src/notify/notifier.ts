@@ -18,6 +18,7 @@ import {
   RedisRateLimiter,
   type SlackMethod,
 } from "./limiter";
+import type { FileUpload } from "./port";
 import { type SlackApi, SlackApiError, type SlackMessage, SlackRateLimitedError } from "./slack-api";
 
 /** How long a posted message's ts is remembered for its dedupe key. */
@@ -95,6 +96,8 @@ export class NotifyError extends CodedError<NotifyErrorCode> {
 
 export interface NotifierStats {
   posts: number;
+  /** Files shared (uploads). */
+  uploads: number;
   updates: number;
   coalesced: number;
   rateLimited: number;
@@ -110,6 +113,8 @@ export interface Notifier {
   /** Edits in place, coalesced: if several updates for the same (channel, ts) are pending, only the latest is sent. Resolves when that state (or a newer one) has been sent. `urgent` (a final state) goes before routine progress edits. */
   update(channel: string, ts: string, msg: SlackMessage, opts?: { urgent?: boolean }): Promise<void>;
   ephemeral(channel: string, user: string, msg: SlackMessage & { thread_ts?: string }): Promise<void>;
+  /** Shares a file once per dedupeKey, as `post` does for messages; resolves to Slack's file id. Sharing posts a message, so it also spends the channel's post budget. */
+  upload(channel: string, file: FileUpload, opts: { dedupeKey: string; urgent?: boolean }): Promise<string>;
   /** Publishes a user's App Home tab, coalesced per user like `update`: only the latest queued view is sent. */
   publishHome(user: string, view: { blocks: unknown[] }): Promise<void>;
   /** Waits until everything queued in this process has been sent. */
@@ -249,7 +254,13 @@ class RedisNotifier implements Notifier {
   private renewTimer?: NodeJS.Timeout;
   private seq = 0;
   private closed = false;
-  private readonly counters: NotifierStats = { posts: 0, updates: 0, coalesced: 0, rateLimited: 0 };
+  private readonly counters: NotifierStats = {
+    posts: 0,
+    uploads: 0,
+    updates: 0,
+    coalesced: 0,
+    rateLimited: 0,
+  };
 
   private readonly dedupeTtlS: number;
   private readonly pendingTtlMs: number;
@@ -286,9 +297,34 @@ class RedisNotifier implements Notifier {
     if (this.closed) return Promise.reject(this.closedError());
     const same = this.localPosts.get(opts.dedupeKey);
     if (same) return same;
-    const p = this.track(this.postOnce(channel, msg, opts.dedupeKey, opts.urgent === true)).finally(() =>
-      this.localPosts.delete(opts.dedupeKey),
-    );
+    const send = () =>
+      this.opts.api.postMessage(channel, msg).then((res) => {
+        this.counters.posts++;
+        return res.ts;
+      });
+    const p = this.track(
+      this.onceByKey(opts.dedupeKey, (key, token) =>
+        this.sendClaimed(key, token, "chat.postMessage", channel, opts.dedupeKey, opts.urgent === true, send),
+      ),
+    ).finally(() => this.localPosts.delete(opts.dedupeKey));
+    this.localPosts.set(opts.dedupeKey, p);
+    return p;
+  }
+
+  upload(channel: string, file: FileUpload, opts: { dedupeKey: string; urgent?: boolean }): Promise<string> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const same = this.localPosts.get(opts.dedupeKey);
+    if (same) return same;
+    const send = () =>
+      this.opts.api.uploadFile(channel, file).then((res) => {
+        this.counters.uploads++;
+        return res.fileId;
+      });
+    const p = this.track(
+      this.onceByKey(opts.dedupeKey, (key, token) =>
+        this.sendClaimed(key, token, "files.upload", channel, opts.dedupeKey, opts.urgent === true, send),
+      ),
+    ).finally(() => this.localPosts.delete(opts.dedupeKey));
     this.localPosts.set(opts.dedupeKey, p);
     return p;
   }
@@ -435,12 +471,8 @@ class RedisNotifier implements Notifier {
 
   // ---- posting with dedupe ----
 
-  private async postOnce(
-    channel: string,
-    msg: SlackMessage & { thread_ts?: string },
-    dedupeKey: string,
-    urgent: boolean,
-  ) {
+  /** Runs `send` (a post or an upload) once per dedupe key across every worker: the winner of the Redis marker sends, the others wait for its result. */
+  private async onceByKey(dedupeKey: string, send: (key: string, token: string) => Promise<string>) {
     const key = `${this.opts.prefix}:dedupe:${dedupeKey}`;
     // The owner may legitimately wait a whole delivery deadline behind the limiter.
     const giveUpAt = Date.now() + this.deadlineMs + this.pendingTtlMs;
@@ -448,7 +480,7 @@ class RedisNotifier implements Notifier {
     for (let round = 0; round < maxRounds; round++) {
       const token = `${PENDING}${this.instanceId}:${randomUUID()}`;
       const claimed = await this.opts.redis.set(key, token, "PX", this.pendingTtlMs, "NX");
-      if (claimed === "OK") return this.postClaimed(key, token, channel, msg, dedupeKey, urgent);
+      if (claimed === "OK") return send(key, token);
       const value = await this.opts.redis.get(key);
       if (value?.startsWith(POSTED)) return value.slice(POSTED.length);
       if (Date.now() > giveUpAt) break;
@@ -461,29 +493,28 @@ class RedisNotifier implements Notifier {
     );
   }
 
-  private async postClaimed(
+  private async sendClaimed(
     key: string,
     token: string,
+    method: "chat.postMessage" | "files.upload",
     channel: string,
-    msg: SlackMessage & { thread_ts?: string },
     dedupeKey: string,
     urgent: boolean,
+    call: () => Promise<string>,
   ): Promise<string> {
     this.ownedMarkers.set(key, token);
     this.startRenewing();
-    const lane = this.lane("chat.postMessage", channel);
+    const lane = this.lane(method, channel);
     try {
       const ts = await new Promise<string>((resolve, reject) => {
         const task = this.newTask(
-          "chat.postMessage",
+          method,
           urgent,
           0,
           { channel, dedupeKey },
           {
             send: async () => {
-              const res = await this.opts.api.postMessage(channel, msg);
-              this.counters.posts++;
-              resolve(res.ts);
+              resolve(await call());
             },
             requeue: () => this.enqueue(lane, task),
             fail: reject,
@@ -556,6 +587,15 @@ class RedisNotifier implements Notifier {
     if (method === "chat.postMessage") {
       // The per-channel rule's own key carries the 429 hold for this channel.
       rules = [{ key, ...this.rules.postMessagePerChannel }];
+      headroomMs = headroomFor(this.rules.postMessagePerChannel);
+    } else if (method === "files.upload") {
+      // Sharing a file posts a message in the channel: it takes a slot of the channel's post budget
+      // as well as one of the workspace's upload budget.
+      rules = [
+        { key: method, ...this.rules.uploadPerWorkspace },
+        { key: `chat.postMessage:${channel}`, ...this.rules.postMessagePerChannel },
+      ];
+      holdKeys = [key];
       headroomMs = headroomFor(this.rules.postMessagePerChannel);
     } else {
       const rule =

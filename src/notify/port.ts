@@ -28,6 +28,29 @@ export interface NotifierPort {
   update(channel: string, ts: string, msg: SlackText, opts?: { urgent?: boolean }): Promise<void>;
 }
 
+/** A file to share in a channel or thread (a chart), as the notifier uploads it. */
+export interface FileUpload {
+  bytes: Uint8Array;
+  /** The file's name, with its extension (Slack derives the type from it). */
+  filename: string;
+  /** The title Slack shows above the file. */
+  title: string;
+  /** A description of the picture for screen readers. */
+  altText?: string;
+  /** Reply in this thread (its root's ts). */
+  threadTs?: string;
+  /** The message text that comes with the file (mrkdwn, already escaped by the renderer). */
+  initialComment?: string;
+}
+
+/**
+ * Shares files in Slack through the notifier's limits (Slack's external upload: a URL, the bytes,
+ * then the share). Once per dedupeKey, as for posts; resolves to Slack's file id.
+ */
+export interface FileUploadPort {
+  upload(channel: string, file: FileUpload, opts: { dedupeKey: string; urgent?: boolean }): Promise<string>;
+}
+
 /**
  * Sends a private answer through Slack's response_url (else an ephemeral message): the transport
  * under the answer presenter (bot/presenters/answers.ts). The migration and queue code answer with

@@ -56,7 +56,7 @@ import type { HostsPort } from "../hosts/port";
 import type { Logger } from "../log";
 import { MigrationStore } from "../migration/store";
 import { createNotifier, type Notifier, type NotifierOptions } from "../notify/notifier";
-import { httpSlackApi, slackWebClientOptions } from "../notify/slack-api";
+import { httpSlackApi, slackWebClientOptions, webClientSlackApi } from "../notify/slack-api";
 import type { NovaPort } from "../openstack/port";
 import { responseUrlOrigins } from "../queue/reply";
 import { createEnqueuer, type Workers } from "../queue/worker";
@@ -184,6 +184,7 @@ export async function startRoles(
       token: config.slack.botToken,
       ...(config.slack.apiUrl !== undefined && { apiUrl: config.slack.apiUrl }),
       observe: slackCallObserver(metrics),
+      uploads: webClientSlackApi(web),
     });
     const slackNotifier = createNotifier({
       redis,

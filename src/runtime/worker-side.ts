@@ -121,7 +121,10 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
     nova,
     hosts,
     inventory: opts.inventory,
-    presenter: drainPresenterWithHome(createDrainPresenter({ notifier, reply }), homeChanged),
+    presenter: drainPresenterWithHome(
+      createDrainPresenter({ notifier, reply, files: notifier }),
+      homeChanged,
+    ),
     audit: fixes.proposals.audit,
     log: log.child({ component: "drain" }),
     // Each VM's expected outcome from its measured dirty rate (src/predict), as /diagnose shows it.
@@ -148,7 +151,7 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         },
         nova,
         hosts,
-        presenter: migrationPresenterWithHome(createMigrationPresenter(notifier), homeChanged),
+        presenter: migrationPresenterWithHome(createMigrationPresenter(notifier, notifier), homeChanged),
         store,
         answer: createAnswerPresenter(reply),
         log: log.child({ component: "worker" }),

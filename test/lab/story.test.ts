@@ -15,7 +15,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { ACTION_APPROVE, ACTION_RETRY } from "../../bot/render/proposal";
@@ -25,6 +25,7 @@ import { acquireLabLock } from "../../src/lab/lock";
 import { type LabState, processStartTime } from "../../src/lab/state";
 import { SANDBOX_CHANNEL } from "../../src/runtime/stack";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
+import { decodePng } from "../support/png";
 import { untilExplained } from "../support/until";
 import { type LabStack, startLabStack } from "./lab-stack";
 import { LAB_LOCK_WAIT_MS, labSkipReason } from "./support";
@@ -48,6 +49,8 @@ const POLL_MS = 250;
 const skipReason = await labSkipReason();
 if (skipReason !== null) console.log(`[lab] skipping the lab story: ${skipReason}`);
 
+/** The chart follows the thread's last words within seconds (drawing ~0.2 s, then the channel's queue). */
+const CHART_TIMEOUT_MS = 30_000;
 const measured: Record<string, number | string> = {};
 let stack: LabStack;
 let state: LabState;
@@ -83,6 +86,26 @@ async function migrate(text: string, vm: string): Promise<StoredMessage> {
   return until(`the root message of /migrate ${text}`, 30_000, () =>
     roots().find((r) => !before.has(r.ts) && r.text.includes(vm)),
   );
+}
+
+/** Waits for the `n`th chart (a reply sharing a file) in a thread; checks it decodes as a PNG. */
+async function chartIn(rootTs: string, n: number, name: string): Promise<StoredMessage> {
+  const chart = await until(`${name}'s chart`, CHART_TIMEOUT_MS, () =>
+    root(rootTs)!
+      .replies.filter((m) => m.files !== undefined)
+      .at(n - 1),
+  );
+  const bytes = stack.slack.file(chart.files![0]!.id)!.bytes!;
+  const png = decodePng(bytes);
+  expect([png.width, png.height]).toEqual([960, 640]);
+  measured[`${name}ChartBytes`] = bytes.length;
+  // To look at the chart of a real migration: MIGBOT_LAB_CHART_DIR=/tmp/charts npx vitest run test/lab/story.test.ts
+  const dir = process.env.MIGBOT_LAB_CHART_DIR;
+  if (dir) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.png`), bytes);
+  }
+  return chart;
 }
 
 function novaConf(host: string): string {
@@ -124,6 +147,9 @@ describe.skipIf(skipReason !== null)(
         measured.calmCompletedAfterMs = Date.now() - started;
         expect(stack.sandbox.cloud.migrations.at(-1)!.report?.virshArgs).not.toContain("--auto-converge");
         expect((await stack.nova.findServer("calm-1"))?.host).toBe("cmp3");
+        // The thread gets the chart of the real migration (libvirt's own figures).
+        const chart = await chartIn(r.ts, 1, "calm");
+        expect(chart.text).toMatch(/^Chart of \*calm-1\*'s migration, completed in/);
       },
       CALM_COMPLETE_TIMEOUT_MS + 30_000,
     );
@@ -142,6 +168,7 @@ describe.skipIf(skipReason !== null)(
         measured.notConvergingAfterMs = Date.now() - started;
         const iteration = Number(/judged in pre-copy iteration (\d+)/.exec(warning.text)?.[1]);
         measured.notConvergingIteration = iteration;
+        expect((await chartIn(first.ts, 1, "dirtyWarning")).text).toMatch(/^Chart so far of \*dirty-1\*/);
         expect(iteration).toBeGreaterThanOrEqual(2);
         expect(iteration).toBeLessThanOrEqual(3);
 

@@ -10,7 +10,8 @@
  * This file composes the pieces and holds the public API: `workspace.ts` (who is there),
  * `store.ts` (messages, threads, ephemerals, events), `web-api.ts` (the methods),
  * `response-urls.ts`, `delivery.ts` (signed deliveries and ack timing), `views.ts` (the App Home
- * tab: views.publish and each user's view), `events-api.ts` (Events API deliveries: app_home_opened).
+ * tab: views.publish and each user's view), `events-api.ts` (Events API deliveries: app_home_opened),
+ * `files.ts` (file uploads).
  */
 import { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:http";
@@ -19,6 +20,7 @@ import { type Logger, silentLogger } from "../../log";
 import { Delivery, type DeliveryResult, SLACK_ACK_DEADLINE_MS, type SlashCommandResult } from "./delivery";
 import { SlackEmulatorError } from "./errors";
 import { appHomeOpenedEvent, deliverEvent, eventCallback } from "./events-api";
+import { type EmulatedFile, FilesApi } from "./files";
 import { RateLimiter, resolveLimits, type SlackLimits } from "./limits";
 import { ResponseUrls } from "./response-urls";
 import { type EphemeralMessage, type FoundButtonInfo, MessageStore, type StoredMessage } from "./store";
@@ -40,8 +42,15 @@ export {
   type SlashCommandResult,
 } from "./delivery";
 export { SlackEmulatorError } from "./errors";
+export type { EmulatedFile } from "./files";
 export { DEFAULT_SLACK_LIMITS, type RateLimit, type SlackLimits } from "./limits";
-export type { EphemeralMessage, FoundButtonInfo, SlackMessageEvent, StoredMessage } from "./store";
+export type {
+  EphemeralMessage,
+  FoundButtonInfo,
+  SharedFileRef,
+  SlackMessageEvent,
+  StoredMessage,
+} from "./store";
 export { HOME_VIEW_MAX_BLOCKS, type HomeViewEvent, type PublishedHomeView } from "./views";
 export { MAX_REQUEST_BODY_BYTES, type SlackFault } from "./web-api";
 export type { EmulatedChannel, EmulatedUser, EmulatedUsergroup } from "./workspace";
@@ -126,6 +135,10 @@ export interface SlackEmulator {
   messages(channel: string): StoredMessage[];
   /** Ephemeral messages a user has been shown, optionally in one channel. */
   ephemeralMessages(user: string, channel?: string): EphemeralMessage[];
+  /** Files whose upload was completed (files.completeUploadExternal), oldest first, with their bytes. */
+  files(): EmulatedFile[];
+  /** One file by id (a message's `files[].id`), completed or not. */
+  file(id: string): EmulatedFile | undefined;
   /** Emits `"message"` with a `SlackMessageEvent`, in the order things happened, and `"home"` with a `HomeViewEvent` per views.publish. */
   events: EventEmitter;
   stats(): SlackEmulatorStats;
@@ -144,6 +157,8 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
     opts.usergroups ?? [],
   );
   const store = new MessageStore(events);
+  let baseUrl = "";
+  const filesApi = new FilesApi({ workspace, store, limits, baseUrl: () => baseUrl, log });
   const views = new HomeViews(workspace, limits, events, opts.homeTabEnabled ?? true);
   const webApi = new WebApi({
     views,
@@ -153,8 +168,8 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
     limits,
     limiter: new RateLimiter(limits.rates),
     log,
+    extraMethods: filesApi.methods(),
   });
-  let baseUrl = "";
   let deliveryUrl = opts.deliveryUrl;
   const responseUrls = new ResponseUrls(store, limits, log, () => baseUrl);
   const delivery = new Delivery({
@@ -172,11 +187,14 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const api = /^\/api\/([A-Za-z.]+)$/.exec(url.pathname);
     const response = /^\/response\/([A-Za-z0-9]+)$/.exec(url.pathname);
+    const upload = /^\/upload\/v1\/([a-f0-9]+)$/.exec(url.pathname);
     const work = api?.[1]
       ? webApi.handle(req, res, api[1], url)
       : response?.[1] && req.method === "POST"
         ? responseUrls.handle(req, res, response[1])
-        : Promise.resolve(sendAnswer(res, fail("unknown_method", {}, 404)));
+        : upload?.[1] && req.method === "POST"
+          ? filesApi.handleUpload(req, res, upload[1])
+          : Promise.resolve(sendAnswer(res, fail("unknown_method", {}, 404)));
     work.catch((err: unknown) => {
       log.error("slack emulator failed to answer a request", { err, path: url.pathname });
       if (!res.headersSent) sendAnswer(res, fail("internal_error", {}, 500));
@@ -260,6 +278,14 @@ export async function startSlackEmulator(opts: SlackEmulatorOptions): Promise<Sl
       const channelId =
         channelArg === undefined ? undefined : (workspace.findChannel(channelArg)?.id ?? channelArg);
       return store.ephemeralMessages(userId, channelId);
+    },
+
+    files() {
+      return filesApi.completed();
+    },
+
+    file(id: string) {
+      return filesApi.get(id);
     },
 
     stats() {

@@ -6,7 +6,9 @@
  * the Block Kit reference (per-block and per-element character limits), "Handling user interaction"
  * (response_url: up to 5 uses within 30 minutes), the 2018-04 changelog "truncating really long
  * messages" (top-level `text` cut after 40,000 characters) and "Implementing slash commands" (3 s
- * to acknowledge).
+ * to acknowledge). Files: the reference pages of files.getUploadURLExternal and
+ * files.completeUploadExternal (Tier 4 each; `alt_txt` up to 1,000 characters) and "Uploading files"
+ * (files up to 1 GB).
  */
 
 /** A token bucket: `burst` calls may come at once, then `perMinute` calls a minute refill it. */
@@ -32,7 +34,7 @@ export interface SlackLimits {
    * second per channel", "short bursts >1 allowed" — the burst size is not documented; 5 is our choice);
    * chat.update, chat.delete, conversations.info Tier 3; chat.postEphemeral, users.info Tier 4;
    * usergroups.users.list Tier 2; chat.getPermalink and auth.test (special, generous) as Tier 4;
-   * views.publish Tier 4.
+   * files.getUploadURLExternal, files.completeUploadExternal and views.publish Tier 4.
    */
   rates: Record<string, RateLimit>;
   /** Blocks in one message. @defaultValue 50 */
@@ -69,6 +71,10 @@ export interface SlackLimits {
   altTextMaxChars: number;
   /** Top-level message `text`; longer text is truncated (as Slack does since 2018). @defaultValue 40000 */
   messageTextMaxChars: number;
+  /** Largest file files.getUploadURLExternal accepts, bytes. @defaultValue 1 GiB (Slack: files up to 1 GB) */
+  fileMaxBytes: number;
+  /** A file's `alt_txt`. @defaultValue 1000 */
+  fileAltTextMaxChars: number;
   /** Uses of one response_url. @defaultValue 5 */
   responseUrlMaxUses: number;
   /** Lifetime of a response_url, in ms. @defaultValue 1_800_000 (30 minutes) */
@@ -87,6 +93,8 @@ export const DEFAULT_SLACK_LIMITS: SlackLimits = {
     "users.info": TIER_4,
     "usergroups.users.list": TIER_2,
     "auth.test": TIER_4,
+    "files.getUploadURLExternal": TIER_4,
+    "files.completeUploadExternal": TIER_4,
     "views.publish": TIER_4,
   },
   blocksPerMessage: 50,
@@ -106,6 +114,8 @@ export const DEFAULT_SLACK_LIMITS: SlackLimits = {
   confirmButtonMaxChars: 30,
   altTextMaxChars: 2000,
   messageTextMaxChars: 40_000,
+  fileMaxBytes: 1024 ** 3,
+  fileAltTextMaxChars: 1000,
   responseUrlMaxUses: 5,
   responseUrlTtlMs: 30 * 60_000,
 };

@@ -19,6 +19,17 @@ export interface SlackMessageEvent {
   user?: string;
   text: string;
   blocks?: unknown[];
+  /** Files shared with the message (files.completeUploadExternal); their bytes are in the emulator's files. */
+  files?: SharedFileRef[];
+}
+
+/** A file shared in a message, as the message lists it (the bytes stay with the file: `SlackEmulator.file`). */
+export interface SharedFileRef {
+  id: string;
+  name: string;
+  title: string;
+  mimetype: string;
+  size: number;
 }
 
 /** A message as the workspace holds it now. */
@@ -33,6 +44,8 @@ export interface StoredMessage {
   text: string;
   blocks?: unknown[];
   metadata?: unknown;
+  /** Files shared with it (files.completeUploadExternal). */
+  files?: SharedFileRef[];
   /** How many times it was edited (chat.update or response_url replace_original). */
   edits: number;
   reply_broadcast?: boolean;
@@ -93,8 +106,10 @@ export class MessageStore {
       user: event.user,
       text: event.text,
       blocks: event.blocks,
+      files: event.files,
     };
-    for (const k of ["thread_ts", "user", "blocks"] as const) if (out[k] === undefined) delete out[k];
+    for (const k of ["thread_ts", "user", "blocks", "files"] as const)
+      if (out[k] === undefined) delete out[k];
     this.events.emit("message", out);
   }
 
@@ -121,6 +136,7 @@ export class MessageStore {
       thread_ts: stored.thread_ts,
       text: stored.text,
       blocks: stored.blocks,
+      files: stored.files,
     });
     return stored;
   }
@@ -261,5 +277,6 @@ export function messageJson(m: StoredMessage, teamId: string): Record<string, un
   if (m.blocks) out.blocks = m.blocks;
   if (m.thread_ts) out.thread_ts = m.thread_ts;
   if (m.metadata !== undefined) out.metadata = m.metadata;
+  if (m.files) out.files = m.files;
   return out;
 }

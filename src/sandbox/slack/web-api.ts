@@ -152,6 +152,8 @@ export interface WebApiOptions {
   log: Logger;
   /** The App Home tabs (`views.publish`). */
   views: HomeViews;
+  /** More methods, served like the built-in ones (e.g. files.ts's upload methods). */
+  extraMethods?: Record<string, (p: Params) => ApiAnswer>;
 }
 
 /** The Web API: its methods, and the calls and refusals it counted. */
@@ -312,6 +314,7 @@ export class WebApi {
         if (!group) return fail("no_such_subteam");
         return ok({ users: [...group.users] });
       },
+      ...opts.extraMethods,
 
       "views.publish": (p) => opts.views.publish(p),
     };

@@ -1,0 +1,79 @@
+/**
+ * One chart for several migrations (a drain's final report): each VM's memory remaining on one time
+ * axis from the first migration's start, so the operator sees which ran together and which dragged.
+ */
+import type { EChartsCoreOption } from "echarts/core";
+import { type ChartHistory, chartPointCount } from "../migration/chart-history";
+import type { TrackedRecord } from "../migration/tracker";
+import { vmLabel } from "../migration/view";
+import { mib, plainLabel } from "./labels";
+import { type ChartImage, renderChart } from "./render";
+
+/** Longest VM name in the legend. */
+export const DRAIN_LEGEND_NAME_MAX_CHARS = 40;
+
+export interface DrainChartMigration {
+  /** The VM's name (tenant-chosen: drawn as plain text). */
+  name: string;
+  /** When this migration started, ms since epoch (places it on the drain's time axis). */
+  startedAtMs: number;
+  history: ChartHistory;
+}
+
+/**
+ * A drain's migrations as the chart takes them, from their records (`MigrationStore.load`): each
+ * VM's name, start and chart history; records with no figures (refused, failed before pre-copy)
+ * are left out.
+ */
+export function drainChartMigrationsOf(
+  records: readonly Pick<TrackedRecord, "view" | "chart">[],
+): DrainChartMigration[] {
+  return records
+    .filter((r) => r.chart !== undefined && chartPointCount(r.chart) > 0)
+    .map((r) => ({ name: vmLabel(r.view), startedAtMs: r.view.startedAt, history: r.chart! }));
+}
+
+/** The ECharts option for a drain (pure). */
+export function drainChartOption(
+  title: string,
+  migrations: readonly DrainChartMigration[],
+): EChartsCoreOption {
+  const startMs = Math.min(...migrations.map((m) => m.startedAtMs));
+  const seen = new Map<string, number>();
+  const series = migrations.map((m) => {
+    const offsetS = (m.startedAtMs - startMs) / 1000;
+    let name = plainLabel(m.name, DRAIN_LEGEND_NAME_MAX_CHARS);
+    // Two VMs may share a name: the legend keys series by name, so number the repeats.
+    const n = (seen.get(name) ?? 0) + 1;
+    seen.set(name, n);
+    if (n > 1) name = `${name} (${n})`;
+    const data: [number, number][] = [];
+    m.history.t.forEach((t, i) => {
+      const v = m.history.remainingBytes[i];
+      if (v != null) data.push([Math.round((offsetS + t) * 10) / 10, mib(v)]);
+    });
+    return { name, type: "line", showSymbol: false, data };
+  });
+  return {
+    title: { text: plainLabel(title), subtext: "memory remaining per VM", left: "center" },
+    legend: { type: "scroll", bottom: 8, textStyle: { fontSize: 11 } },
+    grid: { left: 80, right: 40, top: 90, bottom: 110 },
+    xAxis: {
+      type: "value",
+      min: 0,
+      name: "seconds since the drain's first migration started",
+      nameLocation: "middle",
+      nameGap: 28,
+    },
+    yAxis: { type: "value", name: "MiB", min: 0 },
+    series,
+  };
+}
+
+/** Draws one chart for a whole drain: every migration's memory remaining on one time axis. */
+export function renderDrainChart(
+  title: string,
+  migrations: readonly DrainChartMigration[],
+): Promise<ChartImage> {
+  return renderChart(drainChartOption(title, migrations));
+}
