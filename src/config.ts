@@ -124,6 +124,11 @@ export interface Config {
      * the prediction), `ask` (also offer Fix first / Go anyway when it will not converge). @defaultValue "off"
      */
     predict: "off" | "show" | "ask";
+    /**
+     * `MIGBOT_CHARTS_PER_MINUTE`: charts one worker draws in any minute (each ~65 ms of CPU); beyond
+     * it a thread's chart is skipped and logged; 0 turns charts off. @defaultValue 30
+     */
+    chartsPerMinute: number;
   };
   logLevel: "debug" | "info" | "warn" | "error";
   /** MIGBOT_LOG_LEVEL was set: the sandbox's console chat then also writes logs to stderr. */
@@ -149,6 +154,9 @@ function str(env: Env, name: string): string | undefined {
   const v = env[name]?.trim();
   return v === undefined || v === "" ? undefined : v;
 }
+
+/** Charts a worker draws in any one minute, by default (see src/runtime/chart-budget.ts for why). */
+export const DEFAULT_CHARTS_PER_MINUTE = 30;
 
 /** MIGBOT_PREDICT's values. */
 const PREDICT_MODES = ["off", "show", "ask"] as const;
@@ -422,6 +430,7 @@ export function loadConfig(env: Env = process.env, opts: { role?: Role } = {}): 
       pollIntervalMs: int(env, "MIGBOT_POLL_INTERVAL_MS", DEFAULT_POLL_INTERVAL_MS, 100, 60_000),
       lockDurationMs: int(env, "MIGBOT_JOB_LOCK_MS", DEFAULT_JOB_LOCK_MS, 1000, 600_000),
       predict: predictMode(str(env, "MIGBOT_PREDICT")),
+      chartsPerMinute: int(env, "MIGBOT_CHARTS_PER_MINUTE", DEFAULT_CHARTS_PER_MINUTE, 0, 10_000),
     },
     logLevel,
     logLevelGiven: str(env, "MIGBOT_LOG_LEVEL") !== undefined,

@@ -333,6 +333,7 @@ export async function startRoles(
         responseUrlOrigins: responseUrlOrigins(config.slack.apiUrl),
         pollIntervalMs: config.worker.pollIntervalMs,
         predict: config.worker.predict,
+        chartsPerMinute: config.worker.chartsPerMinute,
         concurrency: capacity.concurrency,
         lockDurationMs: overrides.lockDurationMs ?? config.worker.lockDurationMs,
         startWorkers: overrides.startWorkers !== false,

@@ -4,6 +4,7 @@
  * that show migrations and answers on Slack, and the BullMQ workers that run migrations and
  * actions with all of them hooked in.
  */
+
 import type { Redis } from "ioredis";
 import { createAnswerPresenter } from "../../bot/presenters/answers";
 import { createAuditPresenter } from "../../bot/presenters/audit";
@@ -11,6 +12,7 @@ import { createDiagnosisPresenter } from "../../bot/presenters/diagnosis";
 import { createDrainPresenter } from "../../bot/presenters/drain";
 import { createMigrationPresenter } from "../../bot/presenters/migration";
 import { createProposalPresenter } from "../../bot/presenters/proposals";
+import { DEFAULT_CHARTS_PER_MINUTE } from "../config";
 import { diagnosisActions } from "../diagnose/run";
 import { drainActions } from "../drain";
 import { drainPredictor } from "../drain/predict";
@@ -33,6 +35,7 @@ import type { NovaPort } from "../openstack/port";
 import { createReply } from "../queue/reply";
 import { type QueueConnection, startWorkers, type Workers } from "../queue/worker";
 import type { JobVerifier, PlanSealer } from "../signing/signatures";
+import { withChartBudget } from "./chart-budget";
 
 export interface WorkerSideOptions {
   redis: Redis;
@@ -65,6 +68,8 @@ export interface WorkerSideOptions {
   onHomeChange?: () => void;
   /** Convergence prediction before /migrate triggers (MIGBOT_PREDICT). @defaultValue "off" */
   predict?: "off" | "show" | "ask";
+  /** Charts this worker draws in any minute (MIGBOT_CHARTS_PER_MINUTE). @defaultValue DEFAULT_CHARTS_PER_MINUTE */
+  chartsPerMinute?: number;
 }
 
 export interface WorkerSide {
@@ -151,7 +156,14 @@ export function startWorkerSide(opts: WorkerSideOptions): WorkerSide {
         },
         nova,
         hosts,
-        presenter: migrationPresenterWithHome(createMigrationPresenter(notifier, notifier), homeChanged),
+        presenter: migrationPresenterWithHome(
+          withChartBudget(
+            createMigrationPresenter(notifier, notifier),
+            opts.chartsPerMinute ?? DEFAULT_CHARTS_PER_MINUTE,
+            log.child({ component: "charts" }),
+          ),
+          homeChanged,
+        ),
         store,
         answer: createAnswerPresenter(reply),
         log: log.child({ component: "worker" }),

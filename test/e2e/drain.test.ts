@@ -17,6 +17,7 @@ import type { SandboxStack } from "../../src/runtime/stack";
 import { DEFAULT_SEED, type SeedVm } from "../../src/sandbox/seed";
 import type { StoredMessage } from "../../src/sandbox/slack/emulator";
 import { expectInert, HOSTILE_VM } from "../support/hostile";
+import { decodePng } from "../support/png";
 import { settled, startTestStack } from "../support/sandbox-stack";
 import { type SlackChannel, slackChannel } from "../support/slack-threads";
 
@@ -114,6 +115,17 @@ describe("/drain compute-3", () => {
     expect(blocksText(done)).toMatch(/5 moved, 0 migrating, 0 waiting, 0 not moved/);
     // The table was edited as it went, not only posted and finished.
     expect(done.edits).toBeGreaterThan(3);
+    // One chart for the whole drain, after the report; no per-VM charts in the drain's thread.
+    const charts = await ops.waitFor("the drain's chart", () => {
+      const c = ops.thread(root.ts).filter((r) => (r.files?.length ?? 0) > 0);
+      return c.length > 0 ? c : undefined;
+    });
+    await settled(stack);
+    expect(ops.thread(root.ts).filter((r) => (r.files?.length ?? 0) > 0)).toHaveLength(1);
+    expect(charts[0]!.files![0]!.title).toMatch(/^Drain of compute-3: 5 of 5 VMs moved/);
+    const file = stack.slack.file(charts[0]!.files![0]!.id)!;
+    expect(file.mimetype).toBe("image/png");
+    expect(decodePng(file.bytes!).width).toBeGreaterThan(0);
     // Each VM's own migration is in the drain's thread.
     const thread = ops.thread(root.ts);
     for (const name of ["web-7", "app-1", "app-2", "app-3"]) {

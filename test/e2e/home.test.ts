@@ -215,7 +215,11 @@ describe("the App Home tab", () => {
     expect(carol.code).toBe(0);
     // Her tab then updates itself as the migration runs and ends: the console says so.
     const before = Number(/\*Last outcomes\* \((\d+)\)/.exec(carol.text)?.[1]);
-    expect(carol.text).toContain(`@carol's Home tab updated: running now 0 · last outcomes ${before + 1}`);
+    expect(carol.text).toContain(
+      `@carol's Home tab updated: running now 0 · drains 0 · last outcomes ${before + 1}`,
+    );
+    // The drains the tab lists come from the drain store (none here: the section says so).
+    expect(carol.text).toContain("No host is being drained.");
     expect(carol.text).toContain("Last outcomes");
     expect(carol.text).not.toContain("Waiting for your approval");
   });

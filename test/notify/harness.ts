@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { webApi } from "@slack/bolt";
 import { Redis } from "ioredis";
 import { inject } from "vitest";
 import { createNotifier, type Notifier, type NotifierOptions } from "../../src/notify/notifier";
-import { httpSlackApi } from "../../src/notify/slack-api";
+import { httpSlackApi, slackWebClientOptions, webClientSlackApi } from "../../src/notify/slack-api";
 import {
   type RateLimit,
   type SlackEmulator,
@@ -70,7 +71,9 @@ export function workerNotifier(
   prefix: string,
   overrides: Partial<NotifierOptions> = {},
 ): Notifier {
-  const api = httpSlackApi({ token: BOT_TOKEN, apiUrl: slack.apiUrl });
+  // As the composition root does: uploads go through the WebClient's files.uploadV2.
+  const web = new webApi.WebClient(BOT_TOKEN, slackWebClientOptions(slack.apiUrl));
+  const api = httpSlackApi({ token: BOT_TOKEN, apiUrl: slack.apiUrl, uploads: webClientSlackApi(web) });
   const notifier = createNotifier({
     redis,
     api,
