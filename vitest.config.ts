@@ -10,6 +10,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 const LAB_FILES = [
   "test/lab/lab.test.ts",
   "test/lab/story.test.ts",
+  "test/lab/predict.test.ts",
   "test/lab/openstack.test.ts",
   "test/lab/openstack-story.test.ts",
 ];
