@@ -3,6 +3,7 @@
  * authorizes, decides atomically in Redis, and either replaces the proposal message (who decided,
  * when, no buttons) and enqueues the work, or tells the clicker privately why not.
  */
+
 import type { App } from "@slack/bolt";
 import type { ProposalService } from "../../src/fixes/service";
 import { idempotencyKey, type MigrateJob, RETRY_FIX_TITLE_MAX_CHARS } from "../../src/queue/jobs";
@@ -17,30 +18,14 @@ import {
   renderProposal,
   renderRefusal,
 } from "../render/proposal";
+import { type Click, clickHandler, privately, type Respond } from "./click";
 
 /** A button press, as the handlers need it. */
-export interface Click {
-  user: string;
-  /** The button's value: the proposal id and nothing else. */
-  value: string;
-  /** The channel the button was pressed in. */
-  channel: string;
-  responseUrl?: string;
-}
-
-export type Respond = (msg: {
-  response_type?: "ephemeral";
-  replace_original: boolean;
-  text: string;
-  blocks?: unknown[];
-}) => Promise<unknown>;
+export type { Click, Respond } from "./click";
 
 export interface ApprovalDeps extends CommandDeps {
   proposals: ProposalService;
 }
-
-const privately = (respond: Respond, text: string) =>
-  respond({ response_type: "ephemeral", replace_original: false, text });
 
 /** Approve or Reject. Exported for direct tests; registered through {@link registerApprovalActions}. */
 export async function handleDecision(
@@ -193,37 +178,12 @@ export async function handleRetry(click: Click, respond: Respond, deps: Approval
   if (updated) await respond({ replace_original: true, ...renderProposal(updated, now) });
 }
 
-type ActionArgs = Parameters<Parameters<App["action"]>[1]>[0];
-
-function clickOf(args: ActionArgs): Click {
-  const body = args.body as { user: { id: string }; channel?: { id?: string }; response_url?: string };
-  return {
-    user: body.user.id,
-    value: (args.action as { value?: string }).value ?? "",
-    channel: body.channel?.id ?? "",
-    ...(body.response_url !== undefined && { responseUrl: body.response_url }),
-  };
-}
-
 /** The `registerExtra` hook for startBot: Approve, Reject and Retry. */
 export function registerApprovalActions(proposals: ProposalService): (app: App, deps: CommandDeps) => void {
   return (app, commandDeps) => {
     const deps: ApprovalDeps = { ...commandDeps, proposals };
-    const wrap =
-      (fn: (click: Click, respond: Respond) => Promise<void>) =>
-      async (args: ActionArgs): Promise<void> => {
-        await args.ack();
-        const respond = args.respond as unknown as Respond;
-        try {
-          await fn(clickOf(args), respond);
-        } catch (err) {
-          deps.log.error("button handler failed", { err });
-          await privately(
-            respond,
-            `FIX_BUTTON_FAILED: migbot could not handle that click (${escapeMrkdwn(err instanceof Error ? err.message : String(err))}). Nothing was changed; try again in a minute.`,
-          ).catch(() => {});
-        }
-      };
+    const wrap = (fn: (click: Click, respond: Respond) => Promise<void>) =>
+      clickHandler(deps.log, "FIX_BUTTON_FAILED", fn);
     app.action(
       ACTION_APPROVE,
       wrap((c, r) => handleDecision("approve", c, r, deps)),

@@ -23,16 +23,13 @@ import {
   renderDrainRoot,
 } from "../render/drain";
 import { escapeMrkdwn, mention } from "../render/format";
-import type { Click, Respond } from "./approval";
+import { type Click, clickHandler, privately, type Respond } from "./click";
 
 export interface DrainButtonDeps extends CommandDeps {
   drains: DrainStore;
   /** Decisions and controls are written to the audit stream (`/migrate audit` lists them). */
   audit: AuditLog;
 }
-
-const privately = (respond: Respond, text: string) =>
-  respond({ response_type: "ephemeral", replace_original: false, text });
 
 type DrainControl = "pause" | "resume" | "cancel-finish" | "cancel-abort" | "reenable";
 
@@ -189,18 +186,6 @@ export async function handleDrainControl(
   }
 }
 
-type ActionArgs = Parameters<Parameters<App["action"]>[1]>[0];
-
-function clickOf(args: ActionArgs): Click {
-  const body = args.body as { user: { id: string }; channel?: { id?: string }; response_url?: string };
-  return {
-    user: body.user.id,
-    value: (args.action as { value?: string }).value ?? "",
-    channel: body.channel?.id ?? "",
-    ...(body.response_url !== undefined && { responseUrl: body.response_url }),
-  };
-}
-
 /** Registers `/drain` and the drain's buttons on the Bolt app (a `registerExtra` hook). */
 export function registerDrainActions(
   drains: DrainStore,
@@ -211,21 +196,8 @@ export function registerDrainActions(
     app.command("/drain", async ({ command, ack }) => {
       await handleDrain(command, (r) => ack(r), deps);
     });
-    const wrap =
-      (fn: (click: Click, respond: Respond) => Promise<void>) =>
-      async (args: ActionArgs): Promise<void> => {
-        await args.ack();
-        const respond = args.respond as unknown as Respond;
-        try {
-          await fn(clickOf(args), respond);
-        } catch (err) {
-          deps.log.error("drain button failed", { err });
-          await privately(
-            respond,
-            `DRAIN_BUTTON_FAILED: migbot could not handle that click (${escapeMrkdwn(err instanceof Error ? err.message : String(err))}). Nothing was changed; try again in a minute.`,
-          ).catch(() => {});
-        }
-      };
+    const wrap = (fn: (click: Click, respond: Respond) => Promise<void>) =>
+      clickHandler(deps.log, "DRAIN_BUTTON_FAILED", fn);
     app.action(
       ACTION_DRAIN_APPROVE,
       wrap((c, r) => handleDrainDecision("approve", c, r, deps)),
