@@ -108,6 +108,17 @@ export async function buildDrainPlan(
   // Largest first: with several slots, the long migrations start early and the short ones fill in
   // around them, so the slots end close together (the drain's wall time near the links' bound).
   vms.sort((a, b) => (b.ramMb ?? 0) - (a.ramMb ?? 0));
+  // The links: migrations at once share the source's NIC; each must keep more than its VM dirties.
+  const links = linkConcurrency(vms);
+  if (links !== null && links.max < concurrency) {
+    const was = concurrency;
+    concurrency = links.max;
+    const why = `the link from ${req.host} carries ~${Math.round(links.linkMiBps)} MiB/s and ${links.vm} dirties ~${Math.round(links.dirtyMiBps)} MiB/s, so more than ${links.max} migration${links.max === 1 ? "" : "s"} at once would leave it less than it writes: the drain runs ${links.max} instead of ${was}.`;
+    concurrencyNote =
+      concurrencyNote === null
+        ? `${why[0]!.toUpperCase()}${why.slice(1)}`
+        : `${concurrencyNote} Also, ${why}`;
+  }
   return {
     ok: true,
     plan: {
@@ -283,4 +294,41 @@ export function predictionOf(findings: readonly Finding[]): PredictedOutcome {
       "dirty rate not measured before the drain; each migration is watched and one that does not converge is stopped",
     source: "diagnosis",
   };
+}
+
+/** Why the links hold the drain below what was asked, when they do. */
+export interface LinkConcurrency {
+  /** The most migrations at once that still leave each its dirtiest VM's rate. */
+  max: number;
+  /** The link the VMs' migrations share (the source's NIC towards the destinations), MiB/s. */
+  linkMiBps: number;
+  /** The dirtiest VM expected to converge, and its measured write rate (MiB/s). */
+  vm: string;
+  dirtyMiBps: number;
+}
+
+/**
+ * How many live migrations the source's link carries at once. With no per-migration cap
+ * (`live_migration_bandwidth` unset: the prediction read the NIC), the migrations running together
+ * share the NIC, so each gets the link over the concurrency; a VM converges only while its share
+ * stays above its dirty rate. The bound is therefore the link over the highest measured rate among
+ * the VMs expected to converge (the ones that will not converge anyway do not set it). Null when no
+ * VM was measured against a NIC, or when the link allows more than any drain asks.
+ */
+export function linkConcurrency(vms: readonly DrainVmPlan[]): LinkConcurrency | null {
+  let linkMiBps: number | null = null;
+  let dirtiest: { vm: string; rate: number } | null = null;
+  for (const v of vms) {
+    const p = v.prediction.measured;
+    if (v.action !== "migrate" || p === undefined || p.link?.from !== "nic" || p.writes === undefined)
+      continue;
+    linkMiBps = linkMiBps === null ? p.link.mibPerS : Math.min(linkMiBps, p.link.mibPerS);
+    if (v.prediction.verdict !== "will-converge") continue;
+    const rate = p.writes.rateMiBps ?? 0;
+    if (dirtiest === null || rate > dirtiest.rate) dirtiest = { vm: v.name, rate };
+  }
+  if (linkMiBps === null || dirtiest === null || dirtiest.rate <= 0) return null;
+  const max = Math.max(1, Math.floor(linkMiBps / dirtiest.rate));
+  if (max >= MAX_DRAIN_CONCURRENCY) return null;
+  return { max, linkMiBps, vm: dirtiest.vm, dirtyMiBps: dirtiest.rate };
 }

@@ -63,7 +63,7 @@ export interface DrainPlan {
   concurrency: number;
   /** What was asked for (`concurrency N`), null for the default. */
   requestedConcurrency: number | null;
-  /** Why the concurrency is lower than asked (Nova's cap on the source), plain sentence; null if not lowered. */
+  /** Why the concurrency is lower than asked (Nova's cap on the source, the links), plain sentence; null if not lowered. */
   concurrencyNote: string | null;
   /** The source's `max_concurrent_live_migrations` (0: unlimited), when read. */
   maxConcurrentLiveMigrations: number | null;
