@@ -3,35 +3,14 @@
  * axis from the first migration's start, so the operator sees which ran together and which dragged.
  */
 import type { EChartsCoreOption } from "echarts/core";
-import { type ChartHistory, chartPointCount } from "../migration/chart-history";
-import type { TrackedRecord } from "../migration/tracker";
-import { vmLabel } from "../migration/view";
+import type { DrainChartMigration } from "./drain-migrations";
 import { mib, plainLabel } from "./labels";
 import { type ChartImage, renderChart } from "./render";
 
+export { type DrainChartMigration, drainChartMigrationsOf } from "./drain-migrations";
+
 /** Longest VM name in the legend. */
 export const DRAIN_LEGEND_NAME_MAX_CHARS = 40;
-
-export interface DrainChartMigration {
-  /** The VM's name (tenant-chosen: drawn as plain text). */
-  name: string;
-  /** When this migration started, ms since epoch (places it on the drain's time axis). */
-  startedAtMs: number;
-  history: ChartHistory;
-}
-
-/**
- * A drain's migrations as the chart takes them, from their records (`MigrationStore.load`): each
- * VM's name, start and chart history; records with no figures (refused, failed before pre-copy)
- * are left out.
- */
-export function drainChartMigrationsOf(
-  records: readonly Pick<TrackedRecord, "view" | "chart">[],
-): DrainChartMigration[] {
-  return records
-    .filter((r) => r.chart !== undefined && chartPointCount(r.chart) > 0)
-    .map((r) => ({ name: vmLabel(r.view), startedAtMs: r.view.startedAt, history: r.chart! }));
-}
 
 /** The ECharts option for a drain (pure). */
 export function drainChartOption(

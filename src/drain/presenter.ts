@@ -2,7 +2,7 @@
  * The port through which a drain shows itself: typed views (plain data, no Slack syntax) that the
  * adapter in bot/presenters/drain.ts renders with bot/render/drain.ts and posts.
  */
-import type { DrainChartMigration } from "../chart/drain-chart";
+import type { DrainChartMigration } from "../chart/drain-migrations";
 import type { AnswerTo, EditPace, MessageRef, MigrationPresenter } from "../migration/presenter";
 import type { PlanRefusal } from "./plan";
 import type { DrainView } from "./types";

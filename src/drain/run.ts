@@ -11,7 +11,7 @@
  */
 
 import type { AuditLog } from "../audit/stream";
-import { drainChartMigrationsOf } from "../chart/drain-chart";
+import { drainChartMigrationsOf } from "../chart/drain-migrations";
 import type { Logger } from "../log";
 import type { AnswerTo, MigrationAnswer } from "../migration/presenter";
 import type { RunMigrationDeps } from "../migration/run-migration";
