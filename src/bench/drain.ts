@@ -16,12 +16,12 @@
  * so Slack paces the drain as it would at real speed.
  */
 import { randomUUID } from "node:crypto";
-import { ACTION_DRAIN_APPROVE } from "../../bot/render/drain";
 import type { BenchResult } from "../cli/bench";
 import { DEFAULT_NOTIFY_RULES } from "../notify/limiter";
 import { DEFAULT_MIN_UPDATE_INTERVAL_MS, DEFAULT_RETRY_BASE_MS } from "../notify/notifier";
 import { SANDBOX_CHANNEL, startSandboxStack } from "../runtime/stack";
 import type { SandboxSeed, SeedVm } from "../sandbox/seed";
+import { buttonsIn } from "../sandbox/slack/block-kit";
 import { DEFAULT_SLACK_LIMITS } from "../sandbox/slack/emulator";
 import { setMaxConcurrentMigrations } from "./fleet-seed";
 
@@ -159,9 +159,11 @@ export async function runDrainScenario(opts: { redisUrl?: string } = {}): Promis
       command: "/drain",
       text: `${SOURCE} concurrency ${DRAIN_BENCH_CONCURRENCY}`,
     });
+    // Bob finds the plan's Approve button as a person does: by its label.
+    const approveIn = (m: { blocks?: unknown[] }) => buttonsIn(m.blocks).find((b) => b.label === "Approve");
     const root = await waitUntil(
       "the plan",
-      () => roots().find((m) => JSON.stringify(m.blocks).includes(ACTION_DRAIN_APPROVE)),
+      () => roots().find((m) => approveIn(m) !== undefined),
       PLAN_TIMEOUT_MS,
     );
     const startS = cloud.nowS;
@@ -169,7 +171,7 @@ export async function runDrainScenario(opts: { redisUrl?: string } = {}): Promis
       user: "bob",
       channel: SANDBOX_CHANNEL.id,
       messageTs: root.ts,
-      actionId: ACTION_DRAIN_APPROVE,
+      actionId: approveIn(root)!.actionId,
     });
     const report = await waitUntil(
       "the report",
